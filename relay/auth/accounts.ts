@@ -1,0 +1,89 @@
+/**
+ * Accounts: users, sign-in, sessions and the one-time setup token. Session tokens
+ * are 256-bit random strings handed to the client once; only their SHA-256 is stored.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { FerryError, type Role } from '../protocol/index.js';
+import type { MetaStore, User } from '../store/meta-store.js';
+import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
+import { LoginThrottle } from './throttle.js';
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+const USER_NAME = /^[\p{L}\p{N}._-]{1,64}$/u;
+
+export class Accounts {
+  readonly throttle: LoginThrottle;
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly sessionTtlMs: number,
+    throttle?: LoginThrottle,
+  ) {
+    this.throttle = throttle ?? new LoginThrottle();
+  }
+
+  private checkNewUser(name: string, password: string): void {
+    if (!USER_NAME.test(name)) throw new FerryError('BAD_MESSAGE', 'User names are 1–64 letters, digits, dots, dashes or underscores.');
+    if (password.length < 8) throw new FerryError('BAD_MESSAGE', 'Passwords need at least 8 characters.');
+  }
+
+  async addUser(name: string, role: Role, password: string): Promise<User> {
+    this.checkNewUser(name, password);
+    return this.meta.createUser({ name, role, passwordHash: await hashPassword(password), now: Date.now() });
+  }
+
+  /** Checks a password and opens a session. Throws LOGIN_THROTTLED or LOGIN_FAILED. */
+  async login(name: string, password: string, address: string): Promise<{ token: string; user: User; expiresAt: number }> {
+    const wait = this.throttle.retryAfter(name, address);
+    if (wait > 0) throw new FerryError('LOGIN_THROTTLED', `Too many failed sign-ins. Try again in ${Math.ceil(wait / 1000)} s.`, { retryAfterMs: wait });
+    const user = this.meta.getUserByName(name);
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    if (!user || !ok || user.disabled) {
+      this.throttle.fail(name, address);
+      throw new FerryError('LOGIN_FAILED');
+    }
+    this.throttle.succeed(name);
+    const token = randomToken();
+    const now = Date.now();
+    const expiresAt = now + this.sessionTtlMs;
+    this.meta.createSession(hashToken(token), user.id, now, expiresAt);
+    return { token, user, expiresAt };
+  }
+
+  /** The user a session token belongs to. Throws SESSION_EXPIRED. */
+  authenticate(token: string): { user: User; expiresAt: number; tokenHash: string } {
+    const tokenHash = hashToken(token);
+    const session = this.meta.getSession(tokenHash);
+    const user = session && this.meta.getUser(session.userId);
+    if (!session || !user || user.disabled || session.expiresAt <= Date.now()) {
+      if (session) this.meta.deleteSession(tokenHash);
+      throw new FerryError('SESSION_EXPIRED');
+    }
+    return { user, expiresAt: session.expiresAt, tokenHash };
+  }
+
+  logout(tokenHash: string): void {
+    this.meta.deleteSession(tokenHash);
+  }
+
+  /** Creates a one-time setup token for the first admin (valid 24 h). */
+  createSetupToken(): string {
+    const token = randomToken();
+    this.meta.createSetupToken(hashToken(token), Date.now() + 86_400_000);
+    return token;
+  }
+
+  /** Creates the first admin with a setup token. Throws SETUP_INVALID. */
+  async setupAdmin(token: string, name: string, password: string): Promise<User> {
+    this.checkNewUser(name, password);
+    if (this.meta.countAdmins() > 0 || !this.meta.consumeSetupToken(hashToken(token), Date.now())) throw new FerryError('SETUP_INVALID');
+    return this.addUser(name, 'admin', password);
+  }
+}

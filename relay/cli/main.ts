@@ -1,0 +1,293 @@
+/**
+ * `ferry`: the relay (`ferry serve`), server-side user management, and a client
+ * that speaks the same protocol with the same transfer engine as the web app.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
+import { downloadFile, uploadFile, type FerryClient } from '../client/index.js';
+import { loadConfig, SETTINGS } from '../config.js';
+import { startRelay } from '../server.js';
+import { SqliteMetaStore } from '../store/sqlite-meta-store.js';
+import { Accounts } from '../auth/accounts.js';
+import { clearSession, loadSession, saveSession, wsUrl, configPath } from './config-file.js';
+import { connectNode } from './node-client.js';
+import { fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
+import { createProgress } from './progress.js';
+import { readPassword } from './prompt.js';
+
+const USAGE = `ferry — self-hosted file sharing
+
+Relay:
+  ferry serve [--port N] [--data DIR] ...      run the relay (see: ferry serve --help)
+  ferry user add NAME --role admin|user [--data DIR]
+                                               add a user (password from stdin)
+Client:
+  ferry login URL --user NAME                  sign in (password from FERRY_PASSWORD or a prompt)
+  ferry logout
+  ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]
+  ferry get REMOTE [-o LOCAL] [--version N]
+  ferry ls [FOLDER] [--versions] [--json]
+  ferry verify REMOTE [--version N]
+  ferry restore REMOTE --version N
+  ferry rm REMOTE [--version N]                admins only
+
+Session file: $FERRY_CONFIG, else ~/.config/ferry/config.json
+`;
+
+class UsageError extends Error {}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function versionFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--version must be a positive whole number, got "${v}"`);
+  return n;
+}
+
+async function withClient<T>(fn: (client: FerryClient) => Promise<T>): Promise<T> {
+  const session = await loadSession();
+  const client = await connectNode({ url: wsUrl(session.url), token: session.token, reconnectTimeoutMs: 120_000 });
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function serve(args: string[]): Promise<void> {
+  const options = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: 'string' as const }]));
+  const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true });
+  if (values.help) {
+    out('ferry serve [flags]\n\nflag                  env                         default   meaning');
+    for (const s of SETTINGS) out(`${s.flag.padEnd(22)}${s.env.padEnd(28)}${s.default.padEnd(10)}${s.help}`);
+    return;
+  }
+  const config = loadConfig(values as Record<string, string | undefined>);
+  const relay = await startRelay(config);
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const base = `http://${shown}:${relay.port}`;
+  out(`Ferry relay on ${base}  (data: ${config.dataDir})`);
+  if (relay.setupToken) {
+    out(`No admin yet. Create one within 24 h at:\n  ${base}/setup?token=${relay.setupToken}`);
+    out(`or on this machine: ferry user add NAME --role admin --data ${config.dataDir}`);
+  }
+  const stop = async () => {
+    await relay.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function userAdd(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', default: 'user' }, data: { type: 'string' } } });
+  const [sub, name] = positionals;
+  if (sub !== 'add' || !name) throw new UsageError('usage: ferry user add NAME --role admin|user [--data DIR]');
+  if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const config = loadConfig({ data: values.data });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(config.dataDir, { recursive: true });
+  const meta = new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
+  try {
+    const password = await readPassword(`Password for ${name}: `);
+    const user = await new Accounts(meta, config.sessionTtlMs).addUser(name, values.role as Role, password);
+    out(`Added ${user.role} ${user.name}.`);
+  } finally {
+    meta.close();
+  }
+}
+
+async function login(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { user: { type: 'string' } } });
+  const [url] = positionals;
+  if (!url || !values.user) throw new UsageError('usage: ferry login URL --user NAME');
+  const password = process.env.FERRY_PASSWORD ?? (await readPassword(`Password for ${values.user}: `));
+  const client = await connectNode({ url: wsUrl(url), reconnect: false });
+  try {
+    const reply = await client.login(values.user, password);
+    await saveSession({ url, user: reply.user.name, token: reply.token });
+    out(`Signed in to ${url} as ${reply.user.name} (${reply.user.role}). Session saved in ${configPath()}.`);
+  } finally {
+    client.close();
+  }
+}
+
+async function logout(): Promise<void> {
+  const session = await loadSession().catch(() => undefined);
+  if (session) {
+    await withClient((c) => c.logout()).catch(() => {
+      /* the session may already be gone on the relay; forget it here anyway */
+    });
+  }
+  await clearSession();
+  out('Signed out.');
+}
+
+/** Local files under `p` paired with their library paths. */
+async function expand(p: string, to: string): Promise<{ local: string; remote: string }[]> {
+  const name = path.basename(path.resolve(p));
+  if (!(await isDirectory(p))) return [{ local: p, remote: joinPath(to, name) }];
+  const found: { local: string; remote: string }[] = [];
+  const walk = async (dir: string, rel: string) => {
+    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const local = path.join(dir, entry.name);
+      const remote = `${rel}/${entry.name}`;
+      if (entry.isDirectory()) await walk(local, remote);
+      else if (entry.isFile()) found.push({ local, remote });
+    }
+  };
+  await walk(p, joinPath(to, name));
+  return found;
+}
+
+async function put(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { to: { type: 'string', default: '' }, 'on-conflict': { type: 'string', default: 'version' } },
+  });
+  if (positionals.length === 0) throw new UsageError('usage: ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]');
+  const conflict = values['on-conflict'] as ConflictPolicy;
+  if (!CONFLICT_POLICIES.includes(conflict)) throw new UsageError(`--on-conflict must be one of ${CONFLICT_POLICIES.join(', ')}`);
+  const to = checkFolder(values.to!);
+  const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
+  await withClient(async (client) => {
+    for (const f of files) {
+      const source = await openFileSource(f.local);
+      const bar = createProgress(source.size, f.remote);
+      try {
+        const r = await uploadFile(client, source, {
+          path: f.remote,
+          conflict,
+          onProgress: (p) => bar.update(p.phase === 'hashing' ? 0 : p.done, p.phase === 'hashing' ? `${f.remote} (hashing)` : f.remote),
+        });
+        bar.stop();
+        out(`${r.path}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (sent ${r.stats.sentChunks}/${r.chunks.length} chunks)`);
+      } finally {
+        bar.stop();
+        await source.close();
+      }
+    }
+  });
+}
+
+async function get(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, version: { type: 'string' } } });
+  const [remote] = positionals;
+  if (!remote) throw new UsageError('usage: ferry get REMOTE [-o LOCAL] [--version N]');
+  const version = versionFlag(values.version);
+  let target = values.output ?? path.basename(remote);
+  if (await isDirectory(target)) target = path.join(target, path.basename(remote));
+  await withClient(async (client) => {
+    let bar: ReturnType<typeof createProgress> | undefined;
+    try {
+      const { meta, stats } = await downloadFile(client, fileSink(target), {
+        path: remote,
+        version,
+        onProgress: (p) => {
+          bar ??= createProgress(p.total, remote);
+          bar.update(p.done);
+        },
+      });
+      bar?.stop();
+      out(`${target}  v${meta.version}  ${meta.size} bytes  sha256 ${meta.sha256}  (fetched ${stats.fetchedChunks}, kept ${stats.keptChunks} chunks)`);
+    } catch (err) {
+      bar?.stop();
+      if ((err as FerryError).code === 'NOT_FOUND' || (err as FerryError).code === 'IS_FOLDER') await rm(partPath(target), { force: true });
+      throw err;
+    }
+  });
+}
+
+function when(ms: number | undefined): string {
+  return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 16) : '';
+}
+
+async function ls(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { versions: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const target = positionals[0] ?? '';
+  await withClient(async (client) => {
+    if (values.versions) {
+      const h = await client.request('history', { path: target });
+      if (values.json) return out(JSON.stringify(h, null, 2));
+      out(`${h.path}`);
+      for (const v of h.versions) out(`${v.current ? '*' : ' '} v${String(v.version).padEnd(4)} ${String(v.size).padStart(12)}  ${when(v.createdAt)}  ${v.uploader.padEnd(12)} ${v.sha256}`);
+      return;
+    }
+    const r = await client.request('list', { folder: target });
+    if (values.json) return out(JSON.stringify(r, null, 2));
+    for (const e of r.entries) {
+      if (e.kind === 'folder') out(`${'folder'.padStart(12)}  ${''.padEnd(16)}  ${''.padEnd(12)} ${''.padEnd(5)} ${e.name}/`);
+      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${e.name}  ${e.contentHash?.slice(0, 12)}`);
+    }
+  });
+}
+
+async function verify(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' } } });
+  if (!positionals[0]) throw new UsageError('usage: ferry verify REMOTE [--version N]');
+  const r = await withClient((c) => c.request('verify', { path: positionals[0], version: versionFlag(values.version) }));
+  if (!r.ok) throw new FerryError('INTEGRITY_FAILED', `${r.path} v${r.version} is damaged: chunks ${r.badChunks.join(', ') || '(none)'} ${r.sha256Ok ? '' : '; whole-file SHA-256 differs'}`);
+  out(`${r.path}  v${r.version}  ok  sha256 ${r.sha256}`);
+}
+
+async function restore(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' } } });
+  const version = versionFlag(values.version);
+  if (!positionals[0] || version === undefined) throw new UsageError('usage: ferry restore REMOTE --version N');
+  const r = await withClient((c) => c.request('restore', { path: positionals[0], version }));
+  out(`${r.path}  v${r.restoredFrom} restored as v${r.version}`);
+}
+
+async function remove(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' } } });
+  if (!positionals[0]) throw new UsageError('usage: ferry rm REMOTE [--version N]');
+  const r = await withClient((c) => c.request('delete', { path: positionals[0], version: versionFlag(values.version) }));
+  out(`${r.path}  ${r.deletedVersions} version(s) deleted`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  serve,
+  user: userAdd,
+  login,
+  logout: () => logout(),
+  put,
+  get,
+  ls,
+  verify,
+  restore,
+  rm: remove,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    out(USAGE);
+    return command ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`ferry: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await run(args);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ferry: ${(err as Error).message}\n`);
+      return 2;
+    }
+    if (err instanceof FerryError) {
+      process.stderr.write(`ferry: ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`ferry: INTERNAL: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * FerryClient: the one owner of a client's WebSocket. Sends requests and matches
+ * replies by id, routes chunk acks and download frames to the sessions that wait
+ * for them, and reconnects with backoff (re-authenticating with its token) when
+ * the connection drops. Works with the browser's WebSocket and Node's `ws` alike.
+ */
+import {
+  FRAME_DOWNLOAD_CHUNK,
+  FRAME_UPLOAD_CHUNK,
+  FerryError,
+  decodeChunkFrame,
+  decodeRelayMessage,
+  encodeChunkHeader,
+  FRAME_HEADER_BYTES,
+  isErrorCode,
+  parseReply,
+  SUBPROTOCOL,
+  type ReplyBody,
+  type RequestBody,
+  type RequestType,
+  type UserInfo,
+} from '../protocol/index.js';
+
+/** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both have it). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (ev: any) => void): void;
+}
+
+export type WebSocketFactory = (url: string, protocol: string) => WebSocketLike;
+
+export type ChunkEvent =
+  | { type: 'chunk.ack'; index: number }
+  | { type: 'chunk.refused'; index: number; code: string; message: string };
+
+export interface FerryClientOptions {
+  /** ws:// or wss:// URL of the relay's `/ws` endpoint. */
+  url: string;
+  createSocket: WebSocketFactory;
+  /** Session token from an earlier login; sent with `auth` on every (re)connect. */
+  token?: string;
+  /** Reconnect with backoff when the connection drops (default true). */
+  reconnect?: boolean;
+  /** Give up reconnecting after this long without success (default: never). */
+  reconnectTimeoutMs?: number;
+  /** Called on connection state changes, for logs and UI. */
+  onState?: (state: ConnectionState, detail?: string) => void;
+}
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+interface Pending {
+  op: RequestType;
+  resolve: (body: any) => void;
+  reject: (err: Error) => void;
+}
+
+const OPEN = 1;
+
+export class FerryClient {
+  private readonly opts: FerryClientOptions;
+  private socket?: WebSocketLike;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly chunkListeners = new Map<number, (ev: ChunkEvent) => void>();
+  private readonly frameListeners = new Map<number, (index: number, data: Uint8Array) => void>();
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private closedByUser = false;
+  private firstFailureAt = 0;
+  private attempt = 0;
+  private reconnectTimer?: ReturnType<typeof setTimeout>;
+  /** Bumped on every successful (re)connect: handles from an older generation are void. */
+  generation = 0;
+  state: ConnectionState = 'closed';
+  token?: string;
+  user?: UserInfo;
+
+  constructor(opts: FerryClientOptions) {
+    this.opts = opts;
+    this.token = opts.token;
+  }
+
+  /** Opens the connection (and authenticates when a token is set). */
+  async connect(): Promise<void> {
+    this.closedByUser = false;
+    await this.open();
+  }
+
+  /** Signs in with a password; the token is kept for reconnects. */
+  async login(user: string, password: string): Promise<ReplyBody<'login'>> {
+    const reply = await this.request('login', { user, password });
+    this.token = reply.token;
+    this.user = reply.user;
+    return reply;
+  }
+
+  /** Ends the session on the relay and forgets the token. */
+  async logout(): Promise<void> {
+    await this.request('logout', {});
+    this.token = undefined;
+    this.user = undefined;
+  }
+
+  /** Sends one request and resolves with its validated reply, or rejects with a FerryError. */
+  request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>> {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) return Promise.reject(new FerryError('CONNECTION_LOST', 'Not connected to the relay.'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { op: type, resolve, reject });
+      socket.send(JSON.stringify({ type, id, ...body }));
+    });
+  }
+
+  /** Sends one chunk frame. */
+  sendChunk(handle: number, index: number, data: Uint8Array): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) throw new FerryError('CONNECTION_LOST', 'Not connected to the relay.');
+    // Callers that can read straight into a frame-sized buffer leave the header room
+    // free (see `frameBuffer`), which spares copying the chunk.
+    if (data.byteOffset >= FRAME_HEADER_BYTES && isFrameBuffer(data)) {
+      const frame = new Uint8Array(data.buffer, data.byteOffset - FRAME_HEADER_BYTES, data.byteLength + FRAME_HEADER_BYTES);
+      frame.set(encodeChunkHeader(FRAME_UPLOAD_CHUNK, handle, index), 0);
+      socket.send(frame);
+      return;
+    }
+    const frame = new Uint8Array(FRAME_HEADER_BYTES + data.byteLength);
+    frame.set(encodeChunkHeader(FRAME_UPLOAD_CHUNK, handle, index), 0);
+    frame.set(data, FRAME_HEADER_BYTES);
+    socket.send(frame);
+  }
+
+  /** Bytes queued in the socket and not yet handed to the network. */
+  get bufferedAmount(): number {
+    return this.socket?.bufferedAmount ?? 0;
+  }
+
+  onChunkEvents(handle: number, listener: (ev: ChunkEvent) => void): () => void {
+    this.chunkListeners.set(handle, listener);
+    return () => this.chunkListeners.delete(handle);
+  }
+
+  onDownloadFrames(handle: number, listener: (index: number, data: Uint8Array) => void): () => void {
+    this.frameListeners.set(handle, listener);
+    return () => this.frameListeners.delete(handle);
+  }
+
+  /** Resolves when the connection is open and authenticated (waiting through reconnects). */
+  ready(): Promise<void> {
+    if (this.state === 'open') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(new FerryError('CONNECTION_LOST', 'The connection is closed.'));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Closes for good (no reconnect). */
+  close(): void {
+    this.closedByUser = true;
+    clearTimeout(this.reconnectTimer);
+    this.setState('closed');
+    this.socket?.close(1000, 'bye');
+    this.failAll(new FerryError('CONNECTION_LOST', 'The connection was closed.'));
+    for (const w of this.waiters.splice(0)) w.reject(new FerryError('CONNECTION_LOST', 'The connection was closed.'));
+  }
+
+  private setState(state: ConnectionState, detail?: string) {
+    this.state = state;
+    this.opts.onState?.(state, detail);
+  }
+
+  private open(): Promise<void> {
+    this.setState(this.generation === 0 ? 'connecting' : 'reconnecting');
+    return new Promise((resolve, reject) => {
+      let socket: WebSocketLike;
+      try {
+        socket = this.opts.createSocket(this.opts.url, SUBPROTOCOL);
+      } catch (err) {
+        reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.opts.url}: ${(err as Error).message}`));
+        return;
+      }
+      socket.binaryType = 'arraybuffer';
+      this.socket = socket;
+      let opened = false;
+      socket.addEventListener('open', async () => {
+        opened = true;
+        try {
+          if (this.token) {
+            const reply = await this.request('auth', { token: this.token });
+            this.user = reply.user;
+          }
+          this.generation++;
+          this.attempt = 0;
+          this.firstFailureAt = 0;
+          this.setState('open');
+          for (const w of this.waiters.splice(0)) w.resolve();
+          resolve();
+        } catch (err) {
+          // A refused token is final: reconnecting would not help.
+          this.closedByUser = true;
+          socket.close(1000, 'auth failed');
+          for (const w of this.waiters.splice(0)) w.reject(err as Error);
+          reject(err);
+        }
+      });
+      socket.addEventListener('message', (ev: { data: unknown }) => this.onMessage(ev.data));
+      socket.addEventListener('close', (ev: { code?: number; reason?: string }) => {
+        if (this.socket !== socket) return;
+        this.failAll(new FerryError('CONNECTION_LOST', `Connection to the relay lost${ev.reason ? `: ${ev.reason}` : ''}.`));
+        if (!opened) reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.opts.url}${ev.reason ? `: ${ev.reason}` : ''}.`));
+        this.scheduleReconnect();
+      });
+      socket.addEventListener('error', () => {
+        /* 'close' follows and carries the consequences */
+      });
+    });
+  }
+
+  private scheduleReconnect() {
+    if (this.closedByUser || this.opts.reconnect === false) {
+      this.setState('closed');
+      for (const w of this.waiters.splice(0)) w.reject(new FerryError('CONNECTION_LOST', 'Connection to the relay lost.'));
+      return;
+    }
+    const now = Date.now();
+    if (!this.firstFailureAt) this.firstFailureAt = now;
+    const limit = this.opts.reconnectTimeoutMs;
+    if (limit !== undefined && now - this.firstFailureAt > limit) {
+      this.closedByUser = true;
+      this.setState('closed', 'gave up reconnecting');
+      for (const w of this.waiters.splice(0)) w.reject(new FerryError('CONNECTION_LOST', `Relay unreachable for ${Math.round(limit / 1000)} s.`));
+      return;
+    }
+    this.setState('reconnecting');
+    const delay = Math.min(10_000, 200 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
+    this.reconnectTimer = setTimeout(() => {
+      this.open().catch(() => {
+        /* the close handler schedules the next attempt */
+      });
+    }, delay);
+  }
+
+  private failAll(err: Error) {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private onMessage(data: unknown) {
+    if (typeof data !== 'string') {
+      const frame = decodeChunkFrame(new Uint8Array(data as ArrayBuffer));
+      if (frame.kind === FRAME_DOWNLOAD_CHUNK) this.frameListeners.get(frame.handle)?.(frame.index, frame.data);
+      return;
+    }
+    let msg;
+    try {
+      msg = decodeRelayMessage(data);
+    } catch {
+      return; // a relay speaking another dialect; nothing sensible to do with the message
+    }
+    switch (msg.type) {
+      case 'reply': {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        try {
+          p.resolve(parseReply(p.op, msg.body));
+        } catch (err) {
+          p.reject(err as Error);
+        }
+        return;
+      }
+      case 'error': {
+        const err = new FerryError(isErrorCode(msg.code) ? msg.code : 'INTERNAL', msg.message, msg.detail);
+        if (msg.id === undefined) return;
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        p.reject(err);
+        return;
+      }
+      case 'chunk.ack':
+        this.chunkListeners.get(msg.handle)?.({ type: 'chunk.ack', index: msg.index });
+        return;
+      case 'chunk.refused':
+        this.chunkListeners.get(msg.handle)?.({ type: 'chunk.refused', index: msg.index, code: msg.code, message: msg.message });
+        return;
+    }
+  }
+}
+
+const frameBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A buffer for reading a chunk of `length` bytes with room for the frame header in
+ * front, so `sendChunk` can send it without copying.
+ */
+export function frameBuffer(length: number): Uint8Array {
+  const buf = new ArrayBuffer(FRAME_HEADER_BYTES + length);
+  frameBuffers.add(buf);
+  return new Uint8Array(buf, FRAME_HEADER_BYTES, length);
+}
+
+function isFrameBuffer(data: Uint8Array): boolean {
+  return frameBuffers.has(data.buffer) && data.byteOffset === FRAME_HEADER_BYTES;
+}

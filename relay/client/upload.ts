@@ -1,0 +1,228 @@
+/**
+ * Uploading one file: hash its chunks, tell the relay the chunk list, send the
+ * chunks it still needs with a bounded window of unacknowledged chunks, re-send
+ * refused ones, commit. Survives reconnects: after a drop it begins again and the
+ * relay answers with only the chunks it has not acknowledged yet.
+ */
+import {
+  CHUNK_SIZE,
+  FerryError,
+  checkPath,
+  planChunks,
+  type ChunkRef,
+  type ConflictPolicy,
+  type ReplyBody,
+} from '../protocol/index.js';
+import type { FerryClient } from './connection.js';
+import { defaultHasher, type Hasher } from './hashers.js';
+import { Wakeup } from './wait.js';
+
+/** Where the bytes of the file being uploaded come from. */
+export interface FileSource {
+  readonly size: number;
+  /** Modification time, ms since the epoch. */
+  readonly mtime: number;
+  /** Reads `length` bytes at `offset`. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+export type UploadPhase = 'hashing' | 'uploading' | 'committing' | 'done';
+
+export interface UploadProgress {
+  phase: UploadPhase;
+  /** File size in bytes. */
+  total: number;
+  /** Bytes hashed so far. */
+  hashed: number;
+  /** Bytes the relay holds durably for this upload (acknowledged or already held). */
+  done: number;
+}
+
+export interface UploadOptions {
+  /** Destination path in the library. */
+  path: string;
+  conflict?: ConflictPolicy;
+  hasher?: Hasher;
+  chunkSize?: number;
+  /** A chunk list computed earlier (e.g. from a checkpoint); skips the hashing pass. */
+  chunks?: ChunkRef[];
+  /** Most unacknowledged chunks in flight (default 8). */
+  window?: number;
+  /** Chunks hashed at once (default 2). */
+  hashConcurrency?: number;
+  /** Pause sending while the socket buffers more than this many bytes (default 16 MiB). */
+  maxBuffered?: number;
+  /** Times a refused chunk is re-sent before the upload fails (default 3). */
+  maxChunkRetries?: number;
+  onProgress?: (p: UploadProgress) => void;
+  /** Called with the upload session id as soon as the relay assigned it (for checkpoints). */
+  onSession?: (upload: string, chunks: ChunkRef[]) => void;
+  signal?: AbortSignal;
+}
+
+export interface UploadStats {
+  /** Chunk frames sent, re-sends included. */
+  sentChunks: number;
+  sentBytes: number;
+  /** Chunks the relay already held when a leg began (not sent in that leg). */
+  heldChunks: number;
+  /** Chunks the relay refused (e.g. hash mismatch) and that were sent again. */
+  refusedChunks: number;
+  /** Times the upload had to begin again after the connection dropped. */
+  reconnects: number;
+}
+
+export type UploadResult = ReplyBody<'upload.commit'> & { chunks: ChunkRef[]; stats: UploadStats };
+
+/** Computes the chunk list of a file: offset, length and SHA-256 of each chunk. */
+export async function hashFile(
+  source: FileSource,
+  opts: { hasher?: Hasher; chunkSize?: number; concurrency?: number; signal?: AbortSignal; onHashed?: (bytes: number) => void } = {},
+): Promise<ChunkRef[]> {
+  const hasher = opts.hasher ?? defaultHasher();
+  const plan = planChunks(source.size, opts.chunkSize ?? CHUNK_SIZE);
+  const out: ChunkRef[] = new Array(plan.length);
+  let next = 0;
+  let hashed = 0;
+  const worker = async () => {
+    while (next < plan.length) {
+      opts.signal?.throwIfAborted();
+      const i = next++;
+      const { offset, length } = plan[i];
+      const data = await source.read(offset, length);
+      out[i] = { offset, length, sha256: await hasher.sha256(data) };
+      hashed += length;
+      opts.onHashed?.(hashed);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
+  return out;
+}
+
+/** Uploads one file and resolves with the relay's commit answer. */
+export async function uploadFile(client: FerryClient, source: FileSource, opts: UploadOptions): Promise<UploadResult> {
+  const path = checkPath(opts.path);
+  const progress: UploadProgress = { phase: 'hashing', total: source.size, hashed: 0, done: 0 };
+  const report = () => opts.onProgress?.({ ...progress });
+  report();
+  const chunks =
+    opts.chunks ??
+    (await hashFile(source, {
+      hasher: opts.hasher,
+      chunkSize: opts.chunkSize,
+      concurrency: opts.hashConcurrency,
+      signal: opts.signal,
+      onHashed: (n) => {
+        progress.hashed = n;
+        report();
+      },
+    }));
+  progress.hashed = source.size;
+  const stats: UploadStats = { sentChunks: 0, sentBytes: 0, heldChunks: 0, refusedChunks: 0, reconnects: 0 };
+  const retries = new Map<number, number>();
+  let missingRounds = 0;
+
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    try {
+      await client.ready();
+      const begin = await client.request('upload.begin', {
+        path,
+        size: source.size,
+        mtime: source.mtime,
+        chunks,
+        conflict: opts.conflict ?? 'version',
+      });
+      opts.onSession?.(begin.upload, chunks);
+      const need = new Set(begin.need);
+      stats.heldChunks += chunks.length - need.size;
+      progress.phase = 'uploading';
+      progress.done = chunks.reduce((n, c, i) => (need.has(i) ? n : n + c.length), 0);
+      report();
+      await sendChunks(client, source, chunks, begin.handle, [...need].sort((a, b) => a - b), opts, stats, retries, (bytes) => {
+        progress.done += bytes;
+        report();
+      });
+      progress.phase = 'committing';
+      report();
+      const committed = await client.request('upload.commit', { upload: begin.upload });
+      progress.phase = 'done';
+      progress.done = source.size;
+      report();
+      return { ...committed, chunks, stats };
+    } catch (err) {
+      const code = (err as FerryError).code;
+      if (code === 'CONNECTION_LOST' && client.state !== 'closed') {
+        stats.reconnects++;
+        continue;
+      }
+      // The relay lost some chunks between acks and commit (e.g. a damaged disk): send them again.
+      if (code === 'CHUNKS_MISSING' && ++missingRounds <= 2) continue;
+      throw err;
+    }
+  }
+}
+
+async function sendChunks(
+  client: FerryClient,
+  source: FileSource,
+  chunks: ChunkRef[],
+  handle: number,
+  queue: number[],
+  opts: UploadOptions,
+  stats: UploadStats,
+  retries: Map<number, number>,
+  onAcked: (bytes: number) => void,
+): Promise<void> {
+  const window = opts.window ?? 8;
+  const maxBuffered = opts.maxBuffered ?? 16 * 1024 * 1024;
+  const maxRetries = opts.maxChunkRetries ?? 3;
+  const generation = client.generation;
+  const inFlight = new Set<number>();
+  const wakeup = new Wakeup();
+  let failure: Error | undefined;
+
+  const stop = client.onChunkEvents(handle, (ev) => {
+    if (!inFlight.delete(ev.index)) return;
+    if (ev.type === 'chunk.ack') {
+      onAcked(chunks[ev.index].length);
+    } else {
+      stats.refusedChunks++;
+      const n = (retries.get(ev.index) ?? 0) + 1;
+      retries.set(ev.index, n);
+      if (ev.code === 'CHUNK_HASH_MISMATCH' && n <= maxRetries) queue.unshift(ev.index);
+      else
+        failure = new FerryError(
+          ev.code === 'CHUNK_HASH_MISMATCH' ? 'CHUNK_HASH_MISMATCH' : 'INTERNAL',
+          ev.code === 'CHUNK_HASH_MISMATCH'
+            ? `Chunk ${ev.index} was refused ${n} times: did the file change while it was uploading?`
+            : `${ev.code}: ${ev.message}`,
+          { index: ev.index },
+        );
+    }
+    wakeup.wake();
+  });
+  try {
+    while (queue.length > 0 || inFlight.size > 0) {
+      if (failure) throw failure;
+      opts.signal?.throwIfAborted();
+      if (client.generation !== generation || client.state !== 'open') throw new FerryError('CONNECTION_LOST');
+      if (queue.length > 0 && inFlight.size < window && client.bufferedAmount < maxBuffered) {
+        const index = queue.shift()!;
+        const { offset, length } = chunks[index];
+        const data = await source.read(offset, length);
+        if (data.byteLength !== length) throw new FerryError('SIZE_MISMATCH', `The file is shorter than when it was hashed (chunk ${index}).`);
+        if (client.generation !== generation) throw new FerryError('CONNECTION_LOST');
+        inFlight.add(index);
+        client.sendChunk(handle, index, data);
+        stats.sentChunks++;
+        stats.sentBytes += length;
+        continue;
+      }
+      await wakeup.wait(inFlight.size < window ? 5 : 100);
+    }
+    if (failure) throw failure;
+  } finally {
+    stop();
+  }
+}

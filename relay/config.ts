@@ -1,0 +1,73 @@
+/**
+ * Relay settings: command-line flags win over environment variables, which win
+ * over defaults. `ferry serve --help` prints this table.
+ */
+import path from 'node:path';
+
+export interface RelayConfig {
+  port: number;
+  host: string;
+  /** Folder holding the SQLite file, the chunk store and the logs. */
+  dataDir: string;
+  /** Built PWA to serve at `/` (vite's output folder). */
+  webDir: string;
+  /** Extra origins allowed to open the WebSocket (the relay's own origin always is). */
+  origins: string[];
+  /** Keep at most N versions per file (0 = no limit). */
+  keepVersions: number;
+  /** Drop non-current versions older than D days (0 = keep forever). */
+  keepDays: number;
+  /** When false, `overwrite` drops the replaced content instead of keeping it in history. */
+  history: boolean;
+  /** Open uploads untouched for this long are dropped and their chunks collected. */
+  uploadExpiryMs: number;
+  /** Unreferenced chunks younger than this are left alone by the collector. */
+  gcGraceMs: number;
+  sessionTtlMs: number;
+  /** Log level for the JSON log file. */
+  logLevel: string;
+}
+
+export const SETTINGS: { flag: string; env: string; default: string; help: string }[] = [
+  { flag: '--port', env: 'FERRY_PORT', default: '8080', help: 'port for HTTP and WebSocket' },
+  { flag: '--host', env: 'FERRY_HOST', default: '0.0.0.0', help: 'address to listen on (127.0.0.1 for this machine only)' },
+  { flag: '--data', env: 'FERRY_DATA', default: './data', help: 'folder for the database, chunks and logs' },
+  { flag: '--web', env: 'FERRY_WEB', default: './dist', help: 'folder of the built web app' },
+  { flag: '--origins', env: 'FERRY_ORIGINS', default: '', help: 'comma-separated extra origins allowed to connect' },
+  { flag: '--keep-versions', env: 'FERRY_KEEP_VERSIONS', default: '0', help: 'keep at most N versions per file (0 = all)' },
+  { flag: '--keep-days', env: 'FERRY_KEEP_DAYS', default: '0', help: 'drop old versions after D days (0 = never)' },
+  { flag: '--history', env: 'FERRY_HISTORY', default: 'on', help: "'off': overwrite drops replaced content" },
+  { flag: '--upload-expiry-days', env: 'FERRY_UPLOAD_EXPIRY_DAYS', default: '7', help: 'drop unfinished uploads after D days' },
+  { flag: '--gc-grace-seconds', env: 'FERRY_GC_GRACE_SECONDS', default: '3600', help: 'leave unreferenced chunks this young alone' },
+  { flag: '--session-days', env: 'FERRY_SESSION_DAYS', default: '30', help: 'sign-in sessions last this long' },
+  { flag: '--log-level', env: 'FERRY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error' },
+];
+
+function num(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${value}"`);
+  return n;
+}
+
+/** Builds the configuration from parsed flags (by flag name without dashes) and the environment. */
+export function loadConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): RelayConfig {
+  const get = (flag: string) => {
+    const s = SETTINGS.find((x) => x.flag === flag)!;
+    return flags[flag.slice(2)] ?? env[s.env] ?? s.default;
+  };
+  const day = 86_400_000;
+  return {
+    port: num('--port', get('--port')),
+    host: get('--host'),
+    dataDir: path.resolve(get('--data')),
+    webDir: path.resolve(get('--web')),
+    origins: get('--origins').split(',').map((s) => s.trim()).filter(Boolean),
+    keepVersions: num('--keep-versions', get('--keep-versions')),
+    keepDays: num('--keep-days', get('--keep-days')),
+    history: !['off', 'false', '0', 'no'].includes(get('--history').toLowerCase()),
+    uploadExpiryMs: num('--upload-expiry-days', get('--upload-expiry-days')) * day,
+    gcGraceMs: num('--gc-grace-seconds', get('--gc-grace-seconds')) * 1000,
+    sessionTtlMs: num('--session-days', get('--session-days')) * day,
+    logLevel: get('--log-level'),
+  };
+}

@@ -1,0 +1,12 @@
+/** What every handler can reach: the relay's services. */
+import type { Accounts } from './auth/accounts.js';
+import type { RelayConfig } from './config.js';
+import type { Library } from './library.js';
+import type { Logger } from './log.js';
+
+export interface RelayContext {
+  config: RelayConfig;
+  library: Library;
+  accounts: Accounts;
+  log: Logger;
+}

@@ -1,0 +1,46 @@
+/** Downloads over the WebSocket: the chunk list, then chunk frames on request. */
+import { FRAME_DOWNLOAD_CHUNK, FerryError, checkPath } from '../protocol/index.js';
+import type { Handler } from './types.js';
+
+export const downloadBegin: Handler<'download.begin'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const v = conn.ctx.library.version(checkPath(msg.path), msg.version);
+  const handle = conn.handle();
+  conn.downloads.set(handle, { path: v.path, version: v.version });
+  conn.ctx.log.info({ event: 'download.begin', user: user.name, path: v.path, version: v.version, size: v.size }, 'download begun');
+  return {
+    handle,
+    path: v.path,
+    version: v.version,
+    size: v.size,
+    mtime: v.mtime,
+    contentHash: v.contentHash,
+    sha256: v.sha256,
+    chunks: v.chunks,
+  };
+};
+
+export const downloadRead: Handler<'download.read'> = async (conn, msg) => {
+  const d = conn.downloads.get(msg.handle);
+  if (!d) throw new FerryError('NOT_FOUND', `No download with handle ${msg.handle} on this connection.`);
+  const v = conn.ctx.library.version(d.path, d.version);
+  for (const index of msg.indices) {
+    const chunk = v.chunks[index];
+    if (!chunk) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list.`, { index });
+    let data: Uint8Array;
+    try {
+      data = await conn.ctx.library.chunks.get(chunk.sha256);
+    } catch {
+      throw new FerryError('INTEGRITY_FAILED', `Chunk ${index} of ${d.path} is missing from storage.`, { index });
+    }
+    await conn.sendChunk(FRAME_DOWNLOAD_CHUNK, msg.handle, index, data);
+  }
+  return {};
+};
+
+export const downloadEnd: Handler<'download.end'> = async (conn, msg) => {
+  const d = conn.downloads.get(msg.handle);
+  if (d) conn.ctx.log.info({ event: 'transfer', direction: 'download', user: conn.user?.name, path: d.path, version: d.version }, 'download finished');
+  conn.downloads.delete(msg.handle);
+  return {};
+};

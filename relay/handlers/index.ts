@@ -1,0 +1,23 @@
+/** One handler per request type; the map's type makes a missing handler a compile error. */
+import type { HandlerMap } from './types.js';
+import { auth, login, logout } from './auth.js';
+import { uploadBegin, uploadCancel, uploadCommit } from './upload.js';
+import { history, list, remove, restore, verify } from './files.js';
+import { downloadBegin, downloadEnd, downloadRead } from './download.js';
+
+export const HANDLERS: HandlerMap = {
+  login,
+  auth,
+  logout,
+  'upload.begin': uploadBegin,
+  'upload.commit': uploadCommit,
+  'upload.cancel': uploadCancel,
+  list,
+  history,
+  'download.begin': downloadBegin,
+  'download.read': downloadRead,
+  'download.end': downloadEnd,
+  verify,
+  restore,
+  delete: remove,
+};

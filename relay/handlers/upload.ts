@@ -1,0 +1,50 @@
+/** Upload sessions: begin (or resume), commit, cancel. Chunk frames are handled by the connection. */
+import { checkPath } from '../protocol/index.js';
+import type { Handler } from './types.js';
+
+export const uploadBegin: Handler<'upload.begin'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const path = checkPath(msg.path);
+  const { upload, need } = await conn.ctx.library.beginUpload(user, { ...msg, path });
+  const handle = conn.handle();
+  conn.uploads.set(handle, upload);
+  conn.ctx.log.debug({ event: 'upload.begin', user: user.name, path, size: msg.size, need: need.length, chunks: msg.chunks.length }, 'upload begun');
+  return { upload: upload.record.id, handle, need };
+};
+
+export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  let handle: number | undefined;
+  for (const [h, u] of conn.uploads) if (u.record.id === msg.upload) handle = h;
+  const active = handle === undefined ? undefined : conn.uploads.get(handle);
+  const result = await conn.ctx.library.commitUpload(user, msg.upload, active);
+  if (handle !== undefined) conn.uploads.delete(handle);
+  const seconds = active ? (Date.now() - active.startedAt) / 1000 : 0;
+  const received = active?.receivedBytes ?? 0;
+  conn.ctx.log.info(
+    {
+      event: 'transfer',
+      direction: 'upload',
+      user: user.name,
+      path: result.path,
+      version: result.version,
+      size: result.size,
+      received,
+      durationMs: Math.round(seconds * 1000),
+      mibPerSec: seconds > 0 ? Number((received / 1048576 / seconds).toFixed(1)) : null,
+      contentHash: result.contentHash,
+      sha256: result.sha256,
+    },
+    'upload committed',
+  );
+  return result;
+};
+
+export const uploadCancel: Handler<'upload.cancel'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  conn.ctx.library.cancelUpload(user, msg.upload);
+  for (const [h, u] of conn.uploads) if (u.record.id === msg.upload) conn.uploads.delete(h);
+  conn.ctx.log.info({ event: 'upload.cancel', user: user.name, upload: msg.upload }, 'upload cancelled');
+  return {};
+};
+

@@ -1,0 +1,86 @@
+/**
+ * Plain-HTTP side of the relay: health check, the one-time admin setup page (works
+ * without JavaScript), and the built web app.
+ */
+import { existsSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import sirv from 'sirv';
+import { FerryError, PROTOCOL_VERSION } from './protocol/index.js';
+import type { RelayContext } from './context.js';
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+};
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(res: ServerResponse, status: number, title: string, body: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)} · Ferry</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color-scheme:light dark}
+label{display:block;margin:.75rem 0 .25rem}input{width:100%;padding:.5rem;box-sizing:border-box;font:inherit}button{margin-top:1rem;padding:.5rem 1rem;font:inherit}
+.err{color:#c00}</style></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`);
+}
+
+async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams> {
+  let size = 0;
+  const parts: Buffer[] = [];
+  for await (const part of req) {
+    size += (part as Buffer).length;
+    if (size > limit) throw new FerryError('BAD_MESSAGE', 'Form too large.');
+    parts.push(part as Buffer);
+  }
+  return new URLSearchParams(Buffer.concat(parts).toString('utf8'));
+}
+
+function setupForm(token: string, error?: string): string {
+  return `${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
+<p>Create the administrator account of this Ferry relay.</p>
+<form method="post" action="/setup"><input type="hidden" name="token" value="${escapeHtml(token)}">
+<label for="user">User name</label><input id="user" name="user" autocomplete="username" required maxlength="64">
+<label for="password">Password (at least 8 characters)</label><input id="password" name="password" type="password" autocomplete="new-password" required minlength="8">
+<button type="submit">Create admin</button></form>`;
+}
+
+/** Builds the HTTP request handler. */
+export function createHttpHandler(ctx: RelayContext) {
+  const app = existsSync(ctx.config.webDir) ? sirv(ctx.config.webDir, { single: true, etag: true, gzip: false, setHeaders: (res) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+  } }) : undefined;
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://relay');
+    try {
+      if (url.pathname === '/healthz') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ ok: true, protocol: PROTOCOL_VERSION }));
+        return;
+      }
+      if (url.pathname === '/setup') {
+        if (ctx.library.meta.countAdmins() > 0) return page(res, 410, 'Already set up', '<p>This relay already has an administrator. <a href="/">Open Ferry</a>.</p>');
+        if (req.method === 'POST') {
+          const form = await readForm(req);
+          try {
+            const user = await ctx.accounts.setupAdmin(form.get('token') ?? '', form.get('user') ?? '', form.get('password') ?? '');
+            ctx.log.info({ event: 'setup', user: user.name, addr: req.socket.remoteAddress }, 'admin created');
+            return page(res, 201, 'Ready', `<p>Admin <strong>${escapeHtml(user.name)}</strong> created. <a href="/">Open Ferry</a> and sign in.</p>`);
+          } catch (err) {
+            const e = err as FerryError;
+            return page(res, 400, 'Set up Ferry', setupForm(form.get('token') ?? '', `${e.code}: ${e.message}`));
+          }
+        }
+        return page(res, 200, 'Set up Ferry', setupForm(url.searchParams.get('token') ?? ''));
+      }
+      if (app) return app(req, res, () => page(res, 404, 'Not found', '<p>Nothing here.</p>'));
+      page(res, 503, 'Ferry relay', '<p>The relay runs, but the web app is not built. Run <code>npm run build</code>, or use the <code>ferry</code> command line.</p>');
+    } catch (err) {
+      ctx.log.error({ event: 'error', err, path: url.pathname }, 'http request failed');
+      if (!res.headersSent) page(res, 500, 'Error', '<p>The relay hit an unexpected error.</p>');
+    }
+  };
+}

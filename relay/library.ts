@@ -1,0 +1,290 @@
+/**
+ * The library: upload sessions, commits with conflict policies, versions,
+ * retention, integrity checks and garbage collection, on top of a ChunkStore and a
+ * MetaStore. Transport-agnostic: the WebSocket handlers call it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  FerryError,
+  MAX_CHUNK_BYTES,
+  MAX_FILE_BYTES,
+  checkChunkList,
+  contentHash,
+  type ChunkRef,
+  type ConflictPolicy,
+} from './protocol/index.js';
+import type { ChunkStore } from './store/chunk-store.js';
+import type { MetaStore, RetentionPolicy, UploadRecord, User } from './store/meta-store.js';
+import type { Logger } from './log.js';
+import { sha256Hex } from './hash.js';
+
+export interface LibraryOptions {
+  retention: RetentionPolicy;
+  /** When false, `overwrite` drops replaced versions. */
+  history: boolean;
+  uploadExpiryMs: number;
+  gcGraceMs: number;
+}
+
+/** An upload begun on a connection: what the chunk frames of one handle belong to. */
+export class ActiveUpload {
+  /** Whole-file SHA-256, fed in chunk order while chunks arrive in order. */
+  private readonly whole = createHash('sha256');
+  private wholeNext = 0;
+  /** Verified chunks that arrived ahead of `wholeNext` (bounded; dropped if it grows). */
+  private ahead: Map<number, Uint8Array> | undefined = new Map();
+  readonly startedAt = Date.now();
+  receivedBytes = 0;
+
+  constructor(
+    readonly record: UploadRecord,
+    readonly held: Set<number>,
+    readonly conflict: ConflictPolicy,
+  ) {}
+
+  /** Feeds a verified chunk to the whole-file hash when its turn comes. */
+  feedWhole(index: number, data: Uint8Array): void {
+    if (!this.ahead || index < this.wholeNext) return;
+    if (index > this.wholeNext) {
+      if (this.ahead.size >= 32) this.ahead = undefined;
+      else this.ahead.set(index, data);
+      return;
+    }
+    this.whole.update(data);
+    this.wholeNext++;
+    for (let next = this.ahead.get(this.wholeNext); next; next = this.ahead.get(this.wholeNext)) {
+      this.ahead.delete(this.wholeNext);
+      this.whole.update(next);
+      this.wholeNext++;
+    }
+  }
+
+  /** The whole-file SHA-256 when every chunk went through `feedWhole`, in order. */
+  wholeDigest(): string | undefined {
+    if (!this.ahead || this.wholeNext !== this.record.chunks.length) return undefined;
+    return this.whole.digest('hex');
+  }
+}
+
+export class Library {
+  private gcTimer?: ReturnType<typeof setTimeout>;
+  private gcRunning?: Promise<number>;
+
+  constructor(
+    readonly chunks: ChunkStore,
+    readonly meta: MetaStore,
+    readonly opts: LibraryOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Starts or resumes an upload. Returns the session and the indices the relay
+   * still needs. Chunks this user already stored are not asked for again; chunks
+   * only other users hold are asked for like any other, so the answer reveals
+   * nothing about other users' files.
+   */
+  async beginUpload(
+    user: User,
+    req: { path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy },
+  ): Promise<{ upload: ActiveUpload; need: number[] }> {
+    if (req.size > MAX_FILE_BYTES) throw new FerryError('FILE_TOO_LARGE', `Files up to ${MAX_FILE_BYTES} bytes are accepted.`);
+    const big = req.chunks.findIndex((c) => c.length > MAX_CHUNK_BYTES);
+    if (big >= 0) throw new FerryError('CHUNK_TOO_LARGE', `Chunk ${big} is over ${MAX_CHUNK_BYTES} bytes.`, { index: big });
+    checkChunkList(req.size, req.chunks);
+    const hash = contentHash(req.chunks);
+    const now = Date.now();
+    let record = this.meta.findUpload(user.id, req.path, hash, req.size);
+    if (!record) {
+      record = {
+        id: randomBytes(16).toString('hex'),
+        userId: user.id,
+        path: req.path,
+        size: req.size,
+        mtime: req.mtime,
+        conflict: req.conflict,
+        contentHash: hash,
+        chunks: req.chunks,
+        createdAt: now,
+        updatedAt: now,
+      };
+      this.meta.createUpload(record);
+    }
+    const held = this.meta.heldChunks(record.id);
+    const missing = record.chunks.map((c, i) => ({ i, hash: c.sha256 })).filter((c) => !held.has(c.i));
+    const mine = this.meta.userChunks(user.id, missing.map((c) => c.hash));
+    const dedup: { index: number; hash: string }[] = [];
+    for (const c of missing) {
+      if (mine.has(c.hash) && (await this.chunks.has(c.hash))) dedup.push({ index: c.i, hash: c.hash });
+    }
+    this.meta.markChunksHeld(record.id, dedup, now);
+    for (const d of dedup) held.add(d.index);
+    const need = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
+    return { upload: new ActiveUpload(record, held, req.conflict), need };
+  }
+
+  /**
+   * Verifies and stores one chunk of an active upload; resolves once it is
+   * durable. Throws CHUNK_* codes for chunks that do not belong or do not match.
+   */
+  async storeChunk(upload: ActiveUpload, index: number, data: Uint8Array): Promise<void> {
+    const chunk = upload.record.chunks[index];
+    if (!chunk) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.record.chunks.length} chunks).`);
+    if (data.byteLength > MAX_CHUNK_BYTES) throw new FerryError('CHUNK_TOO_LARGE');
+    if (data.byteLength !== chunk.length) {
+      throw new FerryError('CHUNK_LENGTH_MISMATCH', `Chunk ${index} has ${data.byteLength} bytes, the chunk list says ${chunk.length}.`);
+    }
+    upload.receivedBytes += data.byteLength;
+    if (upload.held.has(index)) return;
+    await this.chunks.put(chunk.sha256, data);
+    upload.feedWhole(index, data);
+    this.meta.markChunksHeld(upload.record.id, [{ index, hash: chunk.sha256 }], Date.now());
+    upload.held.add(index);
+  }
+
+  /**
+   * Commits an upload as a new version, atomically. Throws UNKNOWN_UPLOAD or
+   * CHUNKS_MISSING (with the missing indices) and leaves the previous version
+   * current on any failure.
+   */
+  async commitUpload(user: User, uploadId: string, active?: ActiveUpload) {
+    const record = this.meta.getUpload(uploadId);
+    if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
+    const held = this.meta.heldChunks(uploadId);
+    const missing = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
+    for (const [i, c] of record.chunks.entries()) {
+      if (held.has(i) && !(await this.chunks.has(c.sha256))) missing.push(i);
+    }
+    if (missing.length > 0) {
+      throw new FerryError('CHUNKS_MISSING', `${missing.length} chunks are missing.`, { missing: missing.slice(0, 1000) });
+    }
+    const sha256 =
+      active?.wholeDigest() ?? this.meta.sha256ForContent(record.contentHash) ?? (await this.wholeSha256(record.chunks));
+    const conflict = active?.conflict ?? record.conflict;
+    const result = this.meta.commitVersion({
+      uploadId,
+      userId: user.id,
+      path: record.path,
+      conflict,
+      size: record.size,
+      mtime: record.mtime,
+      contentHash: record.contentHash,
+      sha256,
+      chunks: record.chunks,
+      keepReplaced: this.opts.history,
+      now: Date.now(),
+    });
+    const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), result.path) + result.removed;
+    if (pruned > 0) this.scheduleGc();
+    return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256 };
+  }
+
+  /** Drops an upload session; its chunks are collected unless something else uses them. */
+  cancelUpload(user: User, uploadId: string): void {
+    const record = this.meta.getUpload(uploadId);
+    if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
+    this.meta.deleteUpload(uploadId);
+    this.scheduleGc();
+  }
+
+  /** A stored version with its chunk list. Throws NOT_FOUND or IS_FOLDER. */
+  version(path: string, version?: number) {
+    const v = this.meta.getVersion(path, version);
+    if (!v) {
+      if (version === undefined && this.meta.isFolder(path)) throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
+      throw new FerryError('NOT_FOUND', version === undefined ? `No file "${path}".` : `"${path}" has no version ${version}.`);
+    }
+    return v;
+  }
+
+  /** SHA-256 of the whole content, read back from the chunk store. */
+  async wholeSha256(chunks: ChunkRef[]): Promise<string> {
+    const h = createHash('sha256');
+    for (const c of chunks) h.update(await this.chunks.get(c.sha256));
+    return h.digest('hex');
+  }
+
+  /** Re-reads a stored version and checks every chunk and the whole file against their hashes. */
+  async verify(path: string, version?: number) {
+    const v = this.version(path, version);
+    const bad: number[] = [];
+    const whole = createHash('sha256');
+    for (const [i, c] of v.chunks.entries()) {
+      let data: Uint8Array;
+      try {
+        data = await this.chunks.get(c.sha256);
+      } catch {
+        bad.push(i);
+        continue;
+      }
+      if (data.byteLength !== c.length || (await sha256Hex(data)) !== c.sha256) bad.push(i);
+      whole.update(data);
+    }
+    const sha256Ok = bad.length === 0 && whole.digest('hex') === v.sha256;
+    return { path: v.path, version: v.version, ok: bad.length === 0 && sha256Ok, badChunks: bad, sha256: v.sha256, sha256Ok };
+  }
+
+  restore(user: User, path: string, version: number) {
+    this.version(path, version);
+    const restored = this.meta.restoreVersion(path, version, user.id, Date.now());
+    if (this.meta.applyRetention(this.opts.retention, Date.now(), path) > 0) this.scheduleGc();
+    return { path, version: restored.version, restoredFrom: version };
+  }
+
+  /** Deletes a file or one version (admins only). */
+  remove(user: User, path: string, version?: number) {
+    if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete files or versions.');
+    const deletedVersions = this.meta.deleteVersions(path, version);
+    this.scheduleGc();
+    return { path, deletedVersions };
+  }
+
+  /** Drops expired uploads, applies retention everywhere, then collects chunks. */
+  async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; collectedChunks: number }> {
+    const stale = this.meta.staleUploads(now - this.opts.uploadExpiryMs);
+    for (const u of stale) this.meta.deleteUpload(u.id);
+    const prunedVersions = this.meta.applyRetention(this.opts.retention, now);
+    const collectedChunks = await this.collectGarbage(now);
+    if (stale.length || prunedVersions || collectedChunks) {
+      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, collectedChunks }, 'sweep');
+    }
+    return { expiredUploads: stale.length, prunedVersions, collectedChunks };
+  }
+
+  /**
+   * Deletes stored chunks that no version and no open upload references and that
+   * are older than the grace period (so a chunk being written right now is safe).
+   */
+  collectGarbage(now = Date.now()): Promise<number> {
+    this.gcRunning ??= (async () => {
+      try {
+        const referenced = this.meta.referencedChunks();
+        let removed = 0;
+        for await (const c of this.chunks.list()) {
+          if (referenced.has(c.hash) || c.mtimeMs > now - this.opts.gcGraceMs) continue;
+          // Look again: an upload may have claimed the chunk while we listed.
+          if (this.meta.isChunkReferenced(c.hash)) continue;
+          await this.chunks.delete(c.hash);
+          removed++;
+        }
+        return removed;
+      } finally {
+        this.gcRunning = undefined;
+      }
+    })();
+    return this.gcRunning;
+  }
+
+  /** Runs the collector soon (coalescing bursts of deletes). */
+  scheduleGc(delayMs = 1000): void {
+    if (this.gcTimer) return;
+    this.gcTimer = setTimeout(() => {
+      this.gcTimer = undefined;
+      this.collectGarbage().catch((err) => this.log.error({ event: 'gc', err }, 'garbage collection failed'));
+    }, delayMs);
+    this.gcTimer.unref?.();
+  }
+
+  close(): void {
+    clearTimeout(this.gcTimer);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The one table of error codes. Every refusal the relay sends and every failure a
+ * client reports carries one of these codes; `docs/errors.md` documents each
+ * (a test fails if one is missing there).
+ */
+export const ERRORS = {
+  BAD_MESSAGE: 'The message is not valid for this protocol version.',
+  UNKNOWN_MESSAGE_TYPE: 'The relay does not know this message type.',
+  AUTH_REQUIRED: 'Sign in first.',
+  LOGIN_FAILED: 'Wrong user name or password.',
+  LOGIN_THROTTLED: 'Too many failed sign-ins. Wait a while and try again.',
+  SESSION_EXPIRED: 'The session expired or was revoked. Sign in again.',
+  FORBIDDEN: 'Your role does not allow this.',
+  SETUP_INVALID: 'The setup link is unknown or was already used.',
+  USER_EXISTS: 'A user with that name already exists.',
+  BAD_PATH: 'The path is not allowed (.., absolute, control characters, or a name over 255 bytes).',
+  BAD_CHUNK_LIST: 'The chunk list does not cover the file exactly.',
+  SIZE_MISMATCH: 'The chunk list does not add up to the declared size.',
+  FILE_TOO_LARGE: 'The file is larger than the relay accepts.',
+  UNKNOWN_UPLOAD: 'No such upload session (it expired, was committed or cancelled).',
+  CHUNK_OUT_OF_RANGE: 'The chunk index is not in the upload\'s chunk list.',
+  CHUNK_TOO_LARGE: 'The chunk is larger than the relay accepts.',
+  CHUNK_LENGTH_MISMATCH: 'The chunk length differs from the chunk list.',
+  CHUNK_HASH_MISMATCH: 'The chunk\'s SHA-256 does not match; send it again.',
+  CHUNKS_MISSING: 'Some chunks have not been received yet.',
+  NOT_FOUND: 'No such file or version.',
+  IS_FOLDER: 'That path is a folder.',
+  PATH_CONFLICT: 'A file or folder already takes part of that path.',
+  STORAGE_FAILED: 'The relay could not store the data. Nothing was lost; try again.',
+  INTEGRITY_FAILED: 'Stored data does not match its hashes.',
+  DOWNLOAD_HASH_MISMATCH: 'A downloaded chunk does not match its SHA-256.',
+  CONNECTION_LOST: 'The connection to the relay was lost.',
+  ORIGIN_REFUSED: 'This page\'s origin may not connect to the relay.',
+  INTERNAL: 'The relay hit an unexpected error. Nothing was lost; try again.',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a stable `code` from {@link ERRORS} and a readable message. */
+export class FerryError extends Error {
+  readonly code: ErrorCode;
+  /** Extra data that helps the receiver act (e.g. the chunk index to re-send). */
+  readonly detail?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message?: string, detail?: Record<string, unknown>) {
+    super(message ?? ERRORS[code]);
+    this.name = 'FerryError';
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+/** True when `code` is one of the table's codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code);
+}

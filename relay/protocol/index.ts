@@ -1,0 +1,7 @@
+/** The shared protocol: constants, error table, message schemas, codec, paths, hashing. */
+export * from './constants.js';
+export * from './errors.js';
+export * from './messages.js';
+export * from './codec.js';
+export * from './paths.js';
+export * from './hashing.js';

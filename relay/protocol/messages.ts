@@ -1,0 +1,205 @@
+/**
+ * Wire protocol v1: every JSON control message, defined once as a runtime schema.
+ * The relay validates what clients send and clients validate what the relay sends
+ * with these same schemas; TypeScript types are inferred from them.
+ *
+ * Requests carry a client-chosen `id`; the relay answers each with exactly one
+ * `reply` (same id, `op` echoing the request type) or one `error` (same id).
+ * Chunk acknowledgements and refusals are unsolicited and keyed by upload handle.
+ */
+import { z } from 'zod';
+import { CONFLICT_POLICIES, MAX_CHUNKS, ROLES } from './constants.js';
+
+const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const requestId = uint;
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256');
+/** Paths are checked in depth by `checkPath`; the schema bounds their type and length. */
+const pathString = z.string().max(8192);
+
+export const ChunkRef = z.object({
+  offset: uint,
+  /** Bounded by MAX_CHUNK_BYTES in the handler, so the refusal carries CHUNK_TOO_LARGE. */
+  length: uint,
+  sha256: sha256Hex,
+});
+export type ChunkRef = z.infer<typeof ChunkRef>;
+
+export const UserInfo = z.object({ name: z.string(), role: z.enum(ROLES) });
+export type UserInfo = z.infer<typeof UserInfo>;
+
+// ---------------------------------------------------------------- client → relay
+
+/** Each request: its schema and the schema of its reply. */
+export const REQUESTS = {
+  login: {
+    request: z.object({ user: z.string().min(1).max(128), password: z.string().max(1024) }),
+    reply: z.object({ token: z.string(), user: UserInfo, expiresAt: uint }),
+  },
+  auth: {
+    request: z.object({ token: z.string().max(256) }),
+    reply: z.object({ user: UserInfo, expiresAt: uint }),
+  },
+  logout: {
+    request: z.object({}),
+    reply: z.object({}),
+  },
+  'upload.begin': {
+    request: z.object({
+      path: pathString,
+      /** Bounded by MAX_FILE_BYTES in the handler, so the refusal carries FILE_TOO_LARGE. */
+      size: uint,
+      mtime: uint,
+      chunks: z.array(ChunkRef).max(MAX_CHUNKS),
+      conflict: z.enum(CONFLICT_POLICIES).default('version'),
+    }),
+    reply: z.object({
+      upload: z.string(),
+      handle: uint,
+      /** Indices of the chunks the relay still needs; everything else it already holds for this user. */
+      need: z.array(uint),
+    }),
+  },
+  'upload.commit': {
+    request: z.object({ upload: z.string().max(64) }),
+    reply: z.object({
+      path: z.string(),
+      version: uint,
+      size: uint,
+      contentHash: sha256Hex,
+      sha256: sha256Hex,
+    }),
+  },
+  'upload.cancel': {
+    request: z.object({ upload: z.string().max(64) }),
+    reply: z.object({}),
+  },
+  list: {
+    request: z.object({ folder: pathString.default('') }),
+    reply: z.object({
+      folder: z.string(),
+      entries: z.array(
+        z.object({
+          kind: z.enum(['file', 'folder']),
+          name: z.string(),
+          path: z.string(),
+          /** Files only: the current version's facts. */
+          size: uint.optional(),
+          mtime: uint.optional(),
+          modifiedAt: uint.optional(),
+          uploader: z.string().optional(),
+          version: uint.optional(),
+          versions: uint.optional(),
+          contentHash: sha256Hex.optional(),
+          sha256: sha256Hex.optional(),
+        }),
+      ),
+    }),
+  },
+  history: {
+    request: z.object({ path: pathString }),
+    reply: z.object({
+      path: z.string(),
+      versions: z.array(
+        z.object({
+          version: uint,
+          size: uint,
+          mtime: uint,
+          createdAt: uint,
+          uploader: z.string(),
+          contentHash: sha256Hex,
+          sha256: sha256Hex,
+          current: z.boolean(),
+        }),
+      ),
+    }),
+  },
+  'download.begin': {
+    request: z.object({ path: pathString, version: uint.optional() }),
+    reply: z.object({
+      handle: uint,
+      path: z.string(),
+      version: uint,
+      size: uint,
+      mtime: uint,
+      contentHash: sha256Hex,
+      sha256: sha256Hex,
+      chunks: z.array(ChunkRef),
+    }),
+  },
+  /** Ask for chunk frames; the relay sends one binary frame per index (no reply message). */
+  'download.read': {
+    request: z.object({ handle: uint, indices: z.array(uint).min(1).max(256) }),
+    reply: z.object({}),
+  },
+  'download.end': {
+    request: z.object({ handle: uint }),
+    reply: z.object({}),
+  },
+  verify: {
+    request: z.object({ path: pathString, version: uint.optional() }),
+    reply: z.object({
+      path: z.string(),
+      version: uint,
+      ok: z.boolean(),
+      /** Indices of chunks whose stored bytes no longer match their SHA-256 (or are missing). */
+      badChunks: z.array(uint),
+      sha256: sha256Hex,
+      sha256Ok: z.boolean(),
+    }),
+  },
+  restore: {
+    request: z.object({ path: pathString, version: uint }),
+    reply: z.object({ path: z.string(), version: uint, restoredFrom: uint }),
+  },
+  delete: {
+    request: z.object({ path: pathString, version: uint.optional() }),
+    reply: z.object({ path: z.string(), deletedVersions: uint }),
+  },
+} as const;
+
+export type RequestType = keyof typeof REQUESTS;
+export type RequestBody<T extends RequestType> = z.input<(typeof REQUESTS)[T]['request']>;
+export type ParsedRequest<T extends RequestType> = z.output<(typeof REQUESTS)[T]['request']>;
+export type ReplyBody<T extends RequestType> = z.output<(typeof REQUESTS)[T]['reply']>;
+
+/** A request as it travels: `{ type, id, ...body }`. */
+export type ClientMessage = { [T in RequestType]: { type: T; id: number } & ParsedRequest<T> }[RequestType];
+
+// ---------------------------------------------------------------- relay → client
+
+export const ReplyMessage = z.object({
+  type: z.literal('reply'),
+  id: requestId,
+  op: z.string(),
+  body: z.record(z.string(), z.unknown()),
+});
+
+export const ErrorMessage = z.object({
+  type: z.literal('error'),
+  /** The request this answers; absent for errors about the connection itself. */
+  id: requestId.optional(),
+  code: z.string(),
+  message: z.string(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+});
+export type ErrorMessage = z.infer<typeof ErrorMessage>;
+
+/** A chunk is stored durably and matched its SHA-256. */
+export const ChunkAckMessage = z.object({ type: z.literal('chunk.ack'), handle: uint, index: uint });
+
+/** A chunk was refused (e.g. CHUNK_HASH_MISMATCH); the client sends it again. */
+export const ChunkRefusedMessage = z.object({
+  type: z.literal('chunk.refused'),
+  handle: uint,
+  index: uint,
+  code: z.string(),
+  message: z.string(),
+});
+
+export const RelayMessage = z.discriminatedUnion('type', [
+  ReplyMessage,
+  ErrorMessage,
+  ChunkAckMessage,
+  ChunkRefusedMessage,
+]);
+export type RelayMessage = z.infer<typeof RelayMessage>;

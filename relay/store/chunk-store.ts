@@ -1,0 +1,29 @@
+/**
+ * Where chunk bytes live, addressed by their SHA-256. The relay depends on this
+ * interface only; `tests/contract/chunk-store.contract.ts` is the suite every
+ * backend must pass.
+ */
+export interface StoredChunk {
+  hash: string;
+  size: number;
+  /** Last modification time, ms since the epoch (the GC grace period uses it). */
+  mtimeMs: number;
+}
+
+export interface ChunkStore {
+  /**
+   * Stores a chunk after checking that `data` hashes to `hash`
+   * (throws FerryError CHUNK_HASH_MISMATCH otherwise). When the promise resolves
+   * the chunk is durable: it survives a crash of the relay or of the machine.
+   * Storing a chunk that is already present is a cheap no-op.
+   */
+  put(hash: string, data: Uint8Array): Promise<void>;
+  /** True when the chunk is stored. */
+  has(hash: string): Promise<boolean>;
+  /** The chunk's bytes; throws FerryError NOT_FOUND when absent. */
+  get(hash: string): Promise<Uint8Array>;
+  /** Removes a chunk; absent chunks are ignored. */
+  delete(hash: string): Promise<void>;
+  /** Every stored chunk. */
+  list(): AsyncIterable<StoredChunk>;
+}

@@ -1,0 +1,121 @@
+/**
+ * ChunkStore on the local file system: `<root>/ab/cd/abcd…` (two levels of fan-out
+ * keep directories small), written to `<root>/.tmp` first, fsynced, then renamed
+ * into place so a chunk file is either whole or absent.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { FerryError } from '../protocol/errors.js';
+import type { ChunkStore, StoredChunk } from './chunk-store.js';
+import { sha256Hex } from '../hash.js';
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+export class FsChunkStore implements ChunkStore {
+  readonly root: string;
+  private readonly tmp: string;
+  private readonly ready: Promise<void>;
+  /** Folders known to exist, so a put does not mkdir every time. */
+  private readonly made = new Set<string>();
+
+  constructor(root: string) {
+    this.root = root;
+    const tmp = path.join(root, '.tmp');
+    this.tmp = tmp;
+    this.ready = (async () => {
+      await mkdir(tmp, { recursive: true });
+      // Leftovers of writes interrupted by a crash are never referenced: drop them.
+      for (const name of await readdir(tmp)) await rm(path.join(tmp, name), { force: true });
+    })();
+  }
+
+  private file(hash: string): string {
+    if (!HASH_RE.test(hash)) throw new FerryError('BAD_MESSAGE', `Not a SHA-256: ${hash}`);
+    return path.join(this.root, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  async put(hash: string, data: Uint8Array): Promise<void> {
+    const target = this.file(hash);
+    const actual = await sha256Hex(data);
+    if (actual !== hash) {
+      throw new FerryError('CHUNK_HASH_MISMATCH', undefined, { expected: hash, actual });
+    }
+    await this.ready;
+    if (await exists(target)) return;
+    const dir = path.dirname(target);
+    if (!this.made.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.made.add(dir);
+    }
+    const temp = path.join(this.tmp, `${hash}.${randomBytes(6).toString('hex')}`);
+    const fh = await open(temp, 'w');
+    try {
+      await fh.write(data, 0, data.byteLength, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, target);
+    await syncDir(dir);
+  }
+
+  async has(hash: string): Promise<boolean> {
+    return exists(this.file(hash));
+  }
+
+  async get(hash: string): Promise<Uint8Array> {
+    try {
+      return await readFile(this.file(hash));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FerryError('NOT_FOUND', `Chunk ${hash} is not stored.`);
+      throw err;
+    }
+  }
+
+  async delete(hash: string): Promise<void> {
+    await rm(this.file(hash), { force: true });
+  }
+
+  async *list(): AsyncIterable<StoredChunk> {
+    await this.ready;
+    for (const a of await readdirSafe(this.root)) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await readdirSafe(path.join(this.root, a))) {
+        for (const name of await readdirSafe(path.join(this.root, a, b))) {
+          if (!HASH_RE.test(name)) continue;
+          const s = await stat(path.join(this.root, a, b, name)).catch(() => undefined);
+          if (s) yield { hash: name, size: s.size, mtimeMs: s.mtimeMs };
+        }
+      }
+    }
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readdirSafe(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Makes a rename inside `dir` durable. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
