@@ -1,0 +1,43 @@
+/** In-memory sources and sinks for the engine, and random data. */
+import { createHash, randomBytes } from 'node:crypto';
+import type { DownloadMeta, FileSink, FileSource } from '../../relay/client/index.js';
+
+export function randomData(size: number): Buffer {
+  // randomBytes caps a single call at 2 GiB; tests stay far below.
+  return randomBytes(size);
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A FileSource over a buffer; counts every read (offset list) for assertions. */
+export function bufferSource(data: Uint8Array, mtime = 1_700_000_000_000): FileSource & { reads: number[] } {
+  const reads: number[] = [];
+  return {
+    size: data.byteLength,
+    mtime,
+    reads,
+    async read(offset, length) {
+      reads.push(offset);
+      return data.subarray(offset, offset + length);
+    },
+  };
+}
+
+/** A FileSink collecting the download in memory. */
+export function memorySink(): FileSink & { bytes: () => Buffer; meta?: DownloadMeta } {
+  let buf = Buffer.alloc(0);
+  const sink: FileSink & { bytes: () => Buffer; meta?: DownloadMeta } = {
+    async start(meta) {
+      buf = Buffer.alloc(meta.size);
+      sink.meta = meta;
+    },
+    async write(offset, data) {
+      buf.set(data, offset);
+    },
+    async finish() {},
+    bytes: () => buf,
+  };
+  return sink;
+}
