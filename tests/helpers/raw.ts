@@ -1,0 +1,42 @@
+/** A bare protocol client for sending malformed or out-of-order messages. */
+import WebSocket from 'ws';
+import { SUBPROTOCOL, encodeChunkFrame, FRAME_UPLOAD_CHUNK } from '../../relay/protocol/index.js';
+
+export interface RawClient {
+  ws: WebSocket;
+  /** Sends a JSON text frame (or a raw string) and resolves with the next text message. */
+  request(msg: object | string): Promise<any>;
+  /** Sends a chunk frame and resolves with the next text message. */
+  chunk(handle: number, index: number, data: Uint8Array): Promise<any>;
+  close(): void;
+}
+
+export async function rawClient(url: string, headers: Record<string, string> = {}): Promise<RawClient> {
+  const ws = new WebSocket(url, SUBPROTOCOL, { headers });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const queue: any[] = [];
+  const waiting: ((m: any) => void)[] = [];
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return;
+    const msg = JSON.parse(data.toString());
+    const w = waiting.shift();
+    if (w) w(msg);
+    else queue.push(msg);
+  });
+  const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
+  return {
+    ws,
+    request(msg) {
+      ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+      return next();
+    },
+    chunk(handle, index, data) {
+      ws.send(encodeChunkFrame(FRAME_UPLOAD_CHUNK, handle, index, data));
+      return next();
+    },
+    close: () => ws.close(),
+  };
+}
