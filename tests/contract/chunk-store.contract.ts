@@ -1,0 +1,79 @@
+/**
+ * The conformance suite every ChunkStore backend must pass.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { ChunkStore } from '../../relay/store/chunk-store.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export function chunkStoreContract(name: string, make: () => Promise<{ store: ChunkStore; dispose: () => Promise<void> | void }>) {
+  describe(`ChunkStore contract: ${name}`, () => {
+    const withStore = async (fn: (s: ChunkStore) => Promise<void>) => {
+      const { store, dispose } = await make();
+      try {
+        await fn(store);
+      } finally {
+        await dispose();
+      }
+    };
+
+    it('stores a chunk under its hash and returns the same bytes', () =>
+      withStore(async (s) => {
+        const data = randomBytes(100_000);
+        await s.put(sha(data), data);
+        expect(await s.has(sha(data))).toBe(true);
+        expect(Buffer.compare(Buffer.from(await s.get(sha(data))), data)).toBe(0);
+      }));
+
+    it('refuses bytes that do not match the hash with CHUNK_HASH_MISMATCH and stores nothing', () =>
+      withStore(async (s) => {
+        const data = randomBytes(1000);
+        const wrong = sha(randomBytes(10));
+        await expect(s.put(wrong, data)).rejects.toMatchObject({ code: 'CHUNK_HASH_MISMATCH' });
+        expect(await s.has(wrong)).toBe(false);
+      }));
+
+    it('treats storing a chunk twice as a no-op', () =>
+      withStore(async (s) => {
+        const data = randomBytes(5000);
+        await s.put(sha(data), data);
+        await s.put(sha(data), data);
+        const all = [];
+        for await (const c of s.list()) all.push(c);
+        expect(all.filter((c) => c.hash === sha(data))).toHaveLength(1);
+      }));
+
+    it('stores the empty chunk', () =>
+      withStore(async (s) => {
+        const empty = new Uint8Array(0);
+        await s.put(sha(empty), empty);
+        expect((await s.get(sha(empty))).byteLength).toBe(0);
+      }));
+
+    it('answers NOT_FOUND for a missing chunk and ignores deleting one', () =>
+      withStore(async (s) => {
+        const h = sha(randomBytes(8));
+        await expect(s.get(h)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await s.delete(h);
+        expect(await s.has(h)).toBe(false);
+      }));
+
+    it('lists every stored chunk with its size, and forgets deleted ones', () =>
+      withStore(async (s) => {
+        const chunks = [randomBytes(10), randomBytes(20), randomBytes(30)];
+        for (const c of chunks) await s.put(sha(c), c);
+        await s.delete(sha(chunks[1]));
+        const listed = new Map<string, number>();
+        for await (const c of s.list()) listed.set(c.hash, c.size);
+        expect(listed).toEqual(new Map([[sha(chunks[0]), 10], [sha(chunks[2]), 30]]));
+      }));
+
+    it('handles concurrent puts of the same chunk', () =>
+      withStore(async (s) => {
+        const data = randomBytes(1 << 20);
+        await Promise.all(Array.from({ length: 8 }, () => s.put(sha(data), data)));
+        expect(Buffer.compare(Buffer.from(await s.get(sha(data))), data)).toBe(0);
+      }));
+  });
+}
