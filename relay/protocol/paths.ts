@@ -62,7 +62,8 @@ export function baseName(path: string): string {
 export function renamedPath(path: string, n: number): string {
   const folder = parentOf(path);
   const name = baseName(path);
-  const m = /^(.+?)((?:\.[A-Za-z0-9]{1,8}){1,2})$/.exec(name);
+  // The extension is the last `.xxx`, with a `.tar` before it kept together (`.tar.gz`).
+  const m = /^(.+?)((?:\.tar)?\.[A-Za-z0-9]{1,8})$/.exec(name);
   const renamed = m ? `${m[1]}_v${n}${m[2]}` : `${name}_v${n}`;
   return joinPath(folder, renamed);
 }

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import {
+  FRAME_UPLOAD_CHUNK,
+  decodeChunkFrame,
+  decodeClientMessage,
+  decodeRelayMessage,
+  encodeChunkFrame,
+} from '../../relay/protocol/index.js';
+
+describe('chunk frames', () => {
+  it('round-trips kind, handle, index and data', () => {
+    const data = new Uint8Array([1, 2, 3, 250]);
+    const frame = decodeChunkFrame(encodeChunkFrame(FRAME_UPLOAD_CHUNK, 0xfffffffe, 123456, data));
+    expect(frame.kind).toBe(FRAME_UPLOAD_CHUNK);
+    expect(frame.handle).toBe(0xfffffffe);
+    expect(frame.index).toBe(123456);
+    expect([...frame.data]).toEqual([1, 2, 3, 250]);
+  });
+
+  it('refuses a frame shorter than its header with BAD_MESSAGE', () => {
+    expect(() => decodeChunkFrame(new Uint8Array(5))).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
+  });
+});
+
+describe('decodeClientMessage', () => {
+  it('parses a valid request and applies defaults', () => {
+    const m = decodeClientMessage(JSON.stringify({ type: 'upload.begin', id: 4, path: 'a', size: 0, mtime: 0, chunks: [] }));
+    expect(m).toEqual({ type: 'upload.begin', id: 4, path: 'a', size: 0, mtime: 0, chunks: [], conflict: 'version' });
+  });
+
+  it('names the request id in refusals so they can be matched', () => {
+    try {
+      decodeClientMessage(JSON.stringify({ type: 'nope', id: 9 }));
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'UNKNOWN_MESSAGE_TYPE', detail: { id: 9 } });
+    }
+  });
+
+  it.each([
+    ['not JSON', '{'],
+    ['an array', '[1]'],
+    ['no id', JSON.stringify({ type: 'list' })],
+    ['a negative id', JSON.stringify({ type: 'list', id: -1 })],
+    ['a wrong field type', JSON.stringify({ type: 'list', id: 1, folder: 3 })],
+    ['a bad hash', JSON.stringify({ type: 'upload.begin', id: 1, path: 'a', size: 1, mtime: 0, chunks: [{ offset: 0, length: 1, sha256: 'XYZ' }] })],
+    ['an unknown conflict policy', JSON.stringify({ type: 'upload.begin', id: 1, path: 'a', size: 0, mtime: 0, chunks: [], conflict: 'merge' })],
+  ])('refuses %s with BAD_MESSAGE', (_label, text) => {
+    expect(() => decodeClientMessage(text)).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
+  });
+});
+
+describe('decodeRelayMessage', () => {
+  it('accepts acks and refuses unknown shapes', () => {
+    expect(decodeRelayMessage('{"type":"chunk.ack","handle":1,"index":2}')).toEqual({ type: 'chunk.ack', handle: 1, index: 2 });
+    expect(() => decodeRelayMessage('{"type":"chunk.ack","handle":"x"}')).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
+  });
+});
