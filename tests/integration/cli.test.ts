@@ -1,0 +1,164 @@
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHUNK_SIZE } from '../../relay/protocol/index.js';
+import { ADMIN, ALICE, standardRelay } from '../helpers/relay.js';
+import { ferry } from '../helpers/cli.js';
+import { randomData, sha256 } from '../helpers/files.js';
+
+describe('the ferry command line', () => {
+  let env: Awaited<ReturnType<typeof standardRelay>>;
+  let aliceEnv: Record<string, string>;
+  let adminEnv: Record<string, string>;
+  let work: string;
+
+  beforeAll(async () => {
+    env = await standardRelay();
+    work = path.join(env.tmp, 'work');
+    mkdirSync(work);
+    aliceEnv = { FERRY_CONFIG: path.join(env.tmp, 'alice.json') };
+    adminEnv = { FERRY_CONFIG: path.join(env.tmp, 'admin.json') };
+    const a = await ferry(['login', env.relay.httpUrl, '--user', ALICE.name], { env: { ...aliceEnv, FERRY_PASSWORD: ALICE.password } });
+    expect(a.code, a.stderr).toBe(0);
+    const b = await ferry(['login', env.relay.httpUrl, '--user', ADMIN.name], { env: adminEnv, input: `${ADMIN.password}\n` });
+    expect(b.code, b.stderr).toBe(0);
+  });
+  afterAll(() => env?.close());
+
+  it('keeps the session in a private file', () => {
+    const file = aliceEnv.FERRY_CONFIG;
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ url: env.relay.httpUrl, user: 'alice' });
+  });
+
+  it('refuses a wrong password with LOGIN_FAILED on stderr and exit code 1', async () => {
+    const r = await ferry(['login', env.relay.httpUrl, '--user', ALICE.name], { env: { FERRY_CONFIG: path.join(env.tmp, 'x.json'), FERRY_PASSWORD: 'nope' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('LOGIN_FAILED');
+  });
+
+  it('puts a folder recursively, keeping nested paths, and lists it', async () => {
+    const root = path.join(work, 'album');
+    mkdirSync(path.join(root, 'day1', 'raw'), { recursive: true });
+    writeFileSync(path.join(root, 'cover.txt'), 'cover');
+    writeFileSync(path.join(root, 'day1', 'a.txt'), 'aaa');
+    writeFileSync(path.join(root, 'day1', 'raw', 'b.bin'), randomData(1000));
+    const put = await ferry(['put', root, '--to', 'trips'], { env: aliceEnv });
+    expect(put.code, put.stderr).toBe(0);
+    const ls = await ferry(['ls', 'trips/album/day1', '--json'], { env: aliceEnv });
+    const listed = JSON.parse(ls.stdout);
+    expect(listed.entries.map((e: { path: string; kind: string }) => [e.kind, e.path])).toEqual([
+      ['folder', 'trips/album/day1/raw'],
+      ['file', 'trips/album/day1/a.txt'],
+    ]);
+    const raw = JSON.parse((await ferry(['ls', 'trips/album/day1/raw', '--json'], { env: aliceEnv })).stdout);
+    expect(raw.entries[0]).toMatchObject({ name: 'b.bin', size: 1000, uploader: 'alice' });
+  });
+
+  it('honours --on-conflict rename and shows history with --versions', async () => {
+    const file = path.join(work, 'memo.txt');
+    writeFileSync(file, 'one');
+    await ferry(['put', file], { env: aliceEnv });
+    writeFileSync(file, 'two');
+    const r = await ferry(['put', file, '--on-conflict', 'rename'], { env: aliceEnv });
+    expect(r.stdout).toContain('memo_v2.txt  v1');
+    writeFileSync(file, 'three');
+    await ferry(['put', file], { env: aliceEnv });
+    const h = JSON.parse((await ferry(['ls', 'memo.txt', '--versions', '--json'], { env: aliceEnv })).stdout);
+    expect(h.versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    const bad = await ferry(['put', file, '--on-conflict', 'merge'], { env: aliceEnv });
+    expect(bad.code).toBe(2);
+  });
+
+  it('gets a file byte-identical with its mtime, and gets a past version', async () => {
+    const data = randomData(3 * CHUNK_SIZE + 7);
+    const src = path.join(work, 'movie.bin');
+    writeFileSync(src, data);
+    expect((await ferry(['put', src], { env: aliceEnv })).code).toBe(0);
+    const out = path.join(work, 'movie.copy');
+    const g = await ferry(['get', 'movie.bin', '-o', out], { env: aliceEnv });
+    expect(g.code, g.stderr).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(data));
+    expect(Math.floor(statSync(out).mtimeMs / 1000)).toBe(Math.floor(statSync(src).mtimeMs / 1000));
+    const old = path.join(work, 'memo.v1');
+    await ferry(['get', 'memo.txt', '--version', '1', '-o', old], { env: aliceEnv });
+    expect(readFileSync(old, 'utf8')).toBe('one');
+  });
+
+  it('resumes a get from the partial file, keeping chunks that still verify', async () => {
+    const data = randomData(5 * CHUNK_SIZE);
+    const src = path.join(work, 'resume.bin');
+    writeFileSync(src, data);
+    await ferry(['put', src], { env: aliceEnv });
+    const target = path.join(work, 'resume.out');
+    // An interrupted download: two good chunks, then a damaged third.
+    const partial = Buffer.concat([data.subarray(0, 2 * CHUNK_SIZE), randomData(CHUNK_SIZE)]);
+    writeFileSync(path.join(work, '.resume.out.ferry-part'), partial);
+    const g = await ferry(['get', 'resume.bin', '-o', target], { env: aliceEnv });
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stdout).toContain('fetched 3, kept 2 chunks');
+    expect(sha256(readFileSync(target))).toBe(sha256(data));
+  });
+
+  it('resumes an interrupted put without sending acknowledged chunks again', async () => {
+    const data = randomData(60 * CHUNK_SIZE);
+    const src = path.join(work, 'interrupted.bin');
+    writeFileSync(src, data);
+    const db = new Database(path.join(env.relay.dataDir, 'ferry.db'), { readonly: true });
+    let held = 0;
+    const first = await ferry(['put', src], {
+      env: aliceEnv,
+      onSpawn: (pid) => {
+        const timer = setInterval(() => {
+          held = (db.prepare("SELECT count(*) AS n FROM upload_chunks uc JOIN uploads u ON u.id = uc.upload_id WHERE u.path = 'interrupted.bin'").get() as { n: number }).n;
+          if (held >= 8) {
+            clearInterval(timer);
+            process.kill(pid, 'SIGKILL');
+          }
+        }, 5);
+      },
+    });
+    db.close();
+    expect(first.signal).toBe('SIGKILL');
+    const second = await ferry(['put', src], { env: aliceEnv });
+    expect(second.code, second.stderr).toBe(0);
+    const sent = Number(/sent (\d+)\/60 chunks/.exec(second.stdout)![1]);
+    expect(sent).toBeLessThanOrEqual(60 - held);
+    expect(second.stdout).toContain(sha256(data));
+  });
+
+  it('verifies, restores, and lets only admins rm', async () => {
+    const v = await ferry(['verify', 'memo.txt'], { env: aliceEnv });
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain('ok');
+    const r = await ferry(['restore', 'memo.txt', '--version', '1'], { env: aliceEnv });
+    expect(r.stdout).toContain('v1 restored as v3');
+    const denied = await ferry(['rm', 'memo.txt'], { env: aliceEnv });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain('FORBIDDEN');
+    const rm1 = await ferry(['rm', 'memo.txt', '--version', '2'], { env: adminEnv });
+    expect(rm1.code, rm1.stderr).toBe(0);
+    const h = JSON.parse((await ferry(['ls', 'memo.txt', '--versions', '--json'], { env: aliceEnv })).stdout);
+    expect(h.versions.map((x: { version: number }) => x.version)).toEqual([3, 1]);
+  });
+
+  it('reports missing files with NOT_FOUND and leaves no partial file', async () => {
+    const r = await ferry(['get', 'no/such.file', '-o', path.join(work, 'nothing')], { env: aliceEnv });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/NOT_FOUND/);
+    expect(() => statSync(path.join(work, '.nothing.ferry-part'))).toThrow();
+  });
+
+  it('logout revokes the session on the relay', async () => {
+    const token = JSON.parse(readFileSync(adminEnv.FERRY_CONFIG, 'utf8')).token;
+    expect((await ferry(['logout'], { env: adminEnv })).code).toBe(0);
+    const after = await ferry(['ls'], { env: adminEnv });
+    expect(after.stderr).toContain('AUTH_REQUIRED');
+    // Reusing the old token fails too.
+    writeFileSync(adminEnv.FERRY_CONFIG, JSON.stringify({ url: env.relay.httpUrl, user: 'admin', token }));
+    const reuse = await ferry(['ls'], { env: adminEnv });
+    expect(reuse.code).toBe(1);
+    expect(reuse.stderr).toContain('SESSION_EXPIRED');
+  });
+});
