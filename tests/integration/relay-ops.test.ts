@@ -1,0 +1,125 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHUNK_SIZE } from '../../relay/protocol/index.js';
+import { uploadFile, type FerryClient } from '../../relay/client/index.js';
+import { Library } from '../../relay/library.js';
+import { FsChunkStore } from '../../relay/store/fs-chunk-store.js';
+import { SqliteMetaStore } from '../../relay/store/sqlite-meta-store.js';
+import { ALICE, signIn, standardRelay, startRelayProcess, tempDir } from '../helpers/relay.js';
+import { bufferSource, randomData, sha256 } from '../helpers/files.js';
+
+function logLines(dataDir: string): Record<string, unknown>[] {
+  return readFileSync(path.join(dataDir, 'logs', 'current.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
+
+async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('relay logs and integrity checks', () => {
+  let env: Awaited<ReturnType<typeof standardRelay>>;
+  let alice: FerryClient;
+  beforeAll(async () => {
+    env = await standardRelay();
+    alice = await signIn(env.relay, ALICE.name, ALICE.password);
+  });
+  afterAll(async () => {
+    alice?.close();
+    await env?.close();
+  });
+
+  it('logs connections, logins ok and failed, and each transfer with size, duration, speed and hash', async () => {
+    await signIn(env.relay, ALICE.name, 'wrong').catch(() => {});
+    const data = randomData(2 * CHUNK_SIZE);
+    await uploadFile(alice, bufferSource(data), { path: 'logged/file.bin' });
+    const transfer = await waitFor(() => logLines(env.relay.dataDir).find((l) => l.event === 'transfer' && l.path === 'logged/file.bin'));
+    expect(transfer).toMatchObject({ direction: 'upload', user: 'alice', size: 2 * CHUNK_SIZE, sha256: sha256(data), version: 1 });
+    expect(transfer.durationMs).toEqual(expect.any(Number));
+    expect(transfer.mibPerSec).toEqual(expect.any(Number));
+    expect(Date.parse(transfer.time as string)).toBeGreaterThan(Date.now() - 60_000);
+    const lines = logLines(env.relay.dataDir);
+    expect(lines.some((l) => l.event === 'connect')).toBe(true);
+    expect(lines.some((l) => l.event === 'login' && l.ok === true && l.user === 'alice')).toBe(true);
+    expect(lines.some((l) => l.event === 'login' && l.ok === false && l.user === 'alice')).toBe(true);
+    // Passwords never reach the log.
+    expect(readFileSync(path.join(env.relay.dataDir, 'logs', 'current.log'), 'utf8')).not.toContain(ALICE.password);
+  });
+
+  it('verify names the chunks whose stored bytes were damaged', async () => {
+    const data = randomData(3 * CHUNK_SIZE);
+    const up = await uploadFile(alice, bufferSource(data), { path: 'damaged.bin' });
+    const victim = up.chunks[1].sha256;
+    const file = path.join(env.relay.dataDir, 'chunks', victim.slice(0, 2), victim.slice(2, 4), victim);
+    const bytes = readFileSync(file);
+    bytes[100] ^= 1;
+    writeFileSync(file, bytes);
+    const r = await alice.request('verify', { path: 'damaged.bin' });
+    expect(r).toMatchObject({ ok: false, badChunks: [1], sha256Ok: false, version: 1 });
+  });
+});
+
+describe('first start', () => {
+  it('prints a one-time setup link that creates the admin once', async () => {
+    const tmp = tempDir();
+    const relay = await startRelayProcess({ dataDir: path.join(tmp.dir, 'data') });
+    try {
+      const link = await waitFor(() => /(http:\/\/127\.0\.0\.1:\d+\/setup\?token=[\w-]+)/.exec(relay.output())?.[1]);
+      const token = new URL(link).searchParams.get('token')!;
+      const page = await fetch(link);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('name="token"');
+      const post = (user: string, password: string, t = token) =>
+        fetch(`${relay.httpUrl}/setup`, { method: 'POST', body: new URLSearchParams({ token: t, user, password }) });
+      const bad = await post('root', 'short');
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toContain('BAD_MESSAGE');
+      const wrong = await post('root', 'long-enough-password', 'forged');
+      expect(await wrong.text()).toContain('SETUP_INVALID');
+      expect((await post('root', 'long-enough-password')).status).toBe(201);
+      expect((await post('other', 'long-enough-password')).status).toBe(410);
+      const root = await signIn(relay, 'root', 'long-enough-password');
+      expect(root.user).toEqual({ name: 'root', role: 'admin' });
+      root.close();
+    } finally {
+      await relay.stop();
+      tmp.remove();
+    }
+  });
+});
+
+describe('sweeping', () => {
+  it('expires abandoned uploads and collects their chunks', async () => {
+    const tmp = tempDir();
+    const meta = new SqliteMetaStore(path.join(tmp.dir, 'db'));
+    const chunks = new FsChunkStore(path.join(tmp.dir, 'chunks'));
+    const library = new Library(chunks, meta, { retention: { keepVersions: 0, keepDays: 0 }, history: true, uploadExpiryMs: 7 * 86_400_000, gcGraceMs: 0 }, pino({ level: 'silent' }));
+    try {
+      const user = meta.createUser({ name: 'u', role: 'user', passwordHash: 'x', now: 0 });
+      const data = randomData(100);
+      const { upload, need } = await library.beginUpload(user, { path: 'p', size: 100, mtime: 0, chunks: [{ offset: 0, length: 100, sha256: sha256(data) }], conflict: 'version' });
+      expect(need).toEqual([0]);
+      await library.storeChunk(upload, 0, data);
+      expect(await chunks.has(sha256(data))).toBe(true);
+      // Six days later it is still there; eight days later it is gone with its chunk.
+      expect(await library.sweep(Date.now() + 6 * 86_400_000)).toMatchObject({ expiredUploads: 0, collectedChunks: 0 });
+      expect(await library.sweep(Date.now() + 8 * 86_400_000)).toMatchObject({ expiredUploads: 1, collectedChunks: 1 });
+      expect(await chunks.has(sha256(data))).toBe(false);
+      expect(meta.getUpload(upload.record.id)).toBeUndefined();
+    } finally {
+      library.close();
+      meta.close();
+      tmp.remove();
+    }
+  });
+});
