@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Entry point of the `ferry` command: loads the TypeScript sources through tsx.
-import { register } from 'tsx/esm/api';
+// Entry point of the `ferry` command: runs the bundled relay/CLI, rebuilding it first
+// when a TypeScript source changed.
+import { pathToFileURL } from 'node:url';
+import { ensureBuilt, ROOT } from './build-node.js';
 
-register();
-const { main } = await import('../relay/cli/main.ts');
-const code = await main(process.argv.slice(2));
+const { main } = await import(pathToFileURL(await ensureBuilt()).href);
+const code = await main(process.argv.slice(2), { root: ROOT });
 if (process.argv[2] !== 'serve' || code !== 0) process.exit(code);

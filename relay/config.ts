@@ -32,7 +32,7 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--port', env: 'FERRY_PORT', default: '8080', help: 'port for HTTP and WebSocket' },
   { flag: '--host', env: 'FERRY_HOST', default: '0.0.0.0', help: 'address to listen on (127.0.0.1 for this machine only)' },
   { flag: '--data', env: 'FERRY_DATA', default: './data', help: 'folder for the database, chunks and logs' },
-  { flag: '--web', env: 'FERRY_WEB', default: './dist', help: 'folder of the built web app' },
+  { flag: '--web', env: 'FERRY_WEB', default: './dist/web', help: 'folder of the built web app' },
   { flag: '--origins', env: 'FERRY_ORIGINS', default: '', help: 'comma-separated extra origins allowed to connect' },
   { flag: '--keep-versions', env: 'FERRY_KEEP_VERSIONS', default: '0', help: 'keep at most N versions per file (0 = all)' },
   { flag: '--keep-days', env: 'FERRY_KEEP_DAYS', default: '0', help: 'drop old versions after D days (0 = never)' },

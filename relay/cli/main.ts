@@ -264,7 +264,9 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   rm: remove,
 };
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs one `ferry` command; `root` is the package folder (for the default web app location). */
+export async function main(argv: string[], opts: { root?: string } = {}): Promise<number> {
+  if (opts.root) process.env.FERRY_WEB ??= path.join(opts.root, 'dist', 'web');
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     out(USAGE);

@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: the relay's upload benchmarks, each a ratio against a baseline
+ * measured in the same run on the same machine.
+ *   1. CLI upload of a 1 GiB random file vs a bare WebSocket sink   (target ≥ 0.8)
+ *   2. relay peak RSS during a 4 GiB upload                         (target ≤ 200 MB)
+ *   3. re-upload of the same 1 GiB file (all chunks held) vs first  (target ≥ 3×)
+ * Prints a Markdown report for docs/benchmarks.md.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { addUsers, startRelayProcess, FERRY_BIN, ROOT } from '../helpers/relay.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 1024) * MiB;
+const BIG = Number(process.env.BENCH_BIG_MIB ?? 4096) * MiB;
+const RUNS = Number(process.env.BENCH_RUNS ?? 2);
+const work = path.join(process.env.BENCH_DIR ?? os.tmpdir(), `ferry-bench-${process.pid}`);
+
+function makeRandomFile(file: string, size: number): void {
+  const fd = openSync(file, 'w');
+  const buf = Buffer.allocUnsafe(64 * MiB);
+  for (let done = 0; done < size; done += buf.length) {
+    randomFillSync(buf);
+    writeSync(fd, buf, 0, Math.min(buf.length, size - done));
+  }
+  closeSync(fd);
+}
+
+function run(cmd: string, args: string[], env: Record<string, string> = {}, onStdout?: (s: string) => void): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      onStdout?.(out);
+    });
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err, seconds: (performance.now() - started) / 1000 }));
+  });
+}
+
+async function sinkRun(file: string): Promise<number> {
+  const outFile = path.join(work, 'sink.out');
+  let resolvePort: (p: number) => void;
+  const port = new Promise<number>((r) => (resolvePort = r));
+  const server = run(process.execPath, [path.join(ROOT, 'tests/bench/sink.mjs'), 'serve', outFile], {}, (s) => {
+    const m = /port (\d+)/.exec(s);
+    if (m) resolvePort(Number(m[1]));
+  });
+  const started = performance.now();
+  const client = await run(process.execPath, [path.join(ROOT, 'tests/bench/sink.mjs'), 'send', `ws://127.0.0.1:${await port}`, file]);
+  await server;
+  const seconds = (performance.now() - started) / 1000;
+  if (client.code !== 0 || statSync(outFile).size !== statSync(file).size) throw new Error(`sink run failed: ${client.err}`);
+  rmSync(outFile);
+  return seconds;
+}
+
+function peakRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+async function ferryPut(file: string, remote: string, env: Record<string, string>): Promise<{ seconds: number; out: string }> {
+  const r = await run(process.execPath, [FERRY_BIN, 'put', file, '--to', remote], env);
+  if (r.code !== 0) throw new Error(`ferry put failed: ${r.err}`);
+  return { seconds: r.seconds, out: r.out };
+}
+
+async function main() {
+  mkdirSync(work, { recursive: true });
+  const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
+  const report: string[] = [];
+  try {
+    const file = path.join(work, 'random-1g.bin');
+    console.error(`creating ${SIZE / MiB} MiB random file`);
+    makeRandomFile(file, SIZE);
+    const expected = createHash('sha256').update(readFileSync(file)).digest('hex');
+
+    // 1 + 3: throughput vs sink, and re-upload.
+    const dataDir = path.join(work, 'data');
+    await addUsers(dataDir, [user]);
+    const relay = await startRelayProcess({ dataDir });
+    const cliEnv = { FERRY_CONFIG: path.join(work, 'cli.json'), FERRY_PASSWORD: user.password };
+    const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], cliEnv);
+    if (login.code !== 0) throw new Error(login.err);
+    const sink: number[] = [];
+    const first: number[] = [];
+    const again: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      console.error(`run ${i + 1}/${RUNS}: sink`);
+      sink.push(await sinkRun(file));
+      console.error(`run ${i + 1}/${RUNS}: ferry put (new content)`);
+      // A fresh folder per run, and fresh content for the relay: a new relay data folder.
+      const put = await ferryPut(file, `run${i}`, cliEnv);
+      if (!put.out.includes(expected)) throw new Error(`hash mismatch: ${put.out}`);
+      first.push(put.seconds);
+      console.error(`run ${i + 1}/${RUNS}: ferry put (same content again)`);
+      const re = await ferryPut(file, `run${i}-again`, cliEnv);
+      if (!/sent 0\//.test(re.out)) throw new Error(`re-upload sent chunks: ${re.out}`);
+      again.push(re.seconds);
+      // The next run must upload new content again: drop everything this user holds.
+      await relay.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      await addUsers(dataDir, [user]);
+      Object.assign(relay, await startRelayProcess({ dataDir, port: relay.port }));
+      const relogin = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], cliEnv);
+      if (relogin.code !== 0) throw new Error(relogin.err);
+    }
+    await relay.stop();
+    const best = (xs: number[]) => Math.min(...xs);
+    const mibs = (s: number) => SIZE / MiB / s;
+    const ratio = mibs(best(first)) / mibs(best(sink));
+    const speedup = best(first) / best(again);
+
+    // 2: peak RSS during a 4 GiB upload.
+    console.error(`creating ${BIG / MiB} MiB random file`);
+    rmSync(file);
+    const big = path.join(work, 'random-4g.bin');
+    makeRandomFile(big, BIG);
+    rmSync(dataDir, { recursive: true, force: true });
+    await addUsers(dataDir, [user]);
+    const relay2 = await startRelayProcess({ dataDir });
+    await run(process.execPath, [FERRY_BIN, 'login', relay2.httpUrl, '--user', user.name], cliEnv);
+    const baseRss = peakRss(relay2.child.pid!);
+    console.error('ferry put 4 GiB');
+    const bigPut = await ferryPut(big, 'big', cliEnv);
+    const rss = peakRss(relay2.child.pid!);
+    await relay2.stop();
+
+    const fmt = (n: number, d = 1) => n.toFixed(d);
+    report.push(
+      `| measure | baseline | Ferry | ratio | target |`,
+      `| --- | --- | --- | --- | --- |`,
+      `| upload ${SIZE / MiB} MiB, CLI vs bare WebSocket sink (best of ${RUNS}) | ${fmt(mibs(best(sink)))} MiB/s | ${fmt(mibs(best(first)))} MiB/s | ${fmt(ratio, 2)} | ≥ 0.8 |`,
+      `| re-upload of the same ${SIZE / MiB} MiB (all chunks held) vs first upload | ${fmt(best(first), 2)} s | ${fmt(best(again), 2)} s | ${fmt(speedup, 1)}× | ≥ 3× |`,
+      `| relay peak RSS during a ${BIG / MiB} MiB upload (${fmt(BIG / MiB / bigPut.seconds)} MiB/s) | ${fmt(baseRss / 1e6, 0)} MB at start | ${fmt(rss / 1e6, 0)} MB | — | ≤ 200 MB |`,
+      '',
+      `All runs (seconds): sink ${sink.map((s) => fmt(s, 2)).join(', ')}; ferry put ${first.map((s) => fmt(s, 2)).join(', ')}; re-upload ${again.map((s) => fmt(s, 2)).join(', ')}.`,
+    );
+    console.log(`Ferry benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model}, ${fmt(os.totalmem() / GiB, 0)} GiB RAM, Node ${process.version}\n`);
+    console.log(report.join('\n'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
