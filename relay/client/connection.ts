@@ -156,6 +156,17 @@ export class FerryClient {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** Skips the rest of the backoff wait and tries to reconnect now (e.g. when the device comes online). */
+  retryNow(): void {
+    if (this.state !== 'reconnecting' || !this.reconnectTimer) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.attempt = 0;
+    this.open().catch(() => {
+      /* the close handler schedules the next attempt */
+    });
+  }
+
   /** Closes for good (no reconnect). */
   close(): void {
     this.closedByUser = true;
@@ -236,6 +247,7 @@ export class FerryClient {
     this.setState('reconnecting');
     const delay = Math.min(10_000, 200 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
     this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
       this.open().catch(() => {
         /* the close handler schedules the next attempt */
       });

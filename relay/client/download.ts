@@ -94,6 +94,7 @@ export async function downloadFile(
       await sink.finish(meta);
       return { meta, stats };
     } catch (err) {
+      if (opts.signal?.aborted) throw err;
       if ((err as FerryError).code === 'CONNECTION_LOST' && client.state !== 'closed') {
         stats.reconnects++;
         continue;

@@ -151,6 +151,7 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       report();
       return { ...committed, chunks, stats };
     } catch (err) {
+      if (opts.signal?.aborted) throw err;
       const code = (err as FerryError).code;
       if (code === 'CONNECTION_LOST' && client.state !== 'closed') {
         stats.reconnects++;

@@ -1,0 +1,29 @@
+/**
+ * The page's handle on the engine worker, which owns the WebSocket. The only module
+ * that creates it; state classes call it, components never do.
+ */
+import * as Comlink from 'comlink';
+import type { EngineApi, EngineEvent } from '../workers/engine-api';
+
+const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module' });
+export const engine = Comlink.wrap<EngineApi>(worker);
+
+type Listener = (e: EngineEvent) => void;
+const listeners = new Set<Listener>();
+void engine.setListener(Comlink.proxy((e: EngineEvent) => listeners.forEach((l) => l(e))));
+
+/** Subscribes to engine events; returns the unsubscribe function. */
+export function onEngineEvent(listener: Listener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** The relay's WebSocket URL for this page (same origin). */
+export function relayUrl(): string {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+}
+
+/** The stable error code of an engine error (the worker sends it as the error's name). */
+export function errorCode(err: unknown): string {
+  return (err as Error)?.name ?? 'INTERNAL';
+}

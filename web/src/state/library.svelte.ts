@@ -1,0 +1,95 @@
+/** The library view: the open folder, its entries, a file's history. */
+import type { ReplyBody } from '../../../relay/protocol';
+import { engine, errorCode, onEngineEvent } from '../net/engine';
+import { clientLog } from './log.svelte';
+
+export type Entry = ReplyBody<'list'>['entries'][number];
+export type Version = ReplyBody<'history'>['versions'][number];
+
+class Library {
+  folder = $state('');
+  entries = $state<Entry[]>([]);
+  loading = $state(false);
+  error = $state('');
+  history = $state<{ path: string; versions: Version[] } | undefined>();
+  /** Path and version being downloaded, with progress 0..1. */
+  downloading = $state<{ path: string; version?: number; progress: number } | undefined>();
+  message = $state('');
+
+  get crumbs(): { name: string; path: string }[] {
+    const parts = this.folder ? this.folder.split('/') : [];
+    return parts.map((name, i) => ({ name, path: parts.slice(0, i + 1).join('/') }));
+  }
+
+  async open(folder: string): Promise<void> {
+    this.loading = true;
+    this.error = '';
+    try {
+      const r = await engine.request('list', { folder });
+      this.folder = r.folder;
+      this.entries = r.entries;
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  refresh(): Promise<void> {
+    return this.open(this.folder);
+  }
+
+  async showHistory(path: string): Promise<void> {
+    try {
+      this.history = await engine.request('history', { path });
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    }
+  }
+
+  closeHistory(): void {
+    this.history = undefined;
+  }
+
+  async restore(path: string, version: number): Promise<void> {
+    try {
+      const r = await engine.request('restore', { path, version });
+      this.message = `Restored v${r.restoredFrom} of ${path} as v${r.version}.`;
+      clientLog.add('info', `restored ${path} v${r.restoredFrom} as v${r.version}`);
+      await this.showHistory(path);
+      await this.refresh();
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    }
+  }
+
+  /** Downloads a version through the engine (every chunk verified) and hands it to the browser. */
+  async download(path: string, version?: number): Promise<void> {
+    const id = `dl-${crypto.randomUUID()}`;
+    this.downloading = { path, version, progress: 0 };
+    const off = onEngineEvent((e) => {
+      if (e.type === 'download.progress.v1' && e.id === id && this.downloading) this.downloading.progress = e.total ? e.done / e.total : 1;
+    });
+    try {
+      const r = await engine.download(id, path, version);
+      const url = URL.createObjectURL(r.blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = path.slice(path.lastIndexOf('/') + 1);
+      a.dataset.sha256 = r.sha256;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      clientLog.add('info', `downloaded ${path} v${r.version}`, { sha256: r.sha256 });
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      clientLog.add('error', `download of ${path} failed`, { code: errorCode(err) });
+    } finally {
+      off();
+      this.downloading = undefined;
+    }
+  }
+}
+
+export const library = new Library();

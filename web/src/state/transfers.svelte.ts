@@ -1,0 +1,234 @@
+/**
+ * The transfers panel's state: every upload with its phase, progress, speed and time
+ * left; the queue; checkpoints in IndexedDB so a reload or browser restart shows
+ * unfinished files as waiting, and picking the same file again resumes it.
+ */
+import type { ConflictPolicy } from '../../../relay/protocol';
+import { joinPath } from '../../../relay/protocol';
+import { engine, errorCode, onEngineEvent } from '../net/engine';
+import { deleteCheckpoint, listCheckpoints, saveCheckpoint, type Checkpoint } from '../storage/db';
+import { clientLog } from './log.svelte';
+import { library } from './library.svelte';
+
+export type TransferState = 'waiting' | 'queued' | 'hashing' | 'uploading' | 'verifying' | 'done' | 'paused' | 'failed' | 'cancelled';
+
+/** Uploads running at once. */
+const CONCURRENCY = 2;
+
+export class Transfer {
+  readonly id: string;
+  readonly name: string;
+  readonly size: number;
+  path: string;
+  conflict: ConflictPolicy;
+  file?: File;
+  checkpoint?: Checkpoint;
+  state = $state<TransferState>('queued');
+  /** Bytes the relay holds (or, while hashing, bytes hashed). */
+  done = $state(0);
+  speed = $state(0);
+  error = $state('');
+  errorCode = $state('');
+  sha256 = $state('');
+  version = $state(0);
+  /** Bytes sent in the last leg (less than the size when the relay already held some). */
+  sentBytes = $state(0);
+  private lastSample = { time: 0, done: 0 };
+
+  constructor(init: { id: string; name: string; size: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
+    this.id = init.id;
+    this.name = init.name;
+    this.size = init.size;
+    this.path = init.path;
+    this.conflict = init.conflict;
+    this.file = init.file;
+    this.checkpoint = init.checkpoint;
+  }
+
+  get active(): boolean {
+    return this.state === 'hashing' || this.state === 'uploading' || this.state === 'verifying';
+  }
+
+  /** Seconds left at the current speed, when it can be told. */
+  get eta(): number | undefined {
+    if (!this.active || this.speed <= 0) return undefined;
+    return (this.size - this.done) / this.speed;
+  }
+
+  /** Progress 0..1 of the current phase. */
+  get fraction(): number {
+    return this.size === 0 ? (this.state === 'done' ? 1 : 0) : Math.min(1, this.done / this.size);
+  }
+
+  /** Updates progress and an exponentially smoothed speed. */
+  progress(done: number): void {
+    const now = performance.now();
+    if (this.lastSample.time && now > this.lastSample.time && done >= this.lastSample.done) {
+      const instant = ((done - this.lastSample.done) / (now - this.lastSample.time)) * 1000;
+      this.speed = this.speed ? this.speed * 0.8 + instant * 0.2 : instant;
+    }
+    if (!this.lastSample.time || now - this.lastSample.time > 100 || done < this.lastSample.done) this.lastSample = { time: now, done };
+    this.done = done;
+  }
+
+  resetSpeed(): void {
+    this.speed = 0;
+    this.lastSample = { time: 0, done: 0 };
+  }
+}
+
+class Transfers {
+  items = $state<Transfer[]>([]);
+  conflict = $state<ConflictPolicy>('version');
+  private running = 0;
+
+  constructor() {
+    onEngineEvent((e) => {
+      if (e.type === 'upload.session.v1') {
+        const t = this.items.find((x) => x.id === e.id);
+        if (t?.checkpoint && t.checkpoint.upload !== e.upload) {
+          t.checkpoint.upload = e.upload;
+          void saveCheckpoint(t.checkpoint);
+        }
+        return;
+      }
+      if (e.type !== 'upload.progress.v1') return;
+      const t = this.items.find((x) => x.id === e.id);
+      if (!t || t.state === 'paused' || t.state === 'cancelled') return;
+      if (e.phase === 'hashing') {
+        if (t.state !== 'hashing') t.resetSpeed();
+        t.state = 'hashing';
+        t.progress(e.hashed);
+      } else if (e.phase === 'uploading') {
+        if (t.state !== 'uploading') t.resetSpeed();
+        t.state = 'uploading';
+        t.progress(e.done);
+      } else if (e.phase === 'committing') {
+        t.state = 'verifying';
+        t.progress(e.total);
+      }
+    });
+  }
+
+  /** Bytes, done bytes, speed and time left over every unfinished or finished transfer of this session. */
+  get overall() {
+    const counted = this.items.filter((t) => t.state !== 'cancelled' && t.state !== 'waiting');
+    const total = counted.reduce((n, t) => n + t.size, 0);
+    const done = counted.reduce((n, t) => n + (t.state === 'hashing' ? 0 : t.done), 0);
+    const speed = counted.filter((t) => t.state === 'uploading').reduce((n, t) => n + t.speed, 0);
+    return { total, done, speed, eta: speed > 0 ? (total - done) / speed : undefined, fraction: total ? done / total : 0 };
+  }
+
+  /** Lists unfinished uploads from earlier visits as waiting for their file. */
+  async init(): Promise<void> {
+    for (const c of await listCheckpoints()) {
+      if (this.items.some((t) => t.id === c.id)) continue;
+      const t = new Transfer({ id: c.id, name: c.name, size: c.size, path: c.path, conflict: c.conflict, checkpoint: c });
+      t.state = 'waiting';
+      this.items.push(t);
+    }
+  }
+
+  /**
+   * Adds files (with their paths relative to the chosen folder) to the queue. A file
+   * that matches a waiting upload (name, size, mtime and first-chunk hash) resumes it.
+   */
+  async add(files: { file: File; relativePath: string }[]): Promise<void> {
+    for (const { file, relativePath } of files) {
+      const waiting = this.items.filter((t) => t.state === 'waiting' && t.checkpoint && t.name === file.name && t.size === file.size && t.checkpoint.mtime === file.lastModified);
+      if (waiting.length > 0) {
+        const [first] = file.size > 0 ? await engine.hash(file, { limit: 1 }) : [];
+        const match = waiting.find((t) => t.checkpoint!.firstChunk === (first?.sha256 ?? ''));
+        if (match) {
+          match.file = file;
+          match.state = 'queued';
+          clientLog.add('info', `resuming ${match.path}`);
+          continue;
+        }
+      }
+      const path = joinPath(library.folder, relativePath);
+      this.items.push(new Transfer({ id: crypto.randomUUID(), name: file.name, size: file.size, path, conflict: this.conflict, file }));
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < CONCURRENCY) {
+      const next = this.items.find((t) => t.state === 'queued' && t.file);
+      if (!next) return;
+      this.running++;
+      void this.run(next).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(t: Transfer): Promise<void> {
+    const file = t.file!;
+    t.error = '';
+    t.errorCode = '';
+    t.resetSpeed();
+    try {
+      if (!t.checkpoint) {
+        t.state = 'hashing';
+        const chunks = await engine.hash(file, { id: t.id });
+        if (t.state !== 'hashing') return; // paused or cancelled meanwhile
+        t.checkpoint = { id: t.id, path: t.path, name: t.name, size: t.size, mtime: file.lastModified, firstChunk: chunks[0]?.sha256 ?? '', chunks, conflict: t.conflict, addedAt: Date.now() };
+        await saveCheckpoint(t.checkpoint);
+      }
+      t.state = 'uploading';
+      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks: t.checkpoint.chunks });
+      t.state = 'done';
+      t.done = t.size;
+      t.sha256 = r.sha256;
+      t.version = r.version;
+      t.path = r.path;
+      t.sentBytes = r.sentBytes;
+      await deleteCheckpoint(t.id);
+      clientLog.add('info', `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
+      void library.refresh();
+    } catch (err) {
+      if (t.state === 'paused' || t.state === 'cancelled') return;
+      t.state = 'failed';
+      t.errorCode = errorCode(err);
+      t.error = (err as Error).message;
+      clientLog.add('error', `upload of ${t.path} failed`, { code: t.errorCode, message: t.error });
+    }
+  }
+
+  pause(t: Transfer): void {
+    if (!t.active && t.state !== 'queued') return;
+    t.state = 'paused';
+    void engine.stop(t.id);
+    clientLog.add('info', `paused ${t.path}`);
+  }
+
+  resume(t: Transfer): void {
+    if (t.state !== 'paused' && t.state !== 'failed') return;
+    t.state = 'queued';
+    this.pump();
+  }
+
+  /** Same as resume, for a failed transfer. */
+  retry(t: Transfer): void {
+    this.resume(t);
+  }
+
+  async cancel(t: Transfer): Promise<void> {
+    const upload = t.checkpoint?.upload;
+    t.state = 'cancelled';
+    void engine.stop(t.id);
+    await deleteCheckpoint(t.id);
+    if (upload) await engine.request('upload.cancel', { upload }).catch(() => {});
+    clientLog.add('info', `cancelled ${t.path}`);
+  }
+
+  /** Removes finished and cancelled entries from the panel. */
+  clearFinished(): void {
+    this.items = this.items.filter((t) => t.state !== 'done' && t.state !== 'cancelled');
+  }
+}
+
+export const transfers = new Transfers();
+

@@ -1,0 +1,51 @@
+/** Types shared by the engine worker and the page (no runtime code). */
+import type { ChunkRef, ConflictPolicy, ReplyBody, RequestBody, RequestType, UserInfo } from '../../../relay/protocol';
+import type { ConnectionState, UploadPhase } from '../../../relay/client';
+import type { HasherKind } from './hash.worker';
+
+export type { HasherKind };
+
+/** Events the engine worker sends to the page (versioned names keep old listeners honest). */
+export type EngineEvent =
+  | { type: 'connection.v1'; state: ConnectionState; detail?: string }
+  | { type: 'upload.progress.v1'; id: string; phase: UploadPhase; hashed: number; done: number; total: number }
+  | { type: 'upload.session.v1'; id: string; upload: string }
+  | { type: 'download.progress.v1'; id: string; done: number; total: number }
+  | { type: 'log.v1'; level: 'info' | 'warn' | 'error'; message: string; data?: Record<string, unknown> };
+
+export interface UploadRequest {
+  id: string;
+  file: File;
+  path: string;
+  conflict: ConflictPolicy;
+  /** Chunk list from a checkpoint: skips hashing. */
+  chunks?: ChunkRef[];
+  hasher?: HasherKind;
+}
+
+export interface UploadOutcome {
+  path: string;
+  version: number;
+  size: number;
+  contentHash: string;
+  sha256: string;
+  chunks: ChunkRef[];
+  sentBytes: number;
+  sentChunks: number;
+  heldChunks: number;
+}
+
+export interface EngineApi {
+  setListener(listener: (e: EngineEvent) => void): void;
+  connect(url: string, token?: string): Promise<UserInfo | undefined>;
+  login(user: string, password: string): Promise<{ token: string; user: UserInfo; expiresAt: number }>;
+  logout(): Promise<void>;
+  request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>>;
+  /** Chunk list of a file (all chunks, or the first `limit`); with `id`, reports progress as that upload's hashing phase. */
+  hash(file: Blob, opts?: { id?: string; kind?: HasherKind; limit?: number }): Promise<ChunkRef[]>;
+  hasherKind(): Promise<HasherKind>;
+  upload(req: UploadRequest): Promise<UploadOutcome>;
+  /** Stops an upload or download; it can be started again and resumes. */
+  stop(id: string): void;
+  download(id: string, path: string, version?: number): Promise<{ blob: Blob; sha256: string; version: number }>;
+}

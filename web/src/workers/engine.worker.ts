@@ -1,0 +1,178 @@
+/**
+ * The transfer engine's worker: owns the one WebSocket (through FerryClient), runs
+ * uploads and downloads with the shared engine, and hashes with the pool, so the page
+ * stays smooth. The page talks to it through comlink (see net/engine.ts).
+ */
+import * as Comlink from 'comlink';
+import { FerryClient, downloadFile, uploadFile, type FileSource, type WebSocketLike } from '../../../relay/client';
+import { FerryError, contentHash } from '../../../relay/protocol';
+import { HashPool } from './hash-pool';
+import type { EngineApi, EngineEvent } from './engine-api';
+
+let emit: (e: EngineEvent) => void = () => {};
+let client: FerryClient | undefined;
+const pool = new HashPool();
+const running = new Map<string, AbortController>();
+
+function requireClient(): FerryClient {
+  if (!client) throw new FerryError('CONNECTION_LOST', 'Not connected.');
+  return client;
+}
+
+/** Rebuilds a FerryError on the page side: comlink passes plain errors only. */
+function plain(err: unknown): Error {
+  const e = err as FerryError;
+  const out = new Error(e?.message ?? String(err));
+  out.name = e?.code ?? e?.name ?? 'Error';
+  return out;
+}
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw plain(err);
+  }
+}
+
+function fileSource(file: File): FileSource {
+  return {
+    size: file.size,
+    mtime: file.lastModified,
+    async read(offset, length) {
+      return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+    },
+  };
+}
+
+self.addEventListener('online', () => client?.retryNow());
+
+const api: EngineApi = {
+  setListener(listener) {
+    emit = listener;
+  },
+
+  connect(url, token) {
+    return guard(async () => {
+      client?.close();
+      client = new FerryClient({
+        url,
+        token,
+        createSocket: (u, p) => new WebSocket(u, p) as unknown as WebSocketLike,
+        onState: (state, detail) => emit({ type: 'connection.v1', state, detail }),
+      });
+      await client.connect();
+      return client.user;
+    });
+  },
+
+  login(user, password) {
+    return guard(() => requireClient().login(user, password));
+  },
+
+  logout() {
+    return guard(() => requireClient().logout());
+  },
+
+  request(type, body) {
+    return guard(() => requireClient().request(type, body));
+  },
+
+  hash(file, opts = {}) {
+    return guard(async () => {
+      const abort = new AbortController();
+      if (opts.id) running.set(opts.id, abort);
+      try {
+        return await pool.hashFile(file, {
+          kind: opts.kind,
+          limit: opts.limit,
+          signal: abort.signal,
+          onHashed: (hashed) => opts.id && emit({ type: 'upload.progress.v1', id: opts.id, phase: 'hashing', hashed, done: 0, total: file.size }),
+        });
+      } finally {
+        if (opts.id) running.delete(opts.id);
+      }
+    });
+  },
+
+  hasherKind() {
+    return pool.available();
+  },
+
+  upload(req) {
+    return guard(async () => {
+      const c = requireClient();
+      const abort = new AbortController();
+      running.set(req.id, abort);
+      try {
+        const total = req.file.size;
+        const chunks =
+          req.chunks ??
+          (await pool.hashFile(req.file, {
+            kind: req.hasher,
+            signal: abort.signal,
+            onHashed: (hashed) => emit({ type: 'upload.progress.v1', id: req.id, phase: 'hashing', hashed, done: 0, total }),
+          }));
+        const r = await uploadFile(c, fileSource(req.file), {
+          path: req.path,
+          conflict: req.conflict,
+          chunks,
+          signal: abort.signal,
+          onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
+          onProgress: (p) => emit({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: p.hashed, done: p.done, total }),
+        });
+        emit({ type: 'log.v1', level: 'info', message: `uploaded ${r.path} v${r.version}`, data: { size: r.size, sha256: r.sha256, sent: r.stats.sentBytes } });
+        return {
+          path: r.path,
+          version: r.version,
+          size: r.size,
+          contentHash: r.contentHash,
+          sha256: r.sha256,
+          chunks,
+          sentBytes: r.stats.sentBytes,
+          sentChunks: r.stats.sentChunks,
+          heldChunks: r.stats.heldChunks,
+        };
+      } finally {
+        running.delete(req.id);
+      }
+    });
+  },
+
+  stop(id) {
+    running.get(id)?.abort();
+  },
+
+  download(id, path, version) {
+    return guard(async () => {
+      const c = requireClient();
+      const abort = new AbortController();
+      running.set(id, abort);
+      const parts = new Map<number, Uint8Array>();
+      try {
+        const { meta } = await downloadFile(
+          c,
+          {
+            async write(offset, data) {
+              parts.set(offset, data);
+            },
+            async finish() {},
+          },
+          {
+            path,
+            version,
+            signal: abort.signal,
+            onProgress: (p) => emit({ type: 'download.progress.v1', id, done: p.done, total: p.total }),
+          },
+        );
+        if (contentHash(meta.chunks) !== meta.contentHash) throw new FerryError('INTEGRITY_FAILED');
+        const ordered = [...parts.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d as Uint8Array<ArrayBuffer>);
+        return { blob: new Blob(ordered), sha256: meta.sha256, version: meta.version };
+      } finally {
+        running.delete(id);
+      }
+    });
+  },
+};
+
+Comlink.expose(api);
