@@ -45,6 +45,10 @@ export class ClientConnection {
     readonly address: string,
   ) {
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => {
+      for (const upload of this.uploads.values()) ctx.library.releaseUpload(upload);
+      this.uploads.clear();
+    });
   }
 
   /** A fresh handle for an upload or download on this connection. */

@@ -17,6 +17,7 @@ import type { ChunkStore } from './store/chunk-store.js';
 import type { MetaStore, RetentionPolicy, UploadRecord, User } from './store/meta-store.js';
 import type { Logger } from './log.js';
 import { sha256Hex } from './hash.js';
+import { ChunkHasher } from './chunk-hasher.js';
 
 export interface LibraryOptions {
   retention: RetentionPolicy;
@@ -28,11 +29,8 @@ export interface LibraryOptions {
 
 /** An upload begun on a connection: what the chunk frames of one handle belong to. */
 export class ActiveUpload {
-  /** Whole-file SHA-256, fed in chunk order while chunks arrive in order. */
-  private readonly whole = createHash('sha256');
-  private wholeNext = 0;
-  /** Verified chunks that arrived ahead of `wholeNext` (bounded; dropped if it grows). */
-  private ahead: Map<number, Uint8Array> | undefined = new Map();
+  /** Names this leg's whole-file hash state in the ChunkHasher. */
+  readonly key = randomBytes(8).toString('hex');
   readonly startedAt = Date.now();
   receivedBytes = 0;
 
@@ -41,34 +39,13 @@ export class ActiveUpload {
     readonly held: Set<number>,
     readonly conflict: ConflictPolicy,
   ) {}
-
-  /** Feeds a verified chunk to the whole-file hash when its turn comes. */
-  feedWhole(index: number, data: Uint8Array): void {
-    if (!this.ahead || index < this.wholeNext) return;
-    if (index > this.wholeNext) {
-      if (this.ahead.size >= 32) this.ahead = undefined;
-      else this.ahead.set(index, data);
-      return;
-    }
-    this.whole.update(data);
-    this.wholeNext++;
-    for (let next = this.ahead.get(this.wholeNext); next; next = this.ahead.get(this.wholeNext)) {
-      this.ahead.delete(this.wholeNext);
-      this.whole.update(next);
-      this.wholeNext++;
-    }
-  }
-
-  /** The whole-file SHA-256 when every chunk went through `feedWhole`, in order. */
-  wholeDigest(): string | undefined {
-    if (!this.ahead || this.wholeNext !== this.record.chunks.length) return undefined;
-    return this.whole.digest('hex');
-  }
 }
 
 export class Library {
   private gcTimer?: ReturnType<typeof setTimeout>;
   private gcRunning?: Promise<number>;
+
+  private readonly hasher = new ChunkHasher();
 
   constructor(
     readonly chunks: ChunkStore,
@@ -135,8 +112,11 @@ export class Library {
     }
     upload.receivedBytes += data.byteLength;
     if (upload.held.has(index)) return;
-    await this.chunks.put(chunk.sha256, data);
-    upload.feedWhole(index, data);
+    const verified = await this.hasher.chunk(upload.key, index, data, chunk.sha256);
+    if (verified.sha256 !== chunk.sha256) {
+      throw new FerryError('CHUNK_HASH_MISMATCH', `Chunk ${index} does not match its SHA-256; send it again.`, { index, expected: chunk.sha256, actual: verified.sha256 });
+    }
+    await this.chunks.put(chunk.sha256, verified.data);
     this.meta.markChunksHeld(upload.record.id, [{ index, hash: chunk.sha256 }], Date.now());
     upload.held.add(index);
   }
@@ -158,7 +138,9 @@ export class Library {
       throw new FerryError('CHUNKS_MISSING', `${missing.length} chunks are missing.`, { missing: missing.slice(0, 1000) });
     }
     const sha256 =
-      active?.wholeDigest() ?? this.meta.sha256ForContent(record.contentHash) ?? (await this.wholeSha256(record.chunks));
+      (active && (await this.hasher.wholeDigest(active.key, record.chunks.length))) ??
+      this.meta.sha256ForContent(record.contentHash) ??
+      (await this.wholeSha256(record.chunks));
     const conflict = active?.conflict ?? record.conflict;
     const result = this.meta.commitVersion({
       uploadId,
@@ -284,7 +266,13 @@ export class Library {
     this.gcTimer.unref?.();
   }
 
-  close(): void {
+  /** Forgets an upload leg that will not finish on this connection. */
+  releaseUpload(upload: ActiveUpload): void {
+    this.hasher.drop(upload.key);
+  }
+
+  async close(): Promise<void> {
     clearTimeout(this.gcTimer);
+    await this.hasher.close();
   }
 }

@@ -105,7 +105,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     async close() {
       clearInterval(sweepTimer);
       clearTimeout(firstSweep);
-      library.close();
+      await library.close();
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();

@@ -12,10 +12,10 @@ export interface StoredChunk {
 
 export interface ChunkStore {
   /**
-   * Stores a chunk after checking that `data` hashes to `hash`
-   * (throws FerryError CHUNK_HASH_MISMATCH otherwise). When the promise resolves
-   * the chunk is durable: it survives a crash of the relay or of the machine.
-   * Storing a chunk that is already present is a cheap no-op.
+   * Stores a chunk under its SHA-256. The caller has verified that `data` hashes to
+   * `hash` (the library does, off the event loop). When the promise resolves the chunk
+   * is durable: it survives a crash of the relay or of the machine. Storing a chunk
+   * that is already present is a cheap no-op.
    */
   put(hash: string, data: Uint8Array): Promise<void>;
   /** True when the chunk is stored. */

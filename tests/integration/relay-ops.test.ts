@@ -117,7 +117,7 @@ describe('sweeping', () => {
       expect(await chunks.has(sha256(data))).toBe(false);
       expect(meta.getUpload(upload.record.id)).toBeUndefined();
     } finally {
-      library.close();
+      await library.close();
       meta.close();
       tmp.remove();
     }

@@ -1,0 +1,144 @@
+/**
+ * Verifies chunks off the event loop: a small pool of worker threads computes each
+ * chunk's SHA-256 and, for chunks that arrive in order, feeds the upload's
+ * whole-file SHA-256 in the same thread. Chunk bytes are transferred to the worker
+ * and back, not copied; the caller must not touch `data` while `chunk()` runs.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+// Plain CommonJS so it runs the same from the bundle, from sources and under tests.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const uploads = new Map();
+parentPort.on('message', (m) => {
+  if (m.op === 'chunk') {
+    const data = new Uint8Array(m.buffer, m.offset, m.length);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    let u = uploads.get(m.key);
+    if (!u) uploads.set(m.key, (u = { next: 0, hash: createHash('sha256'), broken: false }));
+    if (sha256 === m.expected && !u.broken) {
+      if (m.index === u.next) { u.hash.update(data); u.next++; }
+      else if (m.index > u.next) u.broken = true;
+    }
+    parentPort.postMessage({ seq: m.seq, sha256, buffer: m.buffer }, [m.buffer]);
+  } else if (m.op === 'digest') {
+    const u = uploads.get(m.key);
+    uploads.delete(m.key);
+    const ok = u && !u.broken && u.next === m.count;
+    parentPort.postMessage({ seq: m.seq, sha256: ok ? u.hash.digest('hex') : undefined });
+  } else if (m.op === 'drop') {
+    uploads.delete(m.key);
+  }
+});
+`;
+
+interface Reply {
+  seq: number;
+  sha256?: string;
+  buffer?: ArrayBuffer;
+}
+
+interface Pending {
+  resolve: (v: Reply) => void;
+  reject: (e: Error) => void;
+}
+
+class HashThread {
+  private readonly worker: Worker;
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor() {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker.unref();
+    this.worker.on('message', (m: Reply) => {
+      const p = this.pending.get(m.seq);
+      this.pending.delete(m.seq);
+      p?.resolve(m);
+    });
+    this.worker.on('error', (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+  }
+
+  call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    const seq = this.seq++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject });
+      this.worker.postMessage({ ...message, seq }, transfer);
+    });
+  }
+
+  send(message: Record<string, unknown>): void {
+    this.worker.postMessage(message);
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+/**
+ * The buffer to move to a worker for `data`: its own ArrayBuffer when nothing else
+ * shares it (`ws` gives each large message one), else a copy. Small Buffers share
+ * Node's pool, which must never be moved away.
+ */
+function movable(data: Uint8Array): { buffer: ArrayBuffer; offset: number } {
+  const own = data.buffer instanceof ArrayBuffer && data.byteLength >= 64 * 1024 && data.buffer.byteLength - data.byteLength <= 64;
+  if (own) return { buffer: data.buffer as ArrayBuffer, offset: data.byteOffset };
+  return { buffer: new Uint8Array(data).buffer, offset: 0 };
+}
+
+export class ChunkHasher {
+  private readonly threads: HashThread[];
+  private next = 0;
+  private readonly assigned = new Map<string, HashThread>();
+
+  constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
+    this.threads = Array.from({ length: size }, () => new HashThread());
+  }
+
+  /** Uploads stay on one thread, which keeps their whole-file hash. */
+  private thread(key: string): HashThread {
+    let t = this.assigned.get(key);
+    if (!t) {
+      t = this.threads[this.next++ % this.threads.length];
+      this.assigned.set(key, t);
+    }
+    return t;
+  }
+
+  /**
+   * SHA-256 of one chunk of upload `key`; when it equals `expected` and the chunk is
+   * the next in order, it also feeds the whole-file hash. Returns the digest and the
+   * bytes (moved back from the worker).
+   */
+  async chunk(key: string, index: number, data: Uint8Array, expected: string): Promise<{ sha256: string; data: Uint8Array }> {
+    const length = data.byteLength; // `data` is detached once its buffer moved
+    const { buffer, offset } = movable(data);
+    const r = await this.thread(key).call({ op: 'chunk', key, index, expected, buffer, offset, length }, [buffer]);
+    return { sha256: r.sha256!, data: new Uint8Array(r.buffer!, offset, length) };
+  }
+
+  /** The whole-file SHA-256 when all `count` chunks went through in order; forgets the upload. */
+  async wholeDigest(key: string, count: number): Promise<string | undefined> {
+    const t = this.assigned.get(key);
+    if (!t) return undefined;
+    this.assigned.delete(key);
+    return (await t.call({ op: 'digest', key, count })).sha256;
+  }
+
+  /** Forgets an upload's whole-file hash state. */
+  drop(key: string): void {
+    const t = this.assigned.get(key);
+    this.assigned.delete(key);
+    t?.send({ op: 'drop', key });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.terminate()));
+  }
+}
