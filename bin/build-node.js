@@ -1,11 +1,13 @@
-// Bundles the relay and CLI (TypeScript in relay/) into dist/node/ferry.mjs with
-// esbuild, when any source is newer than the bundle. Dependencies stay external.
-import { mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+// Bundles the relay and CLI (TypeScript in relay/) into dist/node/ with esbuild when
+// any source is newer than the bundle. Dependencies stay external; the relay's own
+// modules are split out so client commands do not load them.
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const BUNDLE = path.join(ROOT, 'dist', 'node', 'ferry.mjs');
+const OUT = path.join(ROOT, 'dist', 'node');
+export const BUNDLE = path.join(OUT, 'ferry.mjs');
 
 function newestSource(dir) {
   let newest = 0;
@@ -17,18 +19,19 @@ function newestSource(dir) {
   return newest;
 }
 
-/** Rebuilds the bundle if it is missing or older than a source file; returns its path. */
+/** Rebuilds the bundle if it is missing or older than a source file; returns its entry. */
 export async function ensureBuilt() {
   const built = statSync(BUNDLE, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   if (built > newestSource(path.join(ROOT, 'relay'))) return BUNDLE;
   const { build } = await import('esbuild');
-  mkdirSync(path.dirname(BUNDLE), { recursive: true });
-  // Several processes may build at once: each writes its own file and renames it into place.
-  const temp = `${BUNDLE}.${process.pid}.tmp`;
+  // Several processes may build at once: each builds into its own folder and swaps it in.
+  const temp = `${OUT}.${process.pid}.tmp`;
   await build({
-    entryPoints: [path.join(ROOT, 'relay', 'cli', 'main.ts')],
-    outfile: temp,
+    entryPoints: { ferry: path.join(ROOT, 'relay', 'cli', 'main.ts') },
+    outdir: temp,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
@@ -36,7 +39,15 @@ export async function ensureBuilt() {
     sourcemap: 'inline',
     logLevel: 'error',
   });
-  renameSync(temp, BUNDLE);
+  mkdirSync(path.dirname(OUT), { recursive: true });
+  rmSync(OUT, { recursive: true, force: true });
+  try {
+    renameSync(temp, OUT);
+  } catch (err) {
+    // Another process swapped its build in first: use that one.
+    rmSync(temp, { recursive: true, force: true });
+    if (!existsSync(BUNDLE)) throw err;
+  }
   return BUNDLE;
 }
 

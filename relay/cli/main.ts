@@ -7,14 +7,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { downloadFile, uploadFile, type FerryClient } from '../client/index.js';
-import { loadConfig, SETTINGS } from '../config.js';
-import { startRelay } from '../server.js';
-import { SqliteMetaStore } from '../store/sqlite-meta-store.js';
-import { Accounts } from '../auth/accounts.js';
+// The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
+// so client commands start fast.
+const relayModules = () =>
+  Promise.all([import('../config.js'), import('../server.js'), import('../store/sqlite-meta-store.js'), import('../auth/accounts.js')]);
 import { clearSession, loadSession, saveSession, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
 import { createProgress } from './progress.js';
+import { NodeHashPool } from './hash-pool.js';
 import { readPassword } from './prompt.js';
 
 const USAGE = `ferry — self-hosted file sharing
@@ -60,6 +61,7 @@ async function withClient<T>(fn: (client: FerryClient) => Promise<T>): Promise<T
 }
 
 async function serve(args: string[]): Promise<void> {
+  const [{ loadConfig, SETTINGS }, { startRelay }] = await relayModules();
   const options = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: 'string' as const }]));
   const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true });
   if (values.help) {
@@ -89,6 +91,7 @@ async function userAdd(args: string[]): Promise<void> {
   const [sub, name] = positionals;
   if (sub !== 'add' || !name) throw new UsageError('usage: ferry user add NAME --role admin|user [--data DIR]');
   if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const [{ loadConfig }, , { SqliteMetaStore }, { Accounts }] = await relayModules();
   const config = loadConfig({ data: values.data });
   const { mkdirSync } = await import('node:fs');
   mkdirSync(config.dataDir, { recursive: true });
@@ -156,15 +159,18 @@ async function put(args: string[]): Promise<void> {
   if (!CONFLICT_POLICIES.includes(conflict)) throw new UsageError(`--on-conflict must be one of ${CONFLICT_POLICIES.join(', ')}`);
   const to = checkFolder(values.to!);
   const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
+  const pool = new NodeHashPool();
   await withClient(async (client) => {
     for (const f of files) {
       const source = await openFileSource(f.local);
       const bar = createProgress(source.size, f.remote);
       try {
+        const chunks = await pool.hashFile(f.local, source.size, (n) => bar.update(n, `${f.remote} (hashing)`));
         const r = await uploadFile(client, source, {
           path: f.remote,
           conflict,
-          onProgress: (p) => bar.update(p.phase === 'hashing' ? 0 : p.done, p.phase === 'hashing' ? `${f.remote} (hashing)` : f.remote),
+          chunks,
+          onProgress: (p) => bar.update(p.done, f.remote),
         });
         bar.stop();
         out(`${r.path}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (sent ${r.stats.sentChunks}/${r.chunks.length} chunks)`);
@@ -173,7 +179,7 @@ async function put(args: string[]): Promise<void> {
         await source.close();
       }
     }
-  });
+  }).finally(() => pool.close());
 }
 
 async function get(args: string[]): Promise<void> {

@@ -6,15 +6,23 @@ import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { frameBuffer, type DownloadMeta, type FileSink, type FileSource } from '../client/index.js';
 
-/** A local file as an upload source; reads land in frame-sized buffers (no copy on send). */
+/**
+ * A local file as an upload source. Reads land in frame-sized buffers (no copy on
+ * send), recycled once the relay answered their chunk, so memory and GC stay flat.
+ */
 export async function openFileSource(file: string): Promise<FileSource & { close(): Promise<void> }> {
   const fh = await open(file, 'r');
   const s = await fh.stat();
+  const spare: Uint8Array[] = [];
   return {
     size: s.size,
     mtime: Math.floor(s.mtimeMs),
+    release(data) {
+      if (spare.length < 16) spare.push(data);
+    },
     async read(offset, length) {
-      const buf = frameBuffer(length);
+      const i = spare.findIndex((b) => b.byteLength === length);
+      const buf = i >= 0 ? spare.splice(i, 1)[0] : frameBuffer(length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got);

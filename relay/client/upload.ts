@@ -24,6 +24,8 @@ export interface FileSource {
   readonly mtime: number;
   /** Reads `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Takes back a buffer from `read` once its chunk was answered, for reuse. */
+  release?(data: Uint8Array): void;
 }
 
 export type UploadPhase = 'hashing' | 'uploading' | 'committing' | 'done';
@@ -179,12 +181,16 @@ async function sendChunks(
   const maxBuffered = opts.maxBuffered ?? 16 * 1024 * 1024;
   const maxRetries = opts.maxChunkRetries ?? 3;
   const generation = client.generation;
-  const inFlight = new Set<number>();
+  const inFlight = new Map<number, Uint8Array>();
   const wakeup = new Wakeup();
   let failure: Error | undefined;
 
   const stop = client.onChunkEvents(handle, (ev) => {
-    if (!inFlight.delete(ev.index)) return;
+    const sent = inFlight.get(ev.index);
+    if (!sent) return;
+    inFlight.delete(ev.index);
+    // Answered means the frame left long ago: its buffer can be reused.
+    source.release?.(sent);
     if (ev.type === 'chunk.ack') {
       onAcked(chunks[ev.index].length);
     } else {
@@ -214,7 +220,7 @@ async function sendChunks(
         const data = await source.read(offset, length);
         if (data.byteLength !== length) throw new FerryError('SIZE_MISMATCH', `The file is shorter than when it was hashed (chunk ${index}).`);
         if (client.generation !== generation) throw new FerryError('CONNECTION_LOST');
-        inFlight.add(index);
+        inFlight.set(index, data);
         client.sendChunk(handle, index, data);
         stats.sentChunks++;
         stats.sentBytes += length;

@@ -6,7 +6,7 @@
  *   3. re-upload of the same 1 GiB file (all chunks held) vs first  (target ≥ 3×)
  * Prints a Markdown report for docs/benchmarks.md.
  */
-import { spawn } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
@@ -45,7 +45,13 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}, onSt
   });
 }
 
+/** Flushes dirty pages so each measured run starts with the disk idle. */
+function settle(): void {
+  execSync('sync');
+}
+
 async function sinkRun(file: string): Promise<number> {
+  settle();
   const outFile = path.join(work, 'sink.out');
   let resolvePort: (p: number) => void;
   const port = new Promise<number>((r) => (resolvePort = r));
@@ -68,6 +74,7 @@ function peakRss(pid: number): number {
 }
 
 async function ferryPut(file: string, remote: string, env: Record<string, string>): Promise<{ seconds: number; out: string }> {
+  settle();
   const r = await run(process.execPath, [FERRY_BIN, 'put', file, '--to', remote], env);
   if (r.code !== 0) throw new Error(`ferry put failed: ${r.err}`);
   return { seconds: r.seconds, out: r.out };
