@@ -8,7 +8,10 @@ import {
   FerryError,
   MAX_CHUNK_BYTES,
   MAX_FILE_BYTES,
+  agreeOnOverlap,
   checkChunkList,
+  checkChunkRun,
+  chunkListEnd,
   contentHash,
   type ChunkRef,
   type ConflictPolicy,
@@ -38,6 +41,8 @@ export class ActiveUpload {
     readonly record: UploadRecord,
     readonly held: Set<number>,
     readonly conflict: ConflictPolicy,
+    /** How many chunks of `record.chunks` this client has listed in this leg. */
+    public confirmed: number,
   ) {}
 }
 
@@ -58,20 +63,27 @@ export class Library {
    * Starts or resumes an upload. Returns the session and the indices the relay
    * still needs. Chunks this user already stored are not asked for again; chunks
    * only other users hold are asked for like any other, so the answer reveals
-   * nothing about other users' files.
+   * nothing about other users' files. A `partial` list covers only the start of the
+   * file; `extendUpload` adds the rest.
    */
   async beginUpload(
     user: User,
-    req: { path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy },
+    req: { path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy; partial: boolean },
   ): Promise<{ upload: ActiveUpload; need: number[] }> {
     if (req.size > MAX_FILE_BYTES) throw new FerryError('FILE_TOO_LARGE', `Files up to ${MAX_FILE_BYTES} bytes are accepted.`);
-    const big = req.chunks.findIndex((c) => c.length > MAX_CHUNK_BYTES);
-    if (big >= 0) throw new FerryError('CHUNK_TOO_LARGE', `Chunk ${big} is over ${MAX_CHUNK_BYTES} bytes.`, { index: big });
-    checkChunkList(req.size, req.chunks);
-    const hash = contentHash(req.chunks);
+    this.checkChunkSizes(req.chunks, 0);
+    if (req.partial) checkChunkRun(req.size, req.chunks);
+    else checkChunkList(req.size, req.chunks);
     const now = Date.now();
-    let record = this.meta.findUpload(user.id, req.path, hash, req.size);
-    if (!record) {
+    // Resume the session whose chunk list agrees with this one wherever both have chunks.
+    let record = this.meta.findUploads(user.id, req.path, req.size).find((u) => agreeOnOverlap(u.chunks, req.chunks));
+    if (record) {
+      if (req.chunks.length > record.chunks.length) {
+        record.chunks = req.chunks;
+        record.contentHash = req.partial ? '' : contentHash(req.chunks);
+        this.meta.setUploadChunks(record.id, record.chunks, record.contentHash);
+      }
+    } else {
       record = {
         id: randomBytes(16).toString('hex'),
         userId: user.id,
@@ -79,7 +91,7 @@ export class Library {
         size: req.size,
         mtime: req.mtime,
         conflict: req.conflict,
-        contentHash: hash,
+        contentHash: req.partial ? '' : contentHash(req.chunks),
         chunks: req.chunks,
         createdAt: now,
         updatedAt: now,
@@ -87,16 +99,54 @@ export class Library {
       this.meta.createUpload(record);
     }
     const held = this.meta.heldChunks(record.id);
-    const missing = record.chunks.map((c, i) => ({ i, hash: c.sha256 })).filter((c) => !held.has(c.i));
-    const mine = this.meta.userChunks(user.id, missing.map((c) => c.hash));
-    const dedup: { index: number; hash: string }[] = [];
-    for (const c of missing) {
-      if (mine.has(c.hash) && (await this.chunks.has(c.hash))) dedup.push({ index: c.i, hash: c.hash });
+    const upload = new ActiveUpload(record, held, req.conflict, req.chunks.length);
+    return { upload, need: await this.needed(user, upload, 0, req.chunks.length) };
+  }
+
+  /**
+   * Lists more chunks of a partial upload, continuing at `from`. Where a chunk differs
+   * from what an earlier attempt listed there, the earlier tail is dropped (the file
+   * changed). Returns the new indices the relay needs.
+   */
+  async extendUpload(user: User, upload: ActiveUpload, from: number, chunks: ChunkRef[]): Promise<number[]> {
+    if (from !== upload.confirmed) throw new FerryError('BAD_CHUNK_LIST', `Chunks continue at index ${upload.confirmed}, not ${from}.`);
+    const listed = upload.record.chunks;
+    this.checkChunkSizes(chunks, from);
+    checkChunkRun(upload.record.size, chunks, chunkListEnd(listed.slice(0, from)), from);
+    const changedAt = chunks.findIndex((c, i) => listed[from + i] && !agreeOnOverlap([listed[from + i]], [c]));
+    let next = listed;
+    if (changedAt >= 0) next = [...listed.slice(0, from + changedAt), ...chunks.slice(changedAt)];
+    else if (from + chunks.length > listed.length) next = [...listed.slice(0, from), ...chunks];
+    upload.confirmed = from + chunks.length;
+    if (next !== listed) {
+      const complete = chunkListEnd(next) === upload.record.size;
+      upload.record.chunks = next;
+      upload.record.contentHash = complete ? contentHash(next) : '';
+      const dropFrom = changedAt >= 0 ? from + changedAt : undefined;
+      this.meta.setUploadChunks(upload.record.id, next, upload.record.contentHash, dropFrom);
+      if (dropFrom !== undefined) for (const i of [...upload.held]) if (i >= dropFrom) upload.held.delete(i);
     }
-    this.meta.markChunksHeld(record.id, dedup, now);
-    for (const d of dedup) held.add(d.index);
-    const need = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
-    return { upload: new ActiveUpload(record, held, req.conflict), need };
+    return this.needed(user, upload, from, from + chunks.length);
+  }
+
+  private checkChunkSizes(chunks: ChunkRef[], firstIndex: number): void {
+    const big = chunks.findIndex((c) => c.length > MAX_CHUNK_BYTES);
+    if (big >= 0) throw new FerryError('CHUNK_TOO_LARGE', `Chunk ${firstIndex + big} is over ${MAX_CHUNK_BYTES} bytes.`, { index: firstIndex + big });
+  }
+
+  /** Indices in [from, to) the relay still needs, after counting this user's own chunks as held. */
+  private async needed(user: User, upload: ActiveUpload, from: number, to: number): Promise<number[]> {
+    const chunks = upload.record.chunks;
+    const missing: number[] = [];
+    for (let i = from; i < to; i++) if (!upload.held.has(i)) missing.push(i);
+    const mine = this.meta.userChunks(user.id, missing.map((i) => chunks[i].sha256));
+    const dedup: { index: number; hash: string }[] = [];
+    for (const i of missing) {
+      if (mine.has(chunks[i].sha256) && (await this.chunks.has(chunks[i].sha256))) dedup.push({ index: i, hash: chunks[i].sha256 });
+    }
+    if (dedup.length) this.meta.markChunksHeld(upload.record.id, dedup, Date.now());
+    for (const d of dedup) upload.held.add(d.index);
+    return missing.filter((i) => !upload.held.has(i));
   }
 
   /**
@@ -104,8 +154,8 @@ export class Library {
    * durable. Throws CHUNK_* codes for chunks that do not belong or do not match.
    */
   async storeChunk(upload: ActiveUpload, index: number, data: Uint8Array): Promise<void> {
-    const chunk = upload.record.chunks[index];
-    if (!chunk) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.record.chunks.length} chunks).`);
+    const chunk = index < upload.confirmed ? upload.record.chunks[index] : undefined;
+    if (!chunk) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.confirmed} chunks listed).`);
     if (data.byteLength > MAX_CHUNK_BYTES) throw new FerryError('CHUNK_TOO_LARGE');
     if (data.byteLength !== chunk.length) {
       throw new FerryError('CHUNK_LENGTH_MISMATCH', `Chunk ${index} has ${data.byteLength} bytes, the chunk list says ${chunk.length}.`);
@@ -129,6 +179,9 @@ export class Library {
   async commitUpload(user: User, uploadId: string, active?: ActiveUpload) {
     const record = this.meta.getUpload(uploadId);
     if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
+    if (!record.contentHash || (active && active.confirmed !== record.chunks.length)) {
+      throw new FerryError('BAD_CHUNK_LIST', `The chunk list covers ${chunkListEnd(record.chunks.slice(0, active?.confirmed))} of ${record.size} bytes; list the rest first.`);
+    }
     const held = this.meta.heldChunks(uploadId);
     const missing = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
     for (const [i, c] of record.chunks.entries()) {

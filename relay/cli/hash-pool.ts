@@ -5,7 +5,6 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CHUNK_SIZE, planChunks, type ChunkRef } from '../protocol/index.js';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -50,32 +49,19 @@ export class NodeHashPool {
     });
   }
 
-  private hashRange(worker: Worker, file: string, offset: number, length: number): Promise<string> {
+  /** Number of worker threads (hash this many chunks at once). */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** SHA-256 of a byte range of a file, read and hashed by the next worker. */
+  hashRange(file: string, offset: number, length: number): Promise<string> {
+    const worker = this.workers[this.seq % this.workers.length];
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
       worker.postMessage({ seq, file, offset, length });
     });
-  }
-
-  /** The chunk list of a file of `size` bytes. */
-  async hashFile(file: string, size: number, onHashed?: (bytes: number) => void): Promise<ChunkRef[]> {
-    const plan = planChunks(size, CHUNK_SIZE);
-    const out: ChunkRef[] = new Array(plan.length);
-    let next = 0;
-    let hashed = 0;
-    await Promise.all(
-      this.workers.map(async (w) => {
-        while (next < plan.length) {
-          const i = next++;
-          const { offset, length } = plan[i];
-          out[i] = { offset, length, sha256: await this.hashRange(w, file, offset, length) };
-          hashed += length;
-          onHashed?.(hashed);
-        }
-      }),
-    );
-    return out;
   }
 
   async close(): Promise<void> {

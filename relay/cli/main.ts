@@ -6,7 +6,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
-import { downloadFile, uploadFile, type FerryClient } from '../client/index.js';
+import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
 const relayModules = () =>
@@ -165,13 +165,8 @@ async function put(args: string[]): Promise<void> {
       const source = await openFileSource(f.local);
       const bar = createProgress(source.size, f.remote);
       try {
-        const chunks = await pool.hashFile(f.local, source.size, (n) => bar.update(n, `${f.remote} (hashing)`));
-        const r = await uploadFile(client, source, {
-          path: f.remote,
-          conflict,
-          chunks,
-          onProgress: (p) => bar.update(p.done, f.remote),
-        });
+        const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
+        const r = await uploadFile(client, source, { path: f.remote, conflict, feed, onProgress: (p) => bar.update(p.done) });
         bar.stop();
         out(`${r.path}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (sent ${r.stats.sentChunks}/${r.chunks.length} chunks)`);
       } finally {

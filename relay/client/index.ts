@@ -5,4 +5,5 @@
 export * from './connection.js';
 export * from './hashers.js';
 export * from './upload.js';
+export * from './chunk-feed.js';
 export * from './download.js';

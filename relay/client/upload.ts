@@ -5,10 +5,8 @@
  * relay answers with only the chunks it has not acknowledged yet.
  */
 import {
-  CHUNK_SIZE,
   FerryError,
   checkPath,
-  planChunks,
   type ChunkRef,
   type ConflictPolicy,
   type ReplyBody,
@@ -16,6 +14,7 @@ import {
 import type { FerryClient } from './connection.js';
 import { defaultHasher, type Hasher } from './hashers.js';
 import { Wakeup } from './wait.js';
+import { chunkFeed, completeFeed, type ChunkFeed } from './chunk-feed.js';
 
 /** Where the bytes of the file being uploaded come from. */
 export interface FileSource {
@@ -46,8 +45,10 @@ export interface UploadOptions {
   conflict?: ConflictPolicy;
   hasher?: Hasher;
   chunkSize?: number;
-  /** A chunk list computed earlier (e.g. from a checkpoint); skips the hashing pass. */
+  /** A chunk list computed earlier (e.g. from a checkpoint); skips hashing. */
   chunks?: ChunkRef[];
+  /** A chunk list being computed (see chunkFeed); sending starts before hashing ends. */
+  feed?: ChunkFeed;
   /** Most unacknowledged chunks in flight (default 8). */
   window?: number;
   /** Chunks hashed at once (default 2). */
@@ -58,7 +59,7 @@ export interface UploadOptions {
   maxChunkRetries?: number;
   onProgress?: (p: UploadProgress) => void;
   /** Called with the upload session id as soon as the relay assigned it (for checkpoints). */
-  onSession?: (upload: string, chunks: ChunkRef[]) => void;
+  onSession?: (upload: string) => void;
   signal?: AbortSignal;
 }
 
@@ -76,40 +77,33 @@ export interface UploadStats {
 
 export type UploadResult = ReplyBody<'upload.commit'> & { chunks: ChunkRef[]; stats: UploadStats };
 
-/** Computes the chunk list of a file: offset, length and SHA-256 of each chunk. */
-export async function hashFile(
+/** Hashes a file's chunks with `hasher` as they are read from `source`. */
+export function hashSource(
   source: FileSource,
   opts: { hasher?: Hasher; chunkSize?: number; concurrency?: number; signal?: AbortSignal; onHashed?: (bytes: number) => void } = {},
-): Promise<ChunkRef[]> {
+): ChunkFeed {
   const hasher = opts.hasher ?? defaultHasher();
-  const plan = planChunks(source.size, opts.chunkSize ?? CHUNK_SIZE);
-  const out: ChunkRef[] = new Array(plan.length);
-  let next = 0;
-  let hashed = 0;
-  const worker = async () => {
-    while (next < plan.length) {
-      opts.signal?.throwIfAborted();
-      const i = next++;
-      const { offset, length } = plan[i];
-      const data = await source.read(offset, length);
-      out[i] = { offset, length, sha256: await hasher.sha256(data) };
-      hashed += length;
-      opts.onHashed?.(hashed);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
-  return out;
+  return chunkFeed(source.size, async (offset, length) => hasher.sha256(await source.read(offset, length)), opts);
 }
 
-/** Uploads one file and resolves with the relay's commit answer. */
+/** Computes the whole chunk list of a file: offset, length and SHA-256 of each chunk. */
+export function hashFile(source: FileSource, opts: Parameters<typeof hashSource>[1] = {}): Promise<ChunkRef[]> {
+  return hashSource(source, opts).done;
+}
+
+/**
+ * Uploads one file and resolves with the relay's commit answer. Sending starts as
+ * soon as the first chunks are hashed: the chunk list is extended while hashing goes on.
+ */
 export async function uploadFile(client: FerryClient, source: FileSource, opts: UploadOptions): Promise<UploadResult> {
   const path = checkPath(opts.path);
   const progress: UploadProgress = { phase: 'hashing', total: source.size, hashed: 0, done: 0 };
   const report = () => opts.onProgress?.({ ...progress });
   report();
-  const chunks =
-    opts.chunks ??
-    (await hashFile(source, {
+  const feed =
+    (opts.chunks && completeFeed(opts.chunks)) ??
+    opts.feed ??
+    hashSource(source, {
       hasher: opts.hasher,
       chunkSize: opts.chunkSize,
       concurrency: opts.hashConcurrency,
@@ -118,8 +112,8 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
         progress.hashed = n;
         report();
       },
-    }));
-  progress.hashed = source.size;
+    });
+  if (opts.chunks) progress.hashed = source.size;
   const stats: UploadStats = { sentChunks: 0, sentBytes: 0, heldChunks: 0, refusedChunks: 0, reconnects: 0 };
   const retries = new Map<number, number>();
   let missingRounds = 0;
@@ -127,21 +121,32 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
   for (;;) {
     opts.signal?.throwIfAborted();
     try {
+      // Begin with whatever is hashed; wait for the first chunk of a non-empty file.
+      while (feed.chunks.length === 0 && !feed.complete) await feed.changed();
       await client.ready();
+      const listed = feed.chunks.slice();
       const begin = await client.request('upload.begin', {
         path,
         size: source.size,
         mtime: source.mtime,
-        chunks,
+        chunks: listed,
         conflict: opts.conflict ?? 'version',
+        partial: !feed.complete,
       });
-      opts.onSession?.(begin.upload, chunks);
-      const need = new Set(begin.need);
-      stats.heldChunks += chunks.length - need.size;
+      opts.onSession?.(begin.upload);
       progress.phase = 'uploading';
-      progress.done = chunks.reduce((n, c, i) => (need.has(i) ? n : n + c.length), 0);
+      progress.done = 0;
+      const countHeld = (from: number, to: number, need: number[]) => {
+        const needed = new Set(need);
+        for (let i = from; i < to; i++) {
+          if (needed.has(i)) continue;
+          stats.heldChunks++;
+          progress.done += feed.chunks[i].length;
+        }
+      };
+      countHeld(0, listed.length, begin.need);
       report();
-      await sendChunks(client, source, chunks, begin.handle, [...need].sort((a, b) => a - b), opts, stats, retries, (bytes) => {
+      await sendChunks(client, source, feed, begin.handle, listed.length, begin.need, opts, stats, retries, countHeld, (bytes) => {
         progress.done += bytes;
         report();
       });
@@ -150,8 +155,9 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       const committed = await client.request('upload.commit', { upload: begin.upload });
       progress.phase = 'done';
       progress.done = source.size;
+      progress.hashed = source.size;
       report();
-      return { ...committed, chunks, stats };
+      return { ...committed, chunks: [...feed.chunks], stats };
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const code = (err as FerryError).code;
@@ -166,24 +172,63 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
   }
 }
 
+/** Chunks listed per `upload.extend` while hashing is still going on. */
+const EXTEND_BATCH = 8;
+
 async function sendChunks(
   client: FerryClient,
   source: FileSource,
-  chunks: ChunkRef[],
+  feed: ChunkFeed,
   handle: number,
-  queue: number[],
+  listedAtBegin: number,
+  need: number[],
   opts: UploadOptions,
   stats: UploadStats,
   retries: Map<number, number>,
+  countHeld: (from: number, to: number, need: number[]) => void,
   onAcked: (bytes: number) => void,
 ): Promise<void> {
   const window = opts.window ?? 8;
   const maxBuffered = opts.maxBuffered ?? 16 * 1024 * 1024;
   const maxRetries = opts.maxChunkRetries ?? 3;
   const generation = client.generation;
+  const queue = [...need].sort((a, b) => a - b);
   const inFlight = new Map<number, Uint8Array>();
   const wakeup = new Wakeup();
   let failure: Error | undefined;
+  let stopped = false;
+  let listing = true;
+
+  // Lists the rest of the chunks as hashing produces them, a few at a time.
+  const extend = async () => {
+    let listed = listedAtBegin;
+    for (;;) {
+      if (stopped) return;
+      const available = feed.chunks.length - listed;
+      if (available >= EXTEND_BATCH || (available > 0 && feed.complete)) {
+        const batch = feed.chunks.slice(listed, listed + 1024);
+        const r = await client.request('upload.extend', { handle, from: listed, chunks: batch });
+        if (stopped) return;
+        countHeld(listed, listed + batch.length, r.need);
+        listed += batch.length;
+        queue.push(...r.need);
+        wakeup.wake();
+        continue;
+      }
+      if (feed.complete) return;
+      await feed.changed();
+    }
+  };
+  const extending = extend().then(
+    () => {
+      listing = false;
+      wakeup.wake();
+    },
+    (err) => {
+      failure ??= err;
+      wakeup.wake();
+    },
+  );
 
   const stop = client.onChunkEvents(handle, (ev) => {
     const sent = inFlight.get(ev.index);
@@ -192,7 +237,7 @@ async function sendChunks(
     // Answered means the frame left long ago: its buffer can be reused.
     source.release?.(sent);
     if (ev.type === 'chunk.ack') {
-      onAcked(chunks[ev.index].length);
+      onAcked(feed.chunks[ev.index].length);
     } else {
       stats.refusedChunks++;
       const n = (retries.get(ev.index) ?? 0) + 1;
@@ -210,13 +255,13 @@ async function sendChunks(
     wakeup.wake();
   });
   try {
-    while (queue.length > 0 || inFlight.size > 0) {
+    while (listing || queue.length > 0 || inFlight.size > 0) {
       if (failure) throw failure;
       opts.signal?.throwIfAborted();
       if (client.generation !== generation || client.state !== 'open') throw new FerryError('CONNECTION_LOST');
       if (queue.length > 0 && inFlight.size < window && client.bufferedAmount < maxBuffered) {
         const index = queue.shift()!;
-        const { offset, length } = chunks[index];
+        const { offset, length } = feed.chunks[index];
         const data = await source.read(offset, length);
         if (data.byteLength !== length) throw new FerryError('SIZE_MISMATCH', `The file is shorter than when it was hashed (chunk ${index}).`);
         if (client.generation !== generation) throw new FerryError('CONNECTION_LOST');
@@ -230,6 +275,8 @@ async function sendChunks(
     }
     if (failure) throw failure;
   } finally {
+    stopped = true;
     stop();
+    await extending;
   }
 }

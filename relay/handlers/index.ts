@@ -1,7 +1,7 @@
 /** One handler per request type; the map's type makes a missing handler a compile error. */
 import type { HandlerMap } from './types.js';
 import { auth, login, logout } from './auth.js';
-import { uploadBegin, uploadCancel, uploadCommit } from './upload.js';
+import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
 import { history, list, remove, restore, verify } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 
@@ -10,6 +10,7 @@ export const HANDLERS: HandlerMap = {
   auth,
   logout,
   'upload.begin': uploadBegin,
+  'upload.extend': uploadExtend,
   'upload.commit': uploadCommit,
   'upload.cancel': uploadCancel,
   list,

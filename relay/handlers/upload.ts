@@ -1,5 +1,5 @@
 /** Upload sessions: begin (or resume), commit, cancel. Chunk frames are handled by the connection. */
-import { checkPath } from '../protocol/index.js';
+import { FerryError, checkPath } from '../protocol/index.js';
 import type { Handler } from './types.js';
 
 export const uploadBegin: Handler<'upload.begin'> = async (conn, msg) => {
@@ -10,6 +10,13 @@ export const uploadBegin: Handler<'upload.begin'> = async (conn, msg) => {
   conn.uploads.set(handle, upload);
   conn.ctx.log.debug({ event: 'upload.begin', user: user.name, path, size: msg.size, need: need.length, chunks: msg.chunks.length }, 'upload begun');
   return { upload: upload.record.id, handle, need };
+};
+
+export const uploadExtend: Handler<'upload.extend'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const upload = conn.uploads.get(msg.handle);
+  if (!upload) throw new FerryError('UNKNOWN_UPLOAD', `No upload with handle ${msg.handle} on this connection.`);
+  return { need: await conn.ctx.library.extendUpload(user, upload, msg.from, msg.chunks) };
 };
 
 export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {

@@ -51,6 +51,11 @@ export const REQUESTS = {
       mtime: uint,
       chunks: z.array(ChunkRef).max(MAX_CHUNKS),
       conflict: z.enum(CONFLICT_POLICIES).default('version'),
+      /**
+       * True when `chunks` lists only the start of the file (hashing is still going
+       * on); `upload.extend` adds the rest. Sending can start at once.
+       */
+      partial: z.boolean().default(false),
     }),
     reply: z.object({
       upload: z.string(),
@@ -58,6 +63,11 @@ export const REQUESTS = {
       /** Indices of the chunks the relay still needs; everything else it already holds for this user. */
       need: z.array(uint),
     }),
+  },
+  /** Lists more chunks of a partial upload, continuing at index `from`. */
+  'upload.extend': {
+    request: z.object({ handle: uint, from: uint, chunks: z.array(ChunkRef).min(1).max(MAX_CHUNKS) }),
+    reply: z.object({ need: z.array(uint) }),
   },
   'upload.commit': {
     request: z.object({ upload: z.string().max(64) }),

@@ -21,7 +21,9 @@ export interface UploadRecord {
   size: number;
   mtime: number;
   conflict: ConflictPolicy;
+  /** Content hash of the chunk list once it covers the whole file; '' while it is still growing. */
   contentHash: string;
+  /** The chunks listed so far, from offset 0. */
   chunks: ChunkRef[];
   createdAt: number;
   updatedAt: number;
@@ -96,8 +98,13 @@ export interface MetaStore {
   // upload sessions
   createUpload(upload: UploadRecord): void;
   getUpload(id: string): UploadRecord | undefined;
-  /** An open upload of this user for the same path and the same content, to resume. */
-  findUpload(userId: number, path: string, contentHash: string, size: number): UploadRecord | undefined;
+  /** Open uploads of this user for this path and size, most recently active first (resume candidates). */
+  findUploads(userId: number, path: string, size: number): UploadRecord[];
+  /**
+   * Replaces an upload's chunk list (it grew, or its tail changed). Held chunks at
+   * `dropHeldFrom` and after are forgotten (their content changed).
+   */
+  setUploadChunks(id: string, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void;
   /** Records that chunks of an upload are stored (acknowledged or already held). */
   markChunksHeld(uploadId: string, chunks: { index: number; hash: string }[], now: number): void;
   heldChunks(uploadId: string): Set<number>;

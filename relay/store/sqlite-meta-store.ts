@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS uploads (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS uploads_lookup ON uploads(user_id, path, content_hash);
+CREATE INDEX IF NOT EXISTS uploads_lookup ON uploads(user_id, path, size);
 CREATE TABLE IF NOT EXISTS upload_chunks (
   upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
   idx INTEGER NOT NULL,
@@ -262,12 +262,17 @@ export class SqliteMetaStore implements MetaStore {
     return toUpload(this.db.prepare('SELECT * FROM uploads WHERE id = ?').get(id) as UploadRow | undefined);
   }
 
-  findUpload(userId: number, path: string, contentHash: string, size: number): UploadRecord | undefined {
-    return toUpload(
-      this.db
-        .prepare('SELECT * FROM uploads WHERE user_id = ? AND path = ? AND content_hash = ? AND size = ? ORDER BY updated_at DESC LIMIT 1')
-        .get(userId, path, contentHash, size) as UploadRow | undefined,
+  findUploads(userId: number, path: string, size: number): UploadRecord[] {
+    return (this.db.prepare('SELECT * FROM uploads WHERE user_id = ? AND path = ? AND size = ? ORDER BY updated_at DESC').all(userId, path, size) as UploadRow[]).map(
+      (r) => toUpload(r)!,
     );
+  }
+
+  setUploadChunks(id: string, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE uploads SET chunks = ?, content_hash = ? WHERE id = ?').run(JSON.stringify(chunks), contentHash, id);
+      if (dropHeldFrom !== undefined) this.db.prepare('DELETE FROM upload_chunks WHERE upload_id = ? AND idx >= ?').run(id, dropHeldFrom);
+    })();
   }
 
   markChunksHeld(uploadId: string, chunks: { index: number; hash: string }[], now: number): void {

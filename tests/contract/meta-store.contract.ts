@@ -65,14 +65,22 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
     it('keeps upload sessions, their held chunks, and finds them for resume', withStore((s, u) => {
       const rec = { id: 'up1', userId: u, path: 'a.bin', size: 20, mtime: 1, conflict: 'version' as const, contentHash: h('c'), chunks: [chunk('a'), chunk('b', 10)], createdAt: 1, updatedAt: 1 };
       s.createUpload(rec);
-      expect(s.findUpload(u, 'a.bin', h('c'), 20)?.id).toBe('up1');
-      expect(s.findUpload(u, 'a.bin', h('d'), 20)).toBeUndefined();
+      expect(s.findUploads(u, 'a.bin', 20).map((r) => r.id)).toEqual(['up1']);
+      expect(s.findUploads(u, 'a.bin', 21)).toEqual([]);
+      expect(s.findUploads(u, 'b.bin', 20)).toEqual([]);
       s.markChunksHeld('up1', [{ index: 1, hash: h('b') }], 50);
       expect([...s.heldChunks('up1')]).toEqual([1]);
       expect(s.getUpload('up1')?.chunks).toEqual(rec.chunks);
       expect(s.staleUploads(40)).toEqual([]);
       expect(s.staleUploads(60).map((r) => r.id)).toEqual(['up1']);
       expect(s.isChunkReferenced(h('b'))).toBe(true);
+      // The list grows and its tail changes: held chunks from the change on are forgotten.
+      s.markChunksHeld('up1', [{ index: 0, hash: h('a') }], 51);
+      s.setUploadChunks('up1', [chunk('a'), chunk('z', 10)], '', 1);
+      expect(s.getUpload('up1')?.chunks).toEqual([chunk('a'), chunk('z', 10)]);
+      expect([...s.heldChunks('up1')]).toEqual([0]);
+      s.setUploadChunks('up1', [chunk('a'), chunk('z', 10)], h('full'));
+      expect(s.getUpload('up1')?.contentHash).toBe(h('full'));
       s.deleteUpload('up1');
       expect(s.heldChunks('up1').size).toBe(0);
       expect(s.isChunkReferenced(h('b'))).toBe(false);

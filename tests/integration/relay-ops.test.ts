@@ -107,7 +107,7 @@ describe('sweeping', () => {
     try {
       const user = meta.createUser({ name: 'u', role: 'user', passwordHash: 'x', now: 0 });
       const data = randomData(100);
-      const { upload, need } = await library.beginUpload(user, { path: 'p', size: 100, mtime: 0, chunks: [{ offset: 0, length: 100, sha256: sha256(data) }], conflict: 'version' });
+      const { upload, need } = await library.beginUpload(user, { path: 'p', size: 100, mtime: 0, chunks: [{ offset: 0, length: 100, sha256: sha256(data) }], conflict: 'version', partial: false });
       expect(need).toEqual([0]);
       await library.storeChunk(upload, 0, data);
       expect(await chunks.has(sha256(data))).toBe(true);

@@ -25,7 +25,7 @@ describe('chunk frames', () => {
 describe('decodeClientMessage', () => {
   it('parses a valid request and applies defaults', () => {
     const m = decodeClientMessage(JSON.stringify({ type: 'upload.begin', id: 4, path: 'a', size: 0, mtime: 0, chunks: [] }));
-    expect(m).toEqual({ type: 'upload.begin', id: 4, path: 'a', size: 0, mtime: 0, chunks: [], conflict: 'version' });
+    expect(m).toEqual({ type: 'upload.begin', id: 4, path: 'a', size: 0, mtime: 0, chunks: [], conflict: 'version', partial: false });
   });
 
   it('names the request id in refusals so they can be matched', () => {
