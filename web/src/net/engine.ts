@@ -4,6 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import type { EngineApi, EngineEvent } from '../workers/engine-api';
+import type { ReplyBody, RequestBody, RequestType } from '../../../relay/protocol/messages';
 
 const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module' });
 export const engine = Comlink.wrap<EngineApi>(worker);
@@ -26,4 +27,9 @@ export function relayUrl(): string {
 /** The stable error code of an engine error (the worker sends it as the error's name). */
 export function errorCode(err: unknown): string {
   return (err as Error)?.name ?? 'INTERNAL';
+}
+
+/** A typed request through the engine (comlink loses the generic). */
+export function request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>> {
+  return engine.request(type, body) as Promise<ReplyBody<T>>;
 }

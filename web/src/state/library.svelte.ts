@@ -1,6 +1,6 @@
 /** The library view: the open folder, its entries, a file's history. */
 import type { ReplyBody } from '../../../relay/protocol';
-import { engine, errorCode, onEngineEvent } from '../net/engine';
+import { engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 
 export type Entry = ReplyBody<'list'>['entries'][number];
@@ -25,7 +25,7 @@ class Library {
     this.loading = true;
     this.error = '';
     try {
-      const r = await engine.request('list', { folder });
+      const r = await request('list', { folder });
       this.folder = r.folder;
       this.entries = r.entries;
     } catch (err) {
@@ -41,7 +41,7 @@ class Library {
 
   async showHistory(path: string): Promise<void> {
     try {
-      this.history = await engine.request('history', { path });
+      this.history = await request('history', { path });
     } catch (err) {
       this.error = `${errorCode(err)}: ${(err as Error).message}`;
     }
@@ -53,7 +53,7 @@ class Library {
 
   async restore(path: string, version: number): Promise<void> {
     try {
-      const r = await engine.request('restore', { path, version });
+      const r = await request('restore', { path, version });
       this.message = `Restored v${r.restoredFrom} of ${path} as v${r.version}.`;
       clientLog.add('info', `restored ${path} v${r.restoredFrom} as v${r.version}`);
       await this.showHistory(path);

@@ -4,8 +4,9 @@
  * unfinished files as waiting, and picking the same file again resumes it.
  */
 import type { ConflictPolicy } from '../../../relay/protocol';
-import { joinPath } from '../../../relay/protocol';
-import { engine, errorCode, onEngineEvent } from '../net/engine';
+import { CHUNK_SIZE } from '../../../relay/protocol/constants';
+import { joinPath } from '../../../relay/protocol/paths';
+import { engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { deleteCheckpoint, listCheckpoints, saveCheckpoint, type Checkpoint } from '../storage/db';
 import { clientLog } from './log.svelte';
 import { library } from './library.svelte';
@@ -23,9 +24,13 @@ export class Transfer {
   conflict: ConflictPolicy;
   file?: File;
   checkpoint?: Checkpoint;
+  /** The relay's upload session, once known. */
+  upload?: string;
   state = $state<TransferState>('queued');
-  /** Bytes the relay holds (or, while hashing, bytes hashed). */
+  /** Bytes the relay holds durably. */
   done = $state(0);
+  /** Bytes hashed (hashing runs ahead of sending). */
+  hashed = $state(0);
   speed = $state(0);
   error = $state('');
   errorCode = $state('');
@@ -55,9 +60,14 @@ export class Transfer {
     return (this.size - this.done) / this.speed;
   }
 
-  /** Progress 0..1 of the current phase. */
+  /** Upload progress 0..1. */
   get fraction(): number {
     return this.size === 0 ? (this.state === 'done' ? 1 : 0) : Math.min(1, this.done / this.size);
+  }
+
+  /** Hashing progress 0..1. */
+  get hashedFraction(): number {
+    return this.size === 0 ? 1 : Math.min(1, this.hashed / this.size);
   }
 
   /** Updates progress and an exponentially smoothed speed. */
@@ -84,28 +94,25 @@ class Transfers {
 
   constructor() {
     onEngineEvent((e) => {
+      const t = 'id' in e ? this.items.find((x) => x.id === e.id) : undefined;
+      if (!t) return;
       if (e.type === 'upload.session.v1') {
-        const t = this.items.find((x) => x.id === e.id);
-        if (t?.checkpoint && t.checkpoint.upload !== e.upload) {
+        t.upload = e.upload;
+        if (t.checkpoint && t.checkpoint.upload !== e.upload) {
           t.checkpoint.upload = e.upload;
           void saveCheckpoint(t.checkpoint);
         }
-        return;
-      }
-      if (e.type !== 'upload.progress.v1') return;
-      const t = this.items.find((x) => x.id === e.id);
-      if (!t || t.state === 'paused' || t.state === 'cancelled') return;
-      if (e.phase === 'hashing') {
-        if (t.state !== 'hashing') t.resetSpeed();
-        t.state = 'hashing';
-        t.progress(e.hashed);
-      } else if (e.phase === 'uploading') {
-        if (t.state !== 'uploading') t.resetSpeed();
-        t.state = 'uploading';
-        t.progress(e.done);
-      } else if (e.phase === 'committing') {
-        t.state = 'verifying';
-        t.progress(e.total);
+      } else if (e.type === 'upload.hashed.v1') {
+        // Everything hashed: keep a checkpoint so a reload resumes without hashing again.
+        t.checkpoint = { id: t.id, path: t.path, name: t.name, size: t.size, mtime: t.file?.lastModified ?? 0, firstChunk: e.chunks[0]?.sha256 ?? '', chunks: e.chunks, conflict: t.conflict, upload: t.upload, addedAt: Date.now() };
+        void saveCheckpoint(t.checkpoint);
+      } else if (e.type === 'upload.progress.v1') {
+        if (t.state === 'paused' || t.state === 'cancelled' || t.state === 'done' || t.state === 'failed') return;
+        t.hashed = e.hashed;
+        const state: TransferState = e.phase === 'hashing' ? 'hashing' : e.phase === 'uploading' ? 'uploading' : 'verifying';
+        if (state !== t.state) t.resetSpeed();
+        t.state = state;
+        t.progress(e.phase === 'committing' || e.phase === 'done' ? e.total : e.done);
       }
     });
   }
@@ -137,7 +144,7 @@ class Transfers {
     for (const { file, relativePath } of files) {
       const waiting = this.items.filter((t) => t.state === 'waiting' && t.checkpoint && t.name === file.name && t.size === file.size && t.checkpoint.mtime === file.lastModified);
       if (waiting.length > 0) {
-        const [first] = file.size > 0 ? await engine.hash(file, { limit: 1 }) : [];
+        const [first] = file.size > 0 ? await engine.hash(file, { limit: CHUNK_SIZE }) : [];
         const match = waiting.find((t) => t.checkpoint!.firstChunk === (first?.sha256 ?? ''));
         if (match) {
           match.file = file;
@@ -169,18 +176,12 @@ class Transfers {
     t.error = '';
     t.errorCode = '';
     t.resetSpeed();
+    t.state = t.checkpoint ? 'uploading' : 'hashing';
     try {
-      if (!t.checkpoint) {
-        t.state = 'hashing';
-        const chunks = await engine.hash(file, { id: t.id });
-        if (t.state !== 'hashing') return; // paused or cancelled meanwhile
-        t.checkpoint = { id: t.id, path: t.path, name: t.name, size: t.size, mtime: file.lastModified, firstChunk: chunks[0]?.sha256 ?? '', chunks, conflict: t.conflict, addedAt: Date.now() };
-        await saveCheckpoint(t.checkpoint);
-      }
-      t.state = 'uploading';
-      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks: t.checkpoint.chunks });
+      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks: t.checkpoint?.chunks });
       t.state = 'done';
       t.done = t.size;
+      t.hashed = t.size;
       t.sha256 = r.sha256;
       t.version = r.version;
       t.path = r.path;
@@ -189,7 +190,8 @@ class Transfers {
       clientLog.add('info', `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
       void library.refresh();
     } catch (err) {
-      if (t.state === 'paused' || t.state === 'cancelled') return;
+      const now = t.state as TransferState; // changed by pause() or cancel() meanwhile
+      if (now === 'paused' || now === 'cancelled') return;
       t.state = 'failed';
       t.errorCode = errorCode(err);
       t.error = (err as Error).message;
@@ -216,11 +218,11 @@ class Transfers {
   }
 
   async cancel(t: Transfer): Promise<void> {
-    const upload = t.checkpoint?.upload;
+    const upload = t.upload ?? t.checkpoint?.upload;
     t.state = 'cancelled';
     void engine.stop(t.id);
     await deleteCheckpoint(t.id);
-    if (upload) await engine.request('upload.cancel', { upload }).catch(() => {});
+    if (upload) await request('upload.cancel', { upload }).catch(() => {});
     clientLog.add('info', `cancelled ${t.path}`);
   }
 

@@ -10,6 +10,8 @@ export type EngineEvent =
   | { type: 'connection.v1'; state: ConnectionState; detail?: string }
   | { type: 'upload.progress.v1'; id: string; phase: UploadPhase; hashed: number; done: number; total: number }
   | { type: 'upload.session.v1'; id: string; upload: string }
+  /** Every chunk of an upload is hashed: the list a checkpoint keeps. */
+  | { type: 'upload.hashed.v1'; id: string; chunks: ChunkRef[] }
   | { type: 'download.progress.v1'; id: string; done: number; total: number }
   | { type: 'log.v1'; level: 'info' | 'warn' | 'error'; message: string; data?: Record<string, unknown> };
 
@@ -41,8 +43,8 @@ export interface EngineApi {
   login(user: string, password: string): Promise<{ token: string; user: UserInfo; expiresAt: number }>;
   logout(): Promise<void>;
   request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>>;
-  /** Chunk list of a file (all chunks, or the first `limit`); with `id`, reports progress as that upload's hashing phase. */
-  hash(file: Blob, opts?: { id?: string; kind?: HasherKind; limit?: number }): Promise<ChunkRef[]>;
+  /** Chunk list of a file, or of its first `limit` bytes. */
+  hash(file: Blob, opts?: { kind?: HasherKind; limit?: number }): Promise<ChunkRef[]>;
   hasherKind(): Promise<HasherKind>;
   upload(req: UploadRequest): Promise<UploadOutcome>;
   /** Stops an upload or download; it can be started again and resumes. */

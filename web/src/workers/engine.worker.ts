@@ -4,7 +4,7 @@
  * stays smooth. The page talks to it through comlink (see net/engine.ts).
  */
 import * as Comlink from 'comlink';
-import { FerryClient, downloadFile, uploadFile, type FileSource, type WebSocketLike } from '../../../relay/client';
+import { FerryClient, downloadFile, uploadFile, type FileSource, type UploadPhase, type WebSocketLike } from '../../../relay/client';
 import { FerryError, contentHash } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import type { EngineApi, EngineEvent } from './engine-api';
@@ -79,20 +79,7 @@ const api: EngineApi = {
   },
 
   hash(file, opts = {}) {
-    return guard(async () => {
-      const abort = new AbortController();
-      if (opts.id) running.set(opts.id, abort);
-      try {
-        return await pool.hashFile(file, {
-          kind: opts.kind,
-          limit: opts.limit,
-          signal: abort.signal,
-          onHashed: (hashed) => opts.id && emit({ type: 'upload.progress.v1', id: opts.id, phase: 'hashing', hashed, done: 0, total: file.size }),
-        });
-      } finally {
-        if (opts.id) running.delete(opts.id);
-      }
-    });
+    return guard(() => pool.feed(file, opts).done);
   },
 
   hasherKind() {
@@ -106,21 +93,32 @@ const api: EngineApi = {
       running.set(req.id, abort);
       try {
         const total = req.file.size;
-        const chunks =
-          req.chunks ??
-          (await pool.hashFile(req.file, {
-            kind: req.hasher,
-            signal: abort.signal,
-            onHashed: (hashed) => emit({ type: 'upload.progress.v1', id: req.id, phase: 'hashing', hashed, done: 0, total }),
-          }));
+        let hashed = req.chunks ? total : 0;
+        let last = { phase: 'hashing' as UploadPhase, done: 0 };
+        const feed = req.chunks
+          ? undefined
+          : pool.feed(req.file, {
+              kind: req.hasher,
+              signal: abort.signal,
+              onHashed: (n) => {
+                hashed = n;
+                emit({ type: 'upload.progress.v1', id: req.id, phase: last.phase, hashed, done: last.done, total });
+              },
+            });
+        feed?.done.then((chunks) => emit({ type: 'upload.hashed.v1', id: req.id, chunks }), () => {});
         const r = await uploadFile(c, fileSource(req.file), {
           path: req.path,
           conflict: req.conflict,
-          chunks,
+          chunks: req.chunks,
+          feed,
           signal: abort.signal,
           onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
-          onProgress: (p) => emit({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: p.hashed, done: p.done, total }),
+          onProgress: (p) => {
+            last = { phase: p.phase, done: p.done };
+            emit({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: Math.max(hashed, p.hashed), done: p.done, total });
+          },
         });
+        const chunks = r.chunks;
         emit({ type: 'log.v1', level: 'info', message: `uploaded ${r.path} v${r.version}`, data: { size: r.size, sha256: r.sha256, sent: r.stats.sentBytes } });
         return {
           path: r.path,
