@@ -35,10 +35,11 @@ export interface RelayProcess {
 }
 
 /** Starts `ferry serve` on 127.0.0.1 (port 0 picks a free one unless `port` is given). */
-export async function startRelayProcess(opts: { dataDir: string; port?: number; args?: string[]; env?: Record<string, string> }): Promise<RelayProcess> {
+export async function startRelayProcess(opts: { dataDir: string; port?: number; args?: string[]; env?: Record<string, string>; web?: boolean }): Promise<RelayProcess> {
+  const web = opts.web ? path.join(ROOT, 'dist', 'web') : path.join(opts.dataDir, 'no-web');
   const child = spawn(
     process.execPath,
-    [FERRY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--data', opts.dataDir, '--web', path.join(opts.dataDir, 'no-web'), ...(opts.args ?? [])],
+    [FERRY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--data', opts.dataDir, '--web', web, ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -101,11 +102,11 @@ export const ALICE = { name: 'alice', password: 'alice-password', role: 'user' a
 export const BOB = { name: 'bob', password: 'bob-password-1', role: 'user' as const };
 
 /** A relay with an admin and two users, for a test file to share. */
-export async function standardRelay(args: string[] = [], env: Record<string, string> = {}) {
+export async function standardRelay(args: string[] = [], env: Record<string, string> = {}, opts: { web?: boolean } = {}) {
   const tmp = tempDir();
   const dataDir = path.join(tmp.dir, 'data');
   await addUsers(dataDir, [ADMIN, ALICE, BOB]);
-  const relay = await startRelayProcess({ dataDir, args, env });
+  const relay = await startRelayProcess({ dataDir, args, env, web: opts.web });
   return {
     relay,
     tmp: tmp.dir,

@@ -1,0 +1,26 @@
+// Builds the web app into dist/web with vite when it is missing or older than its
+// sources (web/, public/, vite.config.ts and the shared relay/protocol, relay/client).
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './build-node.js';
+
+function newest(p) {
+  const s = statSync(p, { throwIfNoEntry: false });
+  if (!s) return 0;
+  if (!s.isDirectory()) return s.mtimeMs;
+  return readdirSync(p).reduce((m, name) => Math.max(m, newest(path.join(p, name))), s.mtimeMs);
+}
+
+export const WEB_DIR = path.join(ROOT, 'dist', 'web');
+
+/** Builds the web app if needed; returns its folder. */
+export async function ensureWebBuilt() {
+  const built = statSync(path.join(WEB_DIR, 'index.html'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const inputs = ['web', 'public', 'vite.config.ts', 'relay/protocol', 'relay/client'].map((p) => newest(path.join(ROOT, p)));
+  if (Math.max(...inputs) > built) {
+    console.log('Building the web app…');
+    const { build } = await import('vite');
+    await build({ configFile: path.join(ROOT, 'vite.config.ts'), root: path.join(ROOT, 'web'), logLevel: 'warn' });
+  }
+  return WEB_DIR;
+}

@@ -1,0 +1,53 @@
+/**
+ * Real Chromium for end-to-end tests: Debian's build driven by playwright-core.
+ * CHROME_PATH overrides the binary.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { tempDir } from './relay.js';
+
+export const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
+export const hasChromium = existsSync(CHROME_PATH);
+
+export const CHROME_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** A persistent browser profile (so IndexedDB survives closing and reopening). */
+export async function openProfile(dir?: string): Promise<{ context: BrowserContext; dir: string; close: () => Promise<void> }> {
+  const profile = dir ? { dir, remove: () => {} } : tempDir('ferry-profile-');
+  const context = await chromium.launchPersistentContext(profile.dir, {
+    executablePath: CHROME_PATH,
+    headless: true,
+    args: CHROME_ARGS,
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
+  return {
+    context,
+    dir: profile.dir,
+    close: async () => {
+      await context.close();
+      profile.remove();
+    },
+  };
+}
+
+export async function launch(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROME_PATH, headless: true, args: CHROME_ARGS });
+}
+
+/** Signs in through the login form. */
+export async function signInPage(page: Page, url: string, user: string, password: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Library' }).waitFor();
+}
