@@ -25,7 +25,7 @@ import { HANDLERS } from './handlers/index.js';
 const MAX_PENDING_WRITES = 8;
 
 /** Requests a connection may send before signing in. */
-const PUBLIC_REQUESTS: ReadonlySet<RequestType> = new Set(['login', 'auth']);
+const PUBLIC_REQUESTS: ReadonlySet<RequestType> = new Set(['login', 'auth', 'ping']);
 
 export class ClientConnection {
   user?: User;

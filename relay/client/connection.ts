@@ -49,6 +49,12 @@ export interface FerryClientOptions {
   reconnectTimeoutMs?: number;
   /** Called on connection state changes, for logs and UI. */
   onState?: (state: ConnectionState, detail?: string) => void;
+  /**
+   * A connection that makes no progress this long (no message in, nothing leaving the
+   * send buffer) while work is outstanding is taken as dead and replaced (default 10 s).
+   * An idle connection is pinged every `livenessMs` too.
+   */
+  livenessMs?: number;
 }
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -73,6 +79,9 @@ export class FerryClient {
   private firstFailureAt = 0;
   private attempt = 0;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
+  private watchdog?: ReturnType<typeof setInterval>;
+  private lastProgressAt = 0;
+  private lastBuffered = 0;
   /** Bumped on every successful (re)connect: handles from an older generation are void. */
   generation = 0;
   state: ConnectionState = 'closed';
@@ -167,10 +176,52 @@ export class FerryClient {
     });
   }
 
+  /**
+   * Gives up on the current socket (it stalled, or the device went offline) and
+   * starts reconnecting; everything outstanding fails with CONNECTION_LOST and resumes.
+   */
+  dropConnection(reason: string): void {
+    const socket = this.socket;
+    if (!socket || this.state !== 'open') return;
+    this.socket = undefined;
+    clearInterval(this.watchdog);
+    try {
+      socket.close(4000, reason);
+    } catch {
+      /* already closing */
+    }
+    this.failAll(new FerryError('CONNECTION_LOST', `Connection to the relay lost: ${reason}.`));
+    this.scheduleReconnect();
+  }
+
+  private startWatchdog(socket: WebSocketLike): void {
+    clearInterval(this.watchdog);
+    const limit = this.opts.livenessMs ?? 10_000;
+    this.lastProgressAt = Date.now();
+    this.lastBuffered = socket.bufferedAmount;
+    let lastPing = Date.now();
+    this.watchdog = setInterval(() => {
+      if (this.socket !== socket) return clearInterval(this.watchdog);
+      const now = Date.now();
+      const buffered = socket.bufferedAmount;
+      if (buffered < this.lastBuffered) this.lastProgressAt = now;
+      this.lastBuffered = buffered;
+      const busy = this.pending.size > 0 || this.chunkListeners.size > 0 || this.frameListeners.size > 0 || buffered > 0;
+      if (!busy && now - lastPing >= limit) {
+        lastPing = now;
+        this.request('ping', {}).catch(() => {});
+        return;
+      }
+      if (busy && now - this.lastProgressAt > limit) this.dropConnection(`no progress for ${Math.round(limit / 1000)} s`);
+    }, Math.min(1000, limit / 4));
+    (this.watchdog as { unref?: () => void }).unref?.();
+  }
+
   /** Closes for good (no reconnect). */
   close(): void {
     this.closedByUser = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.watchdog);
     this.setState('closed');
     this.socket?.close(1000, 'bye');
     this.failAll(new FerryError('CONNECTION_LOST', 'The connection was closed.'));
@@ -205,6 +256,7 @@ export class FerryClient {
           this.generation++;
           this.attempt = 0;
           this.firstFailureAt = 0;
+          this.startWatchdog(socket);
           this.setState('open');
           for (const w of this.waiters.splice(0)) w.resolve();
           resolve();
@@ -219,6 +271,7 @@ export class FerryClient {
       socket.addEventListener('message', (ev: { data: unknown }) => this.onMessage(ev.data));
       socket.addEventListener('close', (ev: { code?: number; reason?: string }) => {
         if (this.socket !== socket) return;
+        clearInterval(this.watchdog);
         this.failAll(new FerryError('CONNECTION_LOST', `Connection to the relay lost${ev.reason ? `: ${ev.reason}` : ''}.`));
         if (!opened) reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.opts.url}${ev.reason ? `: ${ev.reason}` : ''}.`));
         this.scheduleReconnect();
@@ -260,6 +313,7 @@ export class FerryClient {
   }
 
   private onMessage(data: unknown) {
+    this.lastProgressAt = Date.now();
     if (typeof data !== 'string') {
       const frame = decodeChunkFrame(new Uint8Array(data as ArrayBuffer));
       if (frame.kind === FRAME_DOWNLOAD_CHUNK) this.frameListeners.get(frame.handle)?.(frame.index, frame.data);

@@ -33,3 +33,5 @@ export const logout: Handler<'logout'> = async (conn) => {
   conn.tokenHash = undefined;
   return {};
 };
+
+export const ping: Handler<'ping'> = async () => ({});

@@ -1,6 +1,6 @@
 /** One handler per request type; the map's type makes a missing handler a compile error. */
 import type { HandlerMap } from './types.js';
-import { auth, login, logout } from './auth.js';
+import { auth, login, logout, ping } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
 import { history, list, remove, restore, verify } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
@@ -9,6 +9,7 @@ export const HANDLERS: HandlerMap = {
   login,
   auth,
   logout,
+  ping,
   'upload.begin': uploadBegin,
   'upload.extend': uploadExtend,
   'upload.commit': uploadCommit,

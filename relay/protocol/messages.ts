@@ -43,6 +43,11 @@ export const REQUESTS = {
     request: z.object({}),
     reply: z.object({}),
   },
+  /** Liveness check; allowed before sign-in. */
+  ping: {
+    request: z.object({}),
+    reply: z.object({}),
+  },
   'upload.begin': {
     request: z.object({
       path: pathString,

@@ -3,7 +3,7 @@
  * created through the real accounts code, and clients using the real engine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Accounts } from '../../relay/auth/accounts.js';
@@ -115,4 +115,21 @@ export async function standardRelay(args: string[] = [], env: Record<string, str
       tmp.remove();
     },
   };
+}
+
+/** The relay's JSON log lines so far. */
+export function relayLog(dataDir: string): Record<string, unknown>[] {
+  const text = readFileSync(path.join(dataDir, 'logs', 'current.log'), 'utf8').trim();
+  return text ? text.split('\n').map((l) => JSON.parse(l)) : [];
+}
+
+/** Polls until `fn` returns something other than undefined. */
+export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -45,7 +45,10 @@ function fileSource(file: File): FileSource {
   };
 }
 
+// Where the browser reports connectivity changes, act at once instead of waiting for
+// the watchdog or the backoff.
 self.addEventListener('online', () => client?.retryNow());
+self.addEventListener('offline', () => client?.dropConnection('the device went offline'));
 
 const api: EngineApi = {
   setListener(listener) {
