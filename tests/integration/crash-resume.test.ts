@@ -76,3 +76,47 @@ describe('relay crash mid-upload', () => {
     expect(Buffer.compare(sink.bytes(), data)).toBe(0);
   });
 });
+
+describe('a relay that stops answering', () => {
+  it('is noticed by the watchdog; the upload resumes when the relay answers again', async () => {
+    const tmp = tempDir();
+    const dataDir = path.join(tmp.dir, 'data');
+    await addUsers(dataDir, [ALICE]);
+    const relay = await startRelayProcess({ dataDir });
+    const states: string[] = [];
+    const client = new FerryClient({ url: relay.wsUrl, createSocket: nodeSocketFactory, livenessMs: 1000, onState: (s) => states.push(s) });
+    try {
+      await client.connect();
+      await client.login(ALICE.name, ALICE.password);
+      const data = randomData(30 * CHUNK_SIZE);
+      const source = bufferSource(data);
+      const slow = { ...source, read: async (o: number, l: number) => { await new Promise((r) => setTimeout(r, 10)); return source.read(o, l); } };
+      let frozen = false;
+      const upload = uploadFile(client, slow, {
+        path: 'frozen.bin',
+        onProgress: (p) => {
+          if (!frozen && p.phase === 'uploading' && p.done >= 5 * CHUNK_SIZE) {
+            frozen = true;
+            relay.child.kill('SIGSTOP');
+            // Thaw once the client has given up on the frozen socket.
+            const thaw = setInterval(() => {
+              if (states.includes('reconnecting')) {
+                clearInterval(thaw);
+                relay.child.kill('SIGCONT');
+              }
+            }, 50);
+          }
+        },
+      });
+      const r = await upload;
+      expect(states).toContain('reconnecting');
+      expect(r.stats.reconnects).toBeGreaterThanOrEqual(1);
+      expect(r.sha256).toBe(sha256(data));
+    } finally {
+      client.close();
+      relay.child.kill('SIGCONT');
+      await relay.stop();
+      tmp.remove();
+    }
+  });
+});

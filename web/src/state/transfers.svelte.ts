@@ -8,6 +8,7 @@ import { CHUNK_SIZE } from '../../../relay/protocol/constants';
 import { joinPath } from '../../../relay/protocol/paths';
 import { engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { deleteCheckpoint, listCheckpoints, saveCheckpoint, type Checkpoint } from '../storage/db';
+import type { HasherKind } from '../workers/engine-api';
 import { clientLog } from './log.svelte';
 import { library } from './library.svelte';
 
@@ -15,6 +16,12 @@ export type TransferState = 'waiting' | 'queued' | 'hashing' | 'uploading' | 've
 
 /** Uploads running at once. */
 const CONCURRENCY = 2;
+
+/**
+ * `?hasher=noble` forces the portable hasher even where WebCrypto exists: it is what a
+ * page served over plain http from a LAN address uses, and this makes it testable.
+ */
+const FORCED_HASHER: HasherKind | undefined = new URLSearchParams(location.search).get('hasher') === 'noble' ? 'noble' : undefined;
 
 export class Transfer {
   readonly id: string;
@@ -128,6 +135,7 @@ class Transfers {
 
   /** Lists unfinished uploads from earlier visits as waiting for their file. */
   async init(): Promise<void> {
+    clientLog.add('info', `hashing with ${FORCED_HASHER ?? (await engine.hasherKind())}`);
     for (const c of await listCheckpoints()) {
       if (this.items.some((t) => t.id === c.id)) continue;
       const t = new Transfer({ id: c.id, name: c.name, size: c.size, path: c.path, conflict: c.conflict, checkpoint: c });
@@ -144,7 +152,7 @@ class Transfers {
     for (const { file, relativePath } of files) {
       const waiting = this.items.filter((t) => t.state === 'waiting' && t.checkpoint && t.name === file.name && t.size === file.size && t.checkpoint.mtime === file.lastModified);
       if (waiting.length > 0) {
-        const [first] = file.size > 0 ? await engine.hash(file, { limit: CHUNK_SIZE }) : [];
+        const [first] = file.size > 0 ? await engine.hash(file, { limit: CHUNK_SIZE, kind: FORCED_HASHER }) : [];
         const match = waiting.find((t) => t.checkpoint!.firstChunk === (first?.sha256 ?? ''));
         if (match) {
           match.file = file;
@@ -178,7 +186,7 @@ class Transfers {
     t.resetSpeed();
     t.state = t.checkpoint ? 'uploading' : 'hashing';
     try {
-      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks: t.checkpoint?.chunks });
+      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks: t.checkpoint?.chunks, hasher: FORCED_HASHER });
       t.state = 'done';
       t.done = t.size;
       t.hashed = t.size;
