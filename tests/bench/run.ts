@@ -4,6 +4,10 @@
  *   1. CLI upload of a 1 GiB random file vs a bare WebSocket sink   (target ≥ 0.8)
  *   2. relay peak RSS during a 4 GiB upload                         (target ≤ 200 MB)
  *   3. re-upload of the same 1 GiB file (all chunks held) vs first  (target ≥ 3×)
+ * and, with Chromium (tests/bench/web.ts):
+ *   4. app upload of a picked 1 GiB file vs a bare page sending it             (target ≥ 0.8)
+ *   5. time to resume after reload and re-pick                                (target < 2 s)
+ *   6. renderer memory growth during a 4 GiB app upload                        (target ≤ 256 MB)
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { execSync, spawn } from 'node:child_process';
@@ -12,6 +16,8 @@ import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSy
 import os from 'node:os';
 import path from 'node:path';
 import { addUsers, startRelayProcess, FERRY_BIN, ROOT } from '../helpers/relay.js';
+import { hasChromium } from '../helpers/browser.js';
+import { benchWeb, benchWebMemory } from './web.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -121,6 +127,7 @@ async function main() {
       if (relogin.code !== 0) throw new Error(relogin.err);
     }
     await relay.stop();
+    const webLines = hasChromium ? await benchWeb({ file, work, runs: RUNS }) : ['(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
     const ratio = mibs(best(first)) / mibs(best(sink));
@@ -140,6 +147,7 @@ async function main() {
     const bigPut = await ferryPut(big, 'big', cliEnv);
     const rss = peakRss(relay2.child.pid!);
     await relay2.stop();
+    const webBig = hasChromium ? await benchWebMemory({ bigFile: big, work }) : [];
 
     const fmt = (n: number, d = 1) => n.toFixed(d);
     report.push(
@@ -148,7 +156,10 @@ async function main() {
       `| upload ${SIZE / MiB} MiB, CLI vs bare WebSocket sink (best of ${RUNS}) | ${fmt(mibs(best(sink)))} MiB/s | ${fmt(mibs(best(first)))} MiB/s | ${fmt(ratio, 2)} | ≥ 0.8 |`,
       `| re-upload of the same ${SIZE / MiB} MiB (all chunks held) vs first upload | ${fmt(best(first), 2)} s | ${fmt(best(again), 2)} s | ${fmt(speedup, 1)}× | ≥ 3× |`,
       `| relay peak RSS during a ${BIG / MiB} MiB upload (${fmt(BIG / MiB / bigPut.seconds)} MiB/s) | ${fmt(baseRss / 1e6, 0)} MB at start | ${fmt(rss / 1e6, 0)} MB | — | ≤ 200 MB |`,
+      ...webBig,
+      ...webLines.filter((l) => l.startsWith('|')),
       '',
+      ...webLines.filter((l) => !l.startsWith('|') && l),
       `All runs (seconds): sink ${sink.map((s) => fmt(s, 2)).join(', ')}; ferry put ${first.map((s) => fmt(s, 2)).join(', ')}; re-upload ${again.map((s) => fmt(s, 2)).join(', ')}.`,
     );
     console.log(`Ferry benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model}, ${fmt(os.totalmem() / GiB, 0)} GiB RAM, Node ${process.version}\n`);
