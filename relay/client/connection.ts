@@ -26,7 +26,7 @@ export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   readonly bufferedAmount: number;
-  send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (ev: any) => void): void;
 }
@@ -125,10 +125,14 @@ export class FerryClient {
     });
   }
 
-  /** Sends one chunk frame. */
-  sendChunk(handle: number, index: number, data: Uint8Array): void {
+  /** Sends one chunk frame. A Blob is sent as a Blob (browsers read it without copying it into the page). */
+  sendChunk(handle: number, index: number, data: Uint8Array | Blob): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== OPEN) throw new FerryError('CONNECTION_LOST', 'Not connected to the relay.');
+    if (!(data instanceof Uint8Array)) {
+      socket.send(new Blob([encodeChunkHeader(FRAME_UPLOAD_CHUNK, handle, index) as Uint8Array<ArrayBuffer>, data]));
+      return;
+    }
     // Callers that can read straight into a frame-sized buffer leave the header room
     // free (see `frameBuffer`), which spares copying the chunk.
     if (data.byteOffset >= FRAME_HEADER_BYTES && isFrameBuffer(data)) {

@@ -25,6 +25,11 @@ export interface FileSource {
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Takes back a buffer from `read` once its chunk was answered, for reuse. */
   release?(data: Uint8Array): void;
+  /**
+   * A Blob of the range, where the platform can send Blobs: the browser then reads the
+   * file itself and the bytes never enter the page's memory.
+   */
+  slice?(offset: number, length: number): Blob;
 }
 
 export type UploadPhase = 'hashing' | 'uploading' | 'committing' | 'done';
@@ -193,7 +198,7 @@ async function sendChunks(
   const maxRetries = opts.maxChunkRetries ?? 3;
   const generation = client.generation;
   const queue = [...need].sort((a, b) => a - b);
-  const inFlight = new Map<number, Uint8Array>();
+  const inFlight = new Map<number, Uint8Array | Blob>();
   const wakeup = new Wakeup();
   let failure: Error | undefined;
   let stopped = false;
@@ -235,7 +240,7 @@ async function sendChunks(
     if (!sent) return;
     inFlight.delete(ev.index);
     // Answered means the frame left long ago: its buffer can be reused.
-    source.release?.(sent);
+    if (sent instanceof Uint8Array) source.release?.(sent);
     if (ev.type === 'chunk.ack') {
       onAcked(feed.chunks[ev.index].length);
     } else {
@@ -262,8 +267,10 @@ async function sendChunks(
       if (queue.length > 0 && inFlight.size < window && client.bufferedAmount < maxBuffered) {
         const index = queue.shift()!;
         const { offset, length } = feed.chunks[index];
-        const data = await source.read(offset, length);
-        if (data.byteLength !== length) throw new FerryError('SIZE_MISMATCH', `The file is shorter than when it was hashed (chunk ${index}).`);
+        const data = source.slice ? source.slice(offset, length) : await source.read(offset, length);
+        if ((data instanceof Uint8Array ? data.byteLength : data.size) !== length) {
+          throw new FerryError('SIZE_MISMATCH', `The file is shorter than when it was hashed (chunk ${index}).`);
+        }
         if (client.generation !== generation) throw new FerryError('CONNECTION_LOST');
         inFlight.set(index, data);
         client.sendChunk(handle, index, data);

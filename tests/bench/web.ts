@@ -56,7 +56,7 @@ async function bareUpload(file: string, work: string): Promise<number> {
 }
 
 /** Seconds for the app to upload `file` (picked to relay's commit shown as done). */
-async function appUpload(file: string, dataDir: string): Promise<{ seconds: number; baseRss: number; peakRss: number }> {
+export async function appUpload(file: string, dataDir: string): Promise<{ seconds: number; baseRss: number; peakRss: number }> {
   const relay = await freshRelay(dataDir);
   const page = await openPage(relay.httpUrl);
   try {

@@ -9,6 +9,12 @@ import { FerryError, contentHash } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import type { EngineApi, EngineEvent } from './engine-api';
 
+/**
+ * Unacknowledged chunks in flight. Larger than the CLI's 8: a browser's send path
+ * (Blob read, hand-off to the network process) adds latency per chunk.
+ */
+const UPLOAD_WINDOW = 16;
+
 let emit: (e: EngineEvent) => void = () => {};
 let client: FerryClient | undefined;
 const pool = new HashPool();
@@ -41,6 +47,9 @@ function fileSource(file: File): FileSource {
     mtime: file.lastModified,
     async read(offset, length) {
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+    },
+    slice(offset, length) {
+      return file.slice(offset, offset + length);
     },
   };
 }
@@ -114,6 +123,7 @@ const api: EngineApi = {
           conflict: req.conflict,
           chunks: req.chunks,
           feed,
+          window: UPLOAD_WINDOW,
           signal: abort.signal,
           onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
           onProgress: (p) => {

@@ -10,7 +10,11 @@ export class HashPool {
   private readonly workers: Comlink.Remote<HashWorkerApi>[];
   private next = 0;
 
-  constructor(size = Math.max(2, Math.min(4, globalThis.navigator?.hardwareConcurrency ?? 2))) {
+  /**
+   * One worker hashes faster than a network link uploads; a second helps on devices
+   * with cores to spare, and more would only take CPU from sending.
+   */
+  constructor(size = Math.max(1, Math.min(2, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1))) {
     this.workers = Array.from({ length: size }, () =>
       Comlink.wrap<HashWorkerApi>(new Worker(new URL('./hash.worker.ts', import.meta.url), { type: 'module' })),
     );
