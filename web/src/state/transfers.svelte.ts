@@ -110,8 +110,20 @@ class Transfers {
           void saveCheckpoint(t.checkpoint);
         }
       } else if (e.type === 'upload.hashed.v1') {
-        // Everything hashed: keep a checkpoint so a reload resumes without hashing again.
-        t.checkpoint = { id: t.id, path: t.path, name: t.name, size: t.size, mtime: t.file?.lastModified ?? 0, firstChunk: e.chunks[0]?.sha256 ?? '', chunks: e.chunks, conflict: t.conflict, upload: t.upload, addedAt: Date.now() };
+        // A checkpoint as soon as the file can be recognised, completed once it is all
+        // hashed, so a reload lists the file as waiting and a re-pick resumes it.
+        t.checkpoint = {
+          id: t.id,
+          path: t.path,
+          name: t.name,
+          size: t.size,
+          mtime: t.file?.lastModified ?? 0,
+          firstChunk: e.firstChunk,
+          chunks: e.chunks ?? t.checkpoint?.chunks ?? [],
+          conflict: t.conflict,
+          upload: t.upload ?? t.checkpoint?.upload,
+          addedAt: t.checkpoint?.addedAt ?? Date.now(),
+        };
         void saveCheckpoint(t.checkpoint);
       } else if (e.type === 'upload.progress.v1') {
         if (t.state === 'paused' || t.state === 'cancelled' || t.state === 'done' || t.state === 'failed') return;
@@ -184,9 +196,12 @@ class Transfers {
     t.error = '';
     t.errorCode = '';
     t.resetSpeed();
-    t.state = t.checkpoint ? 'uploading' : 'hashing';
+    // A checkpoint with the whole chunk list resumes without hashing; otherwise hash
+    // again: the relay still skips every chunk it acknowledged.
+    const chunks = t.checkpoint?.chunks.length ? t.checkpoint.chunks : undefined;
+    t.state = chunks ? 'uploading' : 'hashing';
     try {
-      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks: t.checkpoint?.chunks, hasher: FORCED_HASHER });
+      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER });
       t.state = 'done';
       t.done = t.size;
       t.hashed = t.size;

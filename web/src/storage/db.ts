@@ -16,6 +16,7 @@ export interface Checkpoint {
   mtime: number;
   /** SHA-256 of the first chunk ('' for an empty file): with name, size and mtime it identifies the file. */
   firstChunk: string;
+  /** The whole chunk list once hashing finished (a resume then skips hashing); empty before. */
   chunks: ChunkRef[];
   conflict: ConflictPolicy;
   /** The relay's upload session, once known. */

@@ -10,8 +10,11 @@ export type EngineEvent =
   | { type: 'connection.v1'; state: ConnectionState; detail?: string }
   | { type: 'upload.progress.v1'; id: string; phase: UploadPhase; hashed: number; done: number; total: number }
   | { type: 'upload.session.v1'; id: string; upload: string }
-  /** Every chunk of an upload is hashed: the list a checkpoint keeps. */
-  | { type: 'upload.hashed.v1'; id: string; chunks: ChunkRef[] }
+  /**
+   * Hashing reached a point worth a checkpoint: the first chunk (which identifies the
+   * file when it is picked again), and later the whole chunk list.
+   */
+  | { type: 'upload.hashed.v1'; id: string; firstChunk: string; chunks?: ChunkRef[] }
   | { type: 'download.progress.v1'; id: string; done: number; total: number }
   | { type: 'log.v1'; level: 'info' | 'warn' | 'error'; message: string; data?: Record<string, unknown> };
 

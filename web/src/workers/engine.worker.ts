@@ -117,7 +117,14 @@ const api: EngineApi = {
                 emit({ type: 'upload.progress.v1', id: req.id, phase: last.phase, hashed, done: last.done, total });
               },
             });
-        feed?.done.then((chunks) => emit({ type: 'upload.hashed.v1', id: req.id, chunks }), () => {});
+        if (feed) {
+          const first = async () => {
+            while (feed.chunks.length === 0 && !feed.complete) await feed.changed();
+            emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: feed.chunks[0]?.sha256 ?? '' });
+          };
+          first().catch(() => {});
+          feed.done.then((chunks) => emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: chunks[0]?.sha256 ?? '', chunks }), () => {});
+        }
         const r = await uploadFile(c, fileSource(req.file), {
           path: req.path,
           conflict: req.conflict,
