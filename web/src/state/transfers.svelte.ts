@@ -17,6 +17,9 @@ export type TransferState = 'waiting' | 'queued' | 'hashing' | 'uploading' | 've
 /** Uploads running at once. */
 const CONCURRENCY = 2;
 
+/** Speed is measured over this much recent time. */
+const SPEED_WINDOW_MS = 3000;
+
 /**
  * `?hasher=noble` forces the portable hasher even where WebCrypto exists: it is what a
  * page served over plain http from a LAN address uses, and this makes it testable.
@@ -45,7 +48,7 @@ export class Transfer {
   version = $state(0);
   /** Bytes sent in the last leg (less than the size when the relay already held some). */
   sentBytes = $state(0);
-  private lastSample = { time: 0, done: 0 };
+  private samples: { time: number; done: number }[] = [];
 
   constructor(init: { id: string; name: string; size: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
     this.id = init.id;
@@ -77,20 +80,21 @@ export class Transfer {
     return this.size === 0 ? 1 : Math.min(1, this.hashed / this.size);
   }
 
-  /** Updates progress and an exponentially smoothed speed. */
+  /** Updates progress, and the speed over the last few seconds (steady even when acks come in bursts). */
   progress(done: number): void {
     const now = performance.now();
-    if (this.lastSample.time && now > this.lastSample.time && done >= this.lastSample.done) {
-      const instant = ((done - this.lastSample.done) / (now - this.lastSample.time)) * 1000;
-      this.speed = this.speed ? this.speed * 0.8 + instant * 0.2 : instant;
-    }
-    if (!this.lastSample.time || now - this.lastSample.time > 100 || done < this.lastSample.done) this.lastSample = { time: now, done };
+    if (this.samples.length && done < this.samples[this.samples.length - 1].done) this.samples = [];
+    this.samples.push({ time: now, done });
+    while (this.samples.length > 2 && now - this.samples[0].time > SPEED_WINDOW_MS) this.samples.shift();
+    const first = this.samples[0];
+    const span = now - first.time;
+    if (span >= 500) this.speed = ((done - first.done) / span) * 1000;
     this.done = done;
   }
 
   resetSpeed(): void {
     this.speed = 0;
-    this.lastSample = { time: 0, done: 0 };
+    this.samples = [];
   }
 }
 
