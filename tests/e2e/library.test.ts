@@ -43,6 +43,18 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     await page.getByRole('button', { name: 'All files' }).click();
   });
 
+  it('uploads files dropped on the page', async () => {
+    const dt = await page.evaluateHandle(() => {
+      const d = new DataTransfer();
+      d.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }));
+      return d;
+    });
+    await page.dispatchEvent('section.add', 'dragover', { dataTransfer: dt });
+    await page.dispatchEvent('section.add', 'drop', { dataTransfer: dt });
+    await done('dropped.txt');
+    expect((await alice.request('list', { folder: '' })).entries.find((e) => e.name === 'dropped.txt')?.sha256).toBe(sha256(Buffer.from('dropped bytes')));
+  });
+
   it('honours the conflict policy chosen for the batch', async () => {
     const file = path.join(env.tmp, 'plan.txt');
     writeFileSync(file, 'first plan');
