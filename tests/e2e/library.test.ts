@@ -1,71 +1,51 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
-import { ALICE, signIn, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { describe, expect, it } from 'vitest';
+import { aliceInApp, hasChromium } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/files.js';
-import type { FerryClient } from '../../relay/client/index.js';
 
 describe.runIf(hasChromium)('the library in the web app', () => {
-  let env: Awaited<ReturnType<typeof standardRelay>>;
-  let profile: Awaited<ReturnType<typeof openProfile>>;
-  let page: Page;
-  let alice: FerryClient;
-
-  const done = (p: string, n = 0) => page.locator(`.transfer[data-path="${p}"][data-state="done"]`).nth(n).waitFor({ timeout: 60_000 });
-
-  beforeAll(async () => {
-    env = await standardRelay([], {}, { web: true });
-    profile = await openProfile();
-    page = profile.context.pages()[0] ?? (await profile.context.newPage());
-    await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
-    alice = await signIn(env.relay, ALICE.name, ALICE.password);
-  });
-  afterAll(async () => {
-    alice?.close();
-    await profile?.close();
-    await env?.close();
-  });
+  const f = aliceInApp();
+  const done = (p: string, n = 0) => f.page.locator(`.transfer[data-path="${p}"][data-state="done"]`).nth(n).waitFor({ timeout: 60_000 });
 
   it('uploads a picked folder keeping its nested paths', async () => {
-    const root = path.join(env.tmp, 'Project');
+    const root = path.join(f.env.tmp, 'Project');
     mkdirSync(path.join(root, 'src', 'deep'), { recursive: true });
     writeFileSync(path.join(root, 'README.md'), '# hi');
     writeFileSync(path.join(root, 'src', 'main.ts'), 'main');
     writeFileSync(path.join(root, 'src', 'deep', 'x.bin'), randomData(5000));
-    await page.getByTestId('folder-input').setInputFiles(root);
+    await f.page.getByTestId('folder-input').setInputFiles(root);
     for (const p of ['Project/README.md', 'Project/src/main.ts', 'Project/src/deep/x.bin']) await done(p);
-    const deep = await alice.request('list', { folder: 'Project/src/deep' });
+    const deep = await f.alice.request('list', { folder: 'Project/src/deep' });
     expect(deep.entries.map((e) => e.path)).toEqual(['Project/src/deep/x.bin']);
-    await page.locator('.entry[data-path="Project"] button').click();
-    await page.locator('.entry[data-path="Project/src"]').waitFor();
-    await page.getByRole('button', { name: 'All files' }).click();
+    await f.page.locator('.entry[data-path="Project"] button').click();
+    await f.page.locator('.entry[data-path="Project/src"]').waitFor();
+    await f.page.getByRole('button', { name: 'All files' }).click();
   });
 
   it('uploads files dropped on the page', async () => {
-    const dt = await page.evaluateHandle(() => {
+    const dt = await f.page.evaluateHandle(() => {
       const d = new DataTransfer();
       d.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }));
       return d;
     });
-    await page.dispatchEvent('section.add', 'dragover', { dataTransfer: dt });
-    await page.dispatchEvent('section.add', 'drop', { dataTransfer: dt });
+    await f.page.dispatchEvent('section.add', 'dragover', { dataTransfer: dt });
+    await f.page.dispatchEvent('section.add', 'drop', { dataTransfer: dt });
     await done('dropped.txt');
-    expect((await alice.request('list', { folder: '' })).entries.find((e) => e.name === 'dropped.txt')?.sha256).toBe(sha256(Buffer.from('dropped bytes')));
+    expect((await f.alice.request('list', { folder: '' })).entries.find((e) => e.name === 'dropped.txt')?.sha256).toBe(sha256(Buffer.from('dropped bytes')));
   });
 
   it('honours the conflict policy chosen for the batch', async () => {
-    const file = path.join(env.tmp, 'plan.txt');
+    const file = path.join(f.env.tmp, 'plan.txt');
     writeFileSync(file, 'first plan');
-    await page.getByTestId('file-input').setInputFiles(file);
+    await f.page.getByTestId('file-input').setInputFiles(file);
     await done('plan.txt');
     writeFileSync(file, 'second plan');
-    await page.getByTestId('conflict').selectOption('rename');
-    await page.getByTestId('file-input').setInputFiles(file);
+    await f.page.getByTestId('conflict').selectOption('rename');
+    await f.page.getByTestId('file-input').setInputFiles(file);
     await done('plan_v2.txt');
-    await page.getByTestId('conflict').selectOption('version');
-    const list = await alice.request('list', { folder: '' });
+    await f.page.getByTestId('conflict').selectOption('version');
+    const list = await f.alice.request('list', { folder: '' });
     expect(list.entries.filter((e) => e.name.startsWith('plan')).map((e) => [e.name, e.versions])).toEqual([
       ['plan.txt', 1],
       ['plan_v2.txt', 1],
@@ -73,47 +53,47 @@ describe.runIf(hasChromium)('the library in the web app', () => {
   });
 
   it('downloads a past version byte-identical from the history dialog, and restores it', async () => {
-    const file = path.join(env.tmp, 'photo.raw');
+    const file = path.join(f.env.tmp, 'photo.raw');
     const v1 = randomData(6 * 1024 * 1024);
     writeFileSync(file, v1);
-    await page.getByTestId('file-input').setInputFiles(file);
+    await f.page.getByTestId('file-input').setInputFiles(file);
     await done('photo.raw');
     writeFileSync(file, randomData(1000));
-    await page.getByTestId('file-input').setInputFiles(file);
+    await f.page.getByTestId('file-input').setInputFiles(file);
     await done('photo.raw', 1);
-    await page.getByRole('button', { name: 'Versions of photo.raw' }).click();
-    const dialog = page.getByRole('dialog');
+    await f.page.getByRole('button', { name: 'Versions of photo.raw' }).click();
+    const dialog = f.page.getByRole('dialog');
     await dialog.locator('li[data-version="1"]').waitFor();
-    const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByRole('button', { name: 'Download version 1' }).click()]);
-    const saved = path.join(env.tmp, 'photo.v1');
+    const [download] = await Promise.all([f.page.waitForEvent('download'), dialog.getByRole('button', { name: 'Download version 1' }).click()]);
+    const saved = path.join(f.env.tmp, 'photo.v1');
     await download.saveAs(saved);
     expect(sha256(readFileSync(saved))).toBe(sha256(v1));
     await dialog.getByRole('button', { name: 'Restore version 1' }).click();
     await dialog.locator('li[data-version="3"]').waitFor();
-    expect((await alice.request('history', { path: 'photo.raw' })).versions[0]).toMatchObject({ version: 3, current: true, sha256: sha256(v1) });
+    expect((await f.alice.request('history', { path: 'photo.raw' })).versions[0]).toMatchObject({ version: 3, current: true, sha256: sha256(v1) });
     await dialog.getByRole('button', { name: 'Close' }).click();
   });
 
   it('WebCrypto and @noble/hashes give the same chunk and content hashes', async () => {
     const data = randomData(9 * 1024 * 1024 + 123);
-    const a = path.join(env.tmp, 'same-a.bin');
+    const a = path.join(f.env.tmp, 'same-a.bin');
     writeFileSync(a, data);
-    await page.getByTestId('file-input').setInputFiles(a);
+    await f.page.getByTestId('file-input').setInputFiles(a);
     await done('same-a.bin');
     // The same bytes under another name, hashed with the portable hasher.
-    const b = path.join(env.tmp, 'same-b.bin');
+    const b = path.join(f.env.tmp, 'same-b.bin');
     copyFileSync(a, b);
-    await page.goto(`${env.relay.httpUrl}/?hasher=noble`);
-    await page.getByRole('heading', { name: 'Library' }).waitFor();
-    await page.getByTestId('file-input').setInputFiles(b);
+    await f.page.goto(`${f.env.relay.httpUrl}/?hasher=noble`);
+    await f.page.getByRole('heading', { name: 'Library' }).waitFor();
+    await f.page.getByTestId('file-input').setInputFiles(b);
     await done('same-b.bin');
     // Every chunk hash matched what the relay already held: nothing was sent.
-    await expect.poll(() => page.locator('.transfer[data-path="same-b.bin"]').textContent()).toContain('sent 0 B');
-    const list = await alice.request('list', { folder: '' });
+    await expect.poll(() => f.page.locator('.transfer[data-path="same-b.bin"]').textContent()).toContain('sent 0 B');
+    const list = await f.alice.request('list', { folder: '' });
     const [ea, eb] = ['same-a.bin', 'same-b.bin'].map((n) => list.entries.find((e) => e.name === n)!);
     expect(eb.contentHash).toBe(ea.contentHash);
     expect(eb.sha256).toBe(sha256(data));
-    const log = await page.locator('.log li').allTextContents();
+    const log = await f.page.locator('.log li').allTextContents();
     expect(log.some((l) => l.includes('hashing with noble'))).toBe(true);
   });
 });

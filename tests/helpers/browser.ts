@@ -4,7 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { tempDir } from './relay.js';
+import { afterAll, beforeAll } from 'vitest';
+import { ALICE, aliceOnRelay, tempDir, type AliceOnRelay } from './relay.js';
 
 export const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROME_PATH);
@@ -50,4 +51,23 @@ export async function signInPage(page: Page, url: string, user: string, password
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Library' }).waitFor();
+}
+
+export interface AliceInApp extends AliceOnRelay {
+  profile: Awaited<ReturnType<typeof openProfile>>;
+  page: Page;
+}
+
+/** For a describe block: `aliceOnRelay` with the web app, and alice signed in to it in Chromium. */
+export function aliceInApp(): AliceInApp {
+  const f = aliceOnRelay([], { web: true }) as AliceInApp;
+  beforeAll(async () => {
+    f.profile = await openProfile();
+    f.page = f.profile.context.pages()[0] ?? (await f.profile.context.newPage());
+    await signInPage(f.page, f.env.relay.httpUrl, ALICE.name, ALICE.password);
+  });
+  afterAll(async () => {
+    await f.profile?.close();
+  });
+  return f;
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Accounts } from '../../relay/auth/accounts.js';
 import { SqliteMetaStore } from '../../relay/store/sqlite-meta-store.js';
 import { connectNode } from '../../relay/cli/node-client.js';
+import { afterAll, beforeAll } from 'vitest';
 import type { FerryClient, FerryClientOptions } from '../../relay/client/index.js';
 import type { Role } from '../../relay/protocol/index.js';
 
@@ -132,4 +133,26 @@ export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export interface AliceOnRelay {
+  env: Awaited<ReturnType<typeof standardRelay>>;
+  alice: FerryClient;
+}
+
+/**
+ * For a describe block: a relay with the standard users and a client signed in as
+ * alice, started before its tests and stopped after them.
+ */
+export function aliceOnRelay(args: string[] = [], opts: { web?: boolean } = {}): AliceOnRelay {
+  const f = {} as AliceOnRelay;
+  beforeAll(async () => {
+    f.env = await standardRelay(args, {}, opts);
+    f.alice = await signIn(f.env.relay, ALICE.name, ALICE.password);
+  });
+  afterAll(async () => {
+    f.alice?.close();
+    await f.env?.close();
+  });
+  return f;
 }

@@ -1,70 +1,44 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
-import { uploadFile, type FerryClient } from '../../relay/client/index.js';
+import { uploadFile } from '../../relay/client/index.js';
 import { Library } from '../../relay/library.js';
 import { FsChunkStore } from '../../relay/store/fs-chunk-store.js';
 import { SqliteMetaStore } from '../../relay/store/sqlite-meta-store.js';
-import { ALICE, signIn, standardRelay, startRelayProcess, tempDir } from '../helpers/relay.js';
+import { ALICE, aliceOnRelay, relayLog, signIn, startRelayProcess, tempDir, waitFor } from '../helpers/relay.js';
 import { bufferSource, randomData, sha256 } from '../helpers/files.js';
 
-function logLines(dataDir: string): Record<string, unknown>[] {
-  return readFileSync(path.join(dataDir, 'logs', 'current.log'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
-
-async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('relay logs and integrity checks', () => {
-  let env: Awaited<ReturnType<typeof standardRelay>>;
-  let alice: FerryClient;
-  beforeAll(async () => {
-    env = await standardRelay();
-    alice = await signIn(env.relay, ALICE.name, ALICE.password);
-  });
-  afterAll(async () => {
-    alice?.close();
-    await env?.close();
-  });
+  const f = aliceOnRelay();
 
   it('logs connections, logins ok and failed, and each transfer with size, duration, speed and hash', async () => {
-    await signIn(env.relay, ALICE.name, 'wrong').catch(() => {});
+    await signIn(f.env.relay, ALICE.name, 'wrong').catch(() => {});
     const data = randomData(2 * CHUNK_SIZE);
-    await uploadFile(alice, bufferSource(data), { path: 'logged/file.bin' });
-    const transfer = await waitFor(() => logLines(env.relay.dataDir).find((l) => l.event === 'transfer' && l.path === 'logged/file.bin'));
+    await uploadFile(f.alice, bufferSource(data), { path: 'logged/file.bin' });
+    const transfer = await waitFor(() => relayLog(f.env.relay.dataDir).find((l) => l.event === 'transfer' && l.path === 'logged/file.bin'));
     expect(transfer).toMatchObject({ direction: 'upload', user: 'alice', size: 2 * CHUNK_SIZE, sha256: sha256(data), version: 1 });
     expect(transfer.durationMs).toEqual(expect.any(Number));
     expect(transfer.mibPerSec).toEqual(expect.any(Number));
     expect(Date.parse(transfer.time as string)).toBeGreaterThan(Date.now() - 60_000);
-    const lines = logLines(env.relay.dataDir);
+    const lines = relayLog(f.env.relay.dataDir);
     expect(lines.some((l) => l.event === 'connect')).toBe(true);
     expect(lines.some((l) => l.event === 'login' && l.ok === true && l.user === 'alice')).toBe(true);
     expect(lines.some((l) => l.event === 'login' && l.ok === false && l.user === 'alice')).toBe(true);
     // Passwords never reach the log.
-    expect(readFileSync(path.join(env.relay.dataDir, 'logs', 'current.log'), 'utf8')).not.toContain(ALICE.password);
+    expect(readFileSync(path.join(f.env.relay.dataDir, 'logs', 'current.log'), 'utf8')).not.toContain(ALICE.password);
   });
 
   it('verify names the chunks whose stored bytes were damaged', async () => {
     const data = randomData(3 * CHUNK_SIZE);
-    const up = await uploadFile(alice, bufferSource(data), { path: 'damaged.bin' });
+    const up = await uploadFile(f.alice, bufferSource(data), { path: 'damaged.bin' });
     const victim = up.chunks[1].sha256;
-    const file = path.join(env.relay.dataDir, 'chunks', victim.slice(0, 2), victim.slice(2, 4), victim);
+    const file = path.join(f.env.relay.dataDir, 'chunks', victim.slice(0, 2), victim.slice(2, 4), victim);
     const bytes = readFileSync(file);
     bytes[100] ^= 1;
     writeFileSync(file, bytes);
-    const r = await alice.request('verify', { path: 'damaged.bin' });
+    const r = await f.alice.request('verify', { path: 'damaged.bin' });
     expect(r).toMatchObject({ ok: false, badChunks: [1], sha256Ok: false, version: 1 });
   });
 });

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../../relay/client/index.js';
-import { ALICE, signIn, standardRelay } from '../helpers/relay.js';
+import { ALICE, aliceOnRelay } from '../helpers/relay.js';
 import { rawClient } from '../helpers/raw.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 
@@ -11,16 +11,7 @@ let nextId = 1;
 const req = (type: string, body: object = {}) => ({ type, id: nextId++, ...body });
 
 describe('streaming uploads (sending starts before hashing ends)', () => {
-  let env: Awaited<ReturnType<typeof standardRelay>>;
-  let alice: FerryClient;
-  beforeAll(async () => {
-    env = await standardRelay();
-    alice = await signIn(env.relay, ALICE.name, ALICE.password);
-  });
-  afterAll(async () => {
-    alice?.close();
-    await env?.close();
-  });
+  const f = aliceOnRelay();
 
   it('sends the first chunks while later ones are still being hashed, and commits the right file', async () => {
     const data = randomData(12 * CHUNK_SIZE + 3);
@@ -33,17 +24,17 @@ describe('streaming uploads (sending starts before hashing ends)', () => {
     }, { concurrency: 1 });
     const source = bufferSource(data);
     const observed = { ...source, read: async (o: number, l: number) => (events.push(`sent ${o / CHUNK_SIZE}`), source.read(o, l)) };
-    const r = await uploadFile(alice, observed, { path: 'stream/slow.bin', feed });
+    const r = await uploadFile(f.alice, observed, { path: 'stream/slow.bin', feed });
     expect(r.sha256).toBe(sha256(data));
     expect(r.chunks).toHaveLength(13);
     expect(events.indexOf('sent 0')).toBeLessThan(events.indexOf('hashed 12'));
     const sink = memorySink();
-    await downloadFile(alice, sink, { path: 'stream/slow.bin' });
+    await downloadFile(f.alice, sink, { path: 'stream/slow.bin' });
     expect(Buffer.compare(sink.bytes(), data)).toBe(0);
   });
 
   it('refuses chunks not listed yet, extends out of order, and commits of incomplete lists', async () => {
-    const raw = await rawClient(env.relay.wsUrl);
+    const raw = await rawClient(f.env.relay.wsUrl);
     try {
       await raw.request(req('login', { user: ALICE.name, password: ALICE.password }));
       const a = Buffer.from('first part');
@@ -72,14 +63,14 @@ describe('streaming uploads (sending starts before hashing ends)', () => {
     const c1 = randomData(100);
     const c1b = randomData(100);
     const ref = (d: Buffer, i: number) => ({ offset: i * 100, length: 100, sha256: sha(d) });
-    const first = await rawClient(env.relay.wsUrl);
+    const first = await rawClient(f.env.relay.wsUrl);
     await first.request(req('login', { user: ALICE.name, password: ALICE.password }));
     const b1 = await first.request(req('upload.begin', { path: 'stream/edit.bin', size: 300, mtime: 0, partial: true, chunks: [ref(c0, 0), ref(c1, 1)] }));
     expect(await first.chunk(b1.body.handle, 0, c0)).toMatchObject({ type: 'chunk.ack' });
     expect(await first.chunk(b1.body.handle, 1, c1)).toMatchObject({ type: 'chunk.ack' });
     first.close();
 
-    const again = await rawClient(env.relay.wsUrl);
+    const again = await rawClient(f.env.relay.wsUrl);
     try {
       await again.request(req('login', { user: ALICE.name, password: ALICE.password }));
       const b2 = await again.request(req('upload.begin', { path: 'stream/edit.bin', size: 300, mtime: 0, partial: true, chunks: [ref(c0, 0)] }));
