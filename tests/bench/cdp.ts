@@ -26,6 +26,8 @@ export async function openPage(url: string): Promise<CdpPage> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'ferry-cdp-'));
   const browser = spawn(CHROME_PATH, [...CHROME_ARGS, '--headless=new', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    // Chromium's own temporary folders go inside the profile, removed with it.
+    env: { ...process.env, TMPDIR: profile },
     detached: true, // its own process group, so closing ends every Chromium process
   });
   const port = await new Promise<number>((resolve, reject) => {
