@@ -3,10 +3,12 @@ import type { Accounts } from './auth/accounts.js';
 import type { RelayConfig } from './config.js';
 import type { Library } from './library.js';
 import type { Logger } from './log.js';
+import type { ShareLinks } from './links/share-links.js';
 
 export interface RelayContext {
   config: RelayConfig;
   library: Library;
   accounts: Accounts;
   log: Logger;
+  links: ShareLinks;
 }

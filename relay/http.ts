@@ -7,27 +7,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import sirv from 'sirv';
 import { FerryError, PROTOCOL_VERSION } from './protocol/index.js';
 import type { RelayContext } from './context.js';
+import { escapeHtml, htmlPage, SECURITY_HEADERS } from './html.js';
+import { createLinkHandler } from './links/link-http.js';
 
-const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-};
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function page(res: ServerResponse, status: number, title: string, body: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
-  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)} · Ferry</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color-scheme:light dark}
-label{display:block;margin:.75rem 0 .25rem}input{width:100%;padding:.5rem;box-sizing:border-box;font:inherit}button{margin-top:1rem;padding:.5rem 1rem;font:inherit}
-.err{color:#c00}</style></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`);
-}
-
-async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams> {
+/** Reads a small urlencoded form body. */
+export async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams> {
   let size = 0;
   const parts: Buffer[] = [];
   for await (const part of req) {
@@ -48,7 +32,8 @@ function setupForm(token: string, error?: string): string {
 }
 
 /** Builds the HTTP request handler. */
-export function createHttpHandler(ctx: RelayContext) {
+export function createHttpHandler(ctx: RelayContext, linkSecret: Buffer) {
+  const links = createLinkHandler(ctx, linkSecret);
   const app = existsSync(ctx.config.webDir) ? sirv(ctx.config.webDir, { single: true, etag: true, gzip: false, setHeaders: (res) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
   } }) : undefined;
@@ -61,26 +46,27 @@ export function createHttpHandler(ctx: RelayContext) {
         res.end(JSON.stringify({ ok: true, protocol: PROTOCOL_VERSION }));
         return;
       }
+      if (url.pathname.startsWith('/s/') && (await links(req, res, url.pathname))) return;
       if (url.pathname === '/setup') {
-        if (ctx.library.meta.countAdmins() > 0) return page(res, 410, 'Already set up', '<p>This relay already has an administrator. <a href="/">Open Ferry</a>.</p>');
+        if (ctx.library.meta.countAdmins() > 0) return htmlPage(res, 410, 'Already set up', '<p>This relay already has an administrator. <a href="/">Open Ferry</a>.</p>');
         if (req.method === 'POST') {
           const form = await readForm(req);
           try {
             const user = await ctx.accounts.setupAdmin(form.get('token') ?? '', form.get('user') ?? '', form.get('password') ?? '');
             ctx.log.info({ event: 'setup', user: user.name, addr: req.socket.remoteAddress }, 'admin created');
-            return page(res, 201, 'Ready', `<p>Admin <strong>${escapeHtml(user.name)}</strong> created. <a href="/">Open Ferry</a> and sign in.</p>`);
+            return htmlPage(res, 201, 'Ready', `<p>Admin <strong>${escapeHtml(user.name)}</strong> created. <a href="/">Open Ferry</a> and sign in.</p>`);
           } catch (err) {
             const e = err as FerryError;
-            return page(res, 400, 'Set up Ferry', setupForm(form.get('token') ?? '', `${e.code}: ${e.message}`));
+            return htmlPage(res, 400, 'Set up Ferry', setupForm(form.get('token') ?? '', `${e.code}: ${e.message}`));
           }
         }
-        return page(res, 200, 'Set up Ferry', setupForm(url.searchParams.get('token') ?? ''));
+        return htmlPage(res, 200, 'Set up Ferry', setupForm(url.searchParams.get('token') ?? ''));
       }
-      if (app) return app(req, res, () => page(res, 404, 'Not found', '<p>Nothing here.</p>'));
-      page(res, 503, 'Ferry relay', '<p>The relay runs, but the web app is not built. Run <code>npm run build</code>, or use the <code>ferry</code> command line.</p>');
+      if (app) return app(req, res, () => htmlPage(res, 404, 'Not found', '<p>Nothing here.</p>'));
+      htmlPage(res, 503, 'Ferry relay', '<p>The relay runs, but the web app is not built. Run <code>npm run build</code>, or use the <code>ferry</code> command line.</p>');
     } catch (err) {
       ctx.log.error({ event: 'error', err, path: url.pathname }, 'http request failed');
-      if (!res.headersSent) page(res, 500, 'Error', '<p>The relay hit an unexpected error.</p>');
+      if (!res.headersSent) htmlPage(res, 500, 'Error', '<p>The relay hit an unexpected error.</p>');
     }
   };
 }

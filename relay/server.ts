@@ -2,7 +2,8 @@
  * The relay process: one HTTP server carrying the web app, the setup page and the
  * WebSocket endpoint `/ws` (protocol v1, `ws` with bufferutil).
  */
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
@@ -12,6 +13,7 @@ import { ClientConnection } from './connection.js';
 import type { RelayContext } from './context.js';
 import { createHttpHandler } from './http.js';
 import { Library } from './library.js';
+import { ShareLinks } from './links/share-links.js';
 import { createLogger } from './log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, MAX_CONTROL_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
@@ -37,6 +39,13 @@ export function originAllowed(origin: string | undefined, host: string | undefin
   }
 }
 
+/** The key that signs share-link password cookies; kept in the data folder so they survive restarts. */
+function linkSecret(dataDir: string): Buffer {
+  const file = path.join(dataDir, 'link-secret');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32), { mode: 0o600 });
+  return readFileSync(file);
+}
+
 export async function startRelay(config: RelayConfig): Promise<Relay> {
   mkdirSync(config.dataDir, { recursive: true });
   const { log, flush } = await createLogger(config.dataDir, config.logLevel);
@@ -49,9 +58,9 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     gcGraceMs: config.gcGraceMs,
   }, log);
   const accounts = new Accounts(meta, config.sessionTtlMs);
-  const ctx: RelayContext = { config, library, accounts, log };
+  const ctx: RelayContext = { config, library, accounts, log, links: new ShareLinks(library) };
 
-  const server = createServer(createHttpHandler(ctx));
+  const server = createServer(createHttpHandler(ctx, linkSecret(config.dataDir)));
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: Math.max(MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, MAX_CONTROL_BYTES),

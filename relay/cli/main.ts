@@ -33,6 +33,10 @@ Client:
   ferry verify REMOTE [--version N]
   ferry restore REMOTE --version N
   ferry rm REMOTE [--version N]                admins only
+  ferry link REMOTE [--expires 1h|7d] [--max-downloads N] [--password] [--version N]
+                                               a share link (password from FERRY_LINK_PASSWORD or a prompt)
+  ferry links [--json] [--all]                 my links (--all: everyone's, admins only)
+  ferry unlink ID                              revoke a link
 
 Session file: $FERRY_CONFIG, else ~/.config/ferry/config.json
 `;
@@ -252,7 +256,59 @@ async function remove(args: string[]): Promise<void> {
   out(`${r.path}  ${r.deletedVersions} version(s) deleted`);
 }
 
+/** `90s`, `30m`, `1h`, `7d`, `2w` → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(s|m|h|d|w)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--expires takes a number and a unit (s, m, h, d, w), like 1h or 7d; got "${text}"`);
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's']!;
+}
+
+async function link(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { expires: { type: 'string' }, 'max-downloads': { type: 'string' }, password: { type: 'boolean' }, version: { type: 'string' } },
+  });
+  if (!positionals[0]) throw new UsageError('usage: ferry link REMOTE [--expires 1h|7d|…] [--max-downloads N] [--password] [--version N]');
+  const max = values['max-downloads'] === undefined ? undefined : Number(values['max-downloads']);
+  if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new UsageError('--max-downloads must be a positive whole number');
+  const password = values.password ? (process.env.FERRY_LINK_PASSWORD ?? (await readPassword('Link password: '))) : undefined;
+  const session = await loadSession();
+  const r = await withClient((c) =>
+    c.request('link.create', {
+      path: positionals[0],
+      version: versionFlag(values.version),
+      expiresInMs: values.expires ? parseDuration(values.expires) : undefined,
+      maxDownloads: max,
+      password,
+    }),
+  );
+  out(new URL(r.url, session.url).toString());
+}
+
+async function links(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
+  const session = await loadSession();
+  const r = await withClient((c) => c.request('link.list', { all: !!values.all }));
+  if (values.json) return out(JSON.stringify(r, null, 2));
+  for (const l of r.links) {
+    const state = l.revoked ? 'revoked' : l.expiresAt && l.expiresAt < Date.now() ? 'expired' : 'active';
+    const uses = `${l.downloads}${l.maxDownloads ? `/${l.maxDownloads}` : ''} downloads`;
+    out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${l.path}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${new URL(l.url, session.url)}`);
+  }
+}
+
+async function unlink(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  if (!positionals[0]) throw new UsageError('usage: ferry unlink ID');
+  const r = await withClient((c) => c.request('link.revoke', { link: positionals[0] }));
+  out(`${r.link} revoked`);
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  link,
+  links,
+  unlink,
   serve,
   user: userAdd,
   login,

@@ -121,7 +121,7 @@ export class FerryClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { op: type, resolve, reject });
-      socket.send(JSON.stringify({ type, id, ...body }));
+      socket.send(JSON.stringify({ ...body, type, id }));
     });
   }
 

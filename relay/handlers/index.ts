@@ -4,6 +4,7 @@ import { auth, login, logout, ping } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
 import { history, list, remove, restore, verify } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
+import { linkCreate, linkList, linkRevoke } from './links.js';
 
 export const HANDLERS: HandlerMap = {
   login,
@@ -22,4 +23,7 @@ export const HANDLERS: HandlerMap = {
   verify,
   restore,
   delete: remove,
+  'link.create': linkCreate,
+  'link.list': linkList,
+  'link.revoke': linkRevoke,
 };

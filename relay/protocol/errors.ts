@@ -30,6 +30,11 @@ export const ERRORS = {
   INTEGRITY_FAILED: 'Stored data does not match its hashes.',
   DOWNLOAD_HASH_MISMATCH: 'A downloaded chunk does not match its SHA-256.',
   CONNECTION_LOST: 'The connection to the relay was lost.',
+  LINK_EXPIRED: 'This link has expired.',
+  LINK_EXHAUSTED: 'This link has been used as many times as it allows.',
+  LINK_REVOKED: 'This link was revoked by its owner.',
+  LINK_PASSWORD_REQUIRED: 'This link is protected by a password.',
+  RANGE_NOT_SATISFIABLE: 'The requested byte range is outside the file.',
   ORIGIN_REFUSED: 'This page\'s origin may not connect to the relay.',
   INTERNAL: 'The relay hit an unexpected error. Nothing was lost; try again.',
 } as const;

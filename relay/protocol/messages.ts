@@ -3,7 +3,8 @@
  * The relay validates what clients send and clients validate what the relay sends
  * with these same schemas; TypeScript types are inferred from them.
  *
- * Requests carry a client-chosen `id`; the relay answers each with exactly one
+ * Requests carry a client-chosen `id` (so no request has a field of its own named
+ * `id` or `type`); the relay answers each with exactly one
  * `reply` (same id, `op` echoing the request type) or one `error` (same id).
  * Chunk acknowledgements and refusals are unsolicited and keyed by upload handle.
  */
@@ -26,6 +27,23 @@ export type ChunkRef = z.infer<typeof ChunkRef>;
 
 export const UserInfo = z.object({ name: z.string(), role: z.enum(ROLES) });
 export type UserInfo = z.infer<typeof UserInfo>;
+
+/** A share link as clients see it. */
+export const ShareLinkInfo = z.object({
+  id: z.string(),
+  /** Path of the link page on the relay: `/s/<id>`. */
+  url: z.string(),
+  path: z.string(),
+  version: uint.optional(),
+  owner: z.string(),
+  createdAt: uint,
+  expiresAt: uint.optional(),
+  maxDownloads: uint.optional(),
+  downloads: uint,
+  protected: z.boolean(),
+  revoked: z.boolean(),
+});
+export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
 
 // ---------------------------------------------------------------- client → relay
 
@@ -169,6 +187,27 @@ export const REQUESTS = {
   delete: {
     request: z.object({ path: pathString, version: uint.optional() }),
     reply: z.object({ path: z.string(), deletedVersions: uint }),
+  },
+  /** Creates a share link: `/s/<id>` on the relay, usable without an account. */
+  'link.create': {
+    request: z.object({
+      path: pathString,
+      /** Pin a version; absent follows the latest. */
+      version: uint.optional(),
+      expiresInMs: uint.optional(),
+      maxDownloads: uint.min(1).optional(),
+      password: z.string().min(1).max(1024).optional(),
+    }),
+    reply: ShareLinkInfo,
+  },
+  /** My links, or everyone's with `all` (admins only). */
+  'link.list': {
+    request: z.object({ all: z.boolean().default(false) }),
+    reply: z.object({ links: z.array(ShareLinkInfo) }),
+  },
+  'link.revoke': {
+    request: z.object({ link: z.string().max(64) }),
+    reply: z.object({ link: z.string() }),
   },
 } as const;
 

@@ -80,6 +80,22 @@ export interface RetentionPolicy {
   keepDays: number;
 }
 
+/** A share link: a public URL for one file, pinned to a version or following the latest. */
+export interface ShareLink {
+  id: string;
+  ownerId: number;
+  owner: string;
+  path: string;
+  /** Pinned version; undefined follows the latest. */
+  version?: number;
+  createdAt: number;
+  expiresAt?: number;
+  maxDownloads?: number;
+  downloads: number;
+  passwordHash?: string;
+  revokedAt?: number;
+}
+
 export interface MetaStore {
   // users and sessions
   createUser(input: { name: string; role: Role; passwordHash: string; now: number }): User;
@@ -137,6 +153,18 @@ export interface MetaStore {
   isChunkReferenced(hash: string): boolean;
   /** Logical bytes of all versions (before dedup). */
   logicalBytes(): number;
+
+  // share links
+  createLink(link: Omit<ShareLink, 'downloads' | 'revokedAt' | 'owner'>): void;
+  getLink(id: string): ShareLink | undefined;
+  /** Links of one owner, or everyone's when `ownerId` is undefined; newest first. */
+  listLinks(ownerId?: number): ShareLink[];
+  revokeLink(id: string, now: number): boolean;
+  /**
+   * Counts a download by `client` unless that client started one within the grant
+   * period (a resumed download counts once). `allowed` is false once the limit is reached.
+   */
+  countDownload(id: string, client: string, now: number, grantMs: number): { counted: boolean; allowed: boolean };
 
   close(): void;
 }

@@ -11,6 +11,7 @@ import type {
   FolderEntry,
   MetaStore,
   RetentionPolicy,
+  ShareLink,
   UploadRecord,
   User,
   VersionRecord,
@@ -87,6 +88,24 @@ CREATE TABLE IF NOT EXISTS upload_chunks (
   PRIMARY KEY (upload_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS upload_chunks_hash ON upload_chunks(hash);
+CREATE TABLE IF NOT EXISTS share_links (
+  id TEXT PRIMARY KEY,
+  owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  version INTEGER,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  max_downloads INTEGER,
+  downloads INTEGER NOT NULL DEFAULT 0,
+  password_hash TEXT,
+  revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS share_grants (
+  link_id TEXT NOT NULL REFERENCES share_links(id) ON DELETE CASCADE,
+  client TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (link_id, client)
+) WITHOUT ROWID;
 `;
 
 interface VersionRow {
@@ -165,6 +184,38 @@ function toUpload(r: UploadRow | undefined): UploadRecord | undefined {
       updatedAt: r.updated_at,
     }
   );
+}
+
+interface LinkRow {
+  id: string;
+  owner_id: number;
+  owner: string | null;
+  path: string;
+  version: number | null;
+  created_at: number;
+  expires_at: number | null;
+  max_downloads: number | null;
+  downloads: number;
+  password_hash: string | null;
+  revoked_at: number | null;
+}
+
+const LINK_SELECT = 'SELECT l.*, u.name AS owner FROM share_links l LEFT JOIN users u ON u.id = l.owner_id';
+
+function toLink(r: LinkRow): ShareLink {
+  return {
+    id: r.id,
+    ownerId: r.owner_id,
+    owner: r.owner ?? '(deleted user)',
+    path: r.path,
+    version: r.version ?? undefined,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at ?? undefined,
+    maxDownloads: r.max_downloads ?? undefined,
+    downloads: r.downloads,
+    passwordHash: r.password_hash ?? undefined,
+    revokedAt: r.revoked_at ?? undefined,
+  };
 }
 
 /** Upper bound of the paths under `prefix/` in text order ('0' follows '/'). */
@@ -478,6 +529,45 @@ export class SqliteMetaStore implements MetaStore {
 
   isChunkReferenced(hash: string): boolean {
     return !!this.db.prepare('SELECT 1 FROM version_chunks WHERE hash = ? UNION ALL SELECT 1 FROM upload_chunks WHERE hash = ? LIMIT 1').get(hash, hash);
+  }
+
+  // ------------------------------------------------------------------ share links
+
+  createLink(link: Omit<ShareLink, 'downloads' | 'revokedAt' | 'owner'>): void {
+    this.db
+      .prepare(
+        `INSERT INTO share_links (id, owner_id, path, version, created_at, expires_at, max_downloads, password_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(link.id, link.ownerId, link.path, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null);
+  }
+
+  getLink(id: string): ShareLink | undefined {
+    const r = this.db.prepare(`${LINK_SELECT} WHERE l.id = ?`).get(id) as LinkRow | undefined;
+    return r && toLink(r);
+  }
+
+  listLinks(ownerId?: number): ShareLink[] {
+    const rows = (ownerId === undefined
+      ? this.db.prepare(`${LINK_SELECT} ORDER BY l.created_at DESC`).all()
+      : this.db.prepare(`${LINK_SELECT} WHERE l.owner_id = ? ORDER BY l.created_at DESC`).all(ownerId)) as LinkRow[];
+    return rows.map(toLink);
+  }
+
+  revokeLink(id: string, now: number): boolean {
+    return this.db.prepare('UPDATE share_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes === 1;
+  }
+
+  countDownload(id: string, client: string, now: number, grantMs: number): { counted: boolean; allowed: boolean } {
+    return this.db.transaction(() => {
+      const granted = this.db.prepare('SELECT 1 FROM share_grants WHERE link_id = ? AND client = ? AND expires_at > ?').get(id, client, now);
+      if (granted) return { counted: false, allowed: true };
+      const r = this.db.prepare('SELECT downloads, max_downloads FROM share_links WHERE id = ?').get(id) as { downloads: number; max_downloads: number | null } | undefined;
+      if (!r || (r.max_downloads !== null && r.downloads >= r.max_downloads)) return { counted: false, allowed: false };
+      this.db.prepare('UPDATE share_links SET downloads = downloads + 1 WHERE id = ?').run(id);
+      this.db.prepare('INSERT OR REPLACE INTO share_grants (link_id, client, expires_at) VALUES (?, ?, ?)').run(id, client, now + grantMs);
+      return { counted: true, allowed: true };
+    })();
   }
 
   logicalBytes(): number {

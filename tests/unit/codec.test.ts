@@ -56,3 +56,14 @@ describe('decodeRelayMessage', () => {
     expect(() => decodeRelayMessage('{"type":"chunk.ack","handle":"x"}')).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
   });
 });
+
+describe('request schemas', () => {
+  it('never use the envelope names `id` or `type` for their own fields', async () => {
+    const { REQUESTS } = await import('../../relay/protocol/index.js');
+    for (const [type, { request }] of Object.entries(REQUESTS)) {
+      const keys = Object.keys((request as unknown as { shape: Record<string, unknown> }).shape);
+      expect(keys, type).not.toContain('id');
+      expect(keys, type).not.toContain('type');
+    }
+  });
+});

@@ -1,0 +1,22 @@
+/** Share links over the WebSocket: create, list, revoke. */
+import { linkInfo } from '../links/share-links.js';
+import type { Handler } from './types.js';
+
+export const linkCreate: Handler<'link.create'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const link = await conn.ctx.links.create(user, msg);
+  conn.ctx.log.info({ event: 'link.create', user: user.name, id: link.id, path: link.path, version: link.version, expiresAt: link.expiresAt, maxDownloads: link.maxDownloads, protected: !!link.passwordHash }, 'link created');
+  return linkInfo(link);
+};
+
+export const linkList: Handler<'link.list'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  return { links: conn.ctx.links.list(user, msg.all).map(linkInfo) };
+};
+
+export const linkRevoke: Handler<'link.revoke'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  conn.ctx.links.revoke(user, msg.link);
+  conn.ctx.log.info({ event: 'link.revoke', user: user.name, id: msg.link }, 'link revoked');
+  return { link: msg.link };
+};

@@ -1,0 +1,74 @@
+/**
+ * Share links: creation, listing, revocation, and resolving a link id to the version
+ * it serves. Ids are 144 random bits (base64url); passwords are scrypt hashes.
+ */
+import { randomBytes } from 'node:crypto';
+import { FerryError, checkPath, type ShareLinkInfo } from '../protocol/index.js';
+import { hashPassword } from '../auth/passwords.js';
+import type { Library } from '../library.js';
+import type { ShareLink, User } from '../store/meta-store.js';
+
+export const LINK_ID = /^[A-Za-z0-9_-]{24}$/;
+
+export function linkInfo(l: ShareLink): ShareLinkInfo {
+  return {
+    id: l.id,
+    url: `/s/${l.id}`,
+    path: l.path,
+    version: l.version,
+    owner: l.owner,
+    createdAt: l.createdAt,
+    expiresAt: l.expiresAt,
+    maxDownloads: l.maxDownloads,
+    downloads: l.downloads,
+    protected: !!l.passwordHash,
+    revoked: l.revokedAt !== undefined,
+  };
+}
+
+export class ShareLinks {
+  constructor(private readonly library: Library) {}
+
+  async create(user: User, req: { path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string }): Promise<ShareLink> {
+    const path = checkPath(req.path);
+    this.library.version(path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
+    const now = Date.now();
+    const id = randomBytes(18).toString('base64url');
+    this.library.meta.createLink({
+      id,
+      ownerId: user.id,
+      path,
+      version: req.version,
+      createdAt: now,
+      expiresAt: req.expiresInMs ? now + req.expiresInMs : undefined,
+      maxDownloads: req.maxDownloads,
+      passwordHash: req.password ? await hashPassword(req.password) : undefined,
+    });
+    return this.library.meta.getLink(id)!;
+  }
+
+  list(user: User, all: boolean): ShareLink[] {
+    if (all && user.role !== 'admin') throw new FerryError('FORBIDDEN', "Only admins can list everyone's links.");
+    return this.library.meta.listLinks(all ? undefined : user.id);
+  }
+
+  revoke(user: User, id: string): void {
+    const link = this.library.meta.getLink(id);
+    if (!link) throw new FerryError('NOT_FOUND', 'No such link.');
+    if (link.ownerId !== user.id && user.role !== 'admin') throw new FerryError('FORBIDDEN', "Only the link's owner or an admin can revoke it.");
+    this.library.meta.revokeLink(id, Date.now());
+  }
+
+  /**
+   * The link and the version it serves now. Throws NOT_FOUND for unknown ids (or a
+   * file that is gone), LINK_REVOKED, LINK_EXPIRED or LINK_EXHAUSTED otherwise.
+   */
+  resolve(id: string, now = Date.now()) {
+    const link = LINK_ID.test(id) ? this.library.meta.getLink(id) : undefined;
+    if (!link) throw new FerryError('NOT_FOUND', 'No such link.');
+    if (link.revokedAt !== undefined) throw new FerryError('LINK_REVOKED');
+    if (link.expiresAt !== undefined && link.expiresAt <= now) throw new FerryError('LINK_EXPIRED');
+    if (link.maxDownloads !== undefined && link.downloads >= link.maxDownloads) return { link, exhausted: true as const, version: this.library.version(link.path, link.version) };
+    return { link, exhausted: false as const, version: this.library.version(link.path, link.version) };
+  }
+}

@@ -1,0 +1,201 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { uploadFile } from '../../relay/client/index.js';
+import { ADMIN, BOB, aliceOnRelay, relayLog, signIn } from '../helpers/relay.js';
+import { ferry } from '../helpers/cli.js';
+import { bufferSource, randomData, sha256 } from '../helpers/files.js';
+import { contentDisposition, parseRange } from '../../relay/links/link-http.js';
+
+const run = promisify(execFile);
+
+/** curl with its exit code, headers and body file. */
+async function curl(args: string[]): Promise<{ code: number; headers: string; status: number }> {
+  try {
+    const { stdout } = await run('curl', ['-sS', '-D', '-', ...args], { maxBuffer: 64 * 1024 * 1024, encoding: 'latin1' });
+    const status = Number(/^HTTP\/[\d.]+ (\d+)/m.exec(stdout)?.[1] ?? 0);
+    return { code: 0, headers: stdout, status };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, headers: e.stdout ?? '', status: Number(/^HTTP\/[\d.]+ (\d+)/m.exec(e.stdout ?? '')?.[1] ?? 0) };
+  }
+}
+
+describe('share links', () => {
+  const f = aliceOnRelay();
+  const base = () => f.env.relay.httpUrl;
+
+  async function upload(name: string, data: Buffer) {
+    return uploadFile(f.alice, bufferSource(data), { path: name });
+  }
+
+  it('curl downloads a link in two halves with Range; the joined file is byte-identical, and -C - resumes', async () => {
+    const data = randomData(9 * 1024 * 1024 + 7);
+    await upload('share/movie.bin', data);
+    const link = await f.alice.request('link.create', { path: 'share/movie.bin' });
+    expect(link.id).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const url = `${base()}${link.url}/file`;
+    const half = Math.floor(data.length / 2);
+    const a = path.join(f.env.tmp, 'a.part');
+    const b = path.join(f.env.tmp, 'b.part');
+    const first = await curl(['-r', `0-${half - 1}`, '-o', a, url]);
+    const second = await curl(['-r', `${half}-`, '-o', b, url]);
+    expect([first.status, second.status]).toEqual([206, 206]);
+    expect(first.headers).toMatch(new RegExp(`Content-Range: bytes 0-${half - 1}/${data.length}`, 'i'));
+    expect(sha256(Buffer.concat([readFileSync(a), readFileSync(b)]))).toBe(sha256(data));
+    // An interrupted download resumed with curl -C -.
+    const c = path.join(f.env.tmp, 'c.bin');
+    writeFileSync(c, data.subarray(0, 1_000_000));
+    const resumed = await curl(['-C', '-', '-o', c, url]);
+    expect(resumed.status).toBe(206);
+    expect(sha256(readFileSync(c))).toBe(sha256(data));
+    // HEAD tells size and ETag; an If-Range that does not match sends the whole file.
+    const head = await curl(['-I', url]);
+    expect(head.headers).toMatch(new RegExp(`Content-Length: ${data.length}`, 'i'));
+    expect(head.headers).toMatch(/ETag: "[0-9a-f]{64}"/i);
+    const stale = await curl(['-r', '0-9', '-H', 'If-Range: "0000"', '-o', path.join(f.env.tmp, 'd.bin'), url]);
+    expect(stale.status).toBe(200);
+    expect(readFileSync(path.join(f.env.tmp, 'd.bin')).length).toBe(data.length);
+    const bad = await curl(['-r', `${data.length + 5}-`, '-o', '/dev/null', url]);
+    expect(bad.status).toBe(416);
+  });
+
+  it('shows a page without JavaScript: name, size, SHA-256 and a download button; names are text', async () => {
+    const name = 'a"b<script>é😀.txt';
+    const data = Buffer.from('name with quotes, markup and emoji');
+    await upload(`share/${name}`, data);
+    const link = await f.alice.request('link.create', { path: `share/${name}`, expiresInMs: 3_600_000 });
+    const page = await fetch(`${base()}${link.url}`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await page.text();
+    expect(html).toContain('a&#34;b&#60;script&#62;é😀.txt');
+    expect(html).not.toContain('<script>');
+    expect(html).toContain(sha256(data));
+    expect(html).toContain('Expires');
+    expect(html).toContain(`href="${link.url}/file"`);
+    const file = await fetch(`${base()}${link.url}/file`);
+    const cd = file.headers.get('content-disposition')!;
+    expect(decodeURIComponent(/filename\*=UTF-8''(.+)$/.exec(cd)![1])).toBe(name);
+    expect(Buffer.from(await file.arrayBuffer()).toString()).toBe(data.toString());
+  });
+
+  it('expires, and answers 410; unknown ids answer 404; revoked links 410', async () => {
+    await upload('share/short.txt', Buffer.from('short-lived'));
+    const link = await f.alice.request('link.create', { path: 'share/short.txt', expiresInMs: 800 });
+    expect((await fetch(`${base()}${link.url}/file`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    const expired = await fetch(`${base()}${link.url}`);
+    expect(expired.status).toBe(410);
+    expect(await expired.text()).toContain('expired');
+    expect((await fetch(`${base()}/s/AAAAAAAAAAAAAAAAAAAAAAAA`)).status).toBe(404);
+    const other = await f.alice.request('link.create', { path: 'share/short.txt' });
+    await f.alice.request('link.revoke', { link: other.id });
+    expect((await fetch(`${base()}${other.url}/file`)).status).toBe(410);
+  });
+
+  it('counts a download once however many range requests resume it, and stops at the limit', async () => {
+    const data = randomData(2 * 1024 * 1024);
+    await upload('share/limited.bin', data);
+    const link = await f.alice.request('link.create', { path: 'share/limited.bin', maxDownloads: 1 });
+    const url = `${base()}${link.url}/file`;
+    expect((await curl(['-r', '0-999', '-o', '/dev/null', url])).status).toBe(206);
+    expect((await curl(['-r', '1000-', '-o', '/dev/null', url])).status).toBe(206);
+    expect((await curl(['-o', '/dev/null', url])).status).toBe(200);
+    const listed = (await f.alice.request('link.list', {})).links.find((l) => l.id === link.id)!;
+    expect(listed.downloads).toBe(1);
+    // Another client (another address) finds the link used up.
+    const stranger = await curl(['--interface', '127.0.0.2', '-o', '/dev/null', url]);
+    expect(stranger.status).toBe(410);
+  });
+
+  it('asks for a password, throttles wrong ones, and unlocks with the right one', async () => {
+    const data = Buffer.from('secret plans');
+    await upload('share/secret.txt', data);
+    const link = await f.alice.request('link.create', { path: 'share/secret.txt', password: 'open sesame' });
+    expect(link.protected).toBe(true);
+    const page = await (await fetch(`${base()}${link.url}`)).text();
+    expect(page).toContain('type="password"');
+    expect((await fetch(`${base()}${link.url}/file`)).status).toBe(401);
+    const post = (password: string) => fetch(`${base()}${link.url}`, { method: 'POST', body: new URLSearchParams({ password }), redirect: 'manual' });
+    expect((await post('wrong')).status).toBe(401);
+    const ok = await post('open sesame');
+    expect(ok.status).toBe(303);
+    const cookie = ok.headers.get('set-cookie')!.split(';')[0];
+    const file = await fetch(`${base()}${link.url}/file`, { headers: { cookie } });
+    expect(file.status).toBe(200);
+    expect(Buffer.from(await file.arrayBuffer()).toString()).toBe('secret plans');
+    for (let i = 0; i < 5; i++) await post(`wrong ${i}`);
+    expect((await post('open sesame')).status).toBe(429);
+  });
+
+  it('serves a pinned version, or the latest when not pinned', async () => {
+    await upload('share/doc.txt', Buffer.from('first'));
+    const pinned = await f.alice.request('link.create', { path: 'share/doc.txt', version: 1 });
+    const latest = await f.alice.request('link.create', { path: 'share/doc.txt' });
+    await upload('share/doc.txt', Buffer.from('second'));
+    expect(await (await fetch(`${base()}${pinned.url}/file`)).text()).toBe('first');
+    expect(await (await fetch(`${base()}${latest.url}/file`)).text()).toBe('second');
+    await expect(f.alice.request('link.create', { path: 'share/doc.txt', version: 9 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it("lets users see their own links, admins everyone's, and only owners or admins revoke", async () => {
+    const bob = await signIn(f.env.relay, BOB.name, BOB.password);
+    const admin = await signIn(f.env.relay, ADMIN.name, ADMIN.password);
+    try {
+      const mine = await f.alice.request('link.create', { path: 'share/doc.txt' });
+      expect((await bob.request('link.list', {})).links.map((l) => l.id)).not.toContain(mine.id);
+      await expect(bob.request('link.list', { all: true })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      await expect(bob.request('link.revoke', { link: mine.id })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      expect((await admin.request('link.list', { all: true })).links.map((l) => l.id)).toContain(mine.id);
+      await admin.request('link.revoke', { link: mine.id });
+      expect((await fetch(`${base()}${mine.url}`)).status).toBe(410);
+    } finally {
+      bob.close();
+      admin.close();
+    }
+  });
+
+  it('logs every link use', () => {
+    const uses = relayLog(f.env.relay.dataDir).filter((l) => l.event === 'link');
+    expect(uses.some((l) => l.status === 206)).toBe(true);
+    expect(uses.some((l) => l.status === 410)).toBe(true);
+    expect(uses.some((l) => l.status === 404)).toBe(true);
+  });
+
+  it('works from the command line: link, links, unlink', async () => {
+    const env = { FERRY_CONFIG: path.join(f.env.tmp, 'cli.json'), FERRY_PASSWORD: 'alice-password' };
+    await ferry(['login', base(), '--user', 'alice'], { env });
+    const made = await ferry(['link', 'share/doc.txt', '--expires', '7d', '--max-downloads', '3'], { env });
+    expect(made.code, made.stderr).toBe(0);
+    const url = made.stdout.trim();
+    expect(url).toMatch(new RegExp(`^${base()}/s/[A-Za-z0-9_-]{24}$`));
+    expect(await (await fetch(`${url}/file`)).text()).toBe('second');
+    const listed = JSON.parse((await ferry(['links', '--json'], { env })).stdout);
+    const id = url.split('/').pop();
+    expect(listed.links.find((l: { id: string }) => l.id === id)).toMatchObject({ maxDownloads: 3, downloads: 1 });
+    expect((await ferry(['unlink', id!], { env })).stdout).toContain('revoked');
+    expect((await fetch(url)).status).toBe(410);
+    const bad = await ferry(['link', 'share/doc.txt', '--expires', 'soon'], { env });
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe('link HTTP helpers', () => {
+  it('parses single ranges and refuses the unsatisfiable', () => {
+    expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-10', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=50-500', 100)).toEqual({ start: 50, end: 99 });
+    expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=0-1,5-6', 100)).toBeUndefined();
+    expect(parseRange(undefined, 100)).toBeUndefined();
+  });
+
+  it('writes Content-Disposition with an ASCII fallback and the exact UTF-8 name', () => {
+    expect(contentDisposition('report.pdf')).toBe(`attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`);
+    expect(contentDisposition('a"b é.txt')).toBe(`attachment; filename="a_b _.txt"; filename*=UTF-8''a%22b%20%C3%A9.txt`);
+  });
+});
