@@ -86,6 +86,41 @@ async function ferryPut(file: string, remote: string, env: Record<string, string
   return { seconds: r.seconds, out: r.out };
 }
 
+/** Seconds for `curl` to fetch a URL to /dev/null. */
+async function curlSeconds(url: string): Promise<number> {
+  settle();
+  const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', url]);
+  if (r.code !== 0) throw new Error(`curl failed: ${r.err}`);
+  return r.seconds;
+}
+
+async function benchLink(file: string, cliEnv: Record<string, string>): Promise<string> {
+  console.error('link download vs fs.createReadStream');
+  await ferryPut(file, 'shared', cliEnv);
+  const made = await run(process.execPath, [FERRY_BIN, 'link', `shared/${path.basename(file)}`], cliEnv);
+  if (made.code !== 0) throw new Error(made.err);
+  const linkUrl = `${made.out.trim()}/file`;
+  let resolvePort: (p: number) => void;
+  const port = new Promise<number>((r) => (resolvePort = r));
+  const server = spawn(process.execPath, [path.join(ROOT, 'tests/bench/file-server.mjs'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  server.stdout.on('data', (d) => resolvePort(Number(/port (\d+)/.exec(String(d))![1])));
+  const plainUrl = `http://127.0.0.1:${await port}/`;
+  const plain: number[] = [];
+  const link: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      plain.push(await curlSeconds(plainUrl));
+      link.push(await curlSeconds(linkUrl));
+    }
+  } finally {
+    server.kill();
+  }
+  const mibs = (s: number) => SIZE / MiB / s;
+  const p = Math.min(...plain);
+  const l = Math.min(...link);
+  return `| share-link download of ${SIZE / MiB} MiB with curl vs fs.createReadStream over HTTP (best of ${RUNS}; runs ${plain.map((x) => x.toFixed(2)).join(', ')} / ${link.map((x) => x.toFixed(2)).join(', ')} s) | ${mibs(p).toFixed(1)} MiB/s | ${mibs(l).toFixed(1)} MiB/s | ${(p / l).toFixed(2)} | ≥ 0.9 |`;
+}
+
 async function main() {
   mkdirSync(work, { recursive: true });
   const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
@@ -126,8 +161,11 @@ async function main() {
       const relogin = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], cliEnv);
       if (relogin.code !== 0) throw new Error(relogin.err);
     }
+    // 7: a share link downloaded with curl vs fs.createReadStream over HTTP, same file.
+    const linkLine = await benchLink(file, cliEnv);
     await relay.stop();
-    const webLines = hasChromium ? await benchWeb({ file, work, runs: RUNS }) : ['(web benchmarks skipped: no Chromium)'];
+    const skipWeb = !hasChromium || process.env.BENCH_SKIP_WEB === '1';
+    const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : ['(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
     const ratio = mibs(best(first)) / mibs(best(sink));
@@ -147,7 +185,7 @@ async function main() {
     const bigPut = await ferryPut(big, 'big', cliEnv);
     const rss = peakRss(relay2.child.pid!);
     await relay2.stop();
-    const webBig = hasChromium ? await benchWebMemory({ bigFile: big, work }) : [];
+    const webBig = !skipWeb ? await benchWebMemory({ bigFile: big, work }) : [];
 
     const fmt = (n: number, d = 1) => n.toFixed(d);
     report.push(
@@ -156,6 +194,7 @@ async function main() {
       `| upload ${SIZE / MiB} MiB, CLI vs bare WebSocket sink (best of ${RUNS}) | ${fmt(mibs(best(sink)))} MiB/s | ${fmt(mibs(best(first)))} MiB/s | ${fmt(ratio, 2)} | ≥ 0.8 |`,
       `| re-upload of the same ${SIZE / MiB} MiB (all chunks held) vs first upload | ${fmt(best(first), 2)} s | ${fmt(best(again), 2)} s | ${fmt(speedup, 1)}× | ≥ 3× |`,
       `| relay peak RSS during a ${BIG / MiB} MiB upload (${fmt(BIG / MiB / bigPut.seconds)} MiB/s) | ${fmt(baseRss / 1e6, 0)} MB at start | ${fmt(rss / 1e6, 0)} MB | — | ≤ 200 MB |`,
+      linkLine,
       ...webBig,
       ...webLines.filter((l) => l.startsWith('|')),
       '',
