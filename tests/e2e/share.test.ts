@@ -1,0 +1,38 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { aliceInApp, hasChromium } from '../helpers/browser.js';
+import { sha256 } from '../helpers/files.js';
+import { ROOT } from '../helpers/relay.js';
+
+describe.runIf(hasChromium)('sharing from the web app', () => {
+  const f = aliceInApp();
+
+  it('creates a link with options, shows it to copy, counts its use, and revokes it', async () => {
+    const { page } = f;
+    const file = path.join(f.env.tmp, 'handout.txt');
+    writeFileSync(file, 'for the team');
+    await page.getByTestId('file-input').setInputFiles(file);
+    await page.locator('.transfer[data-path="handout.txt"][data-state="done"]').waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Share handout.txt' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Expires').selectOption('7 days');
+    await dialog.getByLabel('Most downloads').fill('2');
+    await dialog.getByRole('button', { name: 'Create link' }).click();
+    const url = await dialog.getByTestId('share-url').inputValue();
+    expect(url).toMatch(new RegExp(`^${f.env.relay.httpUrl}/s/[A-Za-z0-9_-]{24}$`));
+    await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'share-1280.png') });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    // Someone without an account downloads it.
+    const got = await fetch(`${url}/file`);
+    expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(sha256(Buffer.from('for the team')));
+    const id = url.split('/').pop()!;
+    const row = page.locator(`.links li[data-link="${id}"]`);
+    await page.reload();
+    await expect.poll(() => row.getByTestId('link-downloads').textContent()).toBe('1 of 2 downloads');
+    await row.getByRole('button', { name: 'Revoke link to handout.txt' }).click();
+    await expect.poll(() => row.locator('.state').textContent()).toBe('revoked');
+    expect((await fetch(url)).status).toBe(410);
+  });
+});

@@ -1,0 +1,67 @@
+/** Share links: the dialog that creates one, and the list of links with their use counts. */
+import type { ShareLinkInfo } from '../../../relay/protocol/messages';
+import { errorCode, request } from '../net/engine';
+import { clientLog } from './log.svelte';
+
+export interface LinkOptions {
+  expiresInMs?: number;
+  maxDownloads?: number;
+  password?: string;
+  version?: number;
+}
+
+class Links {
+  items = $state<ShareLinkInfo[]>([]);
+  /** Everyone's links (admins) instead of mine. */
+  all = $state(false);
+  error = $state('');
+  /** The file the share dialog is open for, and the link it made. */
+  dialog = $state<{ path: string; versions: number[]; created?: ShareLinkInfo } | undefined>();
+
+  async load(): Promise<void> {
+    try {
+      this.items = (await request('link.list', { all: this.all })).links;
+      this.error = '';
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    }
+  }
+
+  async open(path: string): Promise<void> {
+    const versions = (await request('history', { path }).catch(() => ({ versions: [] }))).versions.map((v) => v.version);
+    this.dialog = { path, versions };
+  }
+
+  close(): void {
+    this.dialog = undefined;
+  }
+
+  async create(opts: LinkOptions): Promise<void> {
+    if (!this.dialog) return;
+    try {
+      const link = await request('link.create', { path: this.dialog.path, ...opts });
+      this.dialog.created = link;
+      clientLog.add('info', `link created for ${link.path}`, { id: link.id });
+      await this.load();
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    }
+  }
+
+  async revoke(id: string): Promise<void> {
+    try {
+      await request('link.revoke', { link: id });
+      clientLog.add('info', `link revoked`, { id });
+      await this.load();
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    }
+  }
+
+  /** The link's full address on this relay. */
+  url(link: ShareLinkInfo): string {
+    return new URL(link.url, location.origin).toString();
+  }
+}
+
+export const links = new Links();
