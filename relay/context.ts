@@ -11,4 +11,6 @@ export interface RelayContext {
   accounts: Accounts;
   log: Logger;
   links: ShareLinks;
+  /** Closes the live connections of a user (but `except`), e.g. when they are disabled. */
+  disconnectUser(userId: number, except?: unknown): number;
 }

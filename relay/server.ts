@@ -58,7 +58,24 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     gcGraceMs: config.gcGraceMs,
   }, log);
   const accounts = new Accounts(meta, config.sessionTtlMs);
-  const ctx: RelayContext = { config, library, accounts, log, links: new ShareLinks(library) };
+  const connections = new Set<ClientConnection>();
+  const ctx: RelayContext = {
+    config,
+    library,
+    accounts,
+    log,
+    links: new ShareLinks(library),
+    disconnectUser(userId, except) {
+      let n = 0;
+      for (const c of connections) {
+        if (c.user?.id !== userId || c === except) continue;
+        c.user = undefined;
+        c.ws.close(4001, 'session ended');
+        n++;
+      }
+      return n;
+    },
+  };
 
   const server = createServer(createHttpHandler(ctx, linkSecret(config.dataDir)));
   const wss = new WebSocketServer({
@@ -81,6 +98,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const address = req.socket.remoteAddress ?? 'unknown';
       const conn = new ClientConnection(ctx, ws, address);
+      connections.add(conn);
+      ws.on('close', () => connections.delete(conn));
       log.info({ event: 'connect', addr: address, ua: req.headers['user-agent'] }, 'client connected');
       ws.on('close', (code) => {
         log.info({ event: 'disconnect', addr: address, user: conn.user?.name, code, bytesIn: conn.bytesIn, seconds: (Date.now() - conn.connectedAt) / 1000 }, 'client disconnected');

@@ -69,6 +69,31 @@ export class Accounts {
     return { user, expiresAt: session.expiresAt, tokenHash };
   }
 
+  /** Changes a user (admins only, checked by the caller). Disabling or a new password ends their sessions. */
+  async update(name: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<User> {
+    const user = this.meta.getUserByName(name);
+    if (!user) throw new FerryError('NOT_FOUND', `No user ${name}.`);
+    if (change.password !== undefined) this.checkNewUser(user.name, change.password);
+    const losesAdmin = user.role === 'admin' && !user.disabled && (change.role === 'user' || change.disabled === true);
+    if (losesAdmin && this.meta.countAdmins() <= 1) throw new FerryError('FORBIDDEN', 'The last admin cannot be demoted or disabled.');
+    this.meta.updateUser(user.id, {
+      role: change.role,
+      disabled: change.disabled,
+      passwordHash: change.password !== undefined ? await hashPassword(change.password) : undefined,
+    });
+    if (change.disabled || change.password !== undefined) this.meta.deleteUserSessions(user.id);
+    return this.meta.getUser(user.id)!;
+  }
+
+  /** Changes my own password after checking the current one; ends my other sessions. */
+  async changePassword(user: User, keepTokenHash: string | undefined, current: string, password: string): Promise<number> {
+    const fresh = this.meta.getUser(user.id)!;
+    if (!(await verifyPassword(current, fresh.passwordHash))) throw new FerryError('LOGIN_FAILED', 'The current password is wrong.');
+    this.checkNewUser(fresh.name, password);
+    this.meta.updateUser(user.id, { passwordHash: await hashPassword(password) });
+    return this.meta.deleteUserSessions(user.id, keepTokenHash);
+  }
+
   logout(tokenHash: string): void {
     this.meta.deleteSession(tokenHash);
   }

@@ -5,6 +5,7 @@ import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.
 import { history, list, remove, restore, verify } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
+import { passwordChange, stats, userAdd, userList, userUpdate } from './admin.js';
 
 export const HANDLERS: HandlerMap = {
   login,
@@ -26,4 +27,9 @@ export const HANDLERS: HandlerMap = {
   'link.create': linkCreate,
   'link.list': linkList,
   'link.revoke': linkRevoke,
+  'user.list': userList,
+  'user.add': userAdd,
+  'user.update': userUpdate,
+  'password.change': passwordChange,
+  stats,
 };

@@ -188,6 +188,31 @@ export const REQUESTS = {
     request: z.object({ path: pathString, version: uint.optional() }),
     reply: z.object({ path: z.string(), deletedVersions: uint }),
   },
+  /** Admins: every user. */
+  'user.list': {
+    request: z.object({}),
+    reply: z.object({ users: z.array(z.object({ name: z.string(), role: z.enum(ROLES), disabled: z.boolean(), createdAt: uint })) }),
+  },
+  /** Admins: add a user. */
+  'user.add': {
+    request: z.object({ name: z.string().min(1).max(64), role: z.enum(ROLES), password: z.string().max(1024) }),
+    reply: z.object({ name: z.string(), role: z.enum(ROLES) }),
+  },
+  /** Admins: change a user's role, disable or enable them, or reset their password. Disabling ends their sessions at once. */
+  'user.update': {
+    request: z.object({ name: z.string().min(1).max(64), role: z.enum(ROLES).optional(), disabled: z.boolean().optional(), password: z.string().max(1024).optional() }),
+    reply: z.object({ name: z.string(), role: z.enum(ROLES), disabled: z.boolean() }),
+  },
+  /** Anyone: change my own password; my other sessions end. */
+  'password.change': {
+    request: z.object({ current: z.string().max(1024), password: z.string().max(1024) }),
+    reply: z.object({ endedSessions: uint }),
+  },
+  /** Admins: storage used. */
+  stats: {
+    request: z.object({}),
+    reply: z.object({ logicalBytes: uint, storedBytes: uint, chunks: uint, files: uint, versions: uint, users: uint }),
+  },
   /** Creates a share link: `/s/<id>` on the relay, usable without an account. */
   'link.create': {
     request: z.object({

@@ -106,7 +106,11 @@ export interface MetaStore {
   createSession(tokenHash: string, userId: number, now: number, expiresAt: number): void;
   getSession(tokenHash: string): { userId: number; expiresAt: number } | undefined;
   deleteSession(tokenHash: string): void;
+  /** Ends every session of a user except `keep` (a token hash); returns how many ended. */
+  deleteUserSessions(userId: number, keep?: string): number;
   deleteExpiredSessions(now: number): number;
+  /** Changes a user's role, disabled flag or password hash. */
+  updateUser(id: number, change: { role?: Role; disabled?: boolean; passwordHash?: string }): void;
   createSetupToken(tokenHash: string, expiresAt: number): void;
   /** True once per valid, unexpired token; the token is gone afterwards. */
   consumeSetupToken(tokenHash: string, now: number): boolean;
@@ -153,6 +157,8 @@ export interface MetaStore {
   isChunkReferenced(hash: string): boolean;
   /** Logical bytes of all versions (before dedup). */
   logicalBytes(): number;
+  /** How many files, versions and users there are. */
+  counts(): { files: number; versions: number; users: number };
 
   // share links
   createLink(link: Omit<ShareLink, 'downloads' | 'revokedAt' | 'owner'>): void;

@@ -286,6 +286,18 @@ export class SqliteMetaStore implements MetaStore {
     this.db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
   }
 
+  deleteUserSessions(userId: number, keep?: string): number {
+    return this.db.prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?').run(userId, keep ?? '').changes;
+  }
+
+  updateUser(id: number, change: { role?: Role; disabled?: boolean; passwordHash?: string }): void {
+    const u = this.getUser(id);
+    if (!u) throw new FerryError('NOT_FOUND', 'No such user.');
+    this.db
+      .prepare('UPDATE users SET role = ?, disabled = ?, password_hash = ? WHERE id = ?')
+      .run(change.role ?? u.role, (change.disabled ?? u.disabled) ? 1 : 0, change.passwordHash ?? u.passwordHash, id);
+  }
+
   deleteExpiredSessions(now: number): number {
     return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }
@@ -568,6 +580,11 @@ export class SqliteMetaStore implements MetaStore {
       this.db.prepare('INSERT OR REPLACE INTO share_grants (link_id, client, expires_at) VALUES (?, ?, ?)').run(id, client, now + grantMs);
       return { counted: true, allowed: true };
     })();
+  }
+
+  counts(): { files: number; versions: number; users: number } {
+    const n = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    return { files: n('SELECT count(*) AS n FROM files'), versions: n('SELECT count(*) AS n FROM versions'), users: n('SELECT count(*) AS n FROM users') };
   }
 
   logicalBytes(): number {
