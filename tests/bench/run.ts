@@ -165,7 +165,7 @@ async function main() {
     const linkLine = await benchLink(file, cliEnv);
     await relay.stop();
     const skipWeb = !hasChromium || process.env.BENCH_SKIP_WEB === '1';
-    const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : ['(web benchmarks skipped: no Chromium)'];
+    const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : [hasChromium ? '(web benchmarks skipped: BENCH_SKIP_WEB=1)' : '(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
     const ratio = mibs(best(first)) / mibs(best(sink));
