@@ -34,6 +34,8 @@ export class ClientConnection {
   readonly uploads = new Map<number, ActiveUpload>();
   readonly downloads = new Map<number, { path: string; version: number }>();
   private nextHandle = 1;
+  /** Ends this connection's live log subscription, if any. */
+  logSubscription?: () => void;
   private pendingWrites = 0;
   private paused = false;
   readonly connectedAt = Date.now();
@@ -46,6 +48,7 @@ export class ClientConnection {
   ) {
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', () => {
+      this.logSubscription?.();
       for (const upload of this.uploads.values()) ctx.library.releaseUpload(upload);
       this.uploads.clear();
     });

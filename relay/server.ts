@@ -48,7 +48,7 @@ function linkSecret(dataDir: string): Buffer {
 
 export async function startRelay(config: RelayConfig): Promise<Relay> {
   mkdirSync(config.dataDir, { recursive: true });
-  const { log, flush } = await createLogger(config.dataDir, config.logLevel);
+  const { log, flush, hub: logHub } = await createLogger(config.dataDir, config.logLevel);
   const meta = new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
   const chunks = new FsChunkStore(path.join(config.dataDir, 'chunks'));
   const library = new Library(chunks, meta, {
@@ -64,6 +64,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     library,
     accounts,
     log,
+    logHub,
     links: new ShareLinks(library),
     disconnectUser(userId, except) {
       let n = 0;

@@ -74,6 +74,7 @@ export class FerryClient {
   private readonly pending = new Map<number, Pending>();
   private readonly chunkListeners = new Map<number, (ev: ChunkEvent) => void>();
   private readonly frameListeners = new Map<number, (index: number, data: Uint8Array) => void>();
+  private readonly logListeners = new Set<(line: Record<string, unknown>) => void>();
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closedByUser = false;
   private firstFailureAt = 0;
@@ -160,6 +161,12 @@ export class FerryClient {
   onDownloadFrames(handle: number, listener: (index: number, data: Uint8Array) => void): () => void {
     this.frameListeners.set(handle, listener);
     return () => this.frameListeners.delete(handle);
+  }
+
+  /** Relay log lines, after a `log.subscribe` (admins). */
+  onLogLine(listener: (line: Record<string, unknown>) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
   }
 
   /** Resolves when the connection is open and authenticated (waiting through reconnects). */
@@ -355,6 +362,9 @@ export class FerryClient {
         return;
       case 'chunk.refused':
         this.chunkListeners.get(msg.handle)?.({ type: 'chunk.refused', index: msg.index, code: msg.code, message: msg.message });
+        return;
+      case 'log.line':
+        for (const l of this.logListeners) l(msg.line);
         return;
     }
   }

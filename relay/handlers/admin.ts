@@ -2,6 +2,7 @@
 import { FerryError } from '../protocol/index.js';
 import type { ClientConnection } from '../connection.js';
 import type { Handler } from './types.js';
+import { readLogRange } from '../log.js';
 
 function requireAdmin(conn: ClientConnection) {
   const user = conn.requireUser();
@@ -47,4 +48,24 @@ export const stats: Handler<'stats'> = async (conn) => {
     chunks++;
   }
   return { logicalBytes: conn.ctx.library.meta.logicalBytes(), storedBytes, chunks, ...conn.ctx.library.meta.counts() };
+};
+
+export const logSubscribe: Handler<'log.subscribe'> = async (conn) => {
+  requireAdmin(conn);
+  conn.logSubscription?.();
+  conn.logSubscription = conn.ctx.logHub.subscribe((line) => conn.send({ type: 'log.line', line }));
+  return { lines: [...conn.ctx.logHub.recent] };
+};
+
+export const logUnsubscribe: Handler<'log.unsubscribe'> = async (conn) => {
+  conn.logSubscription?.();
+  conn.logSubscription = undefined;
+  return {};
+};
+
+export const logRead: Handler<'log.read'> = async (conn, msg) => {
+  requireAdmin(conn);
+  const limit = 20_000;
+  const lines = await readLogRange(conn.ctx.config.dataDir, msg.from, msg.to, limit);
+  return { lines, truncated: lines.length >= limit };
 };

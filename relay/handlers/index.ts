@@ -5,7 +5,7 @@ import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.
 import { history, list, remove, restore, verify } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
-import { passwordChange, stats, userAdd, userList, userUpdate } from './admin.js';
+import { logRead, logSubscribe, logUnsubscribe, passwordChange, stats, userAdd, userList, userUpdate } from './admin.js';
 
 export const HANDLERS: HandlerMap = {
   login,
@@ -32,4 +32,7 @@ export const HANDLERS: HandlerMap = {
   'user.update': userUpdate,
   'password.change': passwordChange,
   stats,
+  'log.subscribe': logSubscribe,
+  'log.unsubscribe': logUnsubscribe,
+  'log.read': logRead,
 };

@@ -213,6 +213,20 @@ export const REQUESTS = {
     request: z.object({}),
     reply: z.object({ logicalBytes: uint, storedBytes: uint, chunks: uint, files: uint, versions: uint, users: uint }),
   },
+  /** Admins: the last few hundred log lines; then every new line arrives as a `log.line` message. */
+  'log.subscribe': {
+    request: z.object({}),
+    reply: z.object({ lines: z.array(z.record(z.string(), z.unknown())) }),
+  },
+  'log.unsubscribe': {
+    request: z.object({}),
+    reply: z.object({}),
+  },
+  /** Admins: log lines between two times (ms), oldest first, from every kept log file. */
+  'log.read': {
+    request: z.object({ from: uint, to: uint }),
+    reply: z.object({ lines: z.array(z.record(z.string(), z.unknown())), truncated: z.boolean() }),
+  },
   /** Creates a share link: `/s/<id>` on the relay, usable without an account. */
   'link.create': {
     request: z.object({
@@ -275,10 +289,14 @@ export const ChunkRefusedMessage = z.object({
   message: z.string(),
 });
 
+/** A relay log line, to admins who subscribed. */
+export const LogLineMessage = z.object({ type: z.literal('log.line'), line: z.record(z.string(), z.unknown()) });
+
 export const RelayMessage = z.discriminatedUnion('type', [
   ReplyMessage,
   ErrorMessage,
   ChunkAckMessage,
   ChunkRefusedMessage,
+  LogLineMessage,
 ]);
 export type RelayMessage = z.infer<typeof RelayMessage>;

@@ -88,3 +88,32 @@ describe('administration', () => {
     }
   });
 });
+
+describe('the relay log for admins', () => {
+  const f = aliceOnRelay();
+
+  it('tails the log live and reads a time range; users are refused', async () => {
+    const admin = await signIn(f.env.relay, ADMIN.name, ADMIN.password);
+    try {
+      await expect(f.alice.request('log.subscribe', {})).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      await expect(f.alice.request('log.read', { from: 0, to: Date.now() })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      const live: Record<string, unknown>[] = [];
+      admin.onLogLine((l) => live.push(l));
+      const { lines } = await admin.request('log.subscribe', {});
+      expect(lines.some((l) => l.event === 'login' && l.user === 'admin')).toBe(true);
+      const started = Date.now();
+      await uploadFile(f.alice, bufferSource(Buffer.from('watched')), { path: 'watched.txt' });
+      await expect.poll(() => live.some((l) => l.event === 'transfer' && l.path === 'watched.txt')).toBe(true);
+      const range = await admin.request('log.read', { from: started, to: Date.now() + 1000 });
+      expect(range.lines.some((l) => l.event === 'transfer' && l.path === 'watched.txt')).toBe(true);
+      expect(range.lines.every((l) => Date.parse(l.time as string) >= started)).toBe(true);
+      await admin.request('log.unsubscribe', {});
+      const count = live.length;
+      await uploadFile(f.alice, bufferSource(Buffer.from('unwatched')), { path: 'unwatched.txt' });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(live.length).toBe(count);
+    } finally {
+      admin.close();
+    }
+  });
+});
