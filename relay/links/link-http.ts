@@ -75,7 +75,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     const name = baseName(v.path);
     const expiry = link.expiresAt ? `<dt>Expires</dt><dd>${new Date(link.expiresAt).toISOString().replace('T', ' ').slice(0, 16)} UTC</dd>` : '';
     const left = link.maxDownloads !== undefined ? `<dt>Downloads left</dt><dd>${Math.max(0, link.maxDownloads - link.downloads)}</dd>` : '';
-    const body = `<dl><dt>File</dt><dd class="name">${escapeHtml(name)}</dd><dt>Size</dt><dd>${bytes(v.size)}</dd>
+    const body = `<dl><dt>File</dt><dd class="name"><bdi>${escapeHtml(name)}</bdi></dd><dt>Size</dt><dd>${bytes(v.size)}</dd>
 <dt>SHA-256</dt><dd class="mono">${v.sha256}</dd>${expiry}${left}</dl>
 ${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
 ${

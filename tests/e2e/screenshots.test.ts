@@ -24,11 +24,12 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
     writeFileSync(path.join(album, 'notes.txt'), 'sunny');
     writeFileSync(path.join(env.tmp, 'report.pdf'), randomData(12_000_000));
     writeFileSync(path.join(env.tmp, 'a"b<script>é😀.txt'), 'name with quotes, markup and emoji');
+    writeFileSync(path.join(env.tmp, 'invoice\u202Egpj.exe'), 'a right-to-left override in the name');
     await page.getByTestId('folder-input').setInputFiles(album);
-    await page.getByTestId('file-input').setInputFiles([path.join(env.tmp, 'report.pdf'), path.join(env.tmp, 'a"b<script>é😀.txt')]);
-    await page.locator('.transfer[data-state="done"]').nth(3).waitFor({ timeout: 60_000 });
-    await page.getByTestId('file-input').setInputFiles(path.join(env.tmp, 'report.pdf'));
+    await page.getByTestId('file-input').setInputFiles([path.join(env.tmp, 'report.pdf'), path.join(env.tmp, 'a"b<script>é😀.txt'), path.join(env.tmp, 'invoice\u202Egpj.exe')]);
     await page.locator('.transfer[data-state="done"]').nth(4).waitFor({ timeout: 60_000 });
+    await page.getByTestId('file-input').setInputFiles(path.join(env.tmp, 'report.pdf'));
+    await page.locator('.transfer[data-state="done"]').nth(5).waitFor({ timeout: 60_000 });
   });
   afterAll(async () => {
     await profile?.close();
@@ -47,6 +48,10 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       // Names with markup show as text, never as markup.
       await expect.poll(() => page.locator('.entry[data-path="a\\"b<script>é😀.txt"] .filename').textContent()).toBe('a"b<script>é😀.txt');
       expect(await page.locator('section.library script').count()).toBe(0);
+      // A right-to-left override stays inside the name (isolated), so it cannot reorder what follows.
+      const rtl = page.locator('.entry[data-path="invoice\u202Egpj.exe"] .filename');
+      expect(await rtl.evaluate((el) => el.tagName)).toBe('BDI');
+      expect(await rtl.textContent()).toBe('invoice\u202Egpj.exe');
     });
   }
 });

@@ -63,6 +63,24 @@ class Library {
     }
   }
 
+  /** Deletes a file, or one version of it (admins; the relay refuses others). Asks first. */
+  async remove(path: string, version?: number): Promise<void> {
+    const what = version === undefined ? `${path} and all its versions` : `version ${version} of ${path}`;
+    if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
+    try {
+      const r = await request('delete', { path, version });
+      this.message = `Deleted ${r.deletedVersions} version(s) of ${path}.`;
+      clientLog.add('info', `deleted ${what}`);
+      if (this.history?.path === path) {
+        if (version === undefined) this.history = undefined;
+        else await this.showHistory(path).catch(() => (this.history = undefined));
+      }
+      await this.refresh();
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+    }
+  }
+
   /** Downloads a version through the engine (every chunk verified) and hands it to the browser. */
   async download(path: string, version?: number): Promise<void> {
     const id = `dl-${crypto.randomUUID()}`;

@@ -1,7 +1,7 @@
 /** Who is signed in and how the connection to the relay is doing. */
 import type { ConnectionState } from '../../../relay/client';
 import type { UserInfo } from '../../../relay/protocol';
-import { engine, errorCode, onEngineEvent, relayUrl } from '../net/engine';
+import { engine, errorCode, onEngineEvent, relayUrl, request } from '../net/engine';
 import { clearSession, loadSession, saveSession } from '../storage/db';
 import { clientLog } from './log.svelte';
 
@@ -51,6 +51,19 @@ class Session {
     } catch (err) {
       this.error = (err as Error).message;
       clientLog.add('warn', 'sign-in failed', { code: errorCode(err) });
+    }
+  }
+
+  accountMessage = $state('');
+
+  /** Changes my password; my other sessions end. */
+  async changePassword(current: string, password: string): Promise<void> {
+    try {
+      const r = await request('password.change', { current, password });
+      this.accountMessage = `Password changed; ${r.endedSessions} other session(s) signed out.`;
+      clientLog.add('info', 'password changed', { endedSessions: r.endedSessions });
+    } catch (err) {
+      this.accountMessage = `${errorCode(err)}: ${(err as Error).message}`;
     }
   }
 

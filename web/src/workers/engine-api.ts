@@ -16,7 +16,9 @@ export type EngineEvent =
    */
   | { type: 'upload.hashed.v1'; id: string; firstChunk: string; chunks?: ChunkRef[] }
   | { type: 'download.progress.v1'; id: string; done: number; total: number }
-  | { type: 'log.v1'; level: 'info' | 'warn' | 'error'; message: string; data?: Record<string, unknown> };
+  | { type: 'log.v1'; level: 'info' | 'warn' | 'error'; message: string; data?: Record<string, unknown> }
+  /** A relay log line (admins who subscribed). */
+  | { type: 'relay.log.v1'; line: Record<string, unknown> };
 
 export interface UploadRequest {
   id: string;

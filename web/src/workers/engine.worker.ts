@@ -73,6 +73,7 @@ const api: EngineApi = {
         createSocket: (u, p) => new WebSocket(u, p) as unknown as WebSocketLike,
         onState: (state, detail) => emit({ type: 'connection.v1', state, detail }),
       });
+      client.onLogLine((line) => emit({ type: 'relay.log.v1', line }));
       await client.connect();
       return client.user;
     });

@@ -1,0 +1,64 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { ADMIN, ROOT, standardRelay } from '../helpers/relay.js';
+import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+
+describe.runIf(hasChromium)('administration in the web app', () => {
+  let env: Awaited<ReturnType<typeof standardRelay>>;
+  let adminProfile: Awaited<ReturnType<typeof openProfile>>;
+  let page: Page;
+  beforeAll(async () => {
+    env = await standardRelay([], {}, { web: true });
+    adminProfile = await openProfile();
+    page = adminProfile.context.pages()[0] ?? (await adminProfile.context.newPage());
+    page.on('dialog', (d) => void (d.type() === 'prompt' ? d.accept('dave-reset-password') : d.accept()));
+    await signInPage(page, env.relay.httpUrl, ADMIN.name, ADMIN.password);
+  });
+  afterAll(async () => {
+    await adminProfile?.close();
+    await env?.close();
+  });
+
+  it('adds a user who signs in and cannot delete; the admin deletes a version; the log shows the upload', async () => {
+    const panel = page.locator('section.admin');
+    await panel.getByLabel('Name', { exact: true }).fill('dave');
+    await panel.getByLabel('Password', { exact: true }).fill('dave-password');
+    await panel.getByRole('button', { name: 'Add user' }).click();
+    await panel.locator('tr[data-user="dave"]').waitFor();
+
+    // Dave signs in elsewhere and uploads two versions of a file.
+    const daveProfile = await openProfile();
+    try {
+      const dave = daveProfile.context.pages()[0] ?? (await daveProfile.context.newPage());
+      await signInPage(dave, env.relay.httpUrl, 'dave', 'dave-password');
+      const file = path.join(env.tmp, 'minutes.txt');
+      for (const text of ['draft', 'final']) {
+        writeFileSync(file, text);
+        await dave.getByTestId('file-input').setInputFiles(file);
+        await dave.locator(`.transfer[data-path="minutes.txt"][data-state="done"]`).nth(text === 'draft' ? 0 : 1).waitFor({ timeout: 60_000 });
+      }
+      expect(await dave.getByRole('button', { name: 'Delete minutes.txt' }).count()).toBe(0);
+      expect(await dave.locator('section.admin').count()).toBe(0);
+
+      // The admin sees the upload in the live log, then deletes version 1.
+      await page.getByLabel('Event', { exact: true }).fill('transfer');
+      await expect.poll(() => page.getByTestId('relay-log').textContent()).toContain('minutes.txt');
+      await page.getByRole('button', { name: 'All files' }).click();
+      await page.getByRole('button', { name: 'Versions of minutes.txt' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('button', { name: 'Delete version 1' }).click();
+      await expect.poll(() => dialog.locator('li[data-version]').count()).toBe(1);
+      await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'admin-1280.png'), fullPage: true });
+      await dialog.getByRole('button', { name: 'Close' }).click();
+
+      // Disabling dave signs him out at once.
+      await page.getByLabel('dave may sign in').uncheck();
+      await expect.poll(() => dave.getByTestId('connection').textContent().catch(() => 'gone')).not.toBe('Connected');
+      await expect.poll(() => page.getByTestId('storage').textContent()).toContain('in 1 version of 1 file');
+    } finally {
+      await daveProfile.close();
+    }
+  });
+});
