@@ -15,6 +15,7 @@ import {
   contentHash,
   type ChunkRef,
   type ConflictPolicy,
+  type LibraryEvent,
 } from './protocol/index.js';
 import type { ChunkStore } from './store/chunk-store.js';
 import type { MetaStore, RetentionPolicy, UploadRecord, User } from './store/meta-store.js';
@@ -46,8 +47,24 @@ export class ActiveUpload {
   ) {}
 }
 
+export type LibraryChange = Omit<LibraryEvent, 'epoch' | 'seq' | 'at'>;
+
 export class Library {
   private gcTimer?: ReturnType<typeof setTimeout>;
+  private readonly epoch = Date.now();
+  private seq = 0;
+  private readonly listeners = new Set<(e: LibraryEvent) => void>();
+
+  /** Calls `listener` with every change to the library; returns the unsubscribe function. */
+  onChange(listener: (e: LibraryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(change: LibraryChange): void {
+    const event: LibraryEvent = { ...change, epoch: this.epoch, seq: ++this.seq, at: Date.now() };
+    for (const l of this.listeners) l(event);
+  }
   private gcRunning?: Promise<number>;
 
   private readonly hasher = new ChunkHasher();
@@ -210,6 +227,7 @@ export class Library {
     });
     const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), result.path) + result.removed;
     if (pruned > 0) this.scheduleGc();
+    this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
     return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256 };
   }
 
@@ -262,6 +280,7 @@ export class Library {
     this.version(path, version);
     const restored = this.meta.restoreVersion(path, version, user.id, Date.now());
     if (this.meta.applyRetention(this.opts.retention, Date.now(), path) > 0) this.scheduleGc();
+    this.changed({ kind: 'version.restored', path, version: restored.version, user: user.name });
     return { path, version: restored.version, restoredFrom: version };
   }
 
@@ -270,6 +289,8 @@ export class Library {
     if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete files or versions.');
     const deletedVersions = this.meta.deleteVersions(path, version);
     this.scheduleGc();
+    const fileGone = version === undefined || !this.meta.getVersion(path);
+    this.changed({ kind: fileGone ? 'file.deleted' : 'version.deleted', path, version, user: user.name });
     return { path, deletedVersions };
   }
 

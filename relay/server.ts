@@ -78,6 +78,11 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     },
   };
 
+  // Every signed-in client hears about every change to the library.
+  library.onChange((event) => {
+    for (const c of connections) if (c.user) c.send({ type: 'library.event', event });
+  });
+
   const server = createServer(createHttpHandler(ctx, linkSecret(config.dataDir)));
   const wss = new WebSocketServer({
     noServer: true,

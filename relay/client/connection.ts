@@ -19,6 +19,7 @@ import {
   type RequestBody,
   type RequestType,
   type UserInfo,
+  type LibraryEvent,
 } from '../protocol/index.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both have it). */
@@ -75,6 +76,7 @@ export class FerryClient {
   private readonly chunkListeners = new Map<number, (ev: ChunkEvent) => void>();
   private readonly frameListeners = new Map<number, (index: number, data: Uint8Array) => void>();
   private readonly logListeners = new Set<(line: Record<string, unknown>) => void>();
+  private readonly libraryListeners = new Set<(event: LibraryEvent) => void>();
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closedByUser = false;
   private firstFailureAt = 0;
@@ -161,6 +163,12 @@ export class FerryClient {
   onDownloadFrames(handle: number, listener: (index: number, data: Uint8Array) => void): () => void {
     this.frameListeners.set(handle, listener);
     return () => this.frameListeners.delete(handle);
+  }
+
+  /** Changes to the library, pushed by the relay to every signed-in client. */
+  onLibraryEvent(listener: (event: LibraryEvent) => void): () => void {
+    this.libraryListeners.add(listener);
+    return () => this.libraryListeners.delete(listener);
   }
 
   /** Relay log lines, after a `log.subscribe` (admins). */
@@ -365,6 +373,9 @@ export class FerryClient {
         return;
       case 'log.line':
         for (const l of this.logListeners) l(msg.line);
+        return;
+      case 'library.event':
+        for (const l of this.libraryListeners) l(msg.event);
         return;
     }
   }

@@ -289,6 +289,27 @@ export const ChunkRefusedMessage = z.object({
   message: z.string(),
 });
 
+/**
+ * Something changed in the library. Sent to every signed-in client; a folder-sync
+ * client can follow these. `seq` grows by one per event within an `epoch` (the relay's
+ * start time): a gap or a new epoch means events were missed, so list again.
+ */
+export const LibraryEvent = z.object({
+  epoch: uint,
+  seq: uint,
+  kind: z.enum(['file.added', 'version.added', 'version.restored', 'version.deleted', 'file.deleted']),
+  path: z.string(),
+  /** The version added, restored or deleted (absent when a whole file was deleted). */
+  version: uint.optional(),
+  size: uint.optional(),
+  contentHash: z.string().optional(),
+  user: z.string(),
+  at: uint,
+});
+export type LibraryEvent = z.infer<typeof LibraryEvent>;
+
+export const LibraryEventMessage = z.object({ type: z.literal('library.event'), event: LibraryEvent });
+
 /** A relay log line, to admins who subscribed. */
 export const LogLineMessage = z.object({ type: z.literal('log.line'), line: z.record(z.string(), z.unknown()) });
 
@@ -298,5 +319,6 @@ export const RelayMessage = z.discriminatedUnion('type', [
   ChunkAckMessage,
   ChunkRefusedMessage,
   LogLineMessage,
+  LibraryEventMessage,
 ]);
 export type RelayMessage = z.infer<typeof RelayMessage>;

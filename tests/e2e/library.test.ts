@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aliceInApp, hasChromium } from '../helpers/browser.js';
+import { aliceInApp, hasChromium, openProfile, signInPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/files.js';
 
 describe.runIf(hasChromium)('the library in the web app', () => {
@@ -95,5 +95,27 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     expect(eb.sha256).toBe(sha256(data));
     const log = await f.page.locator('.log li').allTextContents();
     expect(log.some((l) => l.includes('hashing with noble'))).toBe(true);
+  });
+});
+
+describe.runIf(hasChromium)('a live library', () => {
+  const f = aliceInApp();
+
+  it('shows an upload made in another browser within a second, without a reload', async () => {
+    const other = await openProfile();
+    try {
+      const bobPage = other.context.pages()[0] ?? (await other.context.newPage());
+      await signInPage(bobPage, f.env.relay.httpUrl, 'bob', 'bob-password-1');
+      const file = path.join(f.env.tmp, 'elsewhere.txt');
+      writeFileSync(file, 'from another device');
+      await f.page.locator('section.library').waitFor();
+      await bobPage.getByTestId('file-input').setInputFiles(file);
+      await bobPage.locator('.transfer[data-path="elsewhere.txt"][data-state="done"]').waitFor({ timeout: 30_000 });
+      const doneAt = Date.now();
+      await f.page.locator('.entry[data-path="elsewhere.txt"]').waitFor({ timeout: 1000 });
+      expect(Date.now() - doneAt).toBeLessThan(1000);
+    } finally {
+      await other.close();
+    }
   });
 });

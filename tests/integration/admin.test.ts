@@ -117,3 +117,33 @@ describe('the relay log for admins', () => {
     }
   });
 });
+
+describe('library events', () => {
+  const f = aliceOnRelay();
+
+  it('tells every signed-in client what changed, in order', async () => {
+    const bob = await signIn(f.env.relay, BOB.name, BOB.password);
+    const admin = await signIn(f.env.relay, ADMIN.name, ADMIN.password);
+    const seen: { kind: string; path: string; version?: number; user: string; seq: number }[] = [];
+    bob.onLibraryEvent((e) => seen.push(e));
+    try {
+      await uploadFile(f.alice, bufferSource(Buffer.from('one')), { path: 'ev/doc.txt' });
+      await uploadFile(f.alice, bufferSource(Buffer.from('two')), { path: 'ev/doc.txt' });
+      await f.alice.request('restore', { path: 'ev/doc.txt', version: 1 });
+      await admin.request('delete', { path: 'ev/doc.txt', version: 2 });
+      await admin.request('delete', { path: 'ev/doc.txt' });
+      await expect.poll(() => seen.length).toBe(5);
+      expect(seen.map((e) => [e.kind, e.path, e.version, e.user])).toEqual([
+        ['file.added', 'ev/doc.txt', 1, 'alice'],
+        ['version.added', 'ev/doc.txt', 2, 'alice'],
+        ['version.restored', 'ev/doc.txt', 3, 'alice'],
+        ['version.deleted', 'ev/doc.txt', 2, 'admin'],
+        ['file.deleted', 'ev/doc.txt', undefined, 'admin'],
+      ]);
+      expect(seen.map((e) => e.seq - seen[0].seq)).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      bob.close();
+      admin.close();
+    }
+  });
+});

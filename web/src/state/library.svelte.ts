@@ -16,6 +16,24 @@ class Library {
   downloading = $state<{ path: string; version?: number; progress: number } | undefined>();
   message = $state('');
 
+  private refreshTimer?: ReturnType<typeof setTimeout>;
+
+  constructor() {
+    // The relay tells every client what changed: refresh what is on screen.
+    onEngineEvent((e) => {
+      if (e.type !== 'library.v1') return;
+      const { path } = e.event;
+      const inView = this.folder === '' || path === this.folder || path.startsWith(`${this.folder}/`);
+      if (inView && !this.refreshTimer) {
+        this.refreshTimer = setTimeout(() => {
+          this.refreshTimer = undefined;
+          void this.refresh();
+        }, 50);
+      }
+      if (this.history?.path === path) void this.showHistory(path).catch(() => {});
+    });
+  }
+
   get crumbs(): { name: string; path: string }[] {
     const parts = this.folder ? this.folder.split('/') : [];
     return parts.map((name, i) => ({ name, path: parts.slice(0, i + 1).join('/') }));

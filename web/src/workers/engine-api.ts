@@ -1,5 +1,5 @@
 /** Types shared by the engine worker and the page (no runtime code). */
-import type { ChunkRef, ConflictPolicy, ReplyBody, RequestBody, RequestType, UserInfo } from '../../../relay/protocol';
+import type { ChunkRef, ConflictPolicy, LibraryEvent, ReplyBody, RequestBody, RequestType, UserInfo } from '../../../relay/protocol';
 import type { ConnectionState, UploadPhase } from '../../../relay/client';
 import type { HasherKind } from './hash.worker';
 
@@ -17,6 +17,8 @@ export type EngineEvent =
   | { type: 'upload.hashed.v1'; id: string; firstChunk: string; chunks?: ChunkRef[] }
   | { type: 'download.progress.v1'; id: string; done: number; total: number }
   | { type: 'log.v1'; level: 'info' | 'warn' | 'error'; message: string; data?: Record<string, unknown> }
+  /** Something changed in the library (any user, any client). */
+  | { type: 'library.v1'; event: LibraryEvent }
   /** A relay log line (admins who subscribed). */
   | { type: 'relay.log.v1'; line: Record<string, unknown> };
 

@@ -74,6 +74,7 @@ const api: EngineApi = {
         onState: (state, detail) => emit({ type: 'connection.v1', state, detail }),
       });
       client.onLogLine((line) => emit({ type: 'relay.log.v1', line }));
+      client.onLibraryEvent((event) => emit({ type: 'library.v1', event }));
       await client.connect();
       return client.user;
     });
