@@ -1,12 +1,39 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
 
 // The web app lives in web/, its static assets in public/, and the build goes to
 // dist/web, which the relay serves at `/`.
 export default defineConfig({
   root: 'web',
   publicDir: '../public',
-  plugins: [svelte()],
+  plugins: [
+    svelte(),
+    VitePWA({
+      // Our own service worker (web/src/sw.ts): the share target will be handled there.
+      strategies: 'injectManifest',
+      srcDir: 'src',
+      filename: 'sw.ts',
+      registerType: 'prompt',
+      injectRegister: false,
+      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png}'] },
+      manifest: {
+        name: 'Ferry',
+        short_name: 'Ferry',
+        description: 'Move large files between your devices, verified and resumable, with every version kept.',
+        start_url: '/',
+        scope: '/',
+        display: 'standalone',
+        theme_color: '#1d4ed8',
+        background_color: '#f7f7f8',
+        icons: [
+          { src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: '/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: '/icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        ],
+      },
+    }),
+  ],
   build: {
     outDir: '../dist/web',
     emptyOutDir: true,

@@ -22,6 +22,8 @@ export async function rawClient(url: string, headers: Record<string, string> = {
   ws.on('message', (data, isBinary) => {
     if (isBinary) return;
     const msg = JSON.parse(data.toString());
+    // Broadcasts (library events) are not answers to what this client sent.
+    if (msg.type === 'library.event' || msg.type === 'log.line') return;
     const w = waiting.shift();
     if (w) w(msg);
     else queue.push(msg);
