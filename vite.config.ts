@@ -26,6 +26,12 @@ export default defineConfig({
         display: 'standalone',
         theme_color: '#1d4ed8',
         background_color: '#f7f7f8',
+        share_target: {
+          action: '/share',
+          method: 'POST',
+          enctype: 'multipart/form-data',
+          params: { files: [{ name: 'files', accept: ['*/*'] }] },
+        },
         icons: [
           { src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
           { src: '/icon-512.png', sizes: '512x512', type: 'image/png' },

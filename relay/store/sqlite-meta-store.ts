@@ -342,8 +342,9 @@ export class SqliteMetaStore implements MetaStore {
     const insert = this.db.prepare('INSERT OR IGNORE INTO upload_chunks (upload_id, idx, hash) VALUES (?, ?, ?)');
     const touch = this.db.prepare('UPDATE uploads SET updated_at = ? WHERE id = ?');
     this.db.transaction(() => {
+      // The session may have been committed or cancelled by another leg meanwhile.
+      if (touch.run(now, uploadId).changes === 0) throw new FerryError('UNKNOWN_UPLOAD', 'The upload session ended (committed, cancelled or expired).');
       for (const c of chunks) insert.run(uploadId, c.index, c.hash);
-      touch.run(now, uploadId);
     })();
   }
 

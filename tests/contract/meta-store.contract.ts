@@ -83,6 +83,7 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
       expect(s.getUpload('up1')?.contentHash).toBe(h('full'));
       s.deleteUpload('up1');
       expect(s.heldChunks('up1').size).toBe(0);
+      expect(() => s.markChunksHeld('up1', [{ index: 0, hash: h('a') }], 60)).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
       expect(s.isChunkReferenced(h('b'))).toBe(false);
     }));
 

@@ -7,6 +7,7 @@
  */
 import { createHandlerBoundToURL, precacheAndRoute, cleanupOutdatedCaches } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
+import { enqueueFile } from './storage/db';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: (string | { url: string; revision: string | null })[] };
 
@@ -18,4 +19,20 @@ registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denyl
 
 self.addEventListener('message', (event) => {
   if (event.data?.type === 'SKIP_WAITING') void self.skipWaiting();
+});
+
+// The share target: files shared from the device's share sheet arrive here as a
+// multipart POST. They are kept on the device (OPFS, queued in IndexedDB) and the app
+// uploads them as soon as the relay is reachable.
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== 'POST' || url.pathname !== '/share') return;
+  event.respondWith(
+    (async () => {
+      const form = await event.request.formData();
+      const files = form.getAll('files').filter((f): f is File => f instanceof File);
+      for (const file of files) await enqueueFile(file, file.name, 'version');
+      return Response.redirect(`/?shared=${files.length}`, 303);
+    })(),
+  );
 });

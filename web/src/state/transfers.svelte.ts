@@ -7,12 +7,12 @@ import type { ConflictPolicy } from '../../../relay/protocol';
 import { CHUNK_SIZE } from '../../../relay/protocol/constants';
 import { joinPath } from '../../../relay/protocol/paths';
 import { engine, errorCode, onEngineEvent, request } from '../net/engine';
-import { deleteCheckpoint, listCheckpoints, saveCheckpoint, type Checkpoint } from '../storage/db';
+import { deleteCheckpoint, dequeue, enqueueFile, listCheckpoints, listQueue, queuedFile, saveCheckpoint, type Checkpoint, type QueuedFile } from '../storage/db';
 import type { HasherKind } from '../workers/engine-api';
 import { clientLog } from './log.svelte';
 import { library } from './library.svelte';
 
-export type TransferState = 'waiting' | 'queued' | 'hashing' | 'uploading' | 'verifying' | 'done' | 'paused' | 'failed' | 'cancelled';
+export type TransferState = 'waiting' | 'offline' | 'queued' | 'hashing' | 'uploading' | 'verifying' | 'done' | 'paused' | 'failed' | 'cancelled';
 
 /** Uploads running at once. */
 const CONCURRENCY = 2;
@@ -36,6 +36,8 @@ export class Transfer {
   checkpoint?: Checkpoint;
   /** The relay's upload session, once known. */
   upload?: string;
+  /** Its entry in the offline queue, when it was kept on this device first. */
+  queued?: QueuedFile;
   state = $state<TransferState>('queued');
   /** Bytes the relay holds durably. */
   done = $state(0);
@@ -160,11 +162,67 @@ class Transfers {
     }
   }
 
+  /** Whether the relay can be reached now; while not, added files are kept on the device. */
+  online = $state(true);
+  storage = $state<{ usage: number; quota: number; persisted: boolean } | undefined>();
+
+  /** Asks to keep this site's storage, and reads how much is used. */
+  async checkStorage(): Promise<void> {
+    if (!navigator.storage) return;
+    const persisted = (await navigator.storage.persisted?.()) || (await navigator.storage.persist?.()) || false;
+    const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+    this.storage = { usage, quota, persisted };
+  }
+
+  private draining: Promise<void> = Promise.resolve();
+
+  /** Lists files kept on the device, and uploads those whose copy is here once the relay is reachable. */
+  drainQueue(): Promise<void> {
+    // One pass at a time: two overlapping passes would start the same file twice.
+    this.draining = this.draining.then(() => this.drainOnce()).catch((err) => clientLog.add('error', 'reading the offline queue failed', { message: String(err) }));
+    return this.draining;
+  }
+
+  private async drainOnce(): Promise<void> {
+    for (const entry of await listQueue()) {
+      let t = this.items.find((x) => x.queued?.id === entry.id);
+      if (!t) {
+        t = new Transfer({ id: entry.id, name: entry.name, size: entry.size, path: entry.path, conflict: entry.conflict });
+        t.queued = entry;
+        this.items.push(t);
+      }
+      if (entry.problem) {
+        t.state = 'offline';
+        t.error = entry.problem;
+        continue;
+      }
+      if (!this.online) {
+        t.state = 'offline';
+        continue;
+      }
+      if (t.state === 'offline' || (t.state === 'queued' && !t.file)) {
+        t.file = await queuedFile(entry);
+        t.state = 'queued';
+      }
+    }
+    this.pump();
+    await this.checkStorage();
+  }
+
   /**
    * Adds files (with their paths relative to the chosen folder) to the queue. A file
    * that matches a waiting upload (name, size, mtime and first-chunk hash) resumes it.
+   * While the relay is unreachable, files are copied to this device's storage first.
    */
   async add(files: { file: File; relativePath: string }[]): Promise<void> {
+    if (!this.online) {
+      for (const { file, relativePath } of files) {
+        const entry = await enqueueFile(file, joinPath(library.folder, relativePath), this.conflict);
+        clientLog.add(entry.problem ? 'warn' : 'info', `kept ${entry.path} on this device until the relay is reachable`, entry.problem ? { problem: entry.problem } : undefined);
+      }
+      await this.drainQueue();
+      return;
+    }
     for (const { file, relativePath } of files) {
       const waiting = this.items.filter((t) => t.state === 'waiting' && t.checkpoint && t.name === file.name && t.size === file.size && t.checkpoint.mtime === file.lastModified);
       if (waiting.length > 0) {
@@ -214,6 +272,7 @@ class Transfers {
       t.path = r.path;
       t.sentBytes = r.sentBytes;
       await deleteCheckpoint(t.id);
+      if (t.queued) await dequeue(t.queued);
       clientLog.add('info', `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
       void library.refresh();
     } catch (err) {
@@ -249,6 +308,7 @@ class Transfers {
     t.state = 'cancelled';
     void engine.stop(t.id);
     await deleteCheckpoint(t.id);
+    if (t.queued) await dequeue(t.queued);
     if (upload) await request('upload.cancel', { upload }).catch(() => {});
     clientLog.add('info', `cancelled ${t.path}`);
   }

@@ -32,8 +32,25 @@ export interface LogEntry {
   data?: Record<string, unknown>;
 }
 
+/** A file waiting in this device's storage (OPFS) until the relay is reachable. */
+export interface QueuedFile {
+  id: string;
+  name: string;
+  size: number;
+  mtime: number;
+  /** Library path it goes to. */
+  path: string;
+  conflict: ConflictPolicy;
+  /** Name of its copy in the Origin Private File System; absent when it did not fit. */
+  opfsName?: string;
+  /** Why it is still waiting, when it is not just the connection (e.g. no space). */
+  problem?: string;
+  addedAt: number;
+}
+
 interface FerryDB extends DBSchema {
   checkpoints: { key: string; value: Checkpoint };
+  queue: { key: string; value: QueuedFile };
   log: { key: number; value: LogEntry };
   session: { key: 'current'; value: { token: string; user: UserInfo } };
 }
@@ -44,11 +61,14 @@ export const LOG_LIMIT = 2000;
 let dbPromise: Promise<IDBPDatabase<FerryDB>> | undefined;
 
 function db(): Promise<IDBPDatabase<FerryDB>> {
-  dbPromise ??= openDB<FerryDB>('ferry', 1, {
-    upgrade(d) {
-      d.createObjectStore('checkpoints', { keyPath: 'id' });
-      d.createObjectStore('log', { keyPath: 'seq', autoIncrement: true });
-      d.createObjectStore('session');
+  dbPromise ??= openDB<FerryDB>('ferry', 2, {
+    upgrade(d, oldVersion) {
+      if (oldVersion < 1) {
+        d.createObjectStore('checkpoints', { keyPath: 'id' });
+        d.createObjectStore('log', { keyPath: 'seq', autoIncrement: true });
+        d.createObjectStore('session');
+      }
+      if (oldVersion < 2) d.createObjectStore('queue', { keyPath: 'id' });
     },
   });
   return dbPromise;
@@ -101,4 +121,57 @@ export async function loadSession(): Promise<{ token: string; user: UserInfo } |
 
 export async function clearSession(): Promise<void> {
   await (await db()).delete('session', 'current');
+}
+
+// ---------------------------------------------------------------- offline queue (OPFS)
+
+async function opfsDir(): Promise<FileSystemDirectoryHandle> {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle('queue', { create: true });
+}
+
+/**
+ * Keeps a file on this device until it can be uploaded: copies it into the Origin
+ * Private File System and records it in IndexedDB. A file that does not fit is still
+ * recorded, with the problem, so nothing is dropped silently.
+ */
+export async function enqueueFile(file: File, path: string, conflict: ConflictPolicy): Promise<QueuedFile> {
+  const entry: QueuedFile = { id: crypto.randomUUID(), name: file.name, size: file.size, mtime: file.lastModified, path, conflict, addedAt: Date.now() };
+  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+  if (quota && file.size > quota - usage) {
+    entry.problem = `Not enough space on this device: ${file.size} bytes needed, ${quota - usage} free.`;
+  } else {
+    const handle = await (await opfsDir()).getFileHandle(entry.id, { create: true });
+    const writable = await handle.createWritable();
+    await file.stream().pipeTo(writable);
+    entry.opfsName = entry.id;
+  }
+  await (await db()).put('queue', entry);
+  return entry;
+}
+
+export async function listQueue(): Promise<QueuedFile[]> {
+  return (await db()).getAll('queue');
+}
+
+/** The stored copy of a queued file, with its original name and time. */
+export async function queuedFile(entry: QueuedFile): Promise<File | undefined> {
+  if (!entry.opfsName) return undefined;
+  const stored = await (await (await opfsDir()).getFileHandle(entry.opfsName)).getFile();
+  return new File([stored], entry.name, { lastModified: entry.mtime });
+}
+
+/** Forgets a queued file and removes its stored copy (after the relay acknowledged the commit). */
+export async function dequeue(entry: QueuedFile): Promise<void> {
+  if (entry.opfsName) await (await opfsDir()).removeEntry(entry.opfsName).catch(() => {});
+  await (await db()).delete('queue', entry.id);
+}
+
+/** Names of the copies in the queue folder (for diagnostics and tests). */
+export async function storedCopies(): Promise<string[]> {
+  const names: string[] = [];
+  // keys() is in browsers but not yet in TypeScript's DOM types.
+  const dir = (await opfsDir()) as FileSystemDirectoryHandle & { keys(): AsyncIterable<string> };
+  for await (const key of dir.keys()) names.push(key);
+  return names;
 }

@@ -1,0 +1,96 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { downloadFile } from '../../relay/client/index.js';
+import { ALICE, signIn, standardRelay, startRelayProcess, tempDir } from '../helpers/relay.js';
+import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { memorySink, randomData, sha256 } from '../helpers/files.js';
+
+async function storedSha(relay: { wsUrl: string }, name: string): Promise<string> {
+  const c = await signIn(relay, ALICE.name, ALICE.password);
+  try {
+    const sink = memorySink();
+    await downloadFile(c, sink, { path: name });
+    return sha256(sink.bytes());
+  } finally {
+    c.close();
+  }
+}
+
+describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
+  it('keeps added files on the device, survives closing the browser, and uploads them by itself', async () => {
+    const env = await standardRelay([], {}, { web: true });
+    const profileDir = tempDir('ferry-profile-');
+    let relay = env.relay;
+    try {
+      let profile = await openProfile(profileDir.dir);
+      let page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
+      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+      await page.reload(); // now under the service worker
+      await page.getByRole('heading', { name: 'Library' }).waitFor();
+
+      const port = relay.port;
+      await relay.stop();
+      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
+      const data = randomData(3 * 1024 * 1024 + 5);
+      const file = path.join(env.tmp, 'offline.bin');
+      writeFileSync(file, data);
+      await page.getByTestId('file-input').setInputFiles(file);
+      await page.locator('.transfer[data-path="offline.bin"][data-state="offline"]').waitFor();
+      await profile.context.close();
+
+      // Later: the relay is back, the browser opens again on the same profile.
+      relay = await startRelayProcess({ dataDir: env.relay.dataDir, port, web: true });
+      profile = await openProfile(profileDir.dir);
+      page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await page.goto(env.relay.httpUrl);
+      await page.locator('.transfer[data-path="offline.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
+      expect(await storedSha(relay, 'offline.bin')).toBe(sha256(data));
+      // The device copy is gone once the relay acknowledged the commit.
+      await expect
+        .poll(() => page.evaluate(async () => {
+          const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('queue', { create: true });
+          const names: string[] = [];
+          for await (const k of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(k);
+          return names.length;
+        }))
+        .toBe(0);
+      await profile.context.close();
+    } finally {
+      await relay.stop();
+      await env.close();
+      profileDir.remove();
+    }
+  });
+
+  it('takes files from the share sheet (share target) and uploads them', async () => {
+    const env = await standardRelay([], {}, { web: true });
+    const profile = await openProfile();
+    try {
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
+      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+      await page.reload();
+      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      // What the share sheet sends: a multipart POST to the share target's action.
+      const status = await page.evaluate(async () => {
+        const form = new FormData();
+        form.append('files', new File(['shared from another app'], 'shared-note.txt', { type: 'text/plain' }));
+        const r = await fetch('/share', { method: 'POST', body: form, redirect: 'manual' });
+        return r.type === 'opaqueredirect' ? 303 : r.status;
+      });
+      expect(status).toBe(303);
+      await page.goto(`${env.relay.httpUrl}/?shared=1`);
+      await page.locator('.transfer[data-path="shared-note.txt"][data-state="done"]').waitFor({ timeout: 30_000 });
+      expect(await storedSha(env.relay, 'shared-note.txt')).toBe(sha256(Buffer.from('shared from another app')));
+      // Uploaded once, not once per time the queue was read.
+      const c = await signIn(env.relay, ALICE.name, ALICE.password);
+      expect((await c.request('history', { path: 'shared-note.txt' })).versions).toHaveLength(1);
+      c.close();
+    } finally {
+      await profile.close();
+      await env.close();
+    }
+  });
+});
