@@ -2,6 +2,7 @@
 import type { ReplyBody } from '../../../relay/protocol';
 import { engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
+import { downloadedFile, forgetDownload, listDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
 
 export type Entry = ReplyBody<'list'>['entries'][number];
 export type Version = ReplyBody<'history'>['versions'][number];
@@ -99,33 +100,74 @@ class Library {
     }
   }
 
-  /** Downloads a version through the engine (every chunk verified) and hands it to the browser. */
+  /**
+   * Downloads a version to this device: every chunk verified, written to the Origin
+   * Private File System with a checkpoint, so a reload or a dropped connection resumes
+   * it; then hands the file over (save dialog where there is one, else a download).
+   */
   async download(path: string, version?: number): Promise<void> {
-    const id = `dl-${crypto.randomUUID()}`;
-    this.downloading = { path, version, progress: 0 };
-    const off = onEngineEvent((e) => {
-      if (e.type === 'download.progress.v1' && e.id === id && this.downloading) this.downloading.progress = e.total ? e.done / e.total : 1;
-    });
     try {
-      const r = await engine.download(id, path, version);
-      const url = URL.createObjectURL(r.blob);
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = path.slice(path.lastIndexOf('/') + 1);
-      a.dataset.sha256 = r.sha256;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      clientLog.add('info', `downloaded ${path} v${r.version}`, { sha256: r.sha256 });
+      const versions = (await request('history', { path })).versions;
+      const v = versions.find((x) => (version === undefined ? x.current : x.version === version));
+      if (!v) throw Object.assign(new Error(`No version ${version} of ${path}.`), { name: 'NOT_FOUND' });
+      const checkpoint: DownloadCheckpoint = { id: crypto.randomUUID(), path, version: v.version, size: v.size, addedAt: Date.now() };
+      await saveDownload(checkpoint);
+      await this.runDownload(checkpoint);
     } catch (err) {
       this.error = `${errorCode(err)}: ${(err as Error).message}`;
-      clientLog.add('error', `download of ${path} failed`, { code: errorCode(err) });
+    }
+  }
+
+  /** Continues downloads a reload or a restart interrupted. */
+  async resumeDownloads(): Promise<void> {
+    for (const d of await listDownloads()) await this.runDownload(d);
+  }
+
+  private async runDownload(d: DownloadCheckpoint): Promise<void> {
+    this.downloading = { path: d.path, version: d.version, progress: 0 };
+    const off = onEngineEvent((e) => {
+      if (e.type === 'download.progress.v1' && e.id === d.id && this.downloading) this.downloading.progress = e.total ? e.done / e.total : 1;
+    });
+    try {
+      const r = await engine.downloadToDevice(d.id, d.path, d.version);
+      const file = await downloadedFile(d.id);
+      await handOver(file, d.path.slice(d.path.lastIndexOf('/') + 1), r.sha256);
+      clientLog.add('info', `downloaded ${d.path} v${r.version}`, { sha256: r.sha256, fetchedBytes: r.fetchedBytes, keptChunks: r.keptChunks });
+      await forgetDownload(d.id, 60_000);
+    } catch (err) {
+      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      clientLog.add('error', `download of ${d.path} failed`, { code: errorCode(err) });
+      if (errorCode(err) === 'NOT_FOUND' || errorCode(err) === 'DOWNLOAD_HASH_MISMATCH') await forgetDownload(d.id);
     } finally {
       off();
       this.downloading = undefined;
     }
   }
+}
+
+/** Gives a finished download to the person: the save dialog where it exists, otherwise a download. */
+async function handOver(file: File, name: string, sha256: string): Promise<void> {
+  const picker = (window as unknown as { showSaveFilePicker?: (o: { suggestedName: string }) => Promise<FileSystemFileHandle> }).showSaveFilePicker;
+  // An automated browser cannot answer a native save dialog: it gets the download.
+  if (picker && !navigator.webdriver) {
+    try {
+      const handle = await picker({ suggestedName: name });
+      await file.stream().pipeTo(await (handle as unknown as { createWritable(): Promise<WritableStream> }).createWritable());
+      return;
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') return; // the person closed the dialog
+      // No user gesture left (the download took a while): fall back to a download link.
+    }
+  }
+  const url = URL.createObjectURL(file);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.dataset.sha256 = sha256;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 export const library = new Library();

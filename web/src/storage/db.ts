@@ -48,9 +48,20 @@ export interface QueuedFile {
   addedAt: number;
 }
 
+/** A download to this device that has not been handed over yet. */
+export interface DownloadCheckpoint {
+  id: string;
+  path: string;
+  /** Pinned so a resumed download continues the same content. */
+  version: number;
+  size: number;
+  addedAt: number;
+}
+
 interface FerryDB extends DBSchema {
   checkpoints: { key: string; value: Checkpoint };
   queue: { key: string; value: QueuedFile };
+  downloads: { key: string; value: DownloadCheckpoint };
   log: { key: number; value: LogEntry };
   session: { key: 'current'; value: { token: string; user: UserInfo } };
 }
@@ -61,7 +72,7 @@ export const LOG_LIMIT = 2000;
 let dbPromise: Promise<IDBPDatabase<FerryDB>> | undefined;
 
 function db(): Promise<IDBPDatabase<FerryDB>> {
-  dbPromise ??= openDB<FerryDB>('ferry', 2, {
+  dbPromise ??= openDB<FerryDB>('ferry', 3, {
     upgrade(d, oldVersion) {
       if (oldVersion < 1) {
         d.createObjectStore('checkpoints', { keyPath: 'id' });
@@ -69,6 +80,7 @@ function db(): Promise<IDBPDatabase<FerryDB>> {
         d.createObjectStore('session');
       }
       if (oldVersion < 2) d.createObjectStore('queue', { keyPath: 'id' });
+      if (oldVersion < 3) d.createObjectStore('downloads', { keyPath: 'id' });
     },
   });
   return dbPromise;
@@ -174,4 +186,73 @@ export async function storedCopies(): Promise<string[]> {
   const dir = (await opfsDir()) as FileSystemDirectoryHandle & { keys(): AsyncIterable<string> };
   for await (const key of dir.keys()) names.push(key);
   return names;
+}
+
+// ---------------------------------------------------------------- downloads (OPFS)
+
+export async function saveDownload(d: DownloadCheckpoint): Promise<void> {
+  await (await db()).put('downloads', d);
+}
+
+export async function listDownloads(): Promise<DownloadCheckpoint[]> {
+  return (await db()).getAll('downloads');
+}
+
+/** Forgets a download; its stored file goes after `keepFileMs` (the browser may still be saving it). */
+export async function forgetDownload(id: string, keepFileMs = 0): Promise<void> {
+  await (await db()).delete('downloads', id);
+  const remove = async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('downloads', { create: true });
+    await dir.removeEntry(id).catch(() => {});
+  };
+  if (keepFileMs) setTimeout(() => void remove(), keepFileMs);
+  else await remove();
+}
+
+/** The finished (or partial) downloaded file. */
+export async function downloadedFile(id: string): Promise<File> {
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('downloads', { create: true });
+  return (await dir.getFileHandle(id)).getFile();
+}
+
+interface SyncHandle {
+  getSize(): number;
+  read(buffer: Uint8Array, opts: { at: number }): number;
+  write(buffer: Uint8Array, opts: { at: number }): number;
+  truncate(size: number): void;
+  flush(): void;
+  close(): void;
+}
+
+/**
+ * The OPFS file a download writes, as a sink for the engine (dedicated workers only:
+ * it uses a synchronous access handle). Bytes an earlier attempt left are offered back
+ * for verification, so a reload resumes from the last verified chunk.
+ */
+export async function downloadSink(id: string) {
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('downloads', { create: true });
+  const file = await dir.getFileHandle(id, { create: true });
+  const handle = (await (file as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle());
+  return {
+    async readExisting(offset: number, length: number): Promise<Uint8Array | undefined> {
+      if (handle.getSize() < offset + length) return undefined;
+      const buf = new Uint8Array(length);
+      return handle.read(buf, { at: offset }) === length ? buf : undefined;
+    },
+    async write(offset: number, data: Uint8Array): Promise<void> {
+      handle.write(data, { at: offset });
+    },
+    async finish(meta: { size: number }): Promise<void> {
+      handle.truncate(meta.size);
+      handle.flush();
+      handle.close();
+    },
+    close(): void {
+      try {
+        handle.close();
+      } catch {
+        /* already closed */
+      }
+    },
+  };
 }

@@ -7,6 +7,7 @@ import * as Comlink from 'comlink';
 import { FerryClient, downloadFile, uploadFile, type FileSource, type UploadPhase, type WebSocketLike } from '../../../relay/client';
 import { FerryError, contentHash } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
+import { downloadSink } from '../storage/db';
 import type { EngineApi, EngineEvent } from './engine-api';
 
 /**
@@ -161,6 +162,27 @@ const api: EngineApi = {
 
   stop(id) {
     running.get(id)?.abort();
+  },
+
+  downloadToDevice(id, path, version) {
+    return guard(async () => {
+      const c = requireClient();
+      const abort = new AbortController();
+      running.set(id, abort);
+      const sink = await downloadSink(id);
+      try {
+        const { meta, stats } = await downloadFile(c, sink, {
+          path,
+          version,
+          signal: abort.signal,
+          onProgress: (p) => emit({ type: 'download.progress.v1', id, done: p.done, total: p.total }),
+        });
+        return { sha256: meta.sha256, version: meta.version, fetchedBytes: stats.fetchedBytes, keptChunks: stats.keptChunks };
+      } finally {
+        sink.close();
+        running.delete(id);
+      }
+    });
   },
 
   download(id, path, version) {

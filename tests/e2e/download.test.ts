@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { uploadFile } from '../../relay/client/index.js';
+import { waitFor } from '../helpers/relay.js';
+import { aliceInApp, hasChromium } from '../helpers/browser.js';
+import { bufferSource, randomData, sha256 } from '../helpers/files.js';
+
+describe.runIf(hasChromium)('downloads in the web app', () => {
+  const f = aliceInApp();
+
+  it('resume after a reload from the last verified chunk, and the saved file is identical', async () => {
+    const { page } = f;
+    const data = randomData(300 * 1024 * 1024);
+    await uploadFile(f.alice, bufferSource(data), { path: 'big-download.bin' });
+    await page.reload();
+    await page.getByRole('button', { name: 'Download big-download.bin' }).click();
+    const progress = () => page.locator('.downloading progress').evaluate((p) => (p as HTMLProgressElement).value).catch(() => 0);
+    await waitFor(async () => ((await progress()) >= 0.3 ? true : undefined), 60_000);
+    const downloaded = page.waitForEvent('download', { timeout: 120_000 });
+    await page.reload();
+    const download = await downloaded;
+    const saved = path.join(f.env.tmp, 'big-download.saved');
+    await download.saveAs(saved);
+    expect(sha256(readFileSync(saved))).toBe(sha256(data));
+    // The second leg kept what the first had verified.
+    await page.getByText('Client log', { exact: true }).first().click();
+    const log = (await page.locator('.log li').allTextContents()).find((l) => l.includes('downloaded big-download.bin'))!;
+    expect(Number(/"keptChunks":(\d+)/.exec(log)![1])).toBeGreaterThan(10);
+    expect(Number(/"fetchedBytes":(\d+)/.exec(log)![1])).toBeLessThan(0.8 * data.length);
+  });
+});
