@@ -1,21 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { downloadFile } from '../../relay/client/index.js';
-import { ALICE, signIn, standardRelay, startRelayProcess, tempDir } from '../helpers/relay.js';
+import { ALICE, signIn, standardRelay, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
 import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
-import { memorySink, randomData, sha256 } from '../helpers/files.js';
-
-async function storedSha(relay: { wsUrl: string }, name: string): Promise<string> {
-  const c = await signIn(relay, ALICE.name, ALICE.password);
-  try {
-    const sink = memorySink();
-    await downloadFile(c, sink, { path: name });
-    return sha256(sink.bytes());
-  } finally {
-    c.close();
-  }
-}
+import { randomData, sha256 } from '../helpers/files.js';
 
 describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
   it('keeps added files on the device, survives closing the browser, and uploads them by itself', async () => {
@@ -46,7 +34,7 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
       page = profile.context.pages()[0] ?? (await profile.context.newPage());
       await page.goto(env.relay.httpUrl);
       await page.locator('.transfer[data-path="offline.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
-      expect(await storedSha(relay, 'offline.bin')).toBe(sha256(data));
+      expect(await storedSha256(relay, 'offline.bin')).toBe(sha256(data));
       // The device copy is gone once the relay acknowledged the commit.
       await expect
         .poll(() => page.evaluate(async () => {
@@ -83,7 +71,7 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
       expect(status).toBe(303);
       await page.goto(`${env.relay.httpUrl}/?shared=1`);
       await page.locator('.transfer[data-path="shared-note.txt"][data-state="done"]').waitFor({ timeout: 30_000 });
-      expect(await storedSha(env.relay, 'shared-note.txt')).toBe(sha256(Buffer.from('shared from another app')));
+      expect(await storedSha256(env.relay, 'shared-note.txt')).toBe(sha256(Buffer.from('shared from another app')));
       // Uploaded once, not once per time the queue was read.
       const c = await signIn(env.relay, ALICE.name, ALICE.password);
       expect((await c.request('history', { path: 'shared-note.txt' })).versions).toHaveLength(1);

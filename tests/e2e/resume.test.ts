@@ -2,10 +2,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { downloadFile } from '../../relay/client/index.js';
-import { ALICE, signIn, standardRelay, startRelayProcess, relayLog, waitFor } from '../helpers/relay.js';
+import { ALICE, standardRelay, startRelayProcess, relayLog, storedSha256, waitFor } from '../helpers/relay.js';
 import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
-import { memorySink, randomData, sha256 } from '../helpers/files.js';
+import { randomData, sha256 } from '../helpers/files.js';
 
 const MiB = 1024 * 1024;
 
@@ -37,16 +36,6 @@ describe.runIf(hasChromium)('the web app resumes uploads', () => {
     return { env, profile, page, data, file };
   }
 
-  async function storedSha(relay: { wsUrl: string }, name: string): Promise<string> {
-    const c = await signIn(relay, ALICE.name, ALICE.password);
-    try {
-      const sink = memorySink();
-      await downloadFile(c, sink, { path: name });
-      return sha256(sink.bytes());
-    } finally {
-      c.close();
-    }
-  }
 
   it('after a reload the file waits; picking it again resumes without sending acknowledged chunks', async () => {
     const { env, page, data, file } = await setup(400);
@@ -61,7 +50,7 @@ describe.runIf(hasChromium)('the web app resumes uploads', () => {
     const transfer = relayLog(env.relay.dataDir).find((l) => l.event === 'transfer' && l.path === 'big.bin')!;
     // The second leg carried only what the relay had not acknowledged.
     expect(transfer.received as number).toBeLessThan(0.75 * data.length);
-    expect(await storedSha(env.relay, 'big.bin')).toBe(sha256(data));
+    expect(await storedSha256(env.relay, 'big.bin')).toBe(sha256(data));
   });
 
   it('resumes by itself when the relay is killed and restarted', async () => {
@@ -74,7 +63,7 @@ describe.runIf(hasChromium)('the web app resumes uploads', () => {
     const restarted = await startRelayProcess({ dataDir: env.relay.dataDir, port, web: true });
     cleanup.push(() => restarted.stop());
     await page.locator('.transfer[data-path="big.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
-    expect(await storedSha(restarted, 'big.bin')).toBe(sha256(data));
+    expect(await storedSha256(restarted, 'big.bin')).toBe(sha256(data));
   });
 
   it('resumes by itself after going offline and back online', async () => {
@@ -88,6 +77,6 @@ describe.runIf(hasChromium)('the web app resumes uploads', () => {
     expect(await progressOf(page, 'big.bin')).toBe(during);
     await profile.context.setOffline(false);
     await page.locator('.transfer[data-path="big.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
-    expect(await storedSha(env.relay, 'big.bin')).toBe(sha256(data));
+    expect(await storedSha256(env.relay, 'big.bin')).toBe(sha256(data));
   });
 });

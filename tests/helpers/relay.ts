@@ -156,3 +156,17 @@ export function aliceOnRelay(args: string[] = [], opts: { web?: boolean } = {}):
   });
   return f;
 }
+
+/** SHA-256 of what the relay stores at `path`, downloaded (and verified) as alice. */
+export async function storedSha256(relay: { wsUrl: string }, path: string): Promise<string> {
+  const { downloadFile } = await import('../../relay/client/index.js');
+  const { memorySink, sha256 } = await import('./files.js');
+  const client = await signIn(relay, ALICE.name, ALICE.password);
+  try {
+    const sink = memorySink();
+    await downloadFile(client, sink, { path });
+    return sha256(sink.bytes());
+  } finally {
+    client.close();
+  }
+}
