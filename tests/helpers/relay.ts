@@ -36,8 +36,8 @@ export interface RelayProcess {
 }
 
 /** Starts `ferry serve` on 127.0.0.1 (port 0 picks a free one unless `port` is given). */
-export async function startRelayProcess(opts: { dataDir: string; port?: number; args?: string[]; env?: Record<string, string>; web?: boolean }): Promise<RelayProcess> {
-  const web = opts.web ? path.join(ROOT, 'dist', 'web') : path.join(opts.dataDir, 'no-web');
+export async function startRelayProcess(opts: { dataDir: string; port?: number; args?: string[]; env?: Record<string, string>; web?: boolean | string }): Promise<RelayProcess> {
+  const web = typeof opts.web === 'string' ? opts.web : opts.web ? path.join(ROOT, 'dist', 'web') : path.join(opts.dataDir, 'no-web');
   const child = spawn(
     process.execPath,
     [FERRY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--data', opts.dataDir, '--web', web, ...(opts.args ?? [])],

@@ -21,6 +21,9 @@ self.addEventListener('message', (event) => {
   if (event.data?.type === 'SKIP_WAITING') void self.skipWaiting();
 });
 
+// Once active (the person chose to update), take over the open pages so they reload into it.
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
 // The share target: files shared from the device's share sheet arrive here as a
 // multipart POST. They are kept on the device (OPFS, queued in IndexedDB) and the app
 // uploads them as soon as the relay is reachable.

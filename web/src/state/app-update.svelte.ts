@@ -18,6 +18,8 @@ class AppUpdate {
   }
 
   async update(): Promise<void> {
+    // The new service worker takes over the page (clients.claim); reload into it then.
+    navigator.serviceWorker.addEventListener('controllerchange', () => location.reload(), { once: true });
     await this.apply?.(true);
   }
 }
