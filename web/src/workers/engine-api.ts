@@ -56,7 +56,6 @@ export interface EngineApi {
   upload(req: UploadRequest): Promise<UploadOutcome>;
   /** Stops an upload or download; it can be started again and resumes. */
   stop(id: string): void;
-  download(id: string, path: string, version?: number): Promise<{ blob: Blob; sha256: string; version: number }>;
   /**
    * Downloads into this device's storage (OPFS), resuming from what an earlier attempt
    * with the same id verified. Resolves when the file is complete and verified.

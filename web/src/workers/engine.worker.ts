@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import { FerryClient, downloadFile, uploadFile, type FileSource, type UploadPhase, type WebSocketLike } from '../../../relay/client';
-import { FerryError, contentHash } from '../../../relay/protocol';
+import { FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import { downloadSink } from '../storage/db';
 import type { EngineApi, EngineEvent } from './engine-api';
@@ -180,37 +180,6 @@ const api: EngineApi = {
         return { sha256: meta.sha256, version: meta.version, fetchedBytes: stats.fetchedBytes, keptChunks: stats.keptChunks };
       } finally {
         sink.close();
-        running.delete(id);
-      }
-    });
-  },
-
-  download(id, path, version) {
-    return guard(async () => {
-      const c = requireClient();
-      const abort = new AbortController();
-      running.set(id, abort);
-      const parts = new Map<number, Uint8Array>();
-      try {
-        const { meta } = await downloadFile(
-          c,
-          {
-            async write(offset, data) {
-              parts.set(offset, data);
-            },
-            async finish() {},
-          },
-          {
-            path,
-            version,
-            signal: abort.signal,
-            onProgress: (p) => emit({ type: 'download.progress.v1', id, done: p.done, total: p.total }),
-          },
-        );
-        if (contentHash(meta.chunks) !== meta.contentHash) throw new FerryError('INTEGRITY_FAILED');
-        const ordered = [...parts.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d as Uint8Array<ArrayBuffer>);
-        return { blob: new Blob(ordered), sha256: meta.sha256, version: meta.version };
-      } finally {
         running.delete(id);
       }
     });
