@@ -36,7 +36,7 @@ Client:
   ferry link REMOTE [--expires 1h|7d] [--max-downloads N] [--password] [--version N]
                                                a share link (password from FERRY_LINK_PASSWORD or a prompt)
   ferry links [--json] [--all]                 my links (--all: everyone's, admins only)
-  ferry unlink ID                              revoke a link
+  ferry unlink ID|URL                          revoke a link
 
 Session file: $FERRY_CONFIG, else ~/.config/ferry/config.json
 `;
@@ -300,8 +300,10 @@ async function links(args: string[]): Promise<void> {
 
 async function unlink(args: string[]): Promise<void> {
   const { positionals } = parseArgs({ args, allowPositionals: true });
-  if (!positionals[0]) throw new UsageError('usage: ferry unlink ID');
-  const r = await withClient((c) => c.request('link.revoke', { link: positionals[0] }));
+  if (!positionals[0]) throw new UsageError('usage: ferry unlink ID|URL');
+  // Accept the link's URL as printed by `ferry link`, or its bare id (`--` before ids starting with `-`).
+  const link = positionals[0].replace(/^https?:\/\/[^/]+\/s\//, '').replace(/\/.*$/, '');
+  const r = await withClient((c) => c.request('link.revoke', { link }));
   out(`${r.link} revoked`);
 }
 

@@ -26,6 +26,17 @@ export function linkInfo(l: ShareLink): ShareLinkInfo {
   };
 }
 
+/**
+ * 144 random bits in base64url, redrawn while the id starts with `-` or `_`: an id that looks like
+ * a command-line option is a trap in every shell tool (`ferry unlink -x…`). Still over 143 bits.
+ */
+export function newLinkId(): string {
+  for (;;) {
+    const id = randomBytes(18).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+}
+
 export class ShareLinks {
   constructor(private readonly library: Library) {}
 
@@ -33,7 +44,7 @@ export class ShareLinks {
     const path = checkPath(req.path);
     this.library.version(path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
     const now = Date.now();
-    const id = randomBytes(18).toString('base64url');
+    const id = newLinkId();
     this.library.meta.createLink({
       id,
       ownerId: user.id,

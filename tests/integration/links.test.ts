@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { uploadFile } from '../../relay/client/index.js';
 import { ADMIN, BOB, aliceOnRelay, relayLog, signIn } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
+import { newLinkId } from '../../relay/links/share-links.js';
 import { bufferSource, randomData, sha256 } from '../helpers/files.js';
 import { contentDisposition, parseRange } from '../../relay/links/link-http.js';
 
@@ -176,14 +177,23 @@ describe('share links', () => {
     const listed = JSON.parse((await ferry(['links', '--json'], { env })).stdout);
     const id = url.split('/').pop();
     expect(listed.links.find((l: { id: string }) => l.id === id)).toMatchObject({ maxDownloads: 3, downloads: 1 });
-    expect((await ferry(['unlink', id!], { env })).stdout).toContain('revoked');
+    expect((await ferry(['unlink', url], { env })).stdout).toBe(`${id} revoked\n`);
     expect((await fetch(url)).status).toBe(410);
+    const again = await ferry(['unlink', id!], { env });
+    expect(again.stdout).toBe(`${id} revoked\n`); // revoking twice is harmless
     const bad = await ferry(['link', 'share/doc.txt', '--expires', 'soon'], { env });
     expect(bad.code).toBe(2);
   });
 });
 
 describe('link HTTP helpers', () => {
+  it('makes ids of 24 base64url characters that never start like a command-line option', () => {
+    const ids = Array.from({ length: 5000 }, newLinkId);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{23}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.some((id) => /[-_]/.test(id))).toBe(true); // still the whole alphabet after the first
+  });
+
   it('parses single ranges and refuses the unsatisfiable', () => {
     expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
     expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
