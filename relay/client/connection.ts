@@ -128,14 +128,10 @@ export class FerryClient {
     });
   }
 
-  /** Sends one chunk frame. A Blob is sent as a Blob (browsers read it without copying it into the page). */
-  sendChunk(handle: number, index: number, data: Uint8Array | Blob): void {
+  /** Sends one chunk frame. */
+  sendChunk(handle: number, index: number, data: Uint8Array): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== OPEN) throw new FerryError('CONNECTION_LOST', 'Not connected to the relay.');
-    if (!(data instanceof Uint8Array)) {
-      socket.send(new Blob([encodeChunkHeader(FRAME_UPLOAD_CHUNK, handle, index) as Uint8Array<ArrayBuffer>, data]));
-      return;
-    }
     // Callers that can read straight into a frame-sized buffer leave the header room
     // free (see `frameBuffer`), which spares copying the chunk.
     if (data.byteOffset >= FRAME_HEADER_BYTES && isFrameBuffer(data)) {
@@ -389,6 +385,17 @@ const frameBuffers = new WeakSet<ArrayBufferLike>();
  */
 export function frameBuffer(length: number): Uint8Array {
   const buf = new ArrayBuffer(FRAME_HEADER_BYTES + length);
+  frameBuffers.add(buf);
+  return new Uint8Array(buf, FRAME_HEADER_BYTES, length);
+}
+
+/**
+ * Marks `buf` (at least FRAME_HEADER_BYTES + length long) as a frame buffer and returns
+ * its chunk part: for buffers that come back as new ArrayBuffer objects after a
+ * transfer (a BYOB read, a postMessage to a worker and back).
+ */
+export function adoptFrameBuffer(buf: ArrayBuffer, length: number): Uint8Array {
+  if (buf.byteLength < FRAME_HEADER_BYTES + length) throw new RangeError('buffer too small for a frame');
   frameBuffers.add(buf);
   return new Uint8Array(buf, FRAME_HEADER_BYTES, length);
 }

@@ -23,13 +23,13 @@ export interface FileSource {
   readonly mtime: number;
   /** Reads `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array>;
-  /** Takes back a buffer from `read` once its chunk was answered, for reuse. */
-  release?(data: Uint8Array): void;
   /**
-   * A Blob of the range, where the platform can send Blobs: the browser then reads the
-   * file itself and the bytes never enter the page's memory.
+   * Takes back a buffer from `read` once its chunk was answered, for reuse. Not sooner:
+   * a socket may still hold the buffer after `send` returned (browsers do).
    */
-  slice?(offset: number, length: number): Blob;
+  release?(data: Uint8Array): void;
+  /** The relay already holds the chunk at `offset`: drop whatever was read ahead for it. */
+  notNeeded?(offset: number): void;
 }
 
 export type UploadPhase = 'hashing' | 'uploading' | 'committing' | 'done';
@@ -145,6 +145,7 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
         const needed = new Set(need);
         for (let i = from; i < to; i++) {
           if (needed.has(i)) continue;
+          source.notNeeded?.(feed.chunks[i].offset);
           stats.heldChunks++;
           progress.done += feed.chunks[i].length;
         }
@@ -198,7 +199,7 @@ async function sendChunks(
   const maxRetries = opts.maxChunkRetries ?? 3;
   const generation = client.generation;
   const queue = [...need].sort((a, b) => a - b);
-  const inFlight = new Map<number, Uint8Array | Blob>();
+  const inFlight = new Map<number, Uint8Array>();
   const wakeup = new Wakeup();
   let failure: Error | undefined;
   let stopped = false;
@@ -240,7 +241,7 @@ async function sendChunks(
     if (!sent) return;
     inFlight.delete(ev.index);
     // Answered means the frame left long ago: its buffer can be reused.
-    if (sent instanceof Uint8Array) source.release?.(sent);
+    source.release?.(sent);
     if (ev.type === 'chunk.ack') {
       onAcked(feed.chunks[ev.index].length);
     } else {
@@ -267,8 +268,8 @@ async function sendChunks(
       if (queue.length > 0 && inFlight.size < window && client.bufferedAmount < maxBuffered) {
         const index = queue.shift()!;
         const { offset, length } = feed.chunks[index];
-        const data = source.slice ? source.slice(offset, length) : await source.read(offset, length);
-        if ((data instanceof Uint8Array ? data.byteLength : data.size) !== length) {
+        const data = await source.read(offset, length);
+        if (data.byteLength !== length) {
           throw new FerryError('SIZE_MISMATCH', `The file is shorter than when it was hashed (chunk ${index}).`);
         }
         if (client.generation !== generation) throw new FerryError('CONNECTION_LOST');

@@ -12,10 +12,10 @@ class FlakyWire extends FerryClient {
   constructor(url: string, private readonly corrupt: Set<number>) {
     super({ url, createSocket: nodeSocketFactory });
   }
-  override sendChunk(handle: number, index: number, data: Uint8Array | Blob): void {
+  override sendChunk(handle: number, index: number, data: Uint8Array): void {
     if (this.corrupt.has(index) && !this.flipped.has(index)) {
       this.flipped.add(index);
-      const copy = Uint8Array.from(data as Uint8Array);
+      const copy = Uint8Array.from(data);
       copy[Math.floor(copy.length / 2)] ^= 0x10;
       return super.sendChunk(handle, index, copy);
     }

@@ -4,16 +4,15 @@
  * stays smooth. The page talks to it through comlink (see net/engine.ts).
  */
 import * as Comlink from 'comlink';
-import { FerryClient, downloadFile, uploadFile, type FileSource, type UploadPhase, type WebSocketLike } from '../../../relay/client';
+import { FerryClient, chunkFeed, downloadFile, uploadFile, webCryptoHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
 import { FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
+import { ReadOnceSource, type BufferHasher } from './read-once';
+import type { HasherKind } from './hash.worker';
 import { downloadSink } from '../storage/db';
 import type { EngineApi, EngineEvent } from './engine-api';
 
-/**
- * Unacknowledged chunks in flight. Larger than the CLI's 8: a browser's send path
- * (Blob read, hand-off to the network process) adds latency per chunk.
- */
+/** Unacknowledged chunks in flight (each holds a 4 MiB buffer until the relay answers). */
 const UPLOAD_WINDOW = 16;
 
 let emit: (e: EngineEvent) => void = () => {};
@@ -42,18 +41,52 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function fileSource(file: File): FileSource {
-  return {
-    size: file.size,
-    mtime: file.lastModified,
-    async read(offset, length) {
-      return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
-    },
-    slice(offset, length) {
-      return file.slice(offset, offset + length);
-    },
+/**
+ * WebCrypto hashes right here (its digests run off this thread); @noble/hashes is
+ * plain JavaScript, so its buffers move to the pool's workers and back.
+ */
+function bufferHasher(kind: HasherKind | undefined): BufferHasher {
+  const webcrypto = kind === 'noble' ? undefined : webCryptoHasher();
+  if (webcrypto) return async (data) => ({ sha256: await webcrypto.sha256(data), data });
+  return (data) => pool.hashBuffer(data, 'noble');
+}
+
+/** Progress reaches the page at most this often (ms); phase changes go at once. */
+const PROGRESS_EVERY_MS = 100;
+
+/**
+ * Coalesces a transfer's progress events: the page redraws a few times a second
+ * instead of twice per chunk, which leaves the CPU to the transfer.
+ */
+function progressEmitter<E extends object>(send: (e: E) => void): (e: E) => void {
+  let lastAt = 0;
+  let lastPhase: string | undefined;
+  let pending: E | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    timer = undefined;
+    if (!pending) return;
+    const e = pending;
+    pending = undefined;
+    lastAt = performance.now();
+    lastPhase = phaseOf(e);
+    send(e);
+  };
+  return (e) => {
+    pending = e;
+    if (phaseOf(e) !== lastPhase || performance.now() - lastAt >= PROGRESS_EVERY_MS) {
+      if (timer) clearTimeout(timer);
+      flush();
+    } else timer ??= setTimeout(flush, PROGRESS_EVERY_MS);
   };
 }
+
+function phaseOf(e: object): string | undefined {
+  return 'phase' in e ? String(e.phase) : undefined;
+}
+
+/** Chunks of one file read and hashed at once. */
+const HASH_CONCURRENCY = 2;
 
 // Where the browser reports connectivity changes, act at once instead of waiting for
 // the watchdog or the backoff.
@@ -110,14 +143,16 @@ const api: EngineApi = {
         const total = req.file.size;
         let hashed = req.chunks ? total : 0;
         let last = { phase: 'hashing' as UploadPhase, done: 0 };
+        const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
+        const source = new ReadOnceSource(req.file, bufferHasher(req.hasher));
         const feed = req.chunks
           ? undefined
-          : pool.feed(req.file, {
-              kind: req.hasher,
+          : chunkFeed(total, (offset, length) => source.hashChunk(offset, length), {
+              concurrency: HASH_CONCURRENCY,
               signal: abort.signal,
               onHashed: (n) => {
                 hashed = n;
-                emit({ type: 'upload.progress.v1', id: req.id, phase: last.phase, hashed, done: last.done, total });
+                progress({ type: 'upload.progress.v1', id: req.id, phase: last.phase, hashed, done: last.done, total });
               },
             });
         if (feed) {
@@ -128,7 +163,7 @@ const api: EngineApi = {
           first().catch(() => {});
           feed.done.then((chunks) => emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: chunks[0]?.sha256 ?? '', chunks }), () => {});
         }
-        const r = await uploadFile(c, fileSource(req.file), {
+        const r = await uploadFile(c, source, {
           path: req.path,
           conflict: req.conflict,
           chunks: req.chunks,
@@ -138,7 +173,7 @@ const api: EngineApi = {
           onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
           onProgress: (p) => {
             last = { phase: p.phase, done: p.done };
-            emit({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: Math.max(hashed, p.hashed), done: p.done, total });
+            progress({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: Math.max(hashed, p.hashed), done: p.done, total });
           },
         });
         const chunks = r.chunks;
@@ -170,12 +205,13 @@ const api: EngineApi = {
       const abort = new AbortController();
       running.set(id, abort);
       const sink = await downloadSink(id);
+      const progress = progressEmitter<Extract<EngineEvent, { type: 'download.progress.v1' }>>(emit);
       try {
         const { meta, stats } = await downloadFile(c, sink, {
           path,
           version,
           signal: abort.signal,
-          onProgress: (p) => emit({ type: 'download.progress.v1', id, done: p.done, total: p.total }),
+          onProgress: (p) => progress({ type: 'download.progress.v1', id, done: p.done, total: p.total }),
         });
         return { sha256: meta.sha256, version: meta.version, fetchedBytes: stats.fetchedBytes, keptChunks: stats.keptChunks };
       } finally {

@@ -25,6 +25,14 @@ export class HashPool {
     return this.workers[0].available();
   }
 
+  /** Hashes bytes already read, moving the buffer to a worker and back (no copy). */
+  async hashBuffer(data: Uint8Array, kind?: HasherKind): Promise<{ sha256: string; data: Uint8Array }> {
+    const buffer = data.buffer as ArrayBuffer;
+    const worker = this.workers[this.next++ % this.workers.length];
+    const r = await worker.hashBuffer(Comlink.transfer(buffer, [buffer]), data.byteOffset, data.byteLength, kind);
+    return { sha256: r.sha256, data: new Uint8Array(r.buffer, data.byteOffset, data.byteLength) };
+  }
+
   /** Starts hashing a file; the feed grows as chunks are hashed (in order). */
   feed(file: Blob, opts: { kind?: HasherKind; limit?: number; signal?: AbortSignal; onHashed?: (bytes: number) => void } = {}): ChunkFeed {
     const size = opts.limit === undefined ? file.size : Math.min(file.size, opts.limit);

@@ -6,6 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { nobleHasher, webCryptoHasher } from '../../../relay/client/hashers';
+import { readInto } from './blob-read';
 
 export type HasherKind = 'webcrypto' | 'noble';
 
@@ -13,25 +14,12 @@ let scratch = new ArrayBuffer(0);
 /** The scratch buffer serves one slice at a time; overlapping calls get their own buffer. */
 let scratchBusy = false;
 
-/** Reads `blob` into the reused scratch buffer (BYOB), or into a new buffer where BYOB reads are not offered. */
+/** Reads `blob` into the reused scratch buffer. */
 async function readSlice(blob: Blob): Promise<Uint8Array> {
-  let reader: ReadableStreamBYOBReader | undefined;
-  try {
-    reader = blob.stream().getReader({ mode: 'byob' });
-  } catch {
-    return new Uint8Array(await blob.arrayBuffer());
-  }
   if (scratch.byteLength < blob.size) scratch = new ArrayBuffer(blob.size);
-  let buffer = scratch;
-  let filled = 0;
-  while (filled < blob.size) {
-    const { value, done } = await reader.read(new Uint8Array(buffer, filled, blob.size - filled));
-    if (done || !value) break;
-    buffer = value.buffer as ArrayBuffer;
-    filled += value.byteLength;
-  }
-  scratch = buffer;
-  return new Uint8Array(buffer, 0, filled);
+  const got = await readInto(blob, new Uint8Array(scratch, 0, blob.size));
+  scratch = got.buffer as ArrayBuffer;
+  return got;
 }
 
 const api = {
@@ -49,6 +37,12 @@ const api = {
     } finally {
       scratchBusy = false;
     }
+  },
+  /** Hashes bytes the caller read (and transferred here); the buffer goes back with the digest. */
+  async hashBuffer(buffer: ArrayBuffer, offset: number, length: number, kind?: HasherKind) {
+    const hasher = kind === 'noble' ? nobleHasher : (webCryptoHasher() ?? nobleHasher);
+    const sha256 = await hasher.sha256(new Uint8Array(buffer, offset, length));
+    return Comlink.transfer({ sha256, buffer }, [buffer]);
   },
 };
 
