@@ -52,6 +52,43 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
     }
   });
 
+  it('says so when a file does not fit on the device, keeps it listed, and uploads it once the relay is back', async () => {
+    const env = await standardRelay([], {}, { web: true });
+    const profile = await openProfile();
+    let relay = env.relay;
+    try {
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
+      // Leave this origin 1 MiB of room: Chromium then refuses bigger writes with QuotaExceededError.
+      const cdp = await profile.context.newCDPSession(page);
+      const origin = new URL(env.relay.httpUrl).origin;
+      const { usage } = await cdp.send('Storage.getUsageAndQuota', { origin });
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + 1024 * 1024 });
+
+      const port = relay.port;
+      await relay.stop();
+      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
+      const data = randomData(4 * 1024 * 1024 + 3);
+      const file = path.join(env.tmp, 'too-big.bin');
+      writeFileSync(file, data);
+      await page.getByTestId('file-input').setInputFiles(file);
+      const row = page.locator('.transfer[data-path="too-big.bin"]');
+      await row.and(page.locator('[data-state="offline"]')).waitFor();
+      await expect.poll(() => row.getByRole('alert').textContent()).toContain('Not enough space on this device to keep too-big.bin');
+      // Nothing half-written is left in the device's storage; the entry stays in the queue.
+      expect(await page.evaluate(queueState)).toEqual({ copies: 0, entries: ['too-big.bin'] });
+
+      relay = await startRelayProcess({ dataDir: env.relay.dataDir, port, web: true });
+      await row.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+      expect(await storedSha256(relay, 'too-big.bin')).toBe(sha256(data));
+      await expect.poll(() => page.evaluate(queueState)).toEqual({ copies: 0, entries: [] });
+    } finally {
+      await profile.close();
+      await relay.stop();
+      await env.close();
+    }
+  });
+
   it('takes files from the share sheet (share target) and uploads them', async () => {
     const env = await standardRelay([], {}, { web: true });
     const profile = await openProfile();
@@ -82,3 +119,22 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
     }
   });
 });
+
+/** In the page: how many copies the offline queue holds in OPFS, and the names of its IndexedDB entries. */
+async function queueState(): Promise<{ copies: number; entries: string[] }> {
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('queue', { create: true });
+  let copies = 0;
+  for await (const _ of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) copies++;
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = indexedDB.open('ferry');
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const entries = await new Promise<{ name: string }[]>((resolve, reject) => {
+    const r = db.transaction('queue').objectStore('queue').getAll();
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  db.close();
+  return { copies, entries: entries.map((e) => e.name) };
+}

@@ -175,6 +175,11 @@ class Transfers {
   }
 
   private draining: Promise<void> = Promise.resolve();
+  /**
+   * Files added offline whose copy did not fit on the device, by queue entry: while
+   * this page stays open they still upload from the picked file once the relay is back.
+   */
+  private readonly uncopied = new Map<string, File>();
 
   /** Lists files kept on the device, and uploads those whose copy is here once the relay is reachable. */
   drainQueue(): Promise<void> {
@@ -192,8 +197,17 @@ class Transfers {
         this.items.push(t);
       }
       if (entry.problem) {
+        const picked = this.uncopied.get(entry.id);
+        if (picked && this.online) {
+          if (t.state === 'offline') {
+            t.file = picked;
+            t.error = '';
+            t.state = 'queued';
+          }
+          continue;
+        }
         t.state = 'offline';
-        t.error = entry.problem;
+        t.error = picked ? `${entry.problem} It uploads when the relay is reachable, if this page stays open.` : `${entry.problem} Add the file again to upload it.`;
         continue;
       }
       if (!this.online) {
@@ -218,6 +232,7 @@ class Transfers {
     if (!this.online) {
       for (const { file, relativePath } of files) {
         const entry = await enqueueFile(file, joinPath(library.folder, relativePath), this.conflict);
+        if (entry.problem) this.uncopied.set(entry.id, file);
         clientLog.add(entry.problem ? 'warn' : 'info', `kept ${entry.path} on this device until the relay is reachable`, entry.problem ? { problem: entry.problem } : undefined);
       }
       await this.drainQueue();

@@ -151,12 +151,22 @@ export async function enqueueFile(file: File, path: string, conflict: ConflictPo
   const entry: QueuedFile = { id: crypto.randomUUID(), name: file.name, size: file.size, mtime: file.lastModified, path, conflict, addedAt: Date.now() };
   const { usage = 0, quota = 0 } = await navigator.storage.estimate();
   if (quota && file.size > quota - usage) {
-    entry.problem = `Not enough space on this device: ${file.size} bytes needed, ${quota - usage} free.`;
+    entry.problem = `Not enough space on this device to keep ${file.name}: ${file.size} bytes needed, ${quota - usage} free.`;
   } else {
-    const handle = await (await opfsDir()).getFileHandle(entry.id, { create: true });
-    const writable = await handle.createWritable();
-    await file.stream().pipeTo(writable);
-    entry.opfsName = entry.id;
+    // The estimate is only an estimate: the write itself can still run out of quota.
+    const dir = await opfsDir();
+    try {
+      const writable = await (await dir.getFileHandle(entry.id, { create: true })).createWritable();
+      await file.stream().pipeTo(writable);
+      entry.opfsName = entry.id;
+    } catch (err) {
+      await dir.removeEntry(entry.id).catch(() => {});
+      const e = err as DOMException;
+      entry.problem =
+        e?.name === 'QuotaExceededError'
+          ? `Not enough space on this device to keep ${file.name} (${file.size} bytes): the browser's storage quota is used up.`
+          : `Could not keep a copy of ${file.name} on this device: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
+    }
   }
   await (await db()).put('queue', entry);
   return entry;
