@@ -89,6 +89,55 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
     }
   });
 
+  it('uploads the queue from the service worker (Background Sync) when no page of the app is open', async () => {
+    const env = await standardRelay([], {}, { web: true });
+    const profile = await openProfile();
+    let relay = env.relay;
+    try {
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
+      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+      await page.reload();
+      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      const port = relay.port;
+      await relay.stop();
+      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
+      const data = randomData(5 * 1024 * 1024 + 11);
+      const file = path.join(env.tmp, 'background.bin');
+      writeFileSync(file, data);
+      await page.getByTestId('file-input').setInputFiles(file);
+      await page.locator('.transfer[data-path="background.bin"][data-state="offline"]').waitFor();
+      await expect.poll(() => page.evaluate(queueState)).toEqual({ copies: 1, entries: ['background.bin'] });
+
+      // No page of the app is open any more; the relay comes back; the browser fires the
+      // sync it was asked for (here through DevTools, as the device's network never changed).
+      await page.goto('about:blank');
+      relay = await startRelayProcess({ dataDir: env.relay.dataDir, port, web: true });
+      const cdp = await profile.context.newCDPSession(page);
+      const registration = new Promise<string>((resolve) =>
+        cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
+          const r = e.registrations.find((x) => x.scopeURL.startsWith(env.relay.httpUrl) && !x.isDeleted);
+          if (r) resolve(r.registrationId);
+        }),
+      );
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: env.relay.httpUrl, registrationId: await registration, tag: 'ferry-queue', lastChance: false });
+      await expect.poll(() => storedSha256(relay, 'background.bin').catch(() => undefined), { timeout: 30_000 }).toBe(sha256(data));
+
+      // The app, opened again, finds the queue empty and the file in the library.
+      await page.goto(env.relay.httpUrl);
+      await page.locator('.entry[data-path="background.bin"]').waitFor();
+      await expect.poll(() => page.evaluate(queueState)).toEqual({ copies: 0, entries: [] });
+      const c = await signIn(relay, ALICE.name, ALICE.password);
+      expect((await c.request('history', { path: 'background.bin' })).versions).toHaveLength(1);
+      c.close();
+    } finally {
+      await profile.close();
+      await relay.stop();
+      await env.close();
+    }
+  });
+
   it('takes files from the share sheet (share target) and uploads them', async () => {
     const env = await standardRelay([], {}, { web: true });
     const profile = await openProfile();

@@ -8,6 +8,8 @@
 import { createHandlerBoundToURL, precacheAndRoute, cleanupOutdatedCaches } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { enqueueFile } from './storage/db';
+import { requestQueueSync, SYNC_TAG } from './background-sync';
+import { syncQueue } from './sw-sync';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: (string | { url: string; revision: string | null })[] };
 
@@ -35,7 +37,14 @@ self.addEventListener('fetch', (event) => {
       const form = await event.request.formData();
       const files = form.getAll('files').filter((f): f is File => f instanceof File);
       for (const file of files) await enqueueFile(file, file.name, 'version');
+      await requestQueueSync(self.registration);
       return Response.redirect(`/?shared=${files.length}`, 303);
     })(),
   );
+});
+
+// Background Sync: the device is online again (see background-sync.ts).
+self.addEventListener('sync', (event) => {
+  const e = event as ExtendableEvent & { tag: string };
+  if (e.tag === SYNC_TAG) e.waitUntil(syncQueue(self));
 });

@@ -7,6 +7,7 @@ import type { ConflictPolicy } from '../../../relay/protocol';
 import { CHUNK_SIZE } from '../../../relay/protocol/constants';
 import { joinPath } from '../../../relay/protocol/paths';
 import { engine, errorCode, onEngineEvent, request } from '../net/engine';
+import { requestQueueSync, SYNC_MESSAGE, withQueueLock } from '../background-sync';
 import { deleteCheckpoint, dequeue, enqueueFile, listCheckpoints, listQueue, queuedFile, saveCheckpoint, type Checkpoint, type QueuedFile } from '../storage/db';
 import type { HasherKind } from '../workers/engine-api';
 import { clientLog } from './log.svelte';
@@ -106,6 +107,10 @@ class Transfers {
   private running = 0;
 
   constructor() {
+    // The service worker's Background Sync asks open pages to read the queue.
+    navigator.serviceWorker?.addEventListener('message', (e) => {
+      if (e.data?.type === SYNC_MESSAGE) void this.drainQueue();
+    });
     onEngineEvent((e) => {
       const t = 'id' in e ? this.items.find((x) => x.id === e.id) : undefined;
       if (!t) return;
@@ -233,6 +238,7 @@ class Transfers {
       for (const { file, relativePath } of files) {
         const entry = await enqueueFile(file, joinPath(library.folder, relativePath), this.conflict);
         if (entry.problem) this.uncopied.set(entry.id, file);
+        else await requestQueueSync(await navigator.serviceWorker?.getRegistration());
         clientLog.add(entry.problem ? 'warn' : 'info', `kept ${entry.path} on this device until the relay is reachable`, entry.problem ? { problem: entry.problem } : undefined);
       }
       await this.drainQueue();
@@ -278,7 +284,15 @@ class Transfers {
     const chunks = t.checkpoint?.chunks.length ? t.checkpoint.chunks : undefined;
     t.state = chunks ? 'uploading' : 'hashing';
     try {
-      const r = await engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER });
+      const upload = () => engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER });
+      // A file from the offline queue may be in the hands of the service worker (Background Sync).
+      const r = t.queued ? await withQueueLock(t.queued, upload, true) : await upload();
+      if (!r) {
+        this.items = this.items.filter((x) => x !== t);
+        clientLog.add('info', `${t.path} was uploaded in the background`);
+        void library.refresh();
+        return;
+      }
       t.state = 'done';
       t.done = t.size;
       t.hashed = t.size;

@@ -172,6 +172,11 @@ export async function enqueueFile(file: File, path: string, conflict: ConflictPo
   return entry;
 }
 
+/** Whether an entry is still in the queue (not uploaded and removed by someone else). */
+export async function isQueued(id: string): Promise<boolean> {
+  return (await (await db()).getKey('queue', id)) !== undefined;
+}
+
 export async function listQueue(): Promise<QueuedFile[]> {
   return (await db()).getAll('queue');
 }
