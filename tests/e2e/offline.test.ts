@@ -75,6 +75,7 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
       const row = page.locator('.transfer[data-path="too-big.bin"]');
       await row.and(page.locator('[data-state="offline"]')).waitFor();
       await expect.poll(() => row.getByRole('alert').textContent()).toContain('Not enough space on this device to keep too-big.bin');
+      expect(await row.locator('.state').textContent()).toBe('Waiting for the relay, not kept on this device');
       // Nothing half-written is left in the device's storage; the entry stays in the queue.
       expect(await page.evaluate(queueState)).toEqual({ copies: 0, entries: ['too-big.bin'] });
 
