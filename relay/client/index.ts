@@ -7,3 +7,4 @@ export * from './hashers.js';
 export * from './upload.js';
 export * from './chunk-feed.js';
 export * from './download.js';
+export * from './read-once.js';

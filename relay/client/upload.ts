@@ -204,6 +204,10 @@ async function sendChunks(
   let failure: Error | undefined;
   let stopped = false;
   let listing = true;
+  // Ends the lister's wait for more hashed chunks when this leg stops: a source that
+  // hashes only a bounded distance ahead of sending would otherwise never grow the feed.
+  let stopListing!: () => void;
+  const listingStopped = new Promise<void>((resolve) => (stopListing = resolve));
 
   // Lists the rest of the chunks as hashing produces them, a few at a time.
   const extend = async () => {
@@ -222,7 +226,7 @@ async function sendChunks(
         continue;
       }
       if (feed.complete) return;
-      await feed.changed();
+      await Promise.race([feed.changed(), listingStopped]);
     }
   };
   const extending = extend().then(
@@ -284,6 +288,7 @@ async function sendChunks(
     if (failure) throw failure;
   } finally {
     stopped = true;
+    stopListing();
     stop();
     await extending;
   }

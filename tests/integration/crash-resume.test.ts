@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
-import { downloadFile, uploadFile, FerryClient, type ChunkEvent } from '../../relay/client/index.js';
+import { chunkFeed, downloadFile, uploadFile, FerryClient, ReadOnceSource, type ChunkEvent } from '../../relay/client/index.js';
 import { nodeSocketFactory } from '../../relay/cli/node-client.js';
 import { ALICE, addUsers, startRelayProcess, tempDir, type RelayProcess } from '../helpers/relay.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
@@ -78,7 +78,10 @@ describe('relay crash mid-upload', () => {
 });
 
 describe('a relay that stops answering', () => {
-  it('is noticed by the watchdog; the upload resumes when the relay answers again', async () => {
+  // Both ways a file is read: hashed in full first, or each chunk read once and hashed a
+  // bounded distance ahead of sending (the web app's way, where a stalled leg must not
+  // leave the chunk lister waiting for hashing that waits for sending).
+  it.each(['hashed first', 'read once'])('is noticed by the watchdog; the upload resumes when the relay answers again (%s)', async (reading) => {
     const tmp = tempDir();
     const dataDir = path.join(tmp.dir, 'data');
     await addUsers(dataDir, [ALICE]);
@@ -89,11 +92,26 @@ describe('a relay that stops answering', () => {
       await client.connect();
       await client.login(ALICE.name, ALICE.password);
       const data = randomData(30 * CHUNK_SIZE);
+      const pause = () => new Promise((r) => setTimeout(r, 10));
       const source = bufferSource(data);
-      const slow = { ...source, read: async (o: number, l: number) => { await new Promise((r) => setTimeout(r, 10)); return source.read(o, l); } };
+      const slow = { ...source, read: async (o: number, l: number) => { await pause(); return source.read(o, l); } };
+      const once = new ReadOnceSource(
+        data.length,
+        Date.now(),
+        async (o, frame) => {
+          await pause();
+          const got = data.subarray(o, o + frame.byteLength);
+          frame.set(got);
+          return frame.subarray(0, got.length);
+        },
+        async (d) => ({ sha256: sha256(d), data: d }),
+      );
       let frozen = false;
-      const upload = uploadFile(client, slow, {
+      const upload = uploadFile(client, reading === 'read once' ? once : slow, {
         path: 'frozen.bin',
+        feed: reading === 'read once' ? chunkFeed(data.length, (o, l) => once.hashChunk(o, l)) : undefined,
+        // A small window leaves listed chunks waiting to be sent when the relay stops answering.
+        window: 2,
         onProgress: (p) => {
           if (!frozen && p.phase === 'uploading' && p.done >= 5 * CHUNK_SIZE) {
             frozen = true;

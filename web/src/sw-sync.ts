@@ -4,7 +4,7 @@
  */
 import { FerryClient, chunkFeed, nobleHasher, uploadFile, webCryptoHasher, type WebSocketLike } from '../../relay/client';
 import { dequeue, listQueue, loadSession, queuedFile } from './storage/db';
-import { ReadOnceSource } from './workers/read-once';
+import { fileSource } from './workers/read-once';
 import { SYNC_MESSAGE, withQueueLock } from './background-sync';
 
 /** The service worker's `sync` handler. */
@@ -32,7 +32,7 @@ export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
         const file = await queuedFile(entry);
         if (!file) return;
         const hasher = webCryptoHasher() ?? nobleHasher;
-        const source = new ReadOnceSource(file, async (data) => ({ sha256: await hasher.sha256(data), data }));
+        const source = fileSource(file, async (data) => ({ sha256: await hasher.sha256(data), data }));
         const feed = chunkFeed(file.size, (offset, length) => source.hashChunk(offset, length), { concurrency: 2 });
         await uploadFile(client, source, { path: entry.path, conflict: entry.conflict, feed });
         await dequeue(entry);

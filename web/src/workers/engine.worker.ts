@@ -4,10 +4,10 @@
  * stays smooth. The page talks to it through comlink (see net/engine.ts).
  */
 import * as Comlink from 'comlink';
-import { FerryClient, chunkFeed, downloadFile, uploadFile, webCryptoHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
+import { FerryClient, chunkFeed, downloadFile, uploadFile, webCryptoHasher, type BufferHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
 import { FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
-import { ReadOnceSource, type BufferHasher } from './read-once';
+import { fileSource } from './read-once';
 import type { HasherKind } from './hash.worker';
 import { downloadSink } from '../storage/db';
 import type { EngineApi, EngineEvent } from './engine-api';
@@ -144,7 +144,7 @@ const api: EngineApi = {
         let hashed = req.chunks ? total : 0;
         let last = { phase: 'hashing' as UploadPhase, done: 0 };
         const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
-        const source = new ReadOnceSource(req.file, bufferHasher(req.hasher));
+        const source = fileSource(req.file, bufferHasher(req.hasher));
         const feed = req.chunks
           ? undefined
           : chunkFeed(total, (offset, length) => source.hashChunk(offset, length), {
