@@ -28,6 +28,11 @@ export interface ChunkFeedOptions {
   signal?: AbortSignal;
   /** Bytes hashed so far, in completion order. */
   onHashed?: (bytes: number) => void;
+  /**
+   * Chunks hashed earlier (a checkpoint), from offset 0: the feed starts with them and
+   * hashes only the rest. Ignored where they do not match this file's chunk plan.
+   */
+  known?: readonly ChunkRef[];
 }
 
 /**
@@ -37,11 +42,13 @@ export interface ChunkFeedOptions {
 export function chunkFeed(size: number, hashChunk: (offset: number, length: number) => Promise<string>, opts: ChunkFeedOptions = {}): ChunkFeed {
   const plan = planChunks(size, opts.chunkSize ?? CHUNK_SIZE);
   const results: (ChunkRef | undefined)[] = new Array(plan.length);
-  const chunks: ChunkRef[] = [];
+  const known = opts.known ?? [];
+  const fits = known.length <= plan.length && known.every((c, i) => c.offset === plan[i].offset && c.length === plan[i].length);
+  const chunks: ChunkRef[] = fits ? known.map((c) => ({ ...c })) : [];
   let waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   let failure: unknown;
-  let next = 0;
-  let hashed = 0;
+  let next = chunks.length;
+  let hashed = chunks.reduce((n, c) => n + c.length, 0);
 
   const notify = () => {
     const w = waiters;

@@ -69,6 +69,8 @@ describe.runIf(hasChromium)('the transfers panel', () => {
     const lines = readFileSync(saved, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.some((l) => l.message === 'upload done: pausable.bin v1')).toBe(true);
     expect(lines.some((l) => l.message === 'paused pausable.bin')).toBe(true);
+    // The resume after the pause hashed only what the checkpoint did not hold yet.
+    expect(lines.some((l) => /^continuing pausable\.bin with \d+ chunks hashed earlier$/.test(l.message))).toBe(true);
     expect(lines.every((l) => !Number.isNaN(Date.parse(l.time)))).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { contentHash, planChunks, CHUNK_SIZE } from '../../relay/protocol/index.js';
-import { hashFile, nobleHasher, webCryptoHasher } from '../../relay/client/index.js';
+import { chunkFeed, hashFile, nobleHasher, webCryptoHasher } from '../../relay/client/index.js';
 import { bufferSource } from '../helpers/files.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -38,5 +38,32 @@ describe('content hash', () => {
   it('of an empty file is the SHA-256 of nothing', () => {
     expect(contentHash([])).toBe(sha(new Uint8Array(0)));
     expect(planChunks(0)).toEqual([]);
+  });
+});
+
+describe('chunkFeed', () => {
+  const size = 5 * CHUNK_SIZE + 7;
+  const hashOf = (offset: number) => `h${offset}`;
+
+  it('starts from chunks hashed earlier and hashes only the rest', async () => {
+    const asked: number[] = [];
+    const hashChunk = async (offset: number) => {
+      asked.push(offset);
+      return hashOf(offset);
+    };
+    const plan = await chunkFeed(size, hashChunk).done;
+    asked.length = 0;
+    const feed = chunkFeed(size, hashChunk, { known: plan.slice(0, 3) });
+    expect(feed.chunks).toHaveLength(3);
+    expect(await feed.done).toEqual(plan);
+    expect(asked.sort((a, b) => a - b)).toEqual([3 * CHUNK_SIZE, 4 * CHUNK_SIZE, 5 * CHUNK_SIZE]);
+  });
+
+  it('ignores earlier chunks that do not fit the file', async () => {
+    const asked: number[] = [];
+    const known = [{ offset: 0, length: 10, sha256: 'x' }];
+    const chunks = await chunkFeed(size, async (offset) => (asked.push(offset), hashOf(offset)), { known }).done;
+    expect(asked).toHaveLength(6);
+    expect(chunks[0]).toEqual({ offset: 0, length: CHUNK_SIZE, sha256: hashOf(0) });
   });
 });

@@ -279,10 +279,12 @@ class Transfers {
     t.error = '';
     t.errorCode = '';
     t.resetSpeed();
-    // A checkpoint with the whole chunk list resumes without hashing; otherwise hash
-    // again: the relay still skips every chunk it acknowledged.
+    // A checkpoint with the whole chunk list resumes without hashing, one with part of
+    // it hashes only the rest; the relay skips every chunk it acknowledged either way.
     const chunks = t.checkpoint?.chunks.length ? t.checkpoint.chunks : undefined;
-    t.state = chunks ? 'uploading' : 'hashing';
+    const hashedBefore = chunks?.reduce((n, c) => n + c.length, 0) ?? 0;
+    if (chunks && hashedBefore < t.size) clientLog.add('info', `continuing ${t.path} with ${chunks.length} chunks hashed earlier`);
+    t.state = chunks && hashedBefore === t.size ? 'uploading' : 'hashing';
     try {
       const upload = () => engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER });
       // A file from the offline queue may be in the hands of the service worker (Background Sync).

@@ -27,7 +27,7 @@ export interface UploadRequest {
   file: File;
   path: string;
   conflict: ConflictPolicy;
-  /** Chunk list from a checkpoint: skips hashing. */
+  /** Chunk list from a checkpoint: skips hashing, or the part of it already hashed when it does not cover the file. */
   chunks?: ChunkRef[];
   hasher?: HasherKind;
 }

@@ -85,6 +85,9 @@ function phaseOf(e: object): string | undefined {
   return 'phase' in e ? String(e.phase) : undefined;
 }
 
+/** Chunks hashed between two checkpoints of an upload's hashed part. */
+const CHECKPOINT_EVERY = 16;
+
 /** Chunks of one file read and hashed at once. */
 const HASH_CONCURRENCY = 2;
 
@@ -141,14 +144,17 @@ const api: EngineApi = {
       running.set(req.id, abort);
       try {
         const total = req.file.size;
-        let hashed = req.chunks ? total : 0;
+        const known = req.chunks?.reduce((n, c) => n + c.length, 0) ?? 0;
+        const complete = req.chunks && known === total ? req.chunks : undefined;
+        let hashed = complete ? total : known;
         let last = { phase: 'hashing' as UploadPhase, done: 0 };
         const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
         const source = fileSource(req.file, bufferHasher(req.hasher));
-        const feed = req.chunks
+        const feed = complete
           ? undefined
           : chunkFeed(total, (offset, length) => source.hashChunk(offset, length), {
               concurrency: HASH_CONCURRENCY,
+              known: req.chunks,
               signal: abort.signal,
               onHashed: (n) => {
                 hashed = n;
@@ -156,17 +162,26 @@ const api: EngineApi = {
               },
             });
         if (feed) {
-          const first = async () => {
+          // Checkpoints: once the file can be recognised, then the hashed part every
+          // CHECKPOINT_EVERY chunks (a resume after a pause or reload hashes only the rest).
+          const checkpoints = async () => {
             while (feed.chunks.length === 0 && !feed.complete) await feed.changed();
             emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: feed.chunks[0]?.sha256 ?? '' });
+            let saved = feed.chunks.length;
+            while (!feed.complete && !abort.signal.aborted) {
+              await feed.changed();
+              if (feed.chunks.length - saved < CHECKPOINT_EVERY || feed.complete) continue;
+              saved = feed.chunks.length;
+              emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: feed.chunks[0].sha256, chunks: feed.chunks.slice() });
+            }
           };
-          first().catch(() => {});
+          checkpoints().catch(() => {});
           feed.done.then((chunks) => emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: chunks[0]?.sha256 ?? '', chunks }), () => {});
         }
         const r = await uploadFile(c, source, {
           path: req.path,
           conflict: req.conflict,
-          chunks: req.chunks,
+          chunks: complete,
           feed,
           window: UPLOAD_WINDOW,
           signal: abort.signal,
