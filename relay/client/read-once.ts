@@ -11,10 +11,16 @@
  */
 import { adoptFrameBuffer } from './connection.js';
 import type { FileSource } from './upload.js';
+import type { Hasher } from './hashers.js';
 import { FRAME_HEADER_BYTES } from '../protocol/index.js';
 
 /** Hashes `data` and hands back a view of the same bytes (possibly in a new ArrayBuffer object). */
 export type BufferHasher = (data: Uint8Array) => Promise<{ sha256: string; data: Uint8Array }>;
+
+/** A BufferHasher from a Hasher that hashes in place (the bytes stay where they are). */
+export function inPlace(hasher: Hasher): BufferHasher {
+  return async (data) => ({ sha256: await hasher.sha256(data), data });
+}
 
 /** Reads `frame.byteLength` bytes at `offset` into `frame`; returns the part filled. */
 export type ChunkReader = (offset: number, frame: Uint8Array) => Promise<Uint8Array>;

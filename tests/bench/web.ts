@@ -34,7 +34,7 @@ async function freshRelay(dataDir: string) {
 }
 
 /** Seconds for the bare page to send `file` to a sink that writes it. */
-export async function bareUpload(file: string, work: string): Promise<number> {
+async function bareUpload(file: string, work: string): Promise<number> {
   const out = path.join(work, 'browser-sink.out');
   const sink = spawn(process.execPath, [path.join(ROOT, 'tests/bench/browser-sink.mjs'), out], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => sink.stdout!.on('data', (d) => resolve(Number(/port (\d+)/.exec(String(d))![1]))));

@@ -1,9 +1,35 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ALICE, signIn, standardRelay, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
+import type { Page } from 'playwright-core';
+import { ALICE, signIn, standardRelay, startRelayProcess, storedSha256, tempDir, type RelayProcess } from '../helpers/relay.js';
 import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/files.js';
+
+/** Signs in and reloads once the service worker is ready, so the page runs under it. */
+async function openAppUnderServiceWorker(page: Page, url: string): Promise<void> {
+  await signInPage(page, url, ALICE.name, ALICE.password);
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await page.reload();
+  await page.getByRole('heading', { name: 'Library' }).waitFor();
+}
+
+/** Stops the relay and waits until the page no longer shows it connected; returns its port for a restart. */
+async function stopRelayUnder(page: Page, relay: RelayProcess): Promise<number> {
+  const port = relay.port;
+  await relay.stop();
+  await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
+  return port;
+}
+
+/** Writes `size` random bytes to `dir/name` and adds the file in the app; returns the bytes. */
+async function addFile(page: Page, dir: string, name: string, size: number): Promise<Buffer> {
+  const data = randomData(size);
+  const file = path.join(dir, name);
+  writeFileSync(file, data);
+  await page.getByTestId('file-input').setInputFiles(file);
+  return data;
+}
 
 describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
   it('keeps added files on the device, survives closing the browser, and uploads them by itself', async () => {
@@ -13,18 +39,9 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
     try {
       let profile = await openProfile(profileDir.dir);
       let page = profile.context.pages()[0] ?? (await profile.context.newPage());
-      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
-      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
-      await page.reload(); // now under the service worker
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
-
-      const port = relay.port;
-      await relay.stop();
-      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
-      const data = randomData(3 * 1024 * 1024 + 5);
-      const file = path.join(env.tmp, 'offline.bin');
-      writeFileSync(file, data);
-      await page.getByTestId('file-input').setInputFiles(file);
+      await openAppUnderServiceWorker(page, env.relay.httpUrl);
+      const port = await stopRelayUnder(page, relay);
+      const data = await addFile(page, env.tmp, 'offline.bin', 3 * 1024 * 1024 + 5);
       await page.locator('.transfer[data-path="offline.bin"][data-state="offline"]').waitFor();
       await profile.context.close();
 
@@ -65,13 +82,8 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
       const { usage } = await cdp.send('Storage.getUsageAndQuota', { origin });
       await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + 1024 * 1024 });
 
-      const port = relay.port;
-      await relay.stop();
-      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
-      const data = randomData(4 * 1024 * 1024 + 3);
-      const file = path.join(env.tmp, 'too-big.bin');
-      writeFileSync(file, data);
-      await page.getByTestId('file-input').setInputFiles(file);
+      const port = await stopRelayUnder(page, relay);
+      const data = await addFile(page, env.tmp, 'too-big.bin', 4 * 1024 * 1024 + 3);
       const row = page.locator('.transfer[data-path="too-big.bin"]');
       await row.and(page.locator('[data-state="offline"]')).waitFor();
       await expect.poll(() => row.getByRole('alert').textContent()).toContain('Not enough space on this device to keep too-big.bin');
@@ -96,17 +108,9 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
     let relay = env.relay;
     try {
       const page = profile.context.pages()[0] ?? (await profile.context.newPage());
-      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
-      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
-      await page.reload();
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
-      const port = relay.port;
-      await relay.stop();
-      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
-      const data = randomData(5 * 1024 * 1024 + 11);
-      const file = path.join(env.tmp, 'background.bin');
-      writeFileSync(file, data);
-      await page.getByTestId('file-input').setInputFiles(file);
+      await openAppUnderServiceWorker(page, env.relay.httpUrl);
+      const port = await stopRelayUnder(page, relay);
+      const data = await addFile(page, env.tmp, 'background.bin', 5 * 1024 * 1024 + 11);
       await page.locator('.transfer[data-path="background.bin"][data-state="offline"]').waitFor();
       await expect.poll(() => page.evaluate(queueState)).toEqual({ copies: 1, entries: ['background.bin'] });
 
@@ -144,10 +148,7 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
     const profile = await openProfile();
     try {
       const page = profile.context.pages()[0] ?? (await profile.context.newPage());
-      await signInPage(page, env.relay.httpUrl, ALICE.name, ALICE.password);
-      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
-      await page.reload();
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      await openAppUnderServiceWorker(page, env.relay.httpUrl);
       // What the share sheet sends: a multipart POST to the share target's action.
       const status = await page.evaluate(async () => {
         const form = new FormData();

@@ -2,10 +2,11 @@
  * The service worker's side of Background Sync (see background-sync.ts): uploads the
  * offline queue with the shared transfer engine when no page of the app is open.
  */
-import { FerryClient, chunkFeed, nobleHasher, uploadFile, webCryptoHasher, type WebSocketLike } from '../../relay/client';
+import { FerryClient, chunkFeed, defaultHasher, inPlace, uploadFile, type WebSocketLike } from '../../relay/client';
 import { dequeue, listQueue, loadSession, queuedFile } from './storage/db';
 import { fileSource } from './workers/read-once';
 import { SYNC_MESSAGE, withQueueLock } from './background-sync';
+import { relayUrl } from './net/relay-url';
 
 /** The service worker's `sync` handler. */
 export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
@@ -19,7 +20,7 @@ export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
   const session = await loadSession();
   if (!session) return; // signed out: the queue waits for the next sign-in
   const client = new FerryClient({
-    url: `${sw.location.protocol === 'https:' ? 'wss:' : 'ws:'}//${sw.location.host}/ws`,
+    url: relayUrl(sw.location),
     token: session.token,
     createSocket: (u, p) => new WebSocket(u, p) as unknown as WebSocketLike,
     reconnectTimeoutMs: 30_000,
@@ -31,8 +32,7 @@ export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
       await withQueueLock(entry, async () => {
         const file = await queuedFile(entry);
         if (!file) return;
-        const hasher = webCryptoHasher() ?? nobleHasher;
-        const source = fileSource(file, async (data) => ({ sha256: await hasher.sha256(data), data }));
+        const source = fileSource(file, inPlace(defaultHasher()));
         const feed = chunkFeed(file.size, (offset, length) => source.hashChunk(offset, length), { concurrency: 2 });
         await uploadFile(client, source, { path: entry.path, conflict: entry.conflict, feed });
         await dequeue(entry);

@@ -19,10 +19,7 @@ export function onEngineEvent(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-/** The relay's WebSocket URL for this page (same origin). */
-export function relayUrl(): string {
-  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
-}
+export { relayUrl } from './relay-url';
 
 /** The stable error code of an engine error (the worker sends it as the error's name). */
 export function errorCode(err: unknown): string {

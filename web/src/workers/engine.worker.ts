@@ -4,7 +4,7 @@
  * stays smooth. The page talks to it through comlink (see net/engine.ts).
  */
 import * as Comlink from 'comlink';
-import { FerryClient, chunkFeed, downloadFile, uploadFile, webCryptoHasher, type BufferHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
+import { FerryClient, chunkFeed, downloadFile, inPlace, uploadFile, webCryptoHasher, type BufferHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
 import { FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import { fileSource } from './read-once';
@@ -47,7 +47,7 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
  */
 function bufferHasher(kind: HasherKind | undefined): BufferHasher {
   const webcrypto = kind === 'noble' ? undefined : webCryptoHasher();
-  if (webcrypto) return async (data) => ({ sha256: await webcrypto.sha256(data), data });
+  if (webcrypto) return inPlace(webcrypto);
   return (data) => pool.hashBuffer(data, 'noble');
 }
 
