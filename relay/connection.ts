@@ -22,7 +22,7 @@ import type { RelayContext } from './context.js';
 import { HANDLERS } from './handlers/index.js';
 
 /** Pause reading the socket while this many chunk writes are pending; resume below half. */
-const MAX_PENDING_WRITES = 8;
+const MAX_PENDING_WRITES = 6;
 
 /** Requests a connection may send before signing in. */
 const PUBLIC_REQUESTS: ReadonlySet<RequestType> = new Set(['login', 'auth', 'ping']);

@@ -3,8 +3,23 @@ import WebSocket from 'ws';
 import { FerryClient, type FerryClientOptions, type WebSocketLike } from '../client/index.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES } from '../protocol/index.js';
 
+/**
+ * Frames from this client carry an all-zero masking key. Masking (RFC 6455 §10.3)
+ * keeps scripts in a browser from choosing the bytes a proxy sees; the CLI runs no
+ * one else's code, so it has nothing to protect. With a zero key `ws` sends each chunk
+ * from our buffer as it is, where a random key makes it allocate and XOR a masked
+ * copy of every 4 MiB chunk, and the relay skips unmasking.
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 export function nodeSocketFactory(url: string, protocol: string): WebSocketLike {
-  return new WebSocket(url, protocol, { maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, perMessageDeflate: false }) as unknown as WebSocketLike;
+  return new WebSocket(url, protocol, {
+    maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES,
+    perMessageDeflate: false,
+    generateMask: zeroMask,
+  }) as unknown as WebSocketLike;
 }
 
 /** Opens a connection to a relay (`ws://host/ws`) and authenticates when a token is given. */

@@ -4,10 +4,20 @@
  * into place so a chunk file is either whole or absent.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { CHUNK_SIZE } from '../protocol/constants.js';
 import { FerryError } from '../protocol/errors.js';
 import type { ChunkStore, StoredChunk } from './chunk-store.js';
+import { DirectWriter } from './direct-io.js';
+
+/** Chunks written with O_DIRECT at once; more wait for a slot (each holds one 4 MiB chunk). */
+const DIRECT_SLOTS = 2;
+
+export interface FsChunkStoreOptions {
+  /** Write chunks with O_DIRECT where the file system supports it (default true). */
+  direct?: boolean;
+}
 
 const HASH_RE = /^[0-9a-f]{64}$/;
 
@@ -17,8 +27,9 @@ export class FsChunkStore implements ChunkStore {
   private readonly ready: Promise<void>;
   /** Folders known to exist, so a put does not mkdir every time. */
   private readonly made = new Set<string>();
+  private direct?: DirectWriter;
 
-  constructor(root: string) {
+  constructor(root: string, opts: FsChunkStoreOptions = {}) {
     this.root = root;
     const tmp = path.join(root, '.tmp');
     this.tmp = tmp;
@@ -26,7 +37,14 @@ export class FsChunkStore implements ChunkStore {
       await mkdir(tmp, { recursive: true });
       // Leftovers of writes interrupted by a crash are never referenced: drop them.
       for (const name of await readdir(tmp)) await rm(path.join(tmp, name), { force: true });
+      if (opts.direct !== false) this.direct = DirectWriter.probe(tmp, CHUNK_SIZE, DIRECT_SLOTS);
     })();
+  }
+
+  /** True when chunk writes bypass the page cache (O_DIRECT works in this folder). */
+  async writesDirect(): Promise<boolean> {
+    await this.ready;
+    return this.direct !== undefined;
   }
 
   private file(hash: string): string {
@@ -44,9 +62,8 @@ export class FsChunkStore implements ChunkStore {
       this.made.add(dir);
     }
     const temp = path.join(this.tmp, `${hash}.${randomBytes(6).toString('hex')}`);
-    const fh = await open(temp, 'w');
+    const fh = (await this.direct?.write(temp, data)) ?? (await writeBuffered(temp, data));
     try {
-      await fh.write(data, 0, data.byteLength, 0);
       await fh.sync();
     } finally {
       await fh.close();
@@ -85,6 +102,17 @@ export class FsChunkStore implements ChunkStore {
       }
     }
   }
+}
+
+async function writeBuffered(file: string, data: Uint8Array): Promise<FileHandle> {
+  const fh = await open(file, 'w');
+  try {
+    await fh.write(data, 0, data.byteLength, 0);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  return fh;
 }
 
 async function exists(file: string): Promise<boolean> {

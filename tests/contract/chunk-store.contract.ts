@@ -61,6 +61,25 @@ export function chunkStoreContract(name: string, make: () => Promise<{ store: Ch
         expect(listed).toEqual(new Map([[sha(chunks[0]), 10], [sha(chunks[2]), 30]]));
       }));
 
+    it('stores chunks of every size around disk blocks and the chunk size byte for byte', () =>
+      withStore(async (s) => {
+        const MiB = 1024 * 1024;
+        for (const size of [1, 511, 512, 513, 4095, 4096, 4097, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1]) {
+          const data = randomBytes(size);
+          await s.put(sha(data), data);
+          const back = await s.get(sha(data));
+          expect(back.byteLength, `size ${size}`).toBe(size);
+          expect(Buffer.compare(Buffer.from(back), data), `size ${size}`).toBe(0);
+        }
+      }));
+
+    it('stores many different chunks written at once', () =>
+      withStore(async (s) => {
+        const chunks = Array.from({ length: 24 }, (_, i) => randomBytes(256 * 1024 + i));
+        await Promise.all(chunks.map((c) => s.put(sha(c), c)));
+        for (const c of chunks) expect(Buffer.compare(Buffer.from(await s.get(sha(c))), c)).toBe(0);
+      }));
+
     it('handles concurrent puts of the same chunk', () =>
       withStore(async (s) => {
         const data = randomBytes(1 << 20);
