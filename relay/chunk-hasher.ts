@@ -1,20 +1,34 @@
 /**
  * Verifies chunks off the event loop: a small pool of worker threads computes each
  * chunk's SHA-256 and, for chunks that arrive in order, feeds the upload's
- * whole-file SHA-256 in the same thread. Chunk bytes are transferred to the worker
- * and back, not copied; the caller must not touch `data` while `chunk()` runs.
+ * whole-file SHA-256 in the same thread.
+ *
+ * A received chunk is first copied into one of a few slots of memory shared with the
+ * threads (`hold`), so the WebSocket message's buffer can be collected at once while
+ * it is still young. Kept alive through hashing and the disk write instead, those
+ * 4 MiB buffers outlived minor GCs and made the relay run a full GC every few chunks.
+ * When no slot is free (or the chunk is larger than one), the chunk's own buffer is
+ * moved to the thread and back, not copied.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { CHUNK_SIZE } from './protocol/constants.js';
+
+/** Shared slots: enough for one connection's pending writes and then some. */
+const SLOTS = 8;
+const SLOT_BYTES = CHUNK_SIZE;
 
 // Plain CommonJS so it runs the same from the bundle, from sources and under tests.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const uploads = new Map();
+let pool;
 parentPort.on('message', (m) => {
-  if (m.op === 'chunk') {
-    const data = new Uint8Array(m.buffer, m.offset, m.length);
+  if (m.op === 'pool') {
+    pool = m.pool;
+  } else if (m.op === 'chunk') {
+    const data = new Uint8Array(m.buffer ?? pool, m.offset, m.length);
     const sha256 = createHash('sha256').update(data).digest('hex');
     let u = uploads.get(m.key);
     if (!u) uploads.set(m.key, (u = { next: 0, hash: createHash('sha256'), broken: false }));
@@ -22,7 +36,8 @@ parentPort.on('message', (m) => {
       if (m.index === u.next) { u.hash.update(data); u.next++; }
       else if (m.index > u.next) u.broken = true;
     }
-    parentPort.postMessage({ seq: m.seq, sha256, buffer: m.buffer }, [m.buffer]);
+    if (m.buffer) parentPort.postMessage({ seq: m.seq, sha256, buffer: m.buffer }, [m.buffer]);
+    else parentPort.postMessage({ seq: m.seq, sha256 });
   } else if (m.op === 'digest') {
     const u = uploads.get(m.key);
     uploads.delete(m.key);
@@ -50,9 +65,10 @@ class HashThread {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
 
-  constructor() {
+  constructor(pool: SharedArrayBuffer) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
     this.worker.unref();
+    this.worker.postMessage({ op: 'pool', pool });
     this.worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.seq);
       this.pending.delete(m.seq);
@@ -92,13 +108,39 @@ function movable(data: Uint8Array): { buffer: ArrayBuffer; offset: number } {
   return { buffer: new Uint8Array(data).buffer, offset: 0 };
 }
 
+/** A chunk's bytes while they are verified and stored: in a shared slot, or in their own buffer. */
+export interface HeldChunk {
+  data: Uint8Array;
+  readonly slot?: number;
+}
+
 export class ChunkHasher {
   private readonly threads: HashThread[];
   private next = 0;
   private readonly assigned = new Map<string, HashThread>();
+  /** Zero-filled on demand by the kernel: slots never used take no memory. */
+  private readonly pool = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
+  private readonly freeSlots = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
 
   constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
-    this.threads = Array.from({ length: size }, () => new HashThread());
+    this.threads = Array.from({ length: size }, () => new HashThread(this.pool));
+  }
+
+  /**
+   * Takes a chunk's bytes for `chunk()`: copies them into a free shared slot when one
+   * fits, after which the caller should drop `data`. Pair every hold with `release`.
+   */
+  hold(data: Uint8Array): HeldChunk {
+    const slot = data.byteLength > 0 && data.byteLength <= SLOT_BYTES ? this.freeSlots.pop() : undefined;
+    if (slot === undefined) return { data };
+    const view = new Uint8Array(this.pool, slot * SLOT_BYTES, data.byteLength);
+    view.set(data);
+    return { data: view, slot };
+  }
+
+  /** Gives a held chunk's slot back; its `data` must not be used afterwards. */
+  release(held: HeldChunk): void {
+    if (held.slot !== undefined) this.freeSlots.push(held.slot);
   }
 
   /** Uploads stay on one thread, which keeps their whole-file hash. */
@@ -112,15 +154,20 @@ export class ChunkHasher {
   }
 
   /**
-   * SHA-256 of one chunk of upload `key`; when it equals `expected` and the chunk is
-   * the next in order, it also feeds the whole-file hash. Returns the digest and the
-   * bytes (moved back from the worker).
+   * SHA-256 of one held chunk of upload `key`; when it equals `expected` and the chunk
+   * is the next in order, it also feeds the whole-file hash. A chunk outside the
+   * shared slots is moved to the thread and back: `held.data` is then a new view.
    */
-  async chunk(key: string, index: number, data: Uint8Array, expected: string): Promise<{ sha256: string; data: Uint8Array }> {
-    const length = data.byteLength; // `data` is detached once its buffer moved
-    const { buffer, offset } = movable(data);
+  async chunk(key: string, index: number, held: HeldChunk, expected: string): Promise<string> {
+    const length = held.data.byteLength;
+    if (held.slot !== undefined) {
+      const r = await this.thread(key).call({ op: 'chunk', key, index, expected, offset: held.slot * SLOT_BYTES, length });
+      return r.sha256!;
+    }
+    const { buffer, offset } = movable(held.data);
     const r = await this.thread(key).call({ op: 'chunk', key, index, expected, buffer, offset, length }, [buffer]);
-    return { sha256: r.sha256!, data: new Uint8Array(r.buffer!, offset, length) };
+    held.data = new Uint8Array(r.buffer!, offset, length);
+    return r.sha256!;
   }
 
   /** The whole-file SHA-256 when all `count` chunks went through in order; forgets the upload. */

@@ -21,7 +21,7 @@ import type { ChunkStore } from './store/chunk-store.js';
 import type { MetaStore, RetentionPolicy, UploadRecord, User } from './store/meta-store.js';
 import type { Logger } from './log.js';
 import { sha256Hex } from './hash.js';
-import { ChunkHasher } from './chunk-hasher.js';
+import { ChunkHasher, type HeldChunk } from './chunk-hasher.js';
 
 export interface LibraryOptions {
   retention: RetentionPolicy;
@@ -170,20 +170,29 @@ export class Library {
    * Verifies and stores one chunk of an active upload; resolves once it is
    * durable. Throws CHUNK_* codes for chunks that do not belong or do not match.
    */
-  async storeChunk(upload: ActiveUpload, index: number, data: Uint8Array): Promise<void> {
+  storeChunk(upload: ActiveUpload, index: number, data: Uint8Array): Promise<void> {
     const chunk = index < upload.confirmed ? upload.record.chunks[index] : undefined;
-    if (!chunk) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.confirmed} chunks listed).`);
-    if (data.byteLength > MAX_CHUNK_BYTES) throw new FerryError('CHUNK_TOO_LARGE');
+    if (!chunk) return Promise.reject(new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.confirmed} chunks listed).`));
+    if (data.byteLength > MAX_CHUNK_BYTES) return Promise.reject(new FerryError('CHUNK_TOO_LARGE'));
     if (data.byteLength !== chunk.length) {
-      throw new FerryError('CHUNK_LENGTH_MISMATCH', `Chunk ${index} has ${data.byteLength} bytes, the chunk list says ${chunk.length}.`);
+      return Promise.reject(new FerryError('CHUNK_LENGTH_MISMATCH', `Chunk ${index} has ${data.byteLength} bytes, the chunk list says ${chunk.length}.`));
     }
     upload.receivedBytes += data.byteLength;
-    if (upload.held.has(index)) return;
-    const verified = await this.hasher.chunk(upload.key, index, data, chunk.sha256);
-    if (verified.sha256 !== chunk.sha256) {
-      throw new FerryError('CHUNK_HASH_MISMATCH', `Chunk ${index} does not match its SHA-256; send it again.`, { index, expected: chunk.sha256, actual: verified.sha256 });
+    if (upload.held.has(index)) return Promise.resolve();
+    // Not async up to here, so nothing keeps the frame's buffer once it is held.
+    return this.storeHeld(upload, index, chunk, this.hasher.hold(data));
+  }
+
+  private async storeHeld(upload: ActiveUpload, index: number, chunk: ChunkRef, held: HeldChunk): Promise<void> {
+    try {
+      const sha256 = await this.hasher.chunk(upload.key, index, held, chunk.sha256);
+      if (sha256 !== chunk.sha256) {
+        throw new FerryError('CHUNK_HASH_MISMATCH', `Chunk ${index} does not match its SHA-256; send it again.`, { index, expected: chunk.sha256, actual: sha256 });
+      }
+      await this.chunks.put(chunk.sha256, held.data);
+    } finally {
+      this.hasher.release(held);
     }
-    await this.chunks.put(chunk.sha256, verified.data);
     this.meta.markChunksHeld(upload.record.id, [{ index, hash: chunk.sha256 }], Date.now());
     upload.held.add(index);
   }

@@ -73,6 +73,15 @@ export function chunkStoreContract(name: string, make: () => Promise<{ store: Ch
         }
       }));
 
+    it('stores a chunk handed over as a view of shared memory (as the relay hands them)', () =>
+      withStore(async (s) => {
+        const data = randomBytes(300_001);
+        const shared = new Uint8Array(new SharedArrayBuffer(data.length + 16), 16, data.length);
+        shared.set(data);
+        await s.put(sha(data), shared);
+        expect(Buffer.compare(Buffer.from(await s.get(sha(data))), data)).toBe(0);
+      }));
+
     it('stores many different chunks written at once', () =>
       withStore(async (s) => {
         const chunks = Array.from({ length: 24 }, (_, i) => randomBytes(256 * 1024 + i));
