@@ -17,6 +17,8 @@ import { CHUNK_SIZE } from './protocol/constants.js';
 /** Shared slots: enough for one connection's pending writes and then some. */
 const SLOTS = 8;
 const SLOT_BYTES = CHUNK_SIZE;
+/** Room to move the slots by: a disk block. */
+const SLOT_SHIFT = 4096;
 
 // Plain CommonJS so it runs the same from the bundle, from sources and under tests.
 const WORKER_SOURCE = `
@@ -118,12 +120,26 @@ export class ChunkHasher {
   private readonly threads: HashThread[];
   private next = 0;
   private readonly assigned = new Map<string, HashThread>();
-  /** Zero-filled on demand by the kernel: slots never used take no memory. */
-  private readonly pool = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
+  /**
+   * The slots' memory (zero-filled on demand by the kernel: slots never used take no
+   * memory), with room to start them at an offset the chunk store prefers.
+   */
+  readonly memory = new SharedArrayBuffer(SLOTS * SLOT_BYTES + SLOT_SHIFT);
+  private base = 0;
   private readonly freeSlots = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
 
   constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
-    this.threads = Array.from({ length: size }, () => new HashThread(this.pool));
+    this.threads = Array.from({ length: size }, () => new HashThread(this.memory));
+  }
+
+  /**
+   * Starts the slots at `offset` (below 4096) in `memory`, e.g. where the store writes
+   * without copying. Ignored while any slot is held, so views never overlap.
+   */
+  placeSlots(offset: number): boolean {
+    if (offset < 0 || offset >= SLOT_SHIFT || this.freeSlots.length !== SLOTS) return false;
+    this.base = offset;
+    return true;
   }
 
   /**
@@ -133,7 +149,7 @@ export class ChunkHasher {
   hold(data: Uint8Array): HeldChunk {
     const slot = data.byteLength > 0 && data.byteLength <= SLOT_BYTES ? this.freeSlots.pop() : undefined;
     if (slot === undefined) return { data };
-    const view = new Uint8Array(this.pool, slot * SLOT_BYTES, data.byteLength);
+    const view = new Uint8Array(this.memory, this.base + slot * SLOT_BYTES, data.byteLength);
     view.set(data);
     return { data: view, slot };
   }
@@ -161,7 +177,7 @@ export class ChunkHasher {
   async chunk(key: string, index: number, held: HeldChunk, expected: string): Promise<string> {
     const length = held.data.byteLength;
     if (held.slot !== undefined) {
-      const r = await this.thread(key).call({ op: 'chunk', key, index, expected, offset: held.slot * SLOT_BYTES, length });
+      const r = await this.thread(key).call({ op: 'chunk', key, index, expected, offset: held.data.byteOffset, length });
       return r.sha256!;
     }
     const { buffer, offset } = movable(held.data);

@@ -74,7 +74,13 @@ export class Library {
     readonly meta: MetaStore,
     readonly opts: LibraryOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // Chunks are hashed in the hasher's shared slots; the store may write them from there.
+    chunks.adoptMemory?.(this.hasher.memory).then(
+      (offset) => offset !== undefined && this.hasher.placeSlots(offset),
+      (err) => log.warn({ event: 'error', op: 'adoptMemory', err }, 'chunk writes will copy through the page cache'),
+    );
+  }
 
   /**
    * Starts or resumes an upload. Returns the session and the indices the relay

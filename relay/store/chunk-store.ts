@@ -18,6 +18,12 @@ export interface ChunkStore {
    * that is already present is a cheap no-op.
    */
   put(hash: string, data: Uint8Array): Promise<void>;
+  /**
+   * Optional. Adopts long-lived memory the caller receives chunks into; chunks handed
+   * to `put` as views of it starting at the returned offset plus multiples of 4096
+   * are stored without an extra copy. Undefined when the backend gains nothing.
+   */
+  adoptMemory?(memory: SharedArrayBuffer): Promise<number | undefined>;
   /** True when the chunk is stored. */
   has(hash: string): Promise<boolean>;
   /** The chunk's bytes; throws FerryError NOT_FOUND when absent. */

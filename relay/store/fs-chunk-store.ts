@@ -6,13 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CHUNK_SIZE } from '../protocol/constants.js';
 import { FerryError } from '../protocol/errors.js';
 import type { ChunkStore, StoredChunk } from './chunk-store.js';
 import { DirectWriter } from './direct-io.js';
-
-/** Chunks written with O_DIRECT at once; more wait for a slot (each holds one 4 MiB chunk). */
-const DIRECT_SLOTS = 2;
 
 export interface FsChunkStoreOptions {
   /** Write chunks with O_DIRECT where the file system supports it (default true). */
@@ -37,14 +33,24 @@ export class FsChunkStore implements ChunkStore {
       await mkdir(tmp, { recursive: true });
       // Leftovers of writes interrupted by a crash are never referenced: drop them.
       for (const name of await readdir(tmp)) await rm(path.join(tmp, name), { force: true });
-      if (opts.direct !== false) this.direct = DirectWriter.probe(tmp, CHUNK_SIZE, DIRECT_SLOTS);
+      if (opts.direct !== false) this.direct = DirectWriter.probe(tmp);
     })();
   }
 
-  /** True when chunk writes bypass the page cache (O_DIRECT works in this folder). */
+  /** True when chunk writes can bypass the page cache (O_DIRECT works in this folder). */
   async writesDirect(): Promise<boolean> {
     await this.ready;
     return this.direct !== undefined;
+  }
+
+  /**
+   * Chunks handed to `put` as views of `memory` at `offset + k × 4096` (the returned
+   * offset) are written straight from it, bypassing the page cache. Undefined when
+   * this folder does not allow that; `put` then copies as usual.
+   */
+  async adoptMemory(memory: SharedArrayBuffer): Promise<number | undefined> {
+    await this.ready;
+    return this.direct?.adopt(memory);
   }
 
   private file(hash: string): string {

@@ -1,14 +1,16 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
-import { uploadFile } from '../../relay/client/index.js';
+import { downloadFile, uploadFile } from '../../relay/client/index.js';
 import { Library } from '../../relay/library.js';
 import { FsChunkStore } from '../../relay/store/fs-chunk-store.js';
 import { SqliteMetaStore } from '../../relay/store/sqlite-meta-store.js';
 import { ALICE, aliceOnRelay, relayLog, signIn, startRelayProcess, tempDir, waitFor } from '../helpers/relay.js';
-import { bufferSource, randomData, sha256 } from '../helpers/files.js';
+import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 
 describe('relay logs and integrity checks', () => {
   const f = aliceOnRelay();
@@ -29,6 +31,21 @@ describe('relay logs and integrity checks', () => {
     // Passwords never reach the log.
     expect(readFileSync(path.join(f.env.relay.dataDir, 'logs', 'current.log'), 'utf8')).not.toContain(ALICE.password);
   });
+
+  it.runIf(statfsSync(tmpdir()).type === 0xef53 && spawnSync('fincore', ['--version']).status === 0)(
+    'writes uploaded chunks to disk without passing them through the page cache (ext4)',
+    async () => {
+      const data = randomData(3 * CHUNK_SIZE + 12345);
+      const up = await uploadFile(f.alice, bufferSource(data), { path: 'direct/file.bin' });
+      expect(up.sha256).toBe(sha256(data));
+      const files = up.chunks.map((c) => path.join(f.env.relay.dataDir, 'chunks', c.sha256.slice(0, 2), c.sha256.slice(2, 4), c.sha256));
+      const cached = execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', ...files], { encoding: 'utf8' }).trim().split('\n').map(Number);
+      expect(cached).toEqual(files.map(() => 0));
+      const sink = memorySink();
+      await downloadFile(f.alice, sink, { path: 'direct/file.bin' });
+      expect(sha256(sink.bytes())).toBe(sha256(data));
+    },
+  );
 
   it('verify names the chunks whose stored bytes were damaged', async () => {
     const data = randomData(3 * CHUNK_SIZE);

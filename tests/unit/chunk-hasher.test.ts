@@ -56,6 +56,24 @@ describe('ChunkHasher', () => {
     expect(r.sha256).toBe(sha(r.bytes));
   });
 
+  it('moves its slots to the offset the store asks for, but never while one is held', async () => {
+    const shifted = new ChunkHasher(1);
+    try {
+      const held = shifted.hold(new Uint8Array(10));
+      expect(shifted.placeSlots(512)).toBe(false);
+      shifted.release(held);
+      expect(shifted.placeSlots(4096)).toBe(false);
+      expect(shifted.placeSlots(512)).toBe(true);
+      const data = randomBytes(5000);
+      const again = shifted.hold(data);
+      expect((again.data.byteOffset - 512) % (4 * 1024 * 1024)).toBe(0);
+      expect(await shifted.chunk('shifted', 0, again, sha(data))).toBe(sha(data));
+      shifted.release(again);
+    } finally {
+      await shifted.close();
+    }
+  });
+
   it('gives every slot back, so later chunks use slots again', async () => {
     for (let i = 0; i < 20; i++) expect((await verify('again', i, randomBytes(1000))).slot).toBeDefined();
   });
