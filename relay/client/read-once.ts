@@ -12,6 +12,7 @@
 import { adoptFrameBuffer } from './connection.js';
 import type { FileSource } from './upload.js';
 import type { Hasher } from './hashers.js';
+import { chunkFeed, type ChunkFeed, type ChunkFeedOptions } from './chunk-feed.js';
 import { FRAME_HEADER_BYTES } from '../protocol/index.js';
 
 /** Hashes `data` and hands back a view of the same bytes (possibly in a new ArrayBuffer object). */
@@ -43,6 +44,11 @@ export class ReadOnceSource implements FileSource {
     private readonly hash: BufferHasher,
     private readonly ahead = 12,
   ) {}
+
+  /** The file's chunk list, hashed by this source (each chunk read once, kept for sending). */
+  feed(opts: ChunkFeedOptions = {}): ChunkFeed {
+    return chunkFeed(this.size, (offset, length) => this.hashChunk(offset, length), opts);
+  }
 
   /** Reads and hashes one chunk, keeping its bytes for `read`. */
   async hashChunk(offset: number, length: number): Promise<string> {

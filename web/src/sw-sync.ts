@@ -2,7 +2,7 @@
  * The service worker's side of Background Sync (see background-sync.ts): uploads the
  * offline queue with the shared transfer engine when no page of the app is open.
  */
-import { FerryClient, chunkFeed, defaultHasher, inPlace, uploadFile, type WebSocketLike } from '../../relay/client';
+import { FerryClient, defaultHasher, inPlace, uploadFile, type WebSocketLike } from '../../relay/client';
 import { dequeue, listQueue, loadSession, queuedFile } from './storage/db';
 import { fileSource } from './workers/read-once';
 import { SYNC_MESSAGE, withQueueLock } from './background-sync';
@@ -33,7 +33,7 @@ export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
         const file = await queuedFile(entry);
         if (!file) return;
         const source = fileSource(file, inPlace(defaultHasher()));
-        const feed = chunkFeed(file.size, (offset, length) => source.hashChunk(offset, length), { concurrency: 2 });
+        const feed = source.feed({ concurrency: 2 });
         await uploadFile(client, source, { path: entry.path, conflict: entry.conflict, feed });
         await dequeue(entry);
       });

@@ -4,7 +4,7 @@
  * stays smooth. The page talks to it through comlink (see net/engine.ts).
  */
 import * as Comlink from 'comlink';
-import { FerryClient, chunkFeed, downloadFile, inPlace, uploadFile, webCryptoHasher, type BufferHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
+import { FerryClient, downloadFile, inPlace, uploadFile, webCryptoHasher, type BufferHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
 import { FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import { fileSource } from './read-once';
@@ -152,7 +152,7 @@ const api: EngineApi = {
         const source = fileSource(req.file, bufferHasher(req.hasher));
         const feed = complete
           ? undefined
-          : chunkFeed(total, (offset, length) => source.hashChunk(offset, length), {
+          : source.feed({
               concurrency: HASH_CONCURRENCY,
               known: req.chunks,
               signal: abort.signal,
