@@ -13,6 +13,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CHUNK_SIZE } from './protocol/constants.js';
+import { joinParts } from './protocol/codec.js';
 
 /** Shared slots: enough for one connection's pending writes and then some. */
 const SLOTS = 8;
@@ -143,14 +144,21 @@ export class ChunkHasher {
   }
 
   /**
-   * Takes a chunk's bytes for `chunk()`: copies them into a free shared slot when one
-   * fits, after which the caller should drop `data`. Pair every hold with `release`.
+   * Takes a chunk's bytes (one view, or parts in order) for `chunk()`: copies them into
+   * a free shared slot when one fits, after which the caller should drop `data`.
+   * Otherwise parts are joined into one new buffer. Pair every hold with `release`.
    */
-  hold(data: Uint8Array): HeldChunk {
-    const slot = data.byteLength > 0 && data.byteLength <= SLOT_BYTES ? this.freeSlots.pop() : undefined;
-    if (slot === undefined) return { data };
-    const view = new Uint8Array(this.memory, this.base + slot * SLOT_BYTES, data.byteLength);
-    view.set(data);
+  hold(data: Uint8Array | readonly Uint8Array[]): HeldChunk {
+    const parts = data instanceof Uint8Array ? [data] : data;
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    const slot = length > 0 && length <= SLOT_BYTES ? this.freeSlots.pop() : undefined;
+    if (slot === undefined) return { data: parts.length === 1 ? parts[0] : joinParts(parts) };
+    const view = new Uint8Array(this.memory, this.base + slot * SLOT_BYTES, length);
+    let at = 0;
+    for (const p of parts) {
+      view.set(p, at);
+      at += p.byteLength;
+    }
     return { data: view, slot };
   }
 

@@ -8,7 +8,7 @@ import type { WebSocket } from 'ws';
 import {
   FRAME_UPLOAD_CHUNK,
   FerryError,
-  decodeChunkFrame,
+  decodeChunkFrameParts,
   decodeClientMessage,
   encodeChunkHeader,
   errorMessage,
@@ -46,7 +46,10 @@ export class ClientConnection {
     readonly ws: WebSocket,
     readonly address: string,
   ) {
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    // Binary messages arrive as their fragments (browsers split a 4 MiB message into
+    // ~30): the chunk is copied from them into a hash slot once, not joined first.
+    ws.binaryType = 'fragments';
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer | Buffer[], isBinary));
     ws.on('close', () => {
       this.logSubscription?.();
       for (const upload of this.uploads.values()) ctx.library.releaseUpload(upload);
@@ -81,15 +84,18 @@ export class ClientConnection {
     return this.user;
   }
 
-  private onFrame(data: Buffer, isBinary: boolean): void {
-    this.bytesIn += data.byteLength;
+  private onFrame(data: Buffer | Buffer[], isBinary: boolean): void {
     if (isBinary) {
-      this.onChunkFrame(data);
+      const parts = Array.isArray(data) ? data : [data];
+      for (const p of parts) this.bytesIn += p.byteLength;
+      this.onChunkFrame(parts);
       return;
     }
+    const text = data as Buffer;
+    this.bytesIn += text.byteLength;
     let msg: ClientMessage;
     try {
-      msg = decodeClientMessage(data.toString('utf8'));
+      msg = decodeClientMessage(text.toString('utf8'));
     } catch (err) {
       const e = err as FerryError;
       this.ctx.log.warn({ event: 'refused', code: e.code, user: this.user?.name, addr: this.address }, e.message);
@@ -120,12 +126,12 @@ export class ClientConnection {
     }
   }
 
-  private onChunkFrame(data: Buffer): void {
+  private onChunkFrame(parts: Buffer[]): void {
     let handle = 0;
     let index = 0;
     try {
       this.requireUser();
-      const frame = decodeChunkFrame(data);
+      const frame = decodeChunkFrameParts(parts);
       handle = frame.handle;
       index = frame.index;
       if (frame.kind !== FRAME_UPLOAD_CHUNK) throw new FerryError('BAD_MESSAGE', `Unexpected frame kind ${frame.kind}.`);

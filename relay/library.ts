@@ -173,20 +173,23 @@ export class Library {
   }
 
   /**
-   * Verifies and stores one chunk of an active upload; resolves once it is
-   * durable. Throws CHUNK_* codes for chunks that do not belong or do not match.
+   * Verifies and stores one chunk of an active upload (its bytes in one view or in
+   * several parts); resolves once it is durable. Throws CHUNK_* codes for chunks that
+   * do not belong or do not match.
    */
-  storeChunk(upload: ActiveUpload, index: number, data: Uint8Array): Promise<void> {
+  storeChunk(upload: ActiveUpload, index: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const parts = data instanceof Uint8Array ? [data] : data;
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
     const chunk = index < upload.confirmed ? upload.record.chunks[index] : undefined;
     if (!chunk) return Promise.reject(new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.confirmed} chunks listed).`));
-    if (data.byteLength > MAX_CHUNK_BYTES) return Promise.reject(new FerryError('CHUNK_TOO_LARGE'));
-    if (data.byteLength !== chunk.length) {
-      return Promise.reject(new FerryError('CHUNK_LENGTH_MISMATCH', `Chunk ${index} has ${data.byteLength} bytes, the chunk list says ${chunk.length}.`));
+    if (length > MAX_CHUNK_BYTES) return Promise.reject(new FerryError('CHUNK_TOO_LARGE'));
+    if (length !== chunk.length) {
+      return Promise.reject(new FerryError('CHUNK_LENGTH_MISMATCH', `Chunk ${index} has ${length} bytes, the chunk list says ${chunk.length}.`));
     }
-    upload.receivedBytes += data.byteLength;
+    upload.receivedBytes += length;
     if (upload.held.has(index)) return Promise.resolve();
-    // Not async up to here, so nothing keeps the frame's buffer once it is held.
-    return this.storeHeld(upload, index, chunk, this.hasher.hold(data));
+    // Not async up to here, so nothing keeps the frame's buffers once it is held.
+    return this.storeHeld(upload, index, chunk, this.hasher.hold(parts));
   }
 
   private async storeHeld(upload: ActiveUpload, index: number, chunk: ChunkRef, held: HeldChunk): Promise<void> {

@@ -44,6 +44,42 @@ export function decodeChunkFrame(frame: Uint8Array): ChunkFrame {
   };
 }
 
+/** A chunk frame that arrived as a fragmented message: its header, and its bytes as views into the fragments. */
+export interface ChunkFrameParts extends Omit<ChunkFrame, 'data'> {
+  data: Uint8Array[];
+  /** Bytes in `data` altogether. */
+  length: number;
+}
+
+/**
+ * Reads a chunk frame from the fragments of one message without joining them (a
+ * browser sends a 4 MiB message as ~30 fragments). Throws BAD_MESSAGE like
+ * `decodeChunkFrame`.
+ */
+export function decodeChunkFrameParts(parts: readonly Uint8Array[]): ChunkFrameParts {
+  let first = parts[0] ?? new Uint8Array(0);
+  let rest = parts.slice(1);
+  if (first.byteLength < FRAME_HEADER_BYTES && rest.length > 0) {
+    // A header split across fragments: only a peculiar client does this, so join them all.
+    first = joinParts(parts);
+    rest = [];
+  }
+  const { data, ...header } = decodeChunkFrame(first);
+  const all = [data, ...rest].filter((p) => p.byteLength > 0);
+  return { ...header, data: all, length: all.reduce((n, p) => n + p.byteLength, 0) };
+}
+
+/** The parts' bytes in one new buffer. */
+export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
 function parseJson(text: string): Record<string, unknown> {
   if (text.length > MAX_CONTROL_BYTES) throw new FerryError('BAD_MESSAGE', 'Control message too large.');
   let value: unknown;

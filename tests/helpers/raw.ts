@@ -8,6 +8,12 @@ export interface RawClient {
   request(msg: object | string): Promise<any>;
   /** Sends a chunk frame and resolves with the next text message. */
   chunk(handle: number, index: number, data: Uint8Array): Promise<any>;
+  /**
+   * Sends a chunk frame as one message in fragments, cut at the given offsets of the
+   * frame (header included), as browsers send large messages; resolves with the next
+   * text message.
+   */
+  chunkInFragments(handle: number, index: number, data: Uint8Array, cuts: number[]): Promise<any>;
   close(): void;
 }
 
@@ -37,6 +43,12 @@ export async function rawClient(url: string, headers: Record<string, string> = {
     },
     chunk(handle, index, data) {
       ws.send(encodeChunkFrame(FRAME_UPLOAD_CHUNK, handle, index, data));
+      return next();
+    },
+    chunkInFragments(handle, index, data, cuts) {
+      const frame = encodeChunkFrame(FRAME_UPLOAD_CHUNK, handle, index, data);
+      const at = [0, ...cuts, frame.length];
+      for (let i = 0; i + 1 < at.length; i++) ws.send(frame.subarray(at[i], at[i + 1]), { binary: true, fin: i + 2 === at.length });
       return next();
     },
     close: () => ws.close(),

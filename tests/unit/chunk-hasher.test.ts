@@ -9,7 +9,7 @@ describe('ChunkHasher', () => {
   afterAll(() => hasher.close());
 
   /** Holds, hashes and releases one chunk; returns its digest and the bytes it was hashed from. */
-  const verify = async (key: string, index: number, data: Uint8Array, expected = sha(data)) => {
+  const verify = async (key: string, index: number, data: Uint8Array | Uint8Array[], expected = sha(Buffer.concat([data].flat()))) => {
     const held = hasher.hold(data);
     try {
       const sha256 = await hasher.chunk(key, index, held, expected);
@@ -54,6 +54,27 @@ describe('ChunkHasher', () => {
     const r = await verify('big', 0, big);
     expect(r.slot).toBeUndefined();
     expect(r.sha256).toBe(sha(r.bytes));
+  });
+
+  it('copies a chunk that arrived in parts into one slot, or joins the parts when no slot is free', async () => {
+    const whole = randomBytes(3 * 1024 * 1024 + 5);
+    const parts = [whole.subarray(0, 131_000), whole.subarray(131_000, 131_000), whole.subarray(131_000, 2_000_000), whole.subarray(2_000_000)];
+    const held = hasher.hold(parts);
+    expect(held.slot).toBeDefined();
+    expect(Buffer.compare(Buffer.from(held.data), whole)).toBe(0);
+    expect(await hasher.chunk('parts', 0, held, sha(whole))).toBe(sha(whole));
+    hasher.release(held);
+
+    const taken: HeldChunk[] = [];
+    for (let h = hasher.hold(new Uint8Array(1)); h.slot !== undefined; h = hasher.hold(new Uint8Array(1))) taken.push(h);
+    try {
+      const r = await verify('parts-joined', 0, parts);
+      expect(r.slot).toBeUndefined();
+      expect(r.sha256).toBe(sha(whole));
+      expect(Buffer.compare(r.bytes, whole)).toBe(0);
+    } finally {
+      for (const h of taken) hasher.release(h);
+    }
   });
 
   it('moves its slots to the offset the store asks for, but never while one is held', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FRAME_UPLOAD_CHUNK,
   decodeChunkFrame,
+  decodeChunkFrameParts,
   decodeClientMessage,
   decodeRelayMessage,
   encodeChunkFrame,
@@ -19,6 +20,38 @@ describe('chunk frames', () => {
 
   it('refuses a frame shorter than its header with BAD_MESSAGE', () => {
     expect(() => decodeChunkFrame(new Uint8Array(5))).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
+  });
+
+  /** Cuts `frame` at the given offsets, as a fragmented WebSocket message arrives. */
+  const cut = (frame: Uint8Array, at: number[]) => [0, ...at].map((from, i) => frame.subarray(from, at[i] ?? frame.length));
+  const bytes = (parts: Uint8Array[]) => parts.flatMap((p) => [...p]);
+
+  it('reads a frame from its fragments without joining them', () => {
+    const data = Uint8Array.from({ length: 300 }, (_, i) => i % 251);
+    const frame = encodeChunkFrame(FRAME_UPLOAD_CHUNK, 7, 42, data);
+    const parts = cut(frame, [100, 200]);
+    const got = decodeChunkFrameParts(parts);
+    expect(got).toMatchObject({ kind: FRAME_UPLOAD_CHUNK, handle: 7, index: 42, length: 300 });
+    expect(got.data).toHaveLength(3);
+    expect(got.data[1].buffer).toBe(frame.buffer); // views, not copies
+    expect(bytes(got.data)).toEqual([...data]);
+  });
+
+  it('reads a header split across fragments, and skips empty ones', () => {
+    const data = Uint8Array.from({ length: 50 }, (_, i) => 255 - i);
+    const frame = encodeChunkFrame(FRAME_UPLOAD_CHUNK, 3, 9, data);
+    for (const at of [[4], [1, 2, 3, 9], [9], [9, 9, 30], [0, 4, 4]]) {
+      const got = decodeChunkFrameParts(cut(frame, at));
+      expect(got).toMatchObject({ handle: 3, index: 9, length: 50 });
+      expect(got.data.every((p) => p.byteLength > 0)).toBe(true);
+      expect(bytes(got.data)).toEqual([...data]);
+    }
+    expect(decodeChunkFrameParts([frame.subarray(0, 9)])).toMatchObject({ handle: 3, index: 9, length: 0, data: [] });
+  });
+
+  it('refuses fragments that add up to less than a header with BAD_MESSAGE', () => {
+    expect(() => decodeChunkFrameParts([new Uint8Array(3), new Uint8Array(5)])).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
+    expect(() => decodeChunkFrameParts([])).toThrow(expect.objectContaining({ code: 'BAD_MESSAGE' }));
   });
 });
 
