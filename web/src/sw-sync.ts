@@ -33,8 +33,12 @@ export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
         const file = await queuedFile(entry);
         if (!file) return;
         const source = fileSource(file, inPlace(defaultHasher()));
-        const feed = source.feed({ concurrency: 2 });
-        await uploadFile(client, source, { path: entry.path, conflict: entry.conflict, feed });
+        try {
+          const feed = source.feed({ concurrency: 2 });
+          await uploadFile(client, source, { path: entry.path, conflict: entry.conflict, feed });
+        } finally {
+          source.close();
+        }
         await dequeue(entry);
       });
     }

@@ -142,6 +142,7 @@ const api: EngineApi = {
       const c = requireClient();
       const abort = new AbortController();
       running.set(req.id, abort);
+      let source: ReturnType<typeof fileSource> | undefined;
       try {
         const total = req.file.size;
         const known = req.chunks?.reduce((n, c) => n + c.length, 0) ?? 0;
@@ -149,7 +150,7 @@ const api: EngineApi = {
         let hashed = complete ? total : known;
         let last = { phase: 'hashing' as UploadPhase, done: 0 };
         const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
-        const source = fileSource(req.file, bufferHasher(req.hasher));
+        source = fileSource(req.file, bufferHasher(req.hasher));
         const feed = complete
           ? undefined
           : source.feed({
@@ -205,6 +206,7 @@ const api: EngineApi = {
           heldChunks: r.stats.heldChunks,
         };
       } finally {
+        source?.close();
         running.delete(req.id);
       }
     });
