@@ -1,7 +1,9 @@
 // Baseline for the web upload benchmark: serves a bare page that reads a picked file
-// in 4 MiB slices and sends them over one WebSocket, and a sink on the same port
+// in 4 MiB pieces and sends them over one WebSocket, and a sink on the same port
 // that only writes what it receives to a file. Usage: node browser-sink.mjs OUTFILE
 // (prints "port N"; the page sets window.doneMs when the sink has written it all).
+// The page at / reads each piece as a slice (Blob.slice().arrayBuffer()); at /?stream
+// it reads the whole file through one stream into a reused 4 MiB buffer.
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
@@ -14,10 +16,26 @@ f.onchange = async () => {
   const t0 = performance.now();
   const ws = new WebSocket('ws://' + location.host + '/sink');
   await new Promise((r) => (ws.onopen = r));
-  for (let off = 0; off < file.size; off += 4 << 20) {
-    const buf = await file.slice(off, off + (4 << 20)).arrayBuffer();
+  // send() copies the bytes, so a buffer may be reused at once.
+  const send = async (data) => {
     while (ws.bufferedAmount > 16 << 20) await new Promise((r) => setTimeout(r, 1));
-    ws.send(buf);
+    ws.send(data);
+  };
+  if (location.search === '?stream') {
+    const reader = (window.reader = file.stream().getReader({ mode: 'byob' }));
+    let buf = new ArrayBuffer(4 << 20);
+    for (let done = false; !done; ) {
+      let filled = 0;
+      while (filled < buf.byteLength) {
+        const r = await reader.read(new Uint8Array(buf, filled));
+        if (r.value) buf = r.value.buffer;
+        if (r.done) { done = true; break; }
+        filled += r.value.byteLength;
+      }
+      if (filled > 0) await send(new Uint8Array(buf, 0, filled));
+    }
+  } else {
+    for (let off = 0; off < file.size; off += 4 << 20) await send(await file.slice(off, off + (4 << 20)).arrayBuffer());
   }
   ws.send('done');
   await new Promise((r) => (ws.onmessage = r));
