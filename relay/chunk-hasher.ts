@@ -13,7 +13,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CHUNK_SIZE } from './protocol/constants.js';
-import { joinParts } from './protocol/codec.js';
+import { copyParts, joinParts, partsLength } from './protocol/codec.js';
 
 /** Shared slots: enough for one connection's pending writes and then some. */
 const SLOTS = 8;
@@ -150,16 +150,10 @@ export class ChunkHasher {
    */
   hold(data: Uint8Array | readonly Uint8Array[]): HeldChunk {
     const parts = data instanceof Uint8Array ? [data] : data;
-    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    const length = partsLength(parts);
     const slot = length > 0 && length <= SLOT_BYTES ? this.freeSlots.pop() : undefined;
     if (slot === undefined) return { data: parts.length === 1 ? parts[0] : joinParts(parts) };
-    const view = new Uint8Array(this.memory, this.base + slot * SLOT_BYTES, length);
-    let at = 0;
-    for (const p of parts) {
-      view.set(p, at);
-      at += p.byteLength;
-    }
-    return { data: view, slot };
+    return { data: copyParts(parts, new Uint8Array(this.memory, this.base + slot * SLOT_BYTES, length)), slot };
   }
 
   /** Gives a held chunk's slot back; its `data` must not be used afterwards. */

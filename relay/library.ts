@@ -13,6 +13,7 @@ import {
   checkChunkRun,
   chunkListEnd,
   contentHash,
+  partsLength,
   type ChunkRef,
   type ConflictPolicy,
   type LibraryEvent,
@@ -179,7 +180,7 @@ export class Library {
    */
   storeChunk(upload: ActiveUpload, index: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const parts = data instanceof Uint8Array ? [data] : data;
-    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    const length = partsLength(parts);
     const chunk = index < upload.confirmed ? upload.record.chunks[index] : undefined;
     if (!chunk) return Promise.reject(new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.confirmed} chunks listed).`));
     if (length > MAX_CHUNK_BYTES) return Promise.reject(new FerryError('CHUNK_TOO_LARGE'));

@@ -66,18 +66,27 @@ export function decodeChunkFrameParts(parts: readonly Uint8Array[]): ChunkFrameP
   }
   const { data, ...header } = decodeChunkFrame(first);
   const all = [data, ...rest].filter((p) => p.byteLength > 0);
-  return { ...header, data: all, length: all.reduce((n, p) => n + p.byteLength, 0) };
+  return { ...header, data: all, length: partsLength(all) };
+}
+
+/** Bytes in `parts` altogether. */
+export function partsLength(parts: readonly Uint8Array[]): number {
+  return parts.reduce((n, p) => n + p.byteLength, 0);
+}
+
+/** Copies the parts one after another into `into` (at least as long as they are); returns `into`. */
+export function copyParts(parts: readonly Uint8Array[], into: Uint8Array): Uint8Array {
+  let at = 0;
+  for (const p of parts) {
+    into.set(p, at);
+    at += p.byteLength;
+  }
+  return into;
 }
 
 /** The parts' bytes in one new buffer. */
 export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return copyParts(parts, new Uint8Array(partsLength(parts)));
 }
 
 function parseJson(text: string): Record<string, unknown> {

@@ -23,18 +23,27 @@ export async function readInto(blob: Blob, view: Uint8Array): Promise<Uint8Array
     return view.subarray(0, got.byteLength);
   }
   reading.add(reader);
-  let buffer = view.buffer as ArrayBuffer;
-  let filled = 0;
   try {
-    while (filled < blob.size) {
-      const { value, done } = await reader.read(new Uint8Array(buffer, view.byteOffset + filled, blob.size - filled));
-      if (done || !value) break;
-      buffer = value.buffer as ArrayBuffer;
-      filled += value.byteLength;
-    }
+    return await fill(reader, view, blob.size);
   } finally {
     reading.delete(reader);
     reader.releaseLock();
+  }
+}
+
+/**
+ * Reads from `reader` into `view` until `want` bytes or the end of the stream; returns
+ * the filled part, a view of the same memory in the ArrayBuffer object the last read
+ * handed back.
+ */
+async function fill(reader: ReadableStreamBYOBReader, view: Uint8Array, want: number): Promise<Uint8Array> {
+  let buffer = view.buffer as ArrayBuffer;
+  let filled = 0;
+  while (filled < want) {
+    const { value, done } = await reader.read(new Uint8Array(buffer, view.byteOffset + filled, want - filled));
+    if (value) buffer = value.buffer as ArrayBuffer;
+    if (done || !value) break;
+    filled += value.byteLength;
   }
   return new Uint8Array(buffer, view.byteOffset, filled);
 }
@@ -89,27 +98,20 @@ export class SequentialBlobReader {
       reading.add(this.reader);
       this.position = offset;
     }
-    const reader = this.reader;
-    let buffer = view.buffer as ArrayBuffer;
-    let filled = 0;
+    let got: Uint8Array;
     try {
-      while (filled < want) {
-        const { value, done } = await reader.read(new Uint8Array(buffer, view.byteOffset + filled, want - filled));
-        if (value) buffer = value.buffer as ArrayBuffer;
-        if (done || !value) break;
-        filled += value.byteLength;
-      }
+      got = await fill(this.reader, view, want);
     } catch (err) {
       this.release();
       throw err;
     }
-    if (filled < want) {
+    if (got.byteLength < want) {
       this.release();
       throw new Error(`Could not read ${this.blob instanceof File ? `"${this.blob.name}"` : 'the file'} to the end; was it changed or removed?`);
     }
-    this.position += filled;
+    this.position += want;
     if (this.position >= this.blob.size) this.release();
-    return new Uint8Array(buffer, view.byteOffset, filled);
+    return got;
   }
 
   private release(): void {
