@@ -26,6 +26,13 @@ export interface RelayConfig {
   sessionTtlMs: number;
   /** Log level for the JSON log file. */
   logLevel: string;
+  /** Bytes each (non-admin) user's versions may take; 0 = no quota. */
+  quotaBytes: number;
+  /**
+   * Host names a browser may reach the relay by (against DNS rebinding); empty = this
+   * machine's own names and addresses, plus those of `origins`; `*` = any.
+   */
+  hosts: string[];
 }
 
 export const SETTINGS: { flag: string; env: string; default: string; help: string }[] = [
@@ -41,7 +48,17 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--gc-grace-seconds', env: 'FERRY_GC_GRACE_SECONDS', default: '3600', help: 'leave unreferenced chunks this young alone' },
   { flag: '--session-days', env: 'FERRY_SESSION_DAYS', default: '30', help: 'sign-in sessions last this long' },
   { flag: '--log-level', env: 'FERRY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error' },
+  { flag: '--quota', env: 'FERRY_QUOTA', default: '0', help: 'bytes each user may store, like 50G or 2T (0 = no quota; admins have none)' },
+  { flag: '--hosts', env: 'FERRY_HOSTS', default: '', help: "extra host names browsers may use (this machine's are always allowed; * = any)" },
 ];
+
+/** `10G`, `512M`, `2T`, `1000` → bytes (binary units: K = 1024). */
+export function parseBytes(name: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?$/i.exec(value.trim());
+  if (!m) throw new Error(`${name} takes a size like 500M, 20G or 2T, got "${value}"`);
+  const scale = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2].toUpperCase() as 'K'];
+  return Math.round(Number(m[1]) * scale);
+}
 
 function num(name: string, value: string): number {
   const n = Number(value);
@@ -69,5 +86,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     gcGraceMs: num('--gc-grace-seconds', get('--gc-grace-seconds')) * 1000,
     sessionTtlMs: num('--session-days', get('--session-days')) * day,
     logLevel: get('--log-level'),
+    quotaBytes: parseBytes('--quota', get('--quota')),
+    hosts: get('--hosts').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
   };
 }

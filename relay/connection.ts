@@ -1,9 +1,14 @@
 /**
  * One client's WebSocket on the relay: decodes and validates every inbound frame,
- * enforces sign-in, dispatches requests to their handlers, turns every thrown
- * error into exactly one error message, and applies back-pressure (pauses reading
- * the socket while too many chunk writes are pending).
+ * enforces sign-in (re-checked against the database on every request, so a demotion,
+ * a disabled account or a sign-out elsewhere applies at once), dispatches requests to
+ * their handlers, turns every thrown error into exactly one error message, and keeps
+ * what the relay buffers for this client bounded both ways: it stops reading the socket
+ * while too many requests or chunk writes are pending, lets downloads wait for the send
+ * buffer, drops live log lines for an admin who does not read them, and closes a
+ * connection that does not read at all. Limits: relay/limits.ts.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import {
   FRAME_UPLOAD_CHUNK,
@@ -20,12 +25,33 @@ import type { ActiveUpload } from './library.js';
 import type { User } from './store/meta-store.js';
 import type { RelayContext } from './context.js';
 import { HANDLERS } from './handlers/index.js';
-
-/** Pause reading the socket while this many chunk writes are pending; resume below half. */
-const MAX_PENDING_WRITES = 6;
+import {
+  LOG_SEND_BUFFER,
+  MAX_PENDING_REQUESTS,
+  MAX_PENDING_WRITES,
+  PRE_AUTH_MAX_BYTES,
+  PRE_AUTH_MAX_REFUSALS,
+  PRE_AUTH_SILENCE_MS,
+  SEND_BUFFER_HARD,
+  SEND_BUFFER_SOFT,
+} from './limits.js';
+import { storageError } from './store/storage-error.js';
+import type { LogLine } from './log.js';
 
 /** Requests a connection may send before signing in. */
 const PUBLIC_REQUESTS: ReadonlySet<RequestType> = new Set(['login', 'auth', 'ping']);
+
+/** WebSocket close codes the relay uses (docs/limits.md). */
+export const CLOSE = {
+  /** The session ended: signed out, disabled, password reset. */
+  SESSION_ENDED: 4001,
+  /** Before sign-in: too many bytes, too many refusals, or silent too long. */
+  SIGN_IN_FIRST: 4008,
+  /** The client does not read what the relay sends. */
+  TOO_SLOW: 4009,
+  /** Too many unauthenticated connections from this address (or in all). */
+  BUSY: 1013,
+} as const;
 
 export class ClientConnection {
   user?: User;
@@ -36,25 +62,67 @@ export class ClientConnection {
   private nextHandle = 1;
   /** Ends this connection's live log subscription, if any. */
   logSubscription?: () => void;
+  private droppedLogLines = 0;
   private pendingWrites = 0;
+  private pendingRequests = 0;
   private paused = false;
+  /** Download reads run one after another, so one connection holds at most one chunk waiting to be sent. */
+  private downloadQueue: Promise<unknown> = Promise.resolve();
   readonly connectedAt = Date.now();
   bytesIn = 0;
+  /** Bytes received before signing in; bounded by PRE_AUTH_MAX_BYTES. */
+  private preAuthBytes = 0;
+  private preAuthRefusals = 0;
+  private silenceTimer?: ReturnType<typeof setTimeout>;
+  /** When the send buffer last shrank (or was empty), for the stall check. */
+  lastSendProgressAt = Date.now();
+  private lastBuffered = 0;
+  /** Pongs owed: the heartbeat closes a connection that owes two. */
+  missedPongs = 0;
 
   constructor(
     readonly ctx: RelayContext,
     readonly ws: WebSocket,
     readonly address: string,
+    socket?: Socket,
   ) {
     // Binary messages arrive as their fragments (browsers split a 4 MiB message into
     // ~30): the chunk is copied from them into a hash slot once, not joined first.
     ws.binaryType = 'fragments';
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer | Buffer[], isBinary));
+    ws.on('pong', () => (this.missedPongs = 0));
     ws.on('close', () => {
+      clearTimeout(this.silenceTimer);
       this.logSubscription?.();
       for (const upload of this.uploads.values()) ctx.library.releaseUpload(upload);
       this.uploads.clear();
     });
+    // Before sign-in, count raw bytes as they arrive: a huge frame is cut off after
+    // PRE_AUTH_MAX_BYTES, long before `ws` would have buffered it whole.
+    const onData = (chunk: Buffer) => {
+      if (this.user) return socket?.off('data', onData);
+      this.preAuthBytes += chunk.byteLength;
+      if (this.preAuthBytes > PRE_AUTH_MAX_BYTES) this.refuseUnauthenticated(`sent over ${PRE_AUTH_MAX_BYTES} bytes before signing in`);
+    };
+    socket?.on('data', onData);
+    this.armSilenceTimer();
+  }
+
+  /** An unauthenticated connection must say something every PRE_AUTH_SILENCE_MS. */
+  private armSilenceTimer(): void {
+    clearTimeout(this.silenceTimer);
+    if (this.user) return;
+    this.silenceTimer = setTimeout(() => {
+      if (!this.user) this.refuseUnauthenticated(`silent for ${PRE_AUTH_SILENCE_MS / 1000} s before signing in`);
+    }, PRE_AUTH_SILENCE_MS);
+    this.silenceTimer.unref?.();
+  }
+
+  private refuseUnauthenticated(why: string): void {
+    this.ctx.logRefusal({ event: 'connection.refused', addr: this.address, why }, 'unauthenticated connection closed');
+    this.ws.close(CLOSE.SIGN_IN_FIRST, 'sign in first');
+    // Do not wait for the peer's closing handshake: it may never read.
+    setTimeout(() => this.ws.terminate(), 1000).unref?.();
   }
 
   /** A fresh handle for an upload or download on this connection. */
@@ -62,29 +130,123 @@ export class ClientConnection {
     return this.nextHandle++;
   }
 
+  /**
+   * Sends a JSON message. A connection whose send buffer is past SEND_BUFFER_HARD does
+   * not read: it is closed rather than buffered for without end.
+   */
   send(message: object): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > SEND_BUFFER_HARD) return this.closeTooSlow();
+    this.ws.send(JSON.stringify(message));
   }
 
-  /** Sends a download chunk frame; resolves when `ws` has taken it (for back-pressure). */
+  /** Closes a connection that does not read what the relay sends. */
+  closeTooSlow(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ctx.log.warn({ event: 'connection.slow', user: this.user?.name, addr: this.address, buffered: this.ws.bufferedAmount }, 'client does not read; connection closed');
+    this.ws.close(CLOSE.TOO_SLOW, 'not reading');
+    setTimeout(() => this.ws.terminate(), 1000).unref?.();
+  }
+
+  /** A live log line for a subscribed admin; dropped (and the gap reported later) while they do not keep up. */
+  sendLogLine(line: LogLine): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > LOG_SEND_BUFFER) {
+      this.droppedLogLines++;
+      return;
+    }
+    if (this.droppedLogLines > 0) {
+      const dropped = this.droppedLogLines;
+      this.droppedLogLines = 0;
+      this.send({ type: 'log.line', line: { time: new Date().toISOString(), level: 40, event: 'log.dropped', dropped, msg: `${dropped} log lines were not sent: this connection did not keep up` } });
+    }
+    this.send({ type: 'log.line', line });
+  }
+
+  /**
+   * Sends a download chunk frame once the send buffer has room; resolves when `ws` has
+   * written it (for back-pressure). Calls are serialised per connection.
+   */
   sendChunk(kind: number, handle: number, index: number, data: Uint8Array): Promise<void> {
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + data.byteLength);
     frame.set(encodeChunkHeader(kind, handle, index), 0);
     frame.set(data, FRAME_HEADER_BYTES);
-    return new Promise((resolve, reject) => this.ws.send(frame, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => {
+      if (this.ws.readyState !== this.ws.OPEN) return reject(new FerryError('CONNECTION_LOST'));
+      this.ws.send(frame, (err) => (err ? reject(err) : resolve()));
+    });
   }
 
-  /** The signed-in user; throws AUTH_REQUIRED or SESSION_EXPIRED. */
+  /** Runs download reads one at a time on this connection. */
+  queueDownload<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.downloadQueue.then(work, work);
+    this.downloadQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** Waits while the send buffer holds more than SEND_BUFFER_SOFT (the stall check closes a connection that never drains). */
+  async sendRoom(): Promise<void> {
+    while (this.ws.readyState === this.ws.OPEN && this.ws.bufferedAmount > SEND_BUFFER_SOFT) await new Promise((r) => setTimeout(r, 20));
+    if (this.ws.readyState !== this.ws.OPEN) throw new FerryError('CONNECTION_LOST');
+  }
+
+  /** For the relay's periodic check: true when the send buffer has not shrunk since `since`. */
+  sendStalledSince(now: number): number {
+    const buffered = this.ws.bufferedAmount;
+    if (buffered === 0 || buffered < this.lastBuffered) this.lastSendProgressAt = now;
+    this.lastBuffered = buffered;
+    return now - this.lastSendProgressAt;
+  }
+
+  /**
+   * The signed-in user as the database has them now; throws AUTH_REQUIRED or
+   * SESSION_EXPIRED. Checked on every request and chunk frame.
+   */
   requireUser(): User {
-    if (!this.user) throw new FerryError('AUTH_REQUIRED');
-    if (this.sessionExpiresAt <= Date.now()) {
-      this.user = undefined;
-      throw new FerryError('SESSION_EXPIRED');
+    if (!this.user || !this.tokenHash) throw new FerryError('AUTH_REQUIRED');
+    try {
+      const { user, expiresAt } = this.ctx.accounts.checkSession(this.tokenHash);
+      this.applyUser(user);
+      this.sessionExpiresAt = expiresAt;
+      return user;
+    } catch (err) {
+      this.signOut();
+      throw err;
     }
-    return this.user;
+  }
+
+  /** Takes a changed user (role, disabled) into this connection: an admin's powers end with their role. */
+  applyUser(user: User): void {
+    this.user = user;
+    if (user.role !== 'admin' && this.logSubscription) {
+      this.logSubscription();
+      this.logSubscription = undefined;
+    }
+  }
+
+  /** This connection is no longer signed in (it may sign in again). */
+  signOut(): void {
+    this.user = undefined;
+    this.tokenHash = undefined;
+    this.logSubscription?.();
+    this.logSubscription = undefined;
+    for (const upload of this.uploads.values()) this.ctx.library.releaseUpload(upload);
+    this.uploads.clear();
+    this.downloads.clear();
+    this.armSilenceTimer();
+  }
+
+  /** Signs this connection in (login or auth). */
+  signIn(user: User, tokenHash: string, expiresAt: number): void {
+    this.user = user;
+    this.tokenHash = tokenHash;
+    this.sessionExpiresAt = expiresAt;
+    clearTimeout(this.silenceTimer);
+    this.ctx.signedIn(this);
   }
 
   private onFrame(data: Buffer | Buffer[], isBinary: boolean): void {
+    if (!this.user) this.armSilenceTimer();
     if (isBinary) {
       const parts = Array.isArray(data) ? data : [data];
       for (const p of parts) this.bytesIn += p.byteLength;
@@ -98,11 +260,35 @@ export class ClientConnection {
       msg = decodeClientMessage(text.toString('utf8'));
     } catch (err) {
       const e = err as FerryError;
-      this.ctx.log.warn({ event: 'refused', code: e.code, user: this.user?.name, addr: this.address }, e.message);
+      this.refused({ event: 'refused', code: e.code, user: this.user?.name, addr: this.address }, e.message);
       this.send(errorMessage(e.code, e.message, e.detail?.id as number | undefined));
       return;
     }
-    void this.dispatch(msg);
+    this.pendingRequests++;
+    if (this.pendingRequests >= MAX_PENDING_REQUESTS) this.pauseReading();
+    void this.dispatch(msg).finally(() => {
+      this.pendingRequests--;
+      this.maybeResume();
+    });
+  }
+
+  /** Logs a refusal (rate-limited relay-wide) and closes an unauthenticated connection that keeps sending junk. */
+  private refused(fields: Record<string, unknown>, message: string): void {
+    this.ctx.logRefusal(fields, message);
+    if (!this.user && ++this.preAuthRefusals > PRE_AUTH_MAX_REFUSALS) this.refuseUnauthenticated(`${PRE_AUTH_MAX_REFUSALS} refused messages before signing in`);
+  }
+
+  private pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.ws.pause();
+  }
+
+  private maybeResume(): void {
+    if (this.paused && this.pendingWrites <= MAX_PENDING_WRITES / 2 && this.pendingRequests <= MAX_PENDING_REQUESTS / 2) {
+      this.paused = false;
+      this.ws.resume();
+    }
   }
 
   private async dispatch(msg: ClientMessage): Promise<void> {
@@ -112,13 +298,13 @@ export class ClientConnection {
       const body = await handler(this, msg);
       this.send({ type: 'reply', id: msg.id, op: msg.type, body });
     } catch (err) {
-      this.sendError(err, msg.id, msg.type);
+      this.sendError(storageError(err), msg.id, msg.type);
     }
   }
 
   private sendError(err: unknown, id: number | undefined, op: string): void {
     if (err instanceof FerryError) {
-      if (err.code !== 'LOGIN_FAILED') this.ctx.log.info({ event: 'refused', op, code: err.code, user: this.user?.name, addr: this.address }, err.message);
+      if (err.code !== 'LOGIN_FAILED') this.refused({ event: 'refused', op, code: err.code, user: this.user?.name, addr: this.address }, err.message);
       this.send(errorMessage(err.code, err.message, id, err.detail));
     } else {
       this.ctx.log.error({ event: 'error', op, err, user: this.user?.name, addr: this.address }, 'request failed');
@@ -138,10 +324,7 @@ export class ClientConnection {
       const upload = this.uploads.get(handle);
       if (!upload) throw new FerryError('UNKNOWN_UPLOAD', `No upload with handle ${handle} on this connection.`);
       this.pendingWrites++;
-      if (this.pendingWrites >= MAX_PENDING_WRITES && !this.paused) {
-        this.paused = true;
-        this.ws.pause();
-      }
+      if (this.pendingWrites >= MAX_PENDING_WRITES) this.pauseReading();
       this.ctx.library
         .storeChunk(upload, index, frame.data)
         .then(
@@ -150,10 +333,7 @@ export class ClientConnection {
         )
         .finally(() => {
           this.pendingWrites--;
-          if (this.paused && this.pendingWrites <= MAX_PENDING_WRITES / 2) {
-            this.paused = false;
-            this.ws.resume();
-          }
+          this.maybeResume();
         });
     } catch (err) {
       this.refuseChunk(handle, index, err);
@@ -161,9 +341,10 @@ export class ClientConnection {
   }
 
   private refuseChunk(handle: number, index: number, err: unknown): void {
-    const e = err instanceof FerryError ? err : new FerryError('STORAGE_FAILED');
-    if (!(err instanceof FerryError)) this.ctx.log.error({ event: 'error', op: 'chunk', err, user: this.user?.name }, 'storing a chunk failed');
-    else this.ctx.log.warn({ event: 'chunk.refused', code: e.code, handle, index, user: this.user?.name, addr: this.address }, e.message);
+    const known = storageError(err);
+    const e = known instanceof FerryError ? known : new FerryError('STORAGE_FAILED');
+    if (!(known instanceof FerryError)) this.ctx.log.error({ event: 'error', op: 'chunk', err, user: this.user?.name }, 'storing a chunk failed');
+    else this.refused({ event: 'chunk.refused', code: e.code, handle, index, user: this.user?.name, addr: this.address }, e.message);
     if (e.code === 'AUTH_REQUIRED' || e.code === 'SESSION_EXPIRED' || e.code === 'BAD_MESSAGE') {
       this.send(errorMessage(e.code, e.message));
       return;

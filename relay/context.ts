@@ -4,6 +4,7 @@ import type { RelayConfig } from './config.js';
 import type { Library } from './library.js';
 import type { LogHub, Logger } from './log.js';
 import type { ShareLinks } from './links/share-links.js';
+import type { ClientConnection } from './connection.js';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -14,4 +15,16 @@ export interface RelayContext {
   links: ShareLinks;
   /** Closes the live connections of a user (but `except`), e.g. when they are disabled. */
   disconnectUser(userId: number, except?: unknown): number;
+  /** Closes the live connections signed in with one session (but `except`): a sign-out ends them all. */
+  disconnectSession(tokenHash: string, except?: unknown): number;
+  /** Re-reads a user on their open connections (a role changed): an admin's powers end with their role. */
+  refreshUser(userId: number): void;
+  /** A connection signed in (it no longer counts against the unauthenticated limits). */
+  signedIn(conn: ClientConnection): void;
+  /**
+   * Logs a refused request or frame, at most REFUSALS_LOGGED_PER_SECOND lines a second
+   * relay-wide; the rest are counted and summed up in one line, so nobody can fill the
+   * disk by sending junk.
+   */
+  logRefusal(fields: Record<string, unknown>, message: string): void;
 }

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   FerryError,
   MAX_CHUNK_BYTES,
+  MAX_CHUNKS,
   MAX_FILE_BYTES,
   agreeOnOverlap,
   checkChunkList,
@@ -23,6 +24,8 @@ import type { MetaStore, RetentionPolicy, UploadRecord, User } from './store/met
 import type { Logger } from './log.js';
 import { sha256Hex } from './hash.js';
 import { ChunkHasher, type HeldChunk } from './chunk-hasher.js';
+import { MAX_OPEN_UPLOADS_PER_USER, MAX_OPEN_UPLOAD_BYTES_PER_USER } from './limits.js';
+import { storageError } from './store/storage-error.js';
 
 export interface LibraryOptions {
   retention: RetentionPolicy;
@@ -30,16 +33,26 @@ export interface LibraryOptions {
   history: boolean;
   uploadExpiryMs: number;
   gcGraceMs: number;
+  /** Bytes each user's versions may take (0 = no quota); admins have none. */
+  quotaBytes?: number;
 }
 
-/** An upload begun on a connection: what the chunk frames of one handle belong to. */
+/**
+ * An upload leg: one connection's attempt at one upload session, what the chunk frames
+ * of one handle belong to. Only the leg that holds its session (in the MetaStore) may
+ * list chunks, store them or commit; a resume on another connection takes the session
+ * over and this leg is void.
+ */
 export class ActiveUpload {
-  /** Names this leg's whole-file hash state in the ChunkHasher. */
-  readonly key = randomBytes(8).toString('hex');
   readonly startedAt = Date.now();
   receivedBytes = 0;
+  /** Set when another leg took the session over. */
+  superseded = false;
 
   constructor(
+    /** Names this leg in the MetaStore and its whole-file hash state in the ChunkHasher. */
+    readonly key: string,
+    /** This leg's view of the session; the MetaStore holds the same while this leg holds it. */
     readonly record: UploadRecord,
     readonly held: Set<number>,
     readonly conflict: ConflictPolicy,
@@ -55,6 +68,8 @@ export class Library {
   private readonly epoch = Date.now();
   private seq = 0;
   private readonly listeners = new Set<(e: LibraryEvent) => void>();
+  /** The leg that holds each session with a live connection on this relay. */
+  private readonly live = new Map<string, ActiveUpload>();
 
   /** Calls `listener` with every change to the library; returns the unsubscribe function. */
   onChange(listener: (e: LibraryEvent) => void): () => void {
@@ -83,34 +98,62 @@ export class Library {
     );
   }
 
+  /** The quota that applies to `user` (admins have none). */
+  quotaFor(user: User): number {
+    return user.role === 'admin' ? 0 : (this.opts.quotaBytes ?? 0);
+  }
+
   /**
-   * Starts or resumes an upload. Returns the session and the indices the relay
-   * still needs. Chunks this user already stored are not asked for again; chunks
-   * only other users hold are asked for like any other, so the answer reveals
-   * nothing about other users' files. A `partial` list covers only the start of the
-   * file; `extendUpload` adds the rest.
+   * Starts an upload, or resumes the session named by `resume` when it is this user's,
+   * for the same path and size, and its chunk list agrees with this one wherever both
+   * have chunks (the leg that held it is void from now on). Returns the leg and the
+   * indices the relay still needs. Chunks this user already stored are not asked for
+   * again; chunks only other users hold are asked for like any other, so the answer
+   * reveals nothing about other users' files. A `partial` list covers only the start
+   * of the file; `extendUpload` adds the rest.
+   *
+   * Two uploads never share a session without `resume`: two clients sending different
+   * files of one size to one path each get their own, and each commit pairs its own
+   * chunk list with the whole-file hash of its own bytes.
    */
   async beginUpload(
     user: User,
-    req: { path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy; partial: boolean },
+    req: { path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy; partial: boolean; resume?: string },
   ): Promise<{ upload: ActiveUpload; need: number[] }> {
     if (req.size > MAX_FILE_BYTES) throw new FerryError('FILE_TOO_LARGE', `Files up to ${MAX_FILE_BYTES} bytes are accepted.`);
     this.checkChunkSizes(req.chunks, 0);
     if (req.partial) checkChunkRun(req.size, req.chunks);
     else checkChunkList(req.size, req.chunks);
+    const quota = this.quotaFor(user);
+    if (quota && this.meta.userBytes(user.id) + req.size > quota) {
+      const used = this.meta.userBytes(user.id);
+      throw new FerryError('QUOTA_EXCEEDED', `This file needs ${req.size} bytes; you use ${used} of your ${quota}.`, { usedBytes: used, quotaBytes: quota, neededBytes: req.size });
+    }
     const now = Date.now();
-    // Resume the session whose chunk list agrees with this one wherever both have chunks.
-    let record = this.meta.findUploads(user.id, req.path, req.size).find((u) => agreeOnOverlap(u.chunks, req.chunks));
-    if (record) {
-      if (req.chunks.length > record.chunks.length) {
-        record.chunks = req.chunks;
-        record.contentHash = req.partial ? '' : contentHash(req.chunks);
-        this.meta.setUploadChunks(record.id, record.chunks, record.contentHash);
+    const leg = randomBytes(8).toString('hex');
+    let record: UploadRecord | undefined;
+    if (req.resume) {
+      const earlier = this.meta.getUpload(req.resume);
+      const same = earlier && earlier.userId === user.id && earlier.path === req.path && earlier.size === req.size && agreeOnOverlap(earlier.chunks, req.chunks);
+      if (same) record = this.meta.claimUpload(earlier.id, leg, now);
+      if (record) {
+        const previous = this.live.get(record.id);
+        if (previous) previous.superseded = true;
+        if (req.chunks.length > record.chunks.length) {
+          const extra = req.chunks.slice(record.chunks.length);
+          const contentHashNow = req.partial ? '' : contentHash(req.chunks);
+          this.meta.setUploadChunks(record.id, leg, record.chunks.length, extra, contentHashNow);
+          record.chunks = req.chunks;
+          record.contentHash = contentHashNow;
+        }
       }
-    } else {
+    }
+    if (!record) {
+      this.makeRoomForUpload(user, req.size);
       record = {
         id: randomBytes(16).toString('hex'),
         userId: user.id,
+        leg: leg,
         path: req.path,
         size: req.size,
         mtime: req.mtime,
@@ -122,9 +165,40 @@ export class Library {
       };
       this.meta.createUpload(record);
     }
-    const held = this.meta.heldChunks(record.id);
-    const upload = new ActiveUpload(record, held, req.conflict, req.chunks.length);
+    const upload = new ActiveUpload(leg, record, this.meta.heldChunks(record.id), req.conflict, req.chunks.length);
+    this.live.set(record.id, upload);
     return { upload, need: await this.needed(user, upload, 0, req.chunks.length) };
+  }
+
+  /**
+   * Keeps a user within the open-upload caps before a new session of `size` bytes:
+   * drops their least recently active sessions that no live connection holds, and
+   * refuses with TOO_MANY_UPLOADS when that is not enough.
+   */
+  private makeRoomForUpload(user: User, size: number): void {
+    const open = this.meta.openUploads(user.id);
+    let count = open.length;
+    let bytes = open.reduce((n, u) => n + u.size, 0);
+    for (const u of open) {
+      if (count < MAX_OPEN_UPLOADS_PER_USER && bytes + size <= MAX_OPEN_UPLOAD_BYTES_PER_USER) break;
+      if (this.live.has(u.id)) continue;
+      this.meta.deleteUpload(u.id);
+      this.log.info({ event: 'upload.evicted', user: user.name, upload: u.id, size: u.size }, 'oldest idle upload session dropped to make room');
+      count--;
+      bytes -= u.size;
+      this.scheduleGc();
+    }
+    if (count >= MAX_OPEN_UPLOADS_PER_USER) {
+      throw new FerryError('TOO_MANY_UPLOADS', `You have ${count} unfinished uploads in progress (at most ${MAX_OPEN_UPLOADS_PER_USER}).`);
+    }
+    if (bytes + size > MAX_OPEN_UPLOAD_BYTES_PER_USER) {
+      throw new FerryError('TOO_MANY_UPLOADS', `Unfinished uploads in progress would declare ${bytes + size} bytes (at most ${MAX_OPEN_UPLOAD_BYTES_PER_USER}).`);
+    }
+  }
+
+  /** Throws UPLOAD_CHANGED when another leg took this one's session over. */
+  private checkLeg(upload: ActiveUpload): void {
+    if (upload.superseded) throw new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.');
   }
 
   /**
@@ -133,23 +207,27 @@ export class Library {
    * changed). Returns the new indices the relay needs.
    */
   async extendUpload(user: User, upload: ActiveUpload, from: number, chunks: ChunkRef[]): Promise<number[]> {
+    this.checkLeg(upload);
     if (from !== upload.confirmed) throw new FerryError('BAD_CHUNK_LIST', `Chunks continue at index ${upload.confirmed}, not ${from}.`);
     const listed = upload.record.chunks;
     this.checkChunkSizes(chunks, from);
     checkChunkRun(upload.record.size, chunks, chunkListEnd(listed.slice(0, from)), from);
+    if (from + chunks.length > MAX_CHUNKS) throw new FerryError('BAD_CHUNK_LIST', `An upload lists at most ${MAX_CHUNKS} chunks.`);
     const changedAt = chunks.findIndex((c, i) => listed[from + i] && !agreeOnOverlap([listed[from + i]], [c]));
     let next = listed;
     if (changedAt >= 0) next = [...listed.slice(0, from + changedAt), ...chunks.slice(changedAt)];
     else if (from + chunks.length > listed.length) next = [...listed.slice(0, from), ...chunks];
-    upload.confirmed = from + chunks.length;
     if (next !== listed) {
       const complete = chunkListEnd(next) === upload.record.size;
-      upload.record.chunks = next;
-      upload.record.contentHash = complete ? contentHash(next) : '';
+      const hash = complete ? contentHash(next) : '';
+      const writeFrom = changedAt >= 0 ? from + changedAt : listed.length;
       const dropFrom = changedAt >= 0 ? from + changedAt : undefined;
-      this.meta.setUploadChunks(upload.record.id, next, upload.record.contentHash, dropFrom);
+      this.meta.setUploadChunks(upload.record.id, upload.key, writeFrom, next.slice(writeFrom), hash, dropFrom);
+      upload.record.chunks = next;
+      upload.record.contentHash = hash;
       if (dropFrom !== undefined) for (const i of [...upload.held]) if (i >= dropFrom) upload.held.delete(i);
     }
+    upload.confirmed = from + chunks.length;
     return this.needed(user, upload, from, from + chunks.length);
   }
 
@@ -168,7 +246,7 @@ export class Library {
     for (const i of missing) {
       if (mine.has(chunks[i].sha256) && (await this.chunks.has(chunks[i].sha256))) dedup.push({ index: i, hash: chunks[i].sha256 });
     }
-    if (dedup.length) this.meta.markChunksHeld(upload.record.id, dedup, Date.now());
+    if (dedup.length) this.meta.markChunksHeld(upload.record.id, upload.key, dedup, Date.now());
     for (const d of dedup) upload.held.add(d.index);
     return missing.filter((i) => !upload.held.has(i));
   }
@@ -181,6 +259,7 @@ export class Library {
   storeChunk(upload: ActiveUpload, index: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const parts = data instanceof Uint8Array ? [data] : data;
     const length = partsLength(parts);
+    if (upload.superseded) return Promise.reject(new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.'));
     const chunk = index < upload.confirmed ? upload.record.chunks[index] : undefined;
     if (!chunk) return Promise.reject(new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list (${upload.confirmed} chunks listed).`));
     if (length > MAX_CHUNK_BYTES) return Promise.reject(new FerryError('CHUNK_TOO_LARGE'));
@@ -199,24 +278,36 @@ export class Library {
       if (sha256 !== chunk.sha256) {
         throw new FerryError('CHUNK_HASH_MISMATCH', `Chunk ${index} does not match its SHA-256; send it again.`, { index, expected: chunk.sha256, actual: sha256 });
       }
-      await this.chunks.put(chunk.sha256, held.data);
+      await this.chunks.put(chunk.sha256, held.data).catch((err) => {
+        throw storageError(err, 'The relay could not store the chunk');
+      });
     } finally {
       this.hasher.release(held);
     }
-    this.meta.markChunksHeld(upload.record.id, [{ index, hash: chunk.sha256 }], Date.now());
+    this.meta.markChunksHeld(upload.record.id, upload.key, [{ index, hash: chunk.sha256 }], Date.now());
     upload.held.add(index);
   }
 
   /**
-   * Commits an upload as a new version, atomically. Throws UNKNOWN_UPLOAD or
-   * CHUNKS_MISSING (with the missing indices) and leaves the previous version
-   * current on any failure.
+   * Commits an upload leg as a new version, atomically. Throws UNKNOWN_UPLOAD (also for
+   * a second commit of the same upload), UPLOAD_CHANGED (the session is not the one the
+   * client listed), CHUNKS_MISSING (with the missing indices) or QUOTA_EXCEEDED, and
+   * leaves the previous version current on any failure. The whole-file SHA-256 it records
+   * and answers is computed from the bytes: while they arrived in order, or by reading
+   * them back (each chunk checked against its hash), or copied from a version whose
+   * SHA-256 was computed so.
    */
-  async commitUpload(user: User, uploadId: string, active?: ActiveUpload) {
+  async commitUpload(user: User, uploadId: string, active: ActiveUpload | undefined, expectedContentHash: string) {
+    if (!active || active.record.id !== uploadId) throw new FerryError('UNKNOWN_UPLOAD', 'No such upload session on this connection; begin (or resume) it first.');
+    this.checkLeg(active);
     const record = this.meta.getUpload(uploadId);
     if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
-    if (!record.contentHash || (active && active.confirmed !== record.chunks.length)) {
-      throw new FerryError('BAD_CHUNK_LIST', `The chunk list covers ${chunkListEnd(record.chunks.slice(0, active?.confirmed))} of ${record.size} bytes; list the rest first.`);
+    if (record.leg !== active.key) throw new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.');
+    if (!record.contentHash || active.confirmed !== record.chunks.length) {
+      throw new FerryError('BAD_CHUNK_LIST', `The chunk list covers ${chunkListEnd(record.chunks.slice(0, active.confirmed))} of ${record.size} bytes; list the rest first.`);
+    }
+    if (record.contentHash !== active.record.contentHash || record.contentHash !== expectedContentHash) {
+      throw new FerryError('UPLOAD_CHANGED', 'The upload session\'s chunk list is not the one this client listed.', { expected: expectedContentHash, actual: record.contentHash });
     }
     const held = this.meta.heldChunks(uploadId);
     const missing = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
@@ -227,27 +318,53 @@ export class Library {
       throw new FerryError('CHUNKS_MISSING', `${missing.length} chunks are missing.`, { missing: missing.slice(0, 1000) });
     }
     const sha256 =
-      (active && (await this.hasher.wholeDigest(active.key, record.chunks.length))) ??
+      (await this.hasher.wholeDigest(active.key, record.chunks.length)) ??
       this.meta.sha256ForContent(record.contentHash) ??
-      (await this.wholeSha256(record.chunks));
-    const conflict = active?.conflict ?? record.conflict;
+      (await this.readBackSha256(record.chunks));
     const result = this.meta.commitVersion({
-      uploadId,
+      upload: { id: uploadId, leg: active.key },
       userId: user.id,
       path: record.path,
-      conflict,
+      conflict: active.conflict,
       size: record.size,
       mtime: record.mtime,
       contentHash: record.contentHash,
       sha256,
+      sha256Verified: true,
       chunks: record.chunks,
+      quotaBytes: this.quotaFor(user),
       keepReplaced: this.opts.history,
       now: Date.now(),
     });
+    this.releaseUpload(active);
     const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), result.path) + result.removed;
     if (pruned > 0) this.scheduleGc();
     this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
     return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256 };
+  }
+
+  /**
+   * SHA-256 of the whole content read back from the chunk store, checking every chunk
+   * against its hash on the way. A chunk that no longer matches is removed and reported
+   * missing, so the client sends it again.
+   */
+  private async readBackSha256(chunks: ChunkRef[]): Promise<string> {
+    const whole = createHash('sha256');
+    const bad: number[] = [];
+    for (const [i, c] of chunks.entries()) {
+      const data = await this.chunks.get(c.sha256).catch(() => undefined);
+      if (!data || data.byteLength !== c.length || createHash('sha256').update(data).digest('hex') !== c.sha256) {
+        bad.push(i);
+        if (data) await this.chunks.delete(c.sha256).catch(() => {});
+        continue;
+      }
+      whole.update(data);
+    }
+    if (bad.length > 0) {
+      this.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', chunks: bad.slice(0, 20) }, 'stored chunks did not match their hashes and were removed');
+      throw new FerryError('CHUNKS_MISSING', `${bad.length} stored chunks were damaged; send them again.`, { missing: bad.slice(0, 1000) });
+    }
+    return whole.digest('hex');
   }
 
   /** Drops an upload session; its chunks are collected unless something else uses them. */
@@ -268,13 +385,6 @@ export class Library {
     return v;
   }
 
-  /** SHA-256 of the whole content, read back from the chunk store. */
-  async wholeSha256(chunks: ChunkRef[]): Promise<string> {
-    const h = createHash('sha256');
-    for (const c of chunks) h.update(await this.chunks.get(c.sha256));
-    return h.digest('hex');
-  }
-
   /** Re-reads a stored version and checks every chunk and the whole file against their hashes. */
   async verify(path: string, version?: number) {
     const v = this.version(path, version);
@@ -292,12 +402,14 @@ export class Library {
       whole.update(data);
     }
     const sha256Ok = bad.length === 0 && whole.digest('hex') === v.sha256;
+    // Now computed from the bytes: a source for versions with the same content from here on.
+    if (sha256Ok && !v.sha256Verified) this.meta.markSha256Verified(v.id);
     return { path: v.path, version: v.version, ok: bad.length === 0 && sha256Ok, badChunks: bad, sha256: v.sha256, sha256Ok };
   }
 
   restore(user: User, path: string, version: number) {
     this.version(path, version);
-    const restored = this.meta.restoreVersion(path, version, user.id, Date.now());
+    const restored = this.meta.restoreVersion(path, version, user.id, Date.now(), this.quotaFor(user));
     if (this.meta.applyRetention(this.opts.retention, Date.now(), path) > 0) this.scheduleGc();
     this.changed({ kind: 'version.restored', path, version: restored.version, user: user.name });
     return { path, version: restored.version, restoredFrom: version };
@@ -359,9 +471,10 @@ export class Library {
     this.gcTimer.unref?.();
   }
 
-  /** Forgets an upload leg that will not finish on this connection. */
+  /** Forgets an upload leg that will not finish on this connection (the session stays open for a resume). */
   releaseUpload(upload: ActiveUpload): void {
     this.hasher.drop(upload.key);
+    if (this.live.get(upload.record.id) === upload) this.live.delete(upload.record.id);
   }
 
   async close(): Promise<void> {

@@ -1,23 +1,26 @@
 /**
  * The relay process: one HTTP server carrying the web app, the setup page and the
- * WebSocket endpoint `/ws` (protocol v1, `ws` with bufferutil).
+ * WebSocket endpoint `/ws` (protocol v2, `ws` with bufferutil).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import { Accounts } from './auth/accounts.js';
 import type { RelayConfig } from './config.js';
-import { ClientConnection } from './connection.js';
+import { CLOSE, ClientConnection } from './connection.js';
 import type { RelayContext } from './context.js';
 import { createHttpHandler } from './http.js';
 import { Library } from './library.js';
 import { ShareLinks } from './links/share-links.js';
-import { createLogger } from './log.js';
-import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, MAX_CONTROL_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
+import { createLogger, RefusalLog } from './log.js';
+import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
 import { SqliteMetaStore } from './store/sqlite-meta-store.js';
+import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
 
 export interface Relay extends RelayContext {
   server: Server;
@@ -28,15 +31,48 @@ export interface Relay extends RelayContext {
   close(): Promise<void>;
 }
 
-/** Is this browser origin allowed to open the WebSocket? Same origin always is. */
-export function originAllowed(origin: string | undefined, host: string | undefined, allowed: string[]): boolean {
-  if (!origin) return true; // not a browser: Origin protects browsers from cross-site pages
+/** The names this machine answers to: localhost, its host name (and `.local`), every interface address. */
+export function machineHosts(): Set<string> {
+  const hosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+  const name = os.hostname().toLowerCase();
+  hosts.add(name);
+  hosts.add(`${name.split('.')[0]}.local`);
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) hosts.add(a.family === 'IPv6' ? `[${a.address.split('%')[0].toLowerCase()}]` : a.address);
+  }
+  return hosts;
+}
+
+/**
+ * Is this browser origin allowed to open the WebSocket? Browsers always send Origin;
+ * other clients (the CLI) send none and are let through: Origin protects browsers from
+ * other sites' pages, the session token protects everything.
+ *
+ * Allowed: an origin listed in `allowed`, or the relay's own origin — same scheme, and
+ * a host equal to the request's Host *and* one of the relay's own names (`hosts`, or
+ * this machine's names and addresses). The last part defeats DNS rebinding, where a
+ * hostile name resolves to the relay and the page's origin then equals its Host.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: string[], opts: { scheme?: 'http:' | 'https:'; hosts?: string[] } = {}): boolean {
+  if (!origin) return true;
   if (allowed.includes(origin)) return true;
+  let o: URL;
   try {
-    return new URL(origin).host === host;
+    o = new URL(origin);
   } catch {
     return false;
   }
+  if (o.protocol !== (opts.scheme ?? 'http:') || o.host !== host) return false;
+  const hosts = opts.hosts ?? [];
+  if (hosts.includes('*') || hosts.includes(o.hostname.toLowerCase())) return true;
+  for (const a of allowed) {
+    try {
+      if (new URL(a).hostname.toLowerCase() === o.hostname.toLowerCase()) return true;
+    } catch {
+      /* not a URL */
+    }
+  }
+  return machineHosts().has(o.hostname.toLowerCase());
 }
 
 /** The key that signs share-link password cookies; kept in the data folder so they survive restarts. */
@@ -46,9 +82,29 @@ function linkSecret(dataDir: string): Buffer {
   return readFileSync(file);
 }
 
+/**
+ * Only the relay's user may read its data: everything it creates is 0600 (folders
+ * 0700), and an older data folder is tightened at start. Chunk files inside `chunks/`
+ * are out of reach once their folder is.
+ */
+function keepPrivate(dataDir: string): void {
+  process.umask(0o077);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tighten = (p: string, mode: number) => {
+    try {
+      chmodSync(p, mode);
+    } catch {
+      /* absent, or not ours: nothing to tighten */
+    }
+  };
+  tighten(dataDir, 0o700);
+  for (const dir of ['chunks', 'logs']) tighten(path.join(dataDir, dir), 0o700);
+  for (const file of ['ferry.db', 'ferry.db-wal', 'ferry.db-shm', 'link-secret']) tighten(path.join(dataDir, file), 0o600);
+}
+
 export async function startRelay(config: RelayConfig): Promise<Relay> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const { log, flush, hub: logHub } = await createLogger(config.dataDir, config.logLevel);
+  keepPrivate(config.dataDir);
+  const { log, close: closeLog, hub: logHub } = createLogger(config.dataDir, config.logLevel);
   const meta = new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
   const chunks = new FsChunkStore(path.join(config.dataDir, 'chunks'));
   const library = new Library(chunks, meta, {
@@ -56,9 +112,20 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     history: config.history,
     uploadExpiryMs: config.uploadExpiryMs,
     gcGraceMs: config.gcGraceMs,
+    quotaBytes: config.quotaBytes,
   }, log);
   const accounts = new Accounts(meta, config.sessionTtlMs);
   const connections = new Set<ClientConnection>();
+  /** Unauthenticated connections per address. */
+  const unauthenticated = new Map<string, Set<ClientConnection>>();
+  let unauthenticatedTotal = 0;
+  const forgetUnauthenticated = (conn: ClientConnection) => {
+    const set = unauthenticated.get(conn.address);
+    if (!set?.delete(conn)) return;
+    unauthenticatedTotal--;
+    if (set.size === 0) unauthenticated.delete(conn.address);
+  };
+  const refusals = new RefusalLog(log);
   const ctx: RelayContext = {
     config,
     library,
@@ -70,12 +137,28 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       let n = 0;
       for (const c of connections) {
         if (c.user?.id !== userId || c === except) continue;
-        c.user = undefined;
-        c.ws.close(4001, 'session ended');
+        c.signOut();
+        c.ws.close(CLOSE.SESSION_ENDED, 'session ended');
         n++;
       }
       return n;
     },
+    disconnectSession(tokenHash, except) {
+      let n = 0;
+      for (const c of connections) {
+        if (c.tokenHash !== tokenHash || c === except) continue;
+        c.signOut();
+        c.ws.close(CLOSE.SESSION_ENDED, 'signed out');
+        n++;
+      }
+      return n;
+    },
+    refreshUser(userId) {
+      const user = meta.getUser(userId);
+      for (const c of connections) if (c.user?.id === userId && user) c.applyUser(user);
+    },
+    signedIn: forgetUnauthenticated,
+    logRefusal: (fields, message) => refusals.write(fields, message),
   };
 
   // Every signed-in client hears about every change to the library.
@@ -84,38 +167,86 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   });
 
   const server = createServer(createHttpHandler(ctx, linkSecret(config.dataDir)));
+  // A socket with no traffic either way for this long is closed (a link download nobody
+  // reads, a request that never finishes); WebSocket upgrades turn this off for theirs.
+  server.timeout = HTTP_IDLE_MS;
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: Math.max(MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, MAX_CONTROL_BYTES),
+    // Chunk frames are the largest messages; control messages are bounded again, lower,
+    // when parsed, and unauthenticated connections much lower (see ClientConnection).
+    maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES,
     perMessageDeflate: false,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  server.on('upgrade', (req, socket, head) => {
+  server.on('upgrade', (req, socket: Socket, head) => {
     const refuse = (status: number, code: string, message: string) => {
-      log.warn({ event: 'upgrade.refused', code, origin: req.headers.origin, addr: req.socket.remoteAddress }, message);
+      ctx.logRefusal({ event: 'upgrade.refused', code, origin: req.headers.origin, host: req.headers.host, addr: req.socket.remoteAddress }, message);
       socket.end(`HTTP/1.1 ${status} ${message}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${code}: ${message}\n`);
     };
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname !== WS_PATH) return refuse(404, 'NOT_FOUND', 'Not Found');
-    if (!originAllowed(req.headers.origin, req.headers.host, config.origins)) return refuse(403, 'ORIGIN_REFUSED', 'Forbidden');
+    if (!originAllowed(req.headers.origin, req.headers.host, config.origins, { hosts: config.hosts })) {
+      return refuse(403, 'ORIGIN_REFUSED', `Forbidden: a page at ${req.headers.origin} may not connect (see --origins and --hosts)`);
+    }
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, 'BAD_MESSAGE', `Upgrade Required: speak ${SUBPROTOCOL}`);
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const mine = unauthenticated.get(address)?.size ?? 0;
+    if (mine >= MAX_UNAUTH_PER_ADDRESS || unauthenticatedTotal >= MAX_UNAUTH_CONNECTIONS) {
+      return refuse(503, 'RELAY_BUSY', 'Service Unavailable: too many connections waiting to sign in');
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const address = req.socket.remoteAddress ?? 'unknown';
-      const conn = new ClientConnection(ctx, ws, address);
+      const conn = new ClientConnection(ctx, ws, address, socket);
       connections.add(conn);
-      ws.on('close', () => connections.delete(conn));
+      let set = unauthenticated.get(address);
+      if (!set) unauthenticated.set(address, (set = new Set()));
+      set.add(conn);
+      unauthenticatedTotal++;
+      ws.on('close', () => {
+        connections.delete(conn);
+        forgetUnauthenticated(conn);
+      });
       log.info({ event: 'connect', addr: address, ua: req.headers['user-agent'] }, 'client connected');
       ws.on('close', (code) => {
         log.info({ event: 'disconnect', addr: address, user: conn.user?.name, code, bytesIn: conn.bytesIn, seconds: (Date.now() - conn.connectedAt) / 1000 }, 'client disconnected');
       });
-      ws.on('error', (err) => log.warn({ event: 'socket.error', addr: address, err: err.message }, 'socket error'));
+      ws.on('error', (err) => ctx.logRefusal({ event: 'socket.error', addr: address, err: err.message }, 'socket error'));
     });
   });
 
+  // Dead peers and peers that do not read: ping every HEARTBEAT_MS, close a connection
+  // that missed two pongs or whose send buffer has not shrunk for STALL_MS.
+  let lastBeat = Date.now();
+  const watch = setInterval(() => {
+    const now = Date.now();
+    const beat = now - lastBeat >= HEARTBEAT_MS;
+    if (beat) lastBeat = now;
+    for (const c of connections) {
+      if (c.sendStalledSince(now) > STALL_MS) {
+        c.closeTooSlow();
+        continue;
+      }
+      if (!beat) continue;
+      if (c.missedPongs >= 2) {
+        log.warn({ event: 'connection.dead', user: c.user?.name, addr: c.address }, 'no pong: connection closed');
+        c.ws.terminate();
+        continue;
+      }
+      c.missedPongs++;
+      c.ws.ping();
+    }
+  }, 5000);
+  watch.unref();
+
   let setupToken: string | undefined;
-  if (meta.countAdmins() === 0) setupToken = accounts.createSetupToken();
+  if (meta.countAdmins() === 0) {
+    try {
+      setupToken = accounts.createSetupToken();
+    } catch (err) {
+      log.error({ event: 'setup', err }, 'could not create the setup token (is the disk full?)');
+    }
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -138,6 +269,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     setupToken,
     async close() {
       clearInterval(sweepTimer);
+      clearInterval(watch);
       clearTimeout(firstSweep);
       await library.close();
       for (const ws of wss.clients) ws.terminate();
@@ -145,7 +277,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       server.closeAllConnections?.();
       meta.close();
       log.info({ event: 'stop' }, 'relay stopped');
-      flush();
+      closeLog();
     },
   };
 }

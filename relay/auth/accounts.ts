@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { FerryError, type Role } from '../protocol/index.js';
 import type { MetaStore, User } from '../store/meta-store.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
-import { LoginThrottle } from './throttle.js';
+import { Throttle, type RuleName } from './throttle.js';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -19,14 +19,14 @@ export function randomToken(): string {
 const USER_NAME = /^[\p{L}\p{N}._-]{1,64}$/u;
 
 export class Accounts {
-  readonly throttle: LoginThrottle;
+  readonly throttle: Throttle;
 
   constructor(
     private readonly meta: MetaStore,
     private readonly sessionTtlMs: number,
-    throttle?: LoginThrottle,
+    throttle?: Throttle,
   ) {
-    this.throttle = throttle ?? new LoginThrottle();
+    this.throttle = throttle ?? new Throttle();
   }
 
   private checkNewUser(name: string, password: string): void {
@@ -39,34 +39,54 @@ export class Accounts {
     return this.meta.createUser({ name, role, passwordHash: await hashPassword(password), now: Date.now() });
   }
 
-  /** Checks a password and opens a session. Throws LOGIN_THROTTLED or LOGIN_FAILED. */
-  async login(name: string, password: string, address: string): Promise<{ token: string; user: User; expiresAt: number }> {
-    const wait = this.throttle.retryAfter(name, address);
-    if (wait > 0) throw new FerryError('LOGIN_THROTTLED', `Too many failed sign-ins. Try again in ${Math.ceil(wait / 1000)} s.`, { retryAfterMs: wait });
+  /**
+   * Checks a password and opens a session. Throws LOGIN_THROTTLED, RELAY_BUSY or
+   * LOGIN_FAILED. `device` is the device token an earlier sign-in of this user here
+   * returned: such a known device is throttled on its own, not with the account or the
+   * address (so failed guesses elsewhere never lock it out). The reply's `device` is the
+   * token to keep.
+   */
+  async login(name: string, password: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
     const user = this.meta.getUserByName(name);
-    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-    if (!user || !ok || user.disabled) {
-      this.throttle.fail(name, address);
-      throw new FerryError('LOGIN_FAILED');
-    }
-    this.throttle.succeed(name);
+    const deviceHash = device ? hashToken(device) : undefined;
+    const known = !!(user && deviceHash && this.meta.getDevice(deviceHash)?.userId === user.id);
+    const account = name.toLowerCase();
+    const keys: [RuleName, string][] = known
+      ? [['pair', `device:${deviceHash}`]]
+      : [['pair', `${account}|${address}`], ['account', account], ['address', address]];
+    const ok = await this.throttle.check(keys, async () => (await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH, address)) && !!user && !user.disabled);
+    if (!ok || !user) throw new FerryError('LOGIN_FAILED');
     const token = randomToken();
     const now = Date.now();
     const expiresAt = now + this.sessionTtlMs;
     this.meta.createSession(hashToken(token), user.id, now, expiresAt);
-    return { token, user, expiresAt };
+    let deviceToken = device;
+    if (!known || !deviceToken) {
+      deviceToken = randomToken();
+      this.meta.createDevice(hashToken(deviceToken), user.id, now);
+    }
+    return { token, user, expiresAt, device: deviceToken };
   }
 
   /** The user a session token belongs to. Throws SESSION_EXPIRED. */
   authenticate(token: string): { user: User; expiresAt: number; tokenHash: string } {
     const tokenHash = hashToken(token);
+    return { ...this.checkSession(tokenHash), tokenHash };
+  }
+
+  /**
+   * The session's user as the database has them now (role, disabled), for every request:
+   * a demotion, a disabled account or a sign-out elsewhere applies at once. Throws
+   * SESSION_EXPIRED when the session is gone, expired or its user disabled.
+   */
+  checkSession(tokenHash: string, now = Date.now()): { user: User; expiresAt: number } {
     const session = this.meta.getSession(tokenHash);
     const user = session && this.meta.getUser(session.userId);
-    if (!session || !user || user.disabled || session.expiresAt <= Date.now()) {
+    if (!session || !user || user.disabled || session.expiresAt <= now) {
       if (session) this.meta.deleteSession(tokenHash);
       throw new FerryError('SESSION_EXPIRED');
     }
-    return { user, expiresAt: session.expiresAt, tokenHash };
+    return { user, expiresAt: session.expiresAt };
   }
 
   /** Changes a user (admins only, checked by the caller). Disabling or a new password ends their sessions. */
@@ -86,11 +106,14 @@ export class Accounts {
   }
 
   /** Changes my own password after checking the current one; ends my other sessions. */
-  async changePassword(user: User, keepTokenHash: string | undefined, current: string, password: string): Promise<number> {
+  async changePassword(user: User, keepTokenHash: string | undefined, current: string, password: string, address = 'local'): Promise<number> {
     const fresh = this.meta.getUser(user.id)!;
-    if (!(await verifyPassword(current, fresh.passwordHash))) throw new FerryError('LOGIN_FAILED', 'The current password is wrong.');
     this.checkNewUser(fresh.name, password);
-    this.meta.updateUser(user.id, { passwordHash: await hashPassword(password) });
+    // Guessing the current password through a stolen session is throttled like a sign-in.
+    if (!(await this.throttle.check([['pair', `password:${user.id}`]], () => verifyPassword(current, fresh.passwordHash, address)))) {
+      throw new FerryError('LOGIN_FAILED', 'The current password is wrong.');
+    }
+    this.meta.updateUser(user.id, { passwordHash: await hashPassword(password, address) });
     return this.meta.deleteUserSessions(user.id, keepTokenHash);
   }
 

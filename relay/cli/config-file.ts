@@ -11,6 +11,33 @@ export interface CliSession {
   token: string;
 }
 
+/** The file: the session, and the device tokens of earlier sign-ins (kept across sign-outs). */
+interface ConfigFile extends Partial<CliSession> {
+  /** Device token per `url|user`: sign-ins from this machine are not held back by guesses elsewhere. */
+  devices?: Record<string, string>;
+}
+
+async function readConfig(): Promise<ConfigFile> {
+  try {
+    return JSON.parse(await readFile(configPath(), 'utf8')) as ConfigFile;
+  } catch {
+    return {};
+  }
+}
+
+async function writeConfig(config: ConfigFile): Promise<void> {
+  const file = configPath();
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
+}
+
+const deviceKey = (url: string, user: string) => `${new URL(url).origin}|${user.toLowerCase()}`;
+
+/** The device token an earlier sign-in of `user` at `url` from here got, if any. */
+export async function loadDevice(url: string, user: string): Promise<string | undefined> {
+  return (await readConfig()).devices?.[deviceKey(url, user)];
+}
+
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.FERRY_CONFIG) return path.resolve(env.FERRY_CONFIG);
   const base = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
@@ -18,21 +45,24 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export async function loadSession(): Promise<CliSession> {
-  try {
-    return JSON.parse(await readFile(configPath(), 'utf8')) as CliSession;
-  } catch {
-    throw new FerryError('AUTH_REQUIRED', 'Not signed in. Run: ferry login URL --user NAME');
-  }
+  const c = await readConfig();
+  if (!c.url || !c.user || !c.token) throw new FerryError('AUTH_REQUIRED', 'Not signed in. Run: ferry login URL --user NAME');
+  return { url: c.url, user: c.user, token: c.token };
 }
 
-export async function saveSession(session: CliSession): Promise<void> {
-  const file = configPath();
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, JSON.stringify(session, null, 2), { mode: 0o600 });
+/** Saves the session, and the device token the sign-in returned. */
+export async function saveSession(session: CliSession, device?: string): Promise<void> {
+  const c = await readConfig();
+  const devices = { ...c.devices };
+  if (device) devices[deviceKey(session.url, session.user)] = device;
+  await writeConfig({ ...session, devices });
 }
 
+/** Forgets the session (device tokens stay). */
 export async function clearSession(): Promise<void> {
-  await rm(configPath(), { force: true });
+  const { devices } = await readConfig();
+  if (devices && Object.keys(devices).length > 0) await writeConfig({ devices });
+  else await rm(configPath(), { force: true });
 }
 
 /** ws(s)://host/ws for an http(s)://host URL. */

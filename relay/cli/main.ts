@@ -11,7 +11,7 @@ import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client
 // so client commands start fast.
 const relayModules = () =>
   Promise.all([import('../config.js'), import('../server.js'), import('../store/sqlite-meta-store.js'), import('../auth/accounts.js')]);
-import { clearSession, loadSession, saveSession, wsUrl, configPath } from './config-file.js';
+import { clearSession, loadDevice, loadSession, saveSession, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
 import { createProgress } from './progress.js';
@@ -116,8 +116,8 @@ async function login(args: string[]): Promise<void> {
   const password = process.env.FERRY_PASSWORD ?? (await readPassword(`Password for ${values.user}: `));
   const client = await connectNode({ url: wsUrl(url), reconnect: false });
   try {
-    const reply = await client.login(values.user, password);
-    await saveSession({ url, user: reply.user.name, token: reply.token });
+    const reply = await client.login(values.user, password, await loadDevice(url, values.user));
+    await saveSession({ url, user: reply.user.name, token: reply.token }, reply.device);
     out(`Signed in to ${url} as ${reply.user.name} (${reply.user.role}). Session saved in ${configPath()}.`);
   } finally {
     client.close();
@@ -190,8 +190,9 @@ async function get(args: string[]): Promise<void> {
   if (await isDirectory(target)) target = path.join(target, path.basename(remote));
   await withClient(async (client) => {
     let bar: ReturnType<typeof createProgress> | undefined;
+    const sink = fileSink(target);
     try {
-      const { meta, stats } = await downloadFile(client, fileSink(target), {
+      const { meta, stats } = await downloadFile(client, sink, {
         path: remote,
         version,
         onProgress: (p) => {
@@ -200,7 +201,8 @@ async function get(args: string[]): Promise<void> {
         },
       });
       bar?.stop();
-      out(`${target}  v${meta.version}  ${meta.size} bytes  sha256 ${meta.sha256}  (fetched ${stats.fetchedChunks}, kept ${stats.keptChunks} chunks)`);
+      // The hash of the bytes written (checked against the relay's by the sink).
+      out(`${target}  v${meta.version}  ${meta.size} bytes  sha256 ${sink.sha256}  (fetched ${stats.fetchedChunks}, kept ${stats.keptChunks} chunks)`);
     } catch (err) {
       bar?.stop();
       if ((err as FerryError).code === 'NOT_FOUND' || (err as FerryError).code === 'IS_FOLDER') await rm(partPath(target), { force: true });

@@ -1,10 +1,15 @@
 /**
  * The engine's FileSource and FileSink on Node's file system.
  */
+import { createHash } from 'node:crypto';
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { frameBuffer, type DownloadMeta, type FileSink, type FileSource } from '../client/index.js';
+import { FerryError } from '../protocol/index.js';
+
+/** Out-of-order chunks kept (as views) for the running whole-file hash; past this the rest is read back at the end. */
+const MAX_HELD_FOR_HASH = 64 * 1024 * 1024;
 
 /**
  * A local file as an upload source. Reads land in frame-sized buffers (no copy on
@@ -41,14 +46,23 @@ export function partPath(target: string): string {
 }
 
 /**
- * Writes a download to `<dir>/.<name>.ferry-part`; on finish truncates, fsyncs,
- * sets the mtime and renames it to `target`. An interrupted download leaves the
- * part file, and the next attempt keeps every chunk in it that still verifies.
+ * Writes a download to `<dir>/.<name>.ferry-part`; on finish truncates, fsyncs, checks
+ * the SHA-256 of what it wrote against the version's, sets the mtime and renames it to
+ * `target`. An interrupted download leaves the part file, and the next attempt keeps
+ * every chunk in it that still verifies.
+ *
+ * The whole-file SHA-256 is of the bytes this sink wrote: computed as chunks arrive in
+ * order, and read back from the file for what it did not see in order (chunks kept from
+ * an earlier attempt). A mismatch fails with INTEGRITY_FAILED and leaves the part file.
  */
-export function fileSink(target: string): FileSink {
+export function fileSink(target: string): FileSink & { sha256?: string } {
   const part = partPath(target);
   let fh: FileHandle | undefined;
-  return {
+  const hash = createHash('sha256');
+  let hashedTo = 0;
+  const held = new Map<number, Uint8Array>();
+  let heldBytes = 0;
+  const sink: FileSink & { sha256?: string } = {
     async start() {
       fh = await open(part, 'a+').then(async (h) => {
         await h.close();
@@ -68,17 +82,47 @@ export function fileSink(target: string): FileSink {
         const { bytesWritten } = await fh!.write(data, written, data.byteLength - written, offset + written);
         written += bytesWritten;
       }
+      if (offset === hashedTo) {
+        hash.update(data);
+        hashedTo += data.byteLength;
+        for (let next = held.get(hashedTo); next; next = held.get(hashedTo)) {
+          held.delete(hashedTo);
+          heldBytes -= next.byteLength;
+          hash.update(next);
+          hashedTo += next.byteLength;
+        }
+      } else if (offset > hashedTo && heldBytes + data.byteLength <= MAX_HELD_FOR_HASH) {
+        held.set(offset, data);
+        heldBytes += data.byteLength;
+      }
     },
     async finish(meta: DownloadMeta) {
       await fh!.truncate(meta.size);
       await fh!.sync();
+      // What the hash did not see in order is read back from the file.
+      held.clear();
+      const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+      while (hashedTo < meta.size) {
+        const { bytesRead } = await fh!.read(buf, 0, Math.min(buf.length, meta.size - hashedTo), hashedTo);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        hashedTo += bytesRead;
+      }
       await fh!.close();
       fh = undefined;
+      sink.sha256 = hash.digest('hex');
+      if (sink.sha256 !== meta.sha256) {
+        throw new FerryError(
+          'INTEGRITY_FAILED',
+          `The bytes written have SHA-256 ${sink.sha256}, the relay records ${meta.sha256} (every chunk matched its own hash). The download is kept in ${part}.`,
+        );
+      }
       const mtime = new Date(meta.mtime);
       await utimes(part, mtime, mtime);
       await rename(part, target);
     },
   };
+  return sink;
 }
 
 export async function isDirectory(p: string): Promise<boolean> {

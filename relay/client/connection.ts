@@ -102,9 +102,23 @@ export class FerryClient {
     await this.open();
   }
 
-  /** Signs in with a password; the token is kept for reconnects. */
-  async login(user: string, password: string): Promise<ReplyBody<'login'>> {
-    const reply = await this.request('login', { user, password });
+  /**
+   * Signs in with a password; the token is kept for reconnects. `device` is the device
+   * token an earlier sign-in returned (keep the reply's `device` for the next one).
+   */
+  async login(user: string, password: string, device?: string): Promise<ReplyBody<'login'>> {
+    let reply: ReplyBody<'login'>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        reply = await this.request('login', { user, password, device });
+        break;
+      } catch (err) {
+        // The relay is checking many sign-ins at once: wait as it says, a few times.
+        const e = err as FerryError;
+        if (e.code !== 'RELAY_BUSY' || attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, Number(e.detail?.retryAfterMs ?? 1000) * (0.5 + Math.random())));
+      }
+    }
     this.token = reply.token;
     this.user = reply.user;
     return reply;

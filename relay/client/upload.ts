@@ -6,7 +6,10 @@
  */
 import {
   FerryError,
+  MAX_LIST_CHUNKS,
   checkPath,
+  contentHash,
+  isErrorCode,
   type ChunkRef,
   type ConflictPolicy,
   type ReplyBody,
@@ -65,6 +68,8 @@ export interface UploadOptions {
   onProgress?: (p: UploadProgress) => void;
   /** Called with the upload session id as soon as the relay assigned it (for checkpoints). */
   onSession?: (upload: string) => void;
+  /** The session id of an earlier attempt at this same upload (from a checkpoint): resumed if the relay still has it. */
+  resume?: string;
   signal?: AbortSignal;
 }
 
@@ -122,6 +127,8 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
   const stats: UploadStats = { sentChunks: 0, sentBytes: 0, heldChunks: 0, refusedChunks: 0, reconnects: 0 };
   const retries = new Map<number, number>();
   let missingRounds = 0;
+  let changedRounds = 0;
+  let resume = opts.resume;
 
   for (;;) {
     opts.signal?.throwIfAborted();
@@ -129,15 +136,19 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       // Begin with whatever is hashed; wait for the first chunk of a non-empty file.
       while (feed.chunks.length === 0 && !feed.complete) await feed.changed();
       await client.ready();
-      const listed = feed.chunks.slice();
+      // Long lists go in several messages (the rest with upload.extend).
+      const listed = feed.chunks.slice(0, MAX_LIST_CHUNKS);
       const begin = await client.request('upload.begin', {
         path,
         size: source.size,
         mtime: source.mtime,
         chunks: listed,
         conflict: opts.conflict ?? 'version',
-        partial: !feed.complete,
+        partial: !feed.complete || listed.length < feed.chunks.length,
+        resume,
       });
+      // A later leg of this same upload (after a dropped connection) continues this session.
+      resume = begin.upload;
       opts.onSession?.(begin.upload);
       progress.phase = 'uploading';
       progress.done = 0;
@@ -158,7 +169,12 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       });
       progress.phase = 'committing';
       report();
-      const committed = await client.request('upload.commit', { upload: begin.upload });
+      const expected = contentHash(feed.chunks);
+      const committed = await client.request('upload.commit', { upload: begin.upload, contentHash: expected });
+      // What the relay recorded must be what this client listed.
+      if (committed.contentHash !== expected || committed.size !== source.size) {
+        throw new FerryError('INTEGRITY_FAILED', `The relay recorded content ${committed.contentHash} (${committed.size} bytes); this file is ${expected} (${source.size} bytes).`);
+      }
       progress.phase = 'done';
       progress.done = source.size;
       progress.hashed = source.size;
@@ -173,6 +189,11 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       }
       // The relay lost some chunks between acks and commit (e.g. a damaged disk): send them again.
       if (code === 'CHUNKS_MISSING' && ++missingRounds <= 2) continue;
+      // The session went to another connection or is gone: begin a session of our own.
+      if ((code === 'UPLOAD_CHANGED' || code === 'UNKNOWN_UPLOAD') && ++changedRounds <= 2) {
+        resume = undefined;
+        continue;
+      }
       throw err;
     }
   }
@@ -253,14 +274,10 @@ async function sendChunks(
       const n = (retries.get(ev.index) ?? 0) + 1;
       retries.set(ev.index, n);
       if (ev.code === 'CHUNK_HASH_MISMATCH' && n <= maxRetries) queue.unshift(ev.index);
-      else
-        failure = new FerryError(
-          ev.code === 'CHUNK_HASH_MISMATCH' ? 'CHUNK_HASH_MISMATCH' : 'INTERNAL',
-          ev.code === 'CHUNK_HASH_MISMATCH'
-            ? `Chunk ${ev.index} was refused ${n} times: did the file change while it was uploading?`
-            : `${ev.code}: ${ev.message}`,
-          { index: ev.index },
-        );
+      else if (ev.code === 'CHUNK_HASH_MISMATCH')
+        failure = new FerryError('CHUNK_HASH_MISMATCH', `Chunk ${ev.index} was refused ${n} times: did the file change while it was uploading?`, { index: ev.index });
+      // The relay's own code and words (STORAGE_FAILED when its disk is full, …).
+      else failure = new FerryError(isErrorCode(ev.code) ? ev.code : 'INTERNAL', ev.message, { index: ev.index });
     }
     wakeup.wake();
   });

@@ -25,15 +25,17 @@ export const userAdd: Handler<'user.add'> = async (conn, msg) => {
 export const userUpdate: Handler<'user.update'> = async (conn, msg) => {
   const admin = requireAdmin(conn);
   const user = await conn.ctx.accounts.update(msg.name, { role: msg.role, disabled: msg.disabled, password: msg.password });
-  // A disabled user, or one whose password was reset, is signed out everywhere at once.
+  // A disabled user, or one whose password was reset, is signed out everywhere at once;
+  // a changed role applies to their open connections at once.
   const closed = msg.disabled || msg.password !== undefined ? conn.ctx.disconnectUser(user.id, user.id === admin.id ? conn : undefined) : 0;
+  conn.ctx.refreshUser(user.id);
   conn.ctx.log.info({ event: 'user.update', by: admin.name, user: user.name, role: msg.role, disabled: msg.disabled, passwordReset: msg.password !== undefined, closed }, 'user changed');
   return { name: user.name, role: user.role, disabled: user.disabled };
 };
 
 export const passwordChange: Handler<'password.change'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const endedSessions = await conn.ctx.accounts.changePassword(user, conn.tokenHash, msg.current, msg.password);
+  const endedSessions = await conn.ctx.accounts.changePassword(user, conn.tokenHash, msg.current, msg.password, conn.address);
   conn.ctx.disconnectUser(user.id, conn);
   conn.ctx.log.info({ event: 'password.change', user: user.name, endedSessions }, 'password changed');
   return { endedSessions };
@@ -53,7 +55,7 @@ export const stats: Handler<'stats'> = async (conn) => {
 export const logSubscribe: Handler<'log.subscribe'> = async (conn) => {
   requireAdmin(conn);
   conn.logSubscription?.();
-  conn.logSubscription = conn.ctx.logHub.subscribe((line) => conn.send({ type: 'log.line', line }));
+  conn.logSubscription = conn.ctx.logHub.subscribe((line) => conn.sendLogLine(line));
   return { lines: [...conn.ctx.logHub.recent] };
 };
 

@@ -5,32 +5,34 @@ import type { Handler } from './types.js';
 export const login: Handler<'login'> = async (conn, msg) => {
   const { accounts, log } = conn.ctx;
   try {
-    const { token, user, expiresAt } = await accounts.login(msg.user, msg.password, conn.address);
-    conn.user = user;
-    conn.sessionExpiresAt = expiresAt;
-    conn.tokenHash = hashToken(token);
-    log.info({ event: 'login', user: user.name, addr: conn.address, ok: true }, 'login ok');
-    return { token, user: { name: user.name, role: user.role }, expiresAt };
+    const { token, user, expiresAt, device } = await accounts.login(msg.user, msg.password, conn.address, msg.device);
+    conn.signIn(user, hashToken(token), expiresAt);
+    log.info({ event: 'login', user: user.name, addr: conn.address, ok: true, knownDevice: device === msg.device }, 'login ok');
+    return { token, user: { name: user.name, role: user.role }, expiresAt, device };
   } catch (err) {
-    log.warn({ event: 'login', user: msg.user, addr: conn.address, ok: false, code: (err as { code?: string }).code }, 'login failed');
+    conn.ctx.logRefusal({ event: 'login', user: msg.user, addr: conn.address, ok: false, code: (err as { code?: string }).code }, 'login failed');
     throw err;
   }
 };
 
 export const auth: Handler<'auth'> = async (conn, msg) => {
   const { user, expiresAt, tokenHash } = conn.ctx.accounts.authenticate(msg.token);
-  conn.user = user;
-  conn.sessionExpiresAt = expiresAt;
-  conn.tokenHash = tokenHash;
+  conn.signIn(user, tokenHash, expiresAt);
   conn.ctx.log.debug({ event: 'auth', user: user.name, addr: conn.address }, 'session resumed');
   return { user: { name: user.name, role: user.role }, expiresAt };
 };
 
 export const logout: Handler<'logout'> = async (conn) => {
-  if (conn.tokenHash) conn.ctx.accounts.logout(conn.tokenHash);
-  conn.ctx.log.info({ event: 'logout', user: conn.user?.name, addr: conn.address }, 'logout');
-  conn.user = undefined;
-  conn.tokenHash = undefined;
+  const tokenHash = conn.tokenHash;
+  const name = conn.user?.name;
+  let closed = 0;
+  if (tokenHash) {
+    conn.ctx.accounts.logout(tokenHash);
+    // Every connection signed in with this session ends with it, not just this one.
+    closed = conn.ctx.disconnectSession(tokenHash, conn);
+  }
+  conn.signOut();
+  conn.ctx.log.info({ event: 'logout', user: name, addr: conn.address, closed }, 'logout');
   return {};
 };
 

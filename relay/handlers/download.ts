@@ -6,6 +6,8 @@ export const downloadBegin: Handler<'download.begin'> = async (conn, msg) => {
   const user = conn.requireUser();
   const v = conn.ctx.library.version(checkPath(msg.path), msg.version);
   const handle = conn.handle();
+  // A client that never sends download.end does not grow this map without end.
+  if (conn.downloads.size >= 256) conn.downloads.delete(conn.downloads.keys().next().value!);
   conn.downloads.set(handle, { path: v.path, version: v.version });
   conn.ctx.log.info({ event: 'download.begin', user: user.name, path: v.path, version: v.version, size: v.size }, 'download begun');
   return {
@@ -24,17 +26,23 @@ export const downloadRead: Handler<'download.read'> = async (conn, msg) => {
   const d = conn.downloads.get(msg.handle);
   if (!d) throw new FerryError('NOT_FOUND', `No download with handle ${msg.handle} on this connection.`);
   const v = conn.ctx.library.version(d.path, d.version);
-  for (const index of msg.indices) {
-    const chunk = v.chunks[index];
-    if (!chunk) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list.`, { index });
-    let data: Uint8Array;
-    try {
-      data = await conn.ctx.library.chunks.get(chunk.sha256);
-    } catch {
-      throw new FerryError('INTEGRITY_FAILED', `Chunk ${index} of ${d.path} is missing from storage.`, { index });
+  for (const index of msg.indices) if (!v.chunks[index]) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list.`, { index });
+  // One read at a time per connection, each waiting for room in the send buffer: a client
+  // that asks for everything and reads nothing holds at most one chunk in the relay.
+  await conn.queueDownload(async () => {
+    for (const index of msg.indices) {
+      await conn.sendRoom();
+      const chunk = v.chunks[index];
+      let data: Uint8Array;
+      try {
+        data = await conn.ctx.library.chunks.get(chunk.sha256);
+      } catch {
+        conn.ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', path: d.path, version: d.version, index }, 'a chunk is missing from storage');
+        throw new FerryError('INTEGRITY_FAILED', `Chunk ${index} of ${d.path} is missing from storage.`, { index });
+      }
+      await conn.sendChunk(FRAME_DOWNLOAD_CHUNK, msg.handle, index, data);
     }
-    await conn.sendChunk(FRAME_DOWNLOAD_CHUNK, msg.handle, index, data);
-  }
+  });
   return {};
 };
 

@@ -1,10 +1,14 @@
 /** Upload sessions: begin (or resume), commit, cancel. Chunk frames are handled by the connection. */
 import { FerryError, checkPath } from '../protocol/index.js';
 import type { Handler } from './types.js';
+import { MAX_OPEN_UPLOADS_PER_USER } from '../limits.js';
 
 export const uploadBegin: Handler<'upload.begin'> = async (conn, msg) => {
   const user = conn.requireUser();
   const path = checkPath(msg.path);
+  // Legs another connection (or a later begin) took over are void: forget them.
+  for (const [h, u] of conn.uploads) if (u.superseded) conn.uploads.delete(h);
+  if (conn.uploads.size >= MAX_OPEN_UPLOADS_PER_USER) throw new FerryError('TOO_MANY_UPLOADS', `At most ${MAX_OPEN_UPLOADS_PER_USER} uploads at once on one connection.`);
   const { upload, need } = await conn.ctx.library.beginUpload(user, { ...msg, path });
   const handle = conn.handle();
   conn.uploads.set(handle, upload);
@@ -24,7 +28,7 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
   let handle: number | undefined;
   for (const [h, u] of conn.uploads) if (u.record.id === msg.upload) handle = h;
   const active = handle === undefined ? undefined : conn.uploads.get(handle);
-  const result = await conn.ctx.library.commitUpload(user, msg.upload, active);
+  const result = await conn.ctx.library.commitUpload(user, msg.upload, active, msg.contentHash);
   if (handle !== undefined) conn.uploads.delete(handle);
   const seconds = active ? (Date.now() - active.startedAt) / 1000 : 0;
   const received = active?.receivedBytes ?? 0;
@@ -50,7 +54,11 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
 export const uploadCancel: Handler<'upload.cancel'> = async (conn, msg) => {
   const user = conn.requireUser();
   conn.ctx.library.cancelUpload(user, msg.upload);
-  for (const [h, u] of conn.uploads) if (u.record.id === msg.upload) conn.uploads.delete(h);
+  for (const [h, u] of conn.uploads) {
+    if (u.record.id !== msg.upload) continue;
+    conn.ctx.library.releaseUpload(u);
+    conn.uploads.delete(h);
+  }
   conn.ctx.log.info({ event: 'upload.cancel', user: user.name, upload: msg.upload }, 'upload cancelled');
   return {};
 };

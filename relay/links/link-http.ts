@@ -3,20 +3,35 @@
  *   GET  /s/<id>           a page with the file's name, size, SHA-256, expiry and a download button
  *   POST /s/<id>           the password form (attempts throttled); sets a cookie for this link
  *   GET|HEAD /s/<id>/file  the bytes, with Range, If-Range, ETag and Content-Disposition, so
- *                          browsers and `curl -C -` resume; a resumed download counts once
+ *                          browsers and `curl -C -` resume
+ *
+ * Downloads count by the bytes they send: every file-size worth of bytes served is one
+ * download, however it is split over requests, resumes and addresses (the budget is
+ * taken before a response starts and what it did not send is given back).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FerryError, baseName } from '../protocol/index.js';
+import { FerryError, baseName, displayName } from '../protocol/index.js';
 import { verifyPassword } from '../auth/passwords.js';
 import type { RelayContext } from '../context.js';
 import { escapeHtml, htmlPage, SECURITY_HEADERS } from '../html.js';
 import { readForm } from '../http.js';
-import type { ShareLink } from '../store/meta-store.js';
+import { LINK_READ_BYTES } from '../limits.js';
+import { DOWNLOAD_UNITS, type ShareLink } from '../store/meta-store.js';
 
-/** A resumed download by the same client within this time does not count again. */
-const GRANT_MS = 24 * 3_600_000;
+/** How long the cookie a right link password sets stays good. */
+const UNLOCK_MS = 24 * 3_600_000;
+
+/** Budget units for sending `bytes` of a file of `size` bytes (an empty file: one download a response). */
+export function downloadUnits(bytes: number, size: number): number {
+  return size === 0 ? DOWNLOAD_UNITS : Math.ceil((bytes * DOWNLOAD_UNITS) / size);
+}
+
+/** True when the request came over TLS (a cookie set then gets `Secure`). */
+function overHttps(req: IncomingMessage): boolean {
+  return !!(req.socket as { encrypted?: boolean }).encrypted;
+}
 
 const GONE: Record<string, string> = {
   LINK_EXPIRED: 'This link has expired.',
@@ -26,6 +41,8 @@ const GONE: Record<string, string> = {
 
 /** `Content-Disposition` for any Unicode name: an ASCII fallback and the exact name in `filename*`. */
 export function contentDisposition(name: string): string {
+  // Bidirectional controls would make the saved name read differently from what it is.
+  name = displayName(name);
   const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
   const exact = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${fallback}"; filename*=UTF-8''${exact}`;
@@ -60,19 +77,25 @@ function bytes(n: number): string {
 
 export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
   const cookieName = (id: string) => `ferry_link_${id}`;
-  const proof = (link: ShareLink) => createHmac('sha256', secret).update(`${link.id}:${link.passwordHash}`).digest('base64url');
+  // The cookie is `<issued at, ms>.<HMAC of link, password hash and time>`: it dies when the
+  // password changes, and a copied cookie stops working UNLOCK_MS after it was issued.
+  const proof = (link: ShareLink, issuedAt: number) => createHmac('sha256', secret).update(`${link.id}:${link.passwordHash}:${issuedAt}`).digest('base64url');
+  const cookieValue = (link: ShareLink, issuedAt = Date.now()) => `${issuedAt}.${proof(link, issuedAt)}`;
   const unlocked = (req: IncomingMessage, link: ShareLink) => {
     if (!link.passwordHash) return true;
     const cookie = (req.headers.cookie ?? '').split(/;\s*/).find((c) => c.startsWith(`${cookieName(link.id)}=`));
-    const given = Buffer.from(cookie?.slice(cookieName(link.id).length + 1) ?? '');
-    const expected = Buffer.from(proof(link));
+    const [at, mac] = (cookie?.slice(cookieName(link.id).length + 1) ?? '').split('.');
+    const issuedAt = Number(at);
+    if (!mac || !Number.isSafeInteger(issuedAt) || issuedAt > Date.now() + 60_000 || Date.now() - issuedAt > UNLOCK_MS) return false;
+    const given = Buffer.from(mac);
+    const expected = Buffer.from(proof(link, issuedAt));
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
   const logUse = (req: IncomingMessage, id: string, status: number, extra: Record<string, unknown> = {}) =>
     ctx.log.info({ event: 'link', id, status, method: req.method, range: req.headers.range, addr: req.socket.remoteAddress, ...extra }, 'link used');
 
   function infoPage(req: IncomingMessage, res: ServerResponse, link: ShareLink, v: { path: string; size: number; sha256: string; version: number }, error?: string, status = 200) {
-    const name = baseName(v.path);
+    const name = displayName(baseName(v.path));
     const expiry = link.expiresAt ? `<dt>Expires</dt><dd>${new Date(link.expiresAt).toISOString().replace('T', ' ').slice(0, 16)} UTC</dd>` : '';
     const left = link.maxDownloads !== undefined ? `<dt>Downloads left</dt><dd>${Math.max(0, link.maxDownloads - link.downloads)}</dd>` : '';
     const body = `<dl><dt>File</dt><dd class="name"><bdi>${escapeHtml(name)}</bdi></dd><dt>Size</dt><dd>${bytes(v.size)}</dd>
@@ -106,30 +129,54 @@ ${
       logUse(req, link.id, 416);
       return;
     }
-    if (req.method === 'GET') {
-      const count = ctx.library.meta.countDownload(link.id, req.socket.remoteAddress ?? 'unknown', Date.now(), GRANT_MS);
-      if (!count.allowed) {
-        logUse(req, link.id, 410, { code: 'LINK_EXHAUSTED' });
-        return htmlPage(res, 410, 'Link used up', `<p>${GONE.LINK_EXHAUSTED}</p>`);
-      }
-      if (count.counted) ctx.log.info({ event: 'link.download', id: link.id, path: v.path, version: v.version, addr: req.socket.remoteAddress }, 'link download counted');
-    }
     const start = range ? range.start : 0;
     const end = range ? range.end : v.size - 1;
     const length = v.size === 0 ? 0 : end - start + 1;
+    const wanted = v.chunks.filter((c) => c.offset <= end && c.offset + c.length > start);
+    // A chunk gone from storage fails the request before any header is sent.
+    for (const c of wanted) {
+      if (!(await ctx.library.chunks.has(c.sha256))) {
+        ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', id: link.id, path: v.path, version: v.version, chunk: c.sha256 }, 'a chunk of a linked file is missing from storage');
+        logUse(req, link.id, 500, { code: 'INTEGRITY_FAILED' });
+        htmlPage(res, 500, 'File damaged', '<p>The relay cannot read this file whole right now (INTEGRITY_FAILED). The owner has been told in the relay log.</p>');
+        return;
+      }
+    }
+    let taken = 0;
+    if (req.method === 'GET') {
+      const reserved = ctx.library.meta.reserveDownload(link.id, downloadUnits(length, v.size));
+      if (!reserved.allowed) {
+        logUse(req, link.id, 410, { code: 'LINK_EXHAUSTED' });
+        return htmlPage(res, 410, 'Link used up', `<p>${GONE.LINK_EXHAUSTED}</p>`);
+      }
+      taken = reserved.taken;
+    }
     res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': length, ...(range ? { 'Content-Range': `bytes ${start}-${end}/${v.size}` } : {}) });
     logUse(req, link.id, range ? 206 : 200, { path: v.path, version: v.version, bytes: length });
     if (req.method === 'HEAD' || length === 0) return void res.end();
-    let aborted = false;
-    res.on('close', () => (aborted = true));
-    for (const c of v.chunks) {
-      if (aborted || c.offset > end) break;
-      if (c.offset + c.length <= start) continue;
-      const data = await ctx.library.chunks.get(c.sha256);
-      const part = data.subarray(Math.max(0, start - c.offset), Math.min(c.length, end - c.offset + 1));
-      if (!res.write(part)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    let sent = 0;
+    let closed = false;
+    res.on('close', () => (closed = true));
+    try {
+      for (const c of wanted) {
+        // In pieces, each written only when the last drained: a response that is not read
+        // holds one piece, not a chunk.
+        for (let at = Math.max(start, c.offset); at <= Math.min(end, c.offset + c.length - 1) && !closed; at += LINK_READ_BYTES) {
+          const piece = await ctx.library.chunks.getRange(c.sha256, at - c.offset, Math.min(LINK_READ_BYTES, end - at + 1, c.offset + c.length - at));
+          if (piece.byteLength === 0) throw new FerryError('INTEGRITY_FAILED', `Chunk ${c.sha256} is shorter than its length.`);
+          sent += piece.byteLength;
+          if (!res.write(piece)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        }
+      }
+      if (!closed) res.end();
+    } catch (err) {
+      // Headers are out: end the response short, so the client sees it failed (Content-Length).
+      ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', id: link.id, path: v.path, err: (err as Error).message }, 'a linked file could not be read whole');
+      res.destroy();
+    } finally {
+      // What was reserved and not sent (an aborted or failed response) goes back to the budget.
+      if (taken > 0) ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(sent, v.size)));
     }
-    res.end();
   }
 
   /** Handles `/s/...` requests; returns false for other paths. */
@@ -144,7 +191,7 @@ ${
       const code = (err as FerryError).code;
       if (code in GONE) {
         logUse(req, id, 410, { code });
-        htmlPage(res, 410, 'Link no longer available', `<p>${GONE[code]}</p>`);
+        htmlPage(res, 410, 'Link no longer available', `<p>${escapeHtml((err as FerryError).message)}</p>`);
       } else {
         logUse(req, id, 404, { code });
         htmlPage(res, 404, 'Link not found', '<p>There is no file behind this link. Check that it was copied whole.</p>');
@@ -158,6 +205,11 @@ ${
         res.end();
         return true;
       }
+      if (resolved.exhausted) {
+        logUse(req, id, 410, { code: 'LINK_EXHAUSTED' });
+        htmlPage(res, 410, 'Link used up', `<p>${GONE.LINK_EXHAUSTED}</p>`);
+        return true;
+      }
       if (!unlocked(req, link)) {
         logUse(req, id, 401, { code: 'LINK_PASSWORD_REQUIRED' });
         htmlPage(res, 401, 'Password required', `<p>This link is protected. <a href="/s/${link.id}">Enter the password</a>.</p>`);
@@ -168,22 +220,26 @@ ${
     }
     if (req.method === 'POST') {
       const address = req.socket.remoteAddress ?? 'unknown';
-      const wait = ctx.accounts.throttle.retryAfter(`link:${id}`, address);
-      if (wait > 0) {
-        logUse(req, id, 429, { code: 'LOGIN_THROTTLED' });
-        infoPage(req, res, link, v, `Too many wrong passwords. Try again in ${Math.ceil(wait / 1000)} s.`, 429);
-        return true;
-      }
       const form = await readForm(req);
-      if (!link.passwordHash || !(await verifyPassword(form.get('password') ?? '', link.passwordHash))) {
-        ctx.accounts.throttle.fail(`link:${id}`, address);
-        logUse(req, id, 401, { code: 'LOGIN_FAILED' });
-        infoPage(req, res, link, v, 'Wrong password.', 401);
+      try {
+        // Counted before the password is checked: guesses sent at once are judged one by one.
+        const hash = link.passwordHash;
+        const ok = await ctx.accounts.throttle.check([['pair', `link:${id}|${address}`], ['link', id]], async () => !!hash && (await verifyPassword(form.get('password') ?? '', hash, address)));
+        if (!ok) {
+          logUse(req, id, 401, { code: 'LOGIN_FAILED' });
+          infoPage(req, res, link, v, 'Wrong password.', 401);
+          return true;
+        }
+      } catch (err) {
+        const e = err as FerryError;
+        if (e.code !== 'LOGIN_THROTTLED' && e.code !== 'RELAY_BUSY') throw err;
+        logUse(req, id, 429, { code: e.code });
+        infoPage(req, res, link, v, e.message, 429);
         return true;
       }
-      ctx.accounts.throttle.succeed(`link:${id}`);
       logUse(req, id, 303, { unlocked: true });
-      res.writeHead(303, { Location: `/s/${id}`, 'Set-Cookie': `${cookieName(id)}=${proof(link)}; Path=/s/${id}; HttpOnly; SameSite=Lax; Max-Age=86400` });
+      const secure = overHttps(req) ? '; Secure' : '';
+      res.writeHead(303, { Location: `/s/${id}`, 'Set-Cookie': `${cookieName(id)}=${cookieValue(link)}; Path=/s/${id}; HttpOnly; SameSite=Lax; Max-Age=${UNLOCK_MS / 1000}${secure}` });
       res.end();
       return true;
     }

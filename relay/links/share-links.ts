@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { FerryError, checkPath, type ShareLinkInfo } from '../protocol/index.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { Library } from '../library.js';
-import type { ShareLink, User } from '../store/meta-store.js';
+import { DOWNLOAD_UNITS, type ShareLink, type User } from '../store/meta-store.js';
 
 export const LINK_ID = /^[A-Za-z0-9_-]{24}$/;
 
@@ -78,8 +78,10 @@ export class ShareLinks {
     const link = LINK_ID.test(id) ? this.library.meta.getLink(id) : undefined;
     if (!link) throw new FerryError('NOT_FOUND', 'No such link.');
     if (link.revokedAt !== undefined) throw new FerryError('LINK_REVOKED');
+    // A disabled account's links stop with it (and work again if it is enabled again).
+    if (this.library.meta.getUser(link.ownerId)?.disabled) throw new FerryError('LINK_REVOKED', "This link's owner can no longer share files.");
     if (link.expiresAt !== undefined && link.expiresAt <= now) throw new FerryError('LINK_EXPIRED');
-    if (link.maxDownloads !== undefined && link.downloads >= link.maxDownloads) return { link, exhausted: true as const, version: this.library.version(link.path, link.version) };
-    return { link, exhausted: false as const, version: this.library.version(link.path, link.version) };
+    const exhausted = link.maxDownloads !== undefined && link.servedUnits >= link.maxDownloads * DOWNLOAD_UNITS;
+    return { link, exhausted, version: this.library.version(link.path, link.version) };
   }
 }

@@ -90,7 +90,6 @@ export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 function parseJson(text: string): Record<string, unknown> {
-  if (text.length > MAX_CONTROL_BYTES) throw new FerryError('BAD_MESSAGE', 'Control message too large.');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -116,6 +115,8 @@ function describeIssues(error: { issues: { path: PropertyKey[]; message: string 
  * could be read, so the refusal can be matched to the request.
  */
 export function decodeClientMessage(text: string): ClientMessage {
+  // Characters, not bytes: a cheap first bound; the relay also bounds the frame's bytes.
+  if (text.length > MAX_CONTROL_BYTES) throw new FerryError('BAD_MESSAGE', `Control messages are at most ${MAX_CONTROL_BYTES} bytes.`);
   const raw = parseJson(text);
   const id = typeof raw.id === 'number' && Number.isSafeInteger(raw.id) && raw.id >= 0 ? raw.id : undefined;
   if (id === undefined) throw new FerryError('BAD_MESSAGE', 'Request without a valid numeric id.');

@@ -4,7 +4,7 @@
  */
 
 /** Wire protocol version spoken on `/ws`. Bumped on any breaking wire change. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The WebSocket subprotocol that names the wire protocol version. */
 export const SUBPROTOCOL = `ferry.v${PROTOCOL_VERSION}`;
@@ -21,11 +21,21 @@ export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 /** Largest file the relay accepts (1 TiB). */
 export const MAX_FILE_BYTES = 2 ** 40;
 
-/** Most chunks one upload may list (keeps a begin message bounded). */
+/** Most chunks one upload may list in all (a 1 TiB file in 4 MiB chunks). */
 export const MAX_CHUNKS = Math.ceil(MAX_FILE_BYTES / CHUNK_SIZE);
 
-/** Largest JSON control message accepted, in bytes. */
-export const MAX_CONTROL_BYTES = 64 * 1024 * 1024;
+/**
+ * Most chunks one `upload.begin` or `upload.extend` may list (about 110 KB of JSON):
+ * longer lists go in several messages, so no single message takes the relay long to
+ * parse and validate while other clients wait.
+ */
+export const MAX_LIST_CHUNKS = 1024;
+
+/** Largest JSON control message accepted from a signed-in client, in bytes. */
+export const MAX_CONTROL_BYTES = 1024 * 1024;
+
+/** Longest expiry a share link may be given (100 years, in ms). */
+export const MAX_LINK_EXPIRY_MS = 100 * 365 * 86_400_000;
 
 /** Longest path component, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;

@@ -18,6 +18,9 @@ export const ERRORS = {
   SIZE_MISMATCH: 'The chunk list does not add up to the declared size.',
   FILE_TOO_LARGE: 'The file is larger than the relay accepts.',
   UNKNOWN_UPLOAD: 'No such upload session (it expired, was committed or cancelled).',
+  UPLOAD_CHANGED: 'The upload session was taken over by another connection, or its chunk list is not the one this client listed. Begin again.',
+  TOO_MANY_UPLOADS: 'Too many unfinished uploads. Let some finish or cancel them, then try again.',
+  QUOTA_EXCEEDED: 'This would go over your storage quota.',
   CHUNK_OUT_OF_RANGE: 'The chunk index is not in the upload\'s chunk list.',
   CHUNK_TOO_LARGE: 'The chunk is larger than the relay accepts.',
   CHUNK_LENGTH_MISMATCH: 'The chunk length differs from the chunk list.',
@@ -36,6 +39,7 @@ export const ERRORS = {
   LINK_PASSWORD_REQUIRED: 'This link is protected by a password.',
   RANGE_NOT_SATISFIABLE: 'The requested byte range is outside the file.',
   ORIGIN_REFUSED: 'This page\'s origin may not connect to the relay.',
+  RELAY_BUSY: 'The relay is busy. Try again in a moment.',
   INTERNAL: 'The relay hit an unexpected error. Nothing was lost; try again.',
 } as const;
 

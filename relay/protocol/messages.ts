@@ -1,5 +1,5 @@
 /**
- * Wire protocol v1: every JSON control message, defined once as a runtime schema.
+ * Wire protocol v2: every JSON control message, defined once as a runtime schema.
  * The relay validates what clients send and clients validate what the relay sends
  * with these same schemas; TypeScript types are inferred from them.
  *
@@ -9,10 +9,12 @@
  * Chunk acknowledgements and refusals are unsolicited and keyed by upload handle.
  */
 import { z } from 'zod';
-import { CONFLICT_POLICIES, MAX_CHUNKS, ROLES } from './constants.js';
+import { CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LIST_CHUNKS, ROLES } from './constants.js';
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const requestId = uint;
+/** Upload session ids, link ids, device tokens: opaque, short. */
+const opaqueId = z.string().max(64);
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256');
 /** Paths are checked in depth by `checkPath`; the schema bounds their type and length. */
 const pathString = z.string().max(8192);
@@ -50,8 +52,22 @@ export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
 /** Each request: its schema and the schema of its reply. */
 export const REQUESTS = {
   login: {
-    request: z.object({ user: z.string().min(1).max(128), password: z.string().max(1024) }),
-    reply: z.object({ token: z.string(), user: UserInfo, expiresAt: uint }),
+    request: z.object({
+      user: z.string().min(1).max(128),
+      password: z.string().max(1024),
+      /**
+       * The device token an earlier sign-in of this user on this device returned. A known
+       * device is not held back by failed sign-ins from elsewhere (see docs/limits.md).
+       */
+      device: opaqueId.optional(),
+    }),
+    reply: z.object({
+      token: z.string(),
+      user: UserInfo,
+      expiresAt: uint,
+      /** The device token to keep (across sign-outs) and send with later sign-ins. */
+      device: z.string(),
+    }),
   },
   auth: {
     request: z.object({ token: z.string().max(256) }),
@@ -72,13 +88,21 @@ export const REQUESTS = {
       /** Bounded by MAX_FILE_BYTES in the handler, so the refusal carries FILE_TOO_LARGE. */
       size: uint,
       mtime: uint,
-      chunks: z.array(ChunkRef).max(MAX_CHUNKS),
+      /** At most MAX_LIST_CHUNKS; list the rest with `upload.extend` (`partial: true`). */
+      chunks: z.array(ChunkRef).max(MAX_LIST_CHUNKS),
       conflict: z.enum(CONFLICT_POLICIES).default('version'),
       /**
        * True when `chunks` lists only the start of the file (hashing is still going
        * on); `upload.extend` adds the rest. Sending can start at once.
        */
       partial: z.boolean().default(false),
+      /**
+       * The session id an earlier `upload.begin` of this same upload returned: the relay
+       * continues that session (when its chunk list agrees with this one) and the earlier
+       * connection's handle on it becomes void. Without it a new session is opened; chunks
+       * this user already stored are still not asked for again.
+       */
+      resume: opaqueId.optional(),
     }),
     reply: z.object({
       upload: z.string(),
@@ -89,11 +113,15 @@ export const REQUESTS = {
   },
   /** Lists more chunks of a partial upload, continuing at index `from`. */
   'upload.extend': {
-    request: z.object({ handle: uint, from: uint, chunks: z.array(ChunkRef).min(1).max(MAX_CHUNKS) }),
+    request: z.object({ handle: uint, from: uint, chunks: z.array(ChunkRef).min(1).max(MAX_LIST_CHUNKS) }),
     reply: z.object({ need: z.array(uint) }),
   },
   'upload.commit': {
-    request: z.object({ upload: z.string().max(64) }),
+    request: z.object({
+      upload: opaqueId,
+      /** Content hash of the chunk list this client listed; the commit is refused (UPLOAD_CHANGED) unless the session's is the same. */
+      contentHash: sha256Hex,
+    }),
     reply: z.object({
       path: z.string(),
       version: uint,
@@ -103,7 +131,7 @@ export const REQUESTS = {
     }),
   },
   'upload.cancel': {
-    request: z.object({ upload: z.string().max(64) }),
+    request: z.object({ upload: opaqueId }),
     reply: z.object({}),
   },
   list: {
@@ -233,7 +261,7 @@ export const REQUESTS = {
       path: pathString,
       /** Pin a version; absent follows the latest. */
       version: uint.optional(),
-      expiresInMs: uint.optional(),
+      expiresInMs: uint.max(MAX_LINK_EXPIRY_MS).optional(),
       maxDownloads: uint.min(1).optional(),
       password: z.string().min(1).max(1024).optional(),
     }),
@@ -245,7 +273,7 @@ export const REQUESTS = {
     reply: z.object({ links: z.array(ShareLinkInfo) }),
   },
   'link.revoke': {
-    request: z.object({ link: z.string().max(64) }),
+    request: z.object({ link: opaqueId }),
     reply: z.object({ link: z.string() }),
   },
 } as const;

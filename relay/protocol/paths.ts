@@ -8,6 +8,8 @@ import { FerryError } from './errors.js';
 const encoder = new TextEncoder();
 // C0 controls, DEL and C1 controls. Backslash is refused too: it is a separator on Windows.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\\]/;
+// In a `u` regex a surrogate pair is one code point, so this matches only lone halves.
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
  * Returns the normalised form of a file path, or throws BAD_PATH.
@@ -16,6 +18,9 @@ const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\\]/;
  */
 export function checkPath(path: string, opts: { allowRoot?: boolean } = {}): string {
   if (typeof path !== 'string') throw new FerryError('BAD_PATH', 'Path must be a string.');
+  // A lone surrogate is no character: it cannot be stored as UTF-8 and would be replaced
+  // by U+FFFD, so two different names (\uD800a, \uDC00a) would become one file.
+  if (LONE_SURROGATE.test(path)) throw new FerryError('BAD_PATH', `Path contains a lone surrogate (not a Unicode character): ${JSON.stringify(path)}`);
   const p = path.normalize('NFC');
   if (p === '') {
     if (opts.allowRoot) return '';
@@ -66,4 +71,59 @@ export function renamedPath(path: string, n: number): string {
   const m = /^(.+?)((?:\.tar)?\.[A-Za-z0-9]{1,8})$/.exec(name);
   const renamed = m ? `${m[1]}_v${n}${m[2]}` : `${name}_v${n}`;
   return joinPath(folder, renamed);
+}
+
+/**
+ * Characters that reorder the text around them (bidirectional controls): in a name they
+ * can make `invoice\u202Egpj.exe` read as "invoiceexe.jpg".
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A name as it may be shown to a person: every bidirectional control is replaced by a
+ * visible mark such as `[U+202E]`, so no name can disguise what follows it. Names are
+ * stored exactly as given; only their display changes.
+ */
+export function displayName(name: string): string {
+  return name.replace(BIDI_CONTROLS, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
+/** True when a name holds a bidirectional control (see `displayName`). */
+export function hasBidiControls(name: string): boolean {
+  return new RegExp(BIDI_CONTROLS.source).test(name);
+}
+
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+const WINDOWS_FORBIDDEN = /[<>:"|?*]/;
+
+/**
+ * Why a name (one path segment) cannot be held as it is on some systems, for clients
+ * that write files there (sync). The relay stores such names; a client reports and skips
+ * what its own file system refuses. Case-only twins (`Case.txt`, `case.txt`) are a
+ * question about two names, answered by `caseTwins`.
+ */
+export function portabilityProblems(name: string): { windows: string[]; macos: string[] } {
+  const windows: string[] = [];
+  const macos: string[] = [];
+  if (WINDOWS_RESERVED.test(name)) windows.push(`"${name.split('.')[0]}" is a reserved device name`);
+  if (WINDOWS_FORBIDDEN.test(name)) windows.push('contains one of < > : " | ? *');
+  if (/[. ]$/.test(name)) windows.push('ends with a dot or a space');
+  if (name.includes(':')) macos.push('contains ":" (shown as "/" in Finder)');
+  return { windows, macos };
+}
+
+/**
+ * Groups of names that differ only in letter case: one file each on the relay (and on
+ * Linux), but a single file on the case-insensitive file systems macOS and Windows use
+ * by default.
+ */
+export function caseTwins(names: Iterable<string>): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const n of names) {
+    const key = n.normalize('NFC').toLowerCase();
+    const g = groups.get(key);
+    if (g) g.push(n);
+    else groups.set(key, [n]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
 }

@@ -28,6 +28,12 @@ export interface ChunkStore {
   has(hash: string): Promise<boolean>;
   /** The chunk's bytes; throws FerryError NOT_FOUND when absent. */
   get(hash: string): Promise<Uint8Array>;
+  /**
+   * `length` bytes of the chunk from `offset` (fewer at its end); throws FerryError
+   * NOT_FOUND when absent. Link downloads read in pieces, so a stalled response holds
+   * a piece, not a chunk.
+   */
+  getRange(hash: string, offset: number, length: number): Promise<Uint8Array>;
   /** Removes a chunk; absent chunks are ignored. */
   delete(hash: string): Promise<void>;
   /** Every stored chunk. */

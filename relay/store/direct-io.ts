@@ -87,7 +87,7 @@ export class DirectWriter {
     }
     const view = new Uint8Array(this.memory, data.byteOffset, padded);
     view.fill(0, data.byteLength);
-    const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o644);
+    const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600);
     try {
       let done = 0;
       while (done < padded) done += (await fh.write(view, done, padded - done, done)).bytesWritten;

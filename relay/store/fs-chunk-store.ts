@@ -30,7 +30,7 @@ export class FsChunkStore implements ChunkStore {
     const tmp = path.join(root, '.tmp');
     this.tmp = tmp;
     this.ready = (async () => {
-      await mkdir(tmp, { recursive: true });
+      await mkdir(tmp, { recursive: true, mode: 0o700 });
       // Leftovers of writes interrupted by a crash are never referenced: drop them.
       for (const name of await readdir(tmp)) await rm(path.join(tmp, name), { force: true });
       if (opts.direct !== false) this.direct = DirectWriter.probe(tmp);
@@ -64,17 +64,23 @@ export class FsChunkStore implements ChunkStore {
     if (await exists(target)) return;
     const dir = path.dirname(target);
     if (!this.made.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       this.made.add(dir);
     }
     const temp = path.join(this.tmp, `${hash}.${randomBytes(6).toString('hex')}`);
-    const fh = (await this.direct?.write(temp, data)) ?? (await writeBuffered(temp, data));
     try {
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = (await this.direct?.write(temp, data)) ?? (await writeBuffered(temp, data));
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, target);
+    } catch (err) {
+      // A full disk or a failing write: leave nothing half-written behind.
+      await rm(temp, { force: true }).catch(() => {});
+      throw err;
     }
-    await rename(temp, target);
     await syncDir(dir);
   }
 
@@ -88,6 +94,28 @@ export class FsChunkStore implements ChunkStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FerryError('NOT_FOUND', `Chunk ${hash} is not stored.`);
       throw err;
+    }
+  }
+
+  async getRange(hash: string, offset: number, length: number): Promise<Uint8Array> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.file(hash), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FerryError('NOT_FOUND', `Chunk ${hash} is not stored.`);
+      throw err;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await fh.close();
     }
   }
 
@@ -111,7 +139,7 @@ export class FsChunkStore implements ChunkStore {
 }
 
 async function writeBuffered(file: string, data: Uint8Array): Promise<FileHandle> {
-  const fh = await open(file, 'w');
+  const fh = await open(file, 'w', 0o600);
   try {
     await fh.write(data, 0, data.byteLength, 0);
   } catch (err) {

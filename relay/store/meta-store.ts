@@ -17,6 +17,12 @@ export interface User {
 export interface UploadRecord {
   id: string;
   userId: number;
+  /**
+   * The upload leg (one connection's attempt) that holds the session: only it may list
+   * chunks, record held chunks or commit. A resume on another connection takes the
+   * session over, which voids the earlier leg.
+   */
+  leg: string;
   path: string;
   size: number;
   mtime: number;
@@ -38,6 +44,8 @@ export interface VersionRecord {
   mtime: number;
   contentHash: string;
   sha256: string;
+  /** True when `sha256` was computed from the stored bytes (or copied from a version whose was). */
+  sha256Verified: boolean;
   uploader: string;
   createdAt: number;
   current: boolean;
@@ -58,8 +66,13 @@ export interface FolderEntry {
 }
 
 export interface CommitInput {
-  /** The upload session this commit finishes; it is removed in the same transaction. */
-  uploadId?: string;
+  /**
+   * The upload session this commit finishes, and the leg that holds it: the commit is
+   * refused with UNKNOWN_UPLOAD unless that session is still open and held by that leg
+   * (so one upload commits at most once), and with UPLOAD_CHANGED unless its content
+   * hash is `contentHash`. It is removed in the same transaction.
+   */
+  upload?: { id: string; leg: string };
   userId: number;
   path: string;
   conflict: ConflictPolicy;
@@ -67,7 +80,11 @@ export interface CommitInput {
   mtime: number;
   contentHash: string;
   sha256: string;
+  /** True when `sha256` was computed from the bytes (see VersionRecord). */
+  sha256Verified: boolean;
   chunks: ChunkRef[];
+  /** Refuse with QUOTA_EXCEEDED when the user's versions would then add up to more bytes than this (0 = no quota). */
+  quotaBytes?: number;
   /** When false, `overwrite` drops the replaced versions instead of keeping them in history. */
   keepReplaced: boolean;
   now: number;
@@ -91,7 +108,13 @@ export interface ShareLink {
   createdAt: number;
   expiresAt?: number;
   maxDownloads?: number;
+  /** Whole downloads served: `servedUnits` / DOWNLOAD_UNITS, rounded down. */
   downloads: number;
+  /**
+   * Bytes served, in millionths of the file's size (DOWNLOAD_UNITS make one download), so
+   * a download counts by what it sent however it is split over requests and resumes.
+   */
+  servedUnits: number;
   passwordHash?: string;
   revokedAt?: number;
 }
@@ -118,15 +141,21 @@ export interface MetaStore {
   // upload sessions
   createUpload(upload: UploadRecord): void;
   getUpload(id: string): UploadRecord | undefined;
-  /** Open uploads of this user for this path and size, most recently active first (resume candidates). */
-  findUploads(userId: number, path: string, size: number): UploadRecord[];
+  /** This user's open uploads, least recently active first: how many and their declared bytes. */
+  openUploads(userId: number): { id: string; size: number; updatedAt: number }[];
   /**
-   * Replaces an upload's chunk list (it grew, or its tail changed). Held chunks at
-   * `dropHeldFrom` and after are forgotten (their content changed).
+   * Gives the session to `leg` (a resume on a new connection); the leg that held it is
+   * void from now on. Undefined when the session is gone.
    */
-  setUploadChunks(id: string, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void;
-  /** Records that chunks of an upload are stored (acknowledged or already held). */
-  markChunksHeld(uploadId: string, chunks: { index: number; hash: string }[], now: number): void;
+  claimUpload(id: string, leg: string, now: number): UploadRecord | undefined;
+  /**
+   * Sets the chunks of an upload from index `from` on (it grew, or its tail changed) and
+   * its content hash. Held chunks at `dropHeldFrom` and after are forgotten (their
+   * content changed). Throws UNKNOWN_UPLOAD unless `leg` holds the session.
+   */
+  setUploadChunks(id: string, leg: string, from: number, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void;
+  /** Records that chunks of an upload are stored (acknowledged or already held). Throws UNKNOWN_UPLOAD unless `leg` holds the session. */
+  markChunksHeld(uploadId: string, leg: string, chunks: { index: number; hash: string }[], now: number): void;
   heldChunks(uploadId: string): Set<number>;
   deleteUpload(id: string): void;
   /** Uploads not touched since `before`. */
@@ -144,13 +173,20 @@ export interface MetaStore {
   /** One version (the current one when `version` is undefined) with its chunk list. */
   getVersion(path: string, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined;
   /** Makes a copy of `version` the new current version. */
-  restoreVersion(path: string, version: number, userId: number, now: number): { version: number };
+  restoreVersion(path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number };
   /** Deletes one version, or the whole file with every version when `version` is undefined. */
   deleteVersions(path: string, version?: number): number;
   /** Applies the retention policy to one file, or to all files when `path` is undefined. */
   applyRetention(policy: RetentionPolicy, now: number, path?: string): number;
-  /** The plain SHA-256 of some version with this content hash, if any (same chunks ⇒ same bytes). */
+  /**
+   * The plain SHA-256 of some version with this content hash whose SHA-256 was computed
+   * from its bytes, if any (same chunks ⇒ same bytes). Unverified ones are never a source.
+   */
   sha256ForContent(contentHash: string): string | undefined;
+  /** Records that a version's SHA-256 was checked against its bytes (a `verify` that passed). */
+  markSha256Verified(versionId: number): void;
+  /** Bytes of every version this user uploaded or restored (what a quota counts). */
+  userBytes(userId: number): number;
   /** Every chunk hash a version or an open upload references. */
   referencedChunks(): Set<string>;
   /** True when a version or an open upload references this chunk. */
@@ -161,16 +197,27 @@ export interface MetaStore {
   counts(): { files: number; versions: number; users: number };
 
   // share links
-  createLink(link: Omit<ShareLink, 'downloads' | 'revokedAt' | 'owner'>): void;
+  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner'>): void;
   getLink(id: string): ShareLink | undefined;
   /** Links of one owner, or everyone's when `ownerId` is undefined; newest first. */
   listLinks(ownerId?: number): ShareLink[];
   revokeLink(id: string, now: number): boolean;
   /**
-   * Counts a download by `client` unless that client started one within the grant
-   * period (a resumed download counts once). `allowed` is false once the limit is reached.
+   * Takes up to `units` of a link's download budget for a response about to be sent (the
+   * last response may take the rest of the budget and send more). Refused (`allowed`
+   * false) when nothing is left. What is taken counts as served until `refundDownload`
+   * gives back what the response did not send, so a crash errs on the owner's side.
    */
-  countDownload(id: string, client: string, now: number, grantMs: number): { counted: boolean; allowed: boolean };
+  reserveDownload(id: string, units: number): { allowed: boolean; taken: number };
+  refundDownload(id: string, units: number): void;
+
+  // devices: a device that signed in before is not held back by others' failed sign-ins
+  createDevice(tokenHash: string, userId: number, now: number): void;
+  /** The user a device token was given to. */
+  getDevice(tokenHash: string): { userId: number } | undefined;
 
   close(): void;
 }
+
+/** Units of a share link's download budget that make one whole download. */
+export const DOWNLOAD_UNITS = 1_000_000;

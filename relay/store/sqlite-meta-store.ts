@@ -1,22 +1,26 @@
 /**
  * MetaStore in SQLite (better-sqlite3). WAL journal, foreign keys on. Every method
  * is synchronous and every multi-row change runs in one transaction, so a crash
- * leaves either the old state or the new one.
+ * leaves either the old state or the new one. The schema is the first release's
+ * (`SCHEMA`) followed by numbered migrations (`MIGRATIONS`), recorded in
+ * `PRAGMA user_version`; a new database runs the same steps as an old one.
  */
 import Database from 'better-sqlite3';
 import { FerryError, baseName, parentOf, renamedPath, type ChunkRef, type Role } from '../protocol/index.js';
-import type {
-  CommitInput,
-  FileEntry,
-  FolderEntry,
-  MetaStore,
-  RetentionPolicy,
-  ShareLink,
-  UploadRecord,
-  User,
-  VersionRecord,
+import {
+  DOWNLOAD_UNITS,
+  type CommitInput,
+  type FileEntry,
+  type FolderEntry,
+  type MetaStore,
+  type RetentionPolicy,
+  type ShareLink,
+  type UploadRecord,
+  type User,
+  type VersionRecord,
 } from './meta-store.js';
 
+/** The first release's schema (user_version 0); `MIGRATIONS` build on it. */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
   id INTEGER PRIMARY KEY,
@@ -108,6 +112,51 @@ CREATE TABLE IF NOT EXISTS share_grants (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Schema changes, in order; entry i takes the database to user_version i + 1. Each runs
+ * in one transaction with the version bump.
+ */
+const MIGRATIONS: ((db: Database.Database) => void)[] = [
+  // 1: upload legs, chunk lists as rows, verified whole-file hashes, byte-counted link
+  //    downloads, known devices.
+  (db) => {
+    db.exec(`
+      ALTER TABLE uploads ADD COLUMN leg TEXT NOT NULL DEFAULT '';
+      CREATE TABLE upload_list (
+        upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (upload_id, idx)
+      ) WITHOUT ROWID;
+      CREATE INDEX uploads_user ON uploads(user_id, updated_at);
+    `);
+    const insert = db.prepare('INSERT INTO upload_list (upload_id, idx, offset, length, hash) VALUES (?, ?, ?, ?, ?)');
+    for (const r of db.prepare('SELECT id, chunks FROM uploads').all() as { id: string; chunks: string }[]) {
+      (JSON.parse(r.chunks) as ChunkRef[]).forEach((c, i) => insert.run(r.id, i, c.offset, c.length, c.sha256));
+    }
+    db.exec(`
+      DROP INDEX uploads_lookup;
+      ALTER TABLE uploads DROP COLUMN chunks;
+      -- Whole-file hashes recorded before they were verified are never copied from (see sha256ForContent).
+      ALTER TABLE versions ADD COLUMN sha256_verified INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE share_links ADD COLUMN served_units INTEGER NOT NULL DEFAULT 0;
+      UPDATE share_links SET served_units = downloads * ${DOWNLOAD_UNITS};
+      ALTER TABLE share_links DROP COLUMN downloads;
+      DROP TABLE share_grants;
+      CREATE TABLE devices (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL
+      );
+    `);
+  },
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
 interface VersionRow {
   id: number;
   file_id: number;
@@ -117,13 +166,14 @@ interface VersionRow {
   mtime: number;
   content_hash: string;
   sha256: string;
+  sha256_verified: number;
   uploader: string | null;
   created_at: number;
   current_version_id: number;
 }
 
 const VERSION_SELECT = `
-  SELECT v.id, v.file_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256,
+  SELECT v.id, v.file_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256, v.sha256_verified,
          u.name AS uploader, v.created_at, f.current_version_id
   FROM versions v JOIN files f ON f.id = v.file_id LEFT JOIN users u ON u.id = v.uploader_id`;
 
@@ -137,6 +187,7 @@ function toVersion(r: VersionRow): VersionRecord {
     mtime: r.mtime,
     contentHash: r.content_hash,
     sha256: r.sha256,
+    sha256Verified: r.sha256_verified === 1,
     uploader: r.uploader ?? '(deleted user)',
     createdAt: r.created_at,
     current: r.id === r.current_version_id,
@@ -159,31 +210,30 @@ function toUser(r: UserRow | undefined): User | undefined {
 interface UploadRow {
   id: string;
   user_id: number;
+  leg: string;
   path: string;
   size: number;
   mtime: number;
   conflict: UploadRecord['conflict'];
   content_hash: string;
-  chunks: string;
   created_at: number;
   updated_at: number;
 }
 
-function toUpload(r: UploadRow | undefined): UploadRecord | undefined {
-  return (
-    r && {
-      id: r.id,
-      userId: r.user_id,
-      path: r.path,
-      size: r.size,
-      mtime: r.mtime,
-      conflict: r.conflict,
-      contentHash: r.content_hash,
-      chunks: JSON.parse(r.chunks) as ChunkRef[],
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-    }
-  );
+function toUpload(r: UploadRow, chunks: ChunkRef[]): UploadRecord {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    leg: r.leg,
+    path: r.path,
+    size: r.size,
+    mtime: r.mtime,
+    conflict: r.conflict,
+    contentHash: r.content_hash,
+    chunks,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
 }
 
 interface LinkRow {
@@ -195,7 +245,7 @@ interface LinkRow {
   created_at: number;
   expires_at: number | null;
   max_downloads: number | null;
-  downloads: number;
+  served_units: number;
   password_hash: string | null;
   revoked_at: number | null;
 }
@@ -212,15 +262,26 @@ function toLink(r: LinkRow): ShareLink {
     createdAt: r.created_at,
     expiresAt: r.expires_at ?? undefined,
     maxDownloads: r.max_downloads ?? undefined,
-    downloads: r.downloads,
+    downloads: Math.floor(r.served_units / DOWNLOAD_UNITS),
+    servedUnits: r.served_units,
     passwordHash: r.password_hash ?? undefined,
     revokedAt: r.revoked_at ?? undefined,
   };
 }
 
-/** Upper bound of the paths under `prefix/` in text order ('0' follows '/'). */
-function underRange(folder: string): [string, string] {
-  return folder === '' ? ['', '\u{10FFFF}'] : [`${folder}/`, `${folder}0`];
+/**
+ * The paths under `folder/` are those in [lo, hi) in SQLite's byte order of UTF-8 text
+ * ('0' follows '/'). The root has no upper bound: every path is under it, including
+ * those starting with U+10FFFF.
+ */
+function underRange(folder: string): [string, string | undefined] {
+  return folder === '' ? ['', undefined] : [`${folder}/`, `${folder}0`];
+}
+
+/** SQL and parameters selecting the paths under `folder`. */
+function underClause(folder: string): { sql: string; params: string[] } {
+  const [lo, hi] = underRange(folder);
+  return hi === undefined ? { sql: 'path >= ?', params: [lo] } : { sql: 'path >= ? AND path < ?', params: [lo, hi] };
 }
 
 export class SqliteMetaStore implements MetaStore {
@@ -234,7 +295,20 @@ export class SqliteMetaStore implements MetaStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const at = this.db.pragma('user_version', { simple: true }) as number;
+    if (at > SCHEMA_VERSION) throw new Error(`The database is from a newer Ferry (schema ${at}; this one knows ${SCHEMA_VERSION}).`);
+    if (at === SCHEMA_VERSION) return;
+    if (at === 0) this.db.exec(SCHEMA);
+    for (let v = at; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        MIGRATIONS[v](this.db);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
   }
 
   close(): void {
@@ -313,37 +387,67 @@ export class SqliteMetaStore implements MetaStore {
   // ------------------------------------------------------------------ uploads
 
   createUpload(u: UploadRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO uploads (id, user_id, path, size, mtime, conflict, content_hash, chunks, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(u.id, u.userId, u.path, u.size, u.mtime, u.conflict, u.contentHash, JSON.stringify(u.chunks), u.createdAt, u.updatedAt);
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO uploads (id, user_id, leg, path, size, mtime, conflict, content_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(u.id, u.userId, u.leg, u.path, u.size, u.mtime, u.conflict, u.contentHash, u.createdAt, u.updatedAt);
+      this.insertListed(u.id, 0, u.chunks);
+    })();
+  }
+
+  private insertListed(id: string, from: number, chunks: ChunkRef[]): void {
+    const insert = this.db.prepare('INSERT INTO upload_list (upload_id, idx, offset, length, hash) VALUES (?, ?, ?, ?, ?)');
+    chunks.forEach((c, i) => insert.run(id, from + i, c.offset, c.length, c.sha256));
   }
 
   getUpload(id: string): UploadRecord | undefined {
-    return toUpload(this.db.prepare('SELECT * FROM uploads WHERE id = ?').get(id) as UploadRow | undefined);
+    const row = this.db.prepare('SELECT * FROM uploads WHERE id = ?').get(id) as UploadRow | undefined;
+    if (!row) return undefined;
+    const chunks = this.db.prepare('SELECT offset, length, hash AS sha256 FROM upload_list WHERE upload_id = ? ORDER BY idx').all(id) as ChunkRef[];
+    return toUpload(row, chunks);
   }
 
-  findUploads(userId: number, path: string, size: number): UploadRecord[] {
-    return (this.db.prepare('SELECT * FROM uploads WHERE user_id = ? AND path = ? AND size = ? ORDER BY updated_at DESC').all(userId, path, size) as UploadRow[]).map(
-      (r) => toUpload(r)!,
-    );
+  openUploads(userId: number): { id: string; size: number; updatedAt: number }[] {
+    return this.db.prepare('SELECT id, size, updated_at AS updatedAt FROM uploads WHERE user_id = ? ORDER BY updated_at, id').all(userId) as {
+      id: string;
+      size: number;
+      updatedAt: number;
+    }[];
   }
 
-  setUploadChunks(id: string, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void {
+  claimUpload(id: string, leg: string, now: number): UploadRecord | undefined {
+    return this.db.transaction(() => {
+      if (this.db.prepare('UPDATE uploads SET leg = ?, updated_at = ? WHERE id = ?').run(leg, now, id).changes === 0) return undefined;
+      return this.getUpload(id);
+    })();
+  }
+
+  /** Throws UNKNOWN_UPLOAD unless the session is open and `leg` holds it; touches it. */
+  private requireLeg(id: string, leg: string, now?: number): void {
+    const row = this.db.prepare('SELECT leg FROM uploads WHERE id = ?').get(id) as { leg: string } | undefined;
+    if (!row) throw new FerryError('UNKNOWN_UPLOAD', 'The upload session ended (committed, cancelled or expired).');
+    if (row.leg !== leg) throw new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.');
+    if (now !== undefined) this.db.prepare('UPDATE uploads SET updated_at = ? WHERE id = ?').run(now, id);
+  }
+
+  setUploadChunks(id: string, leg: string, from: number, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void {
     this.db.transaction(() => {
-      this.db.prepare('UPDATE uploads SET chunks = ?, content_hash = ? WHERE id = ?').run(JSON.stringify(chunks), contentHash, id);
+      this.requireLeg(id, leg);
+      this.db.prepare('DELETE FROM upload_list WHERE upload_id = ? AND idx >= ?').run(id, from);
+      this.insertListed(id, from, chunks);
+      this.db.prepare('UPDATE uploads SET content_hash = ? WHERE id = ?').run(contentHash, id);
       if (dropHeldFrom !== undefined) this.db.prepare('DELETE FROM upload_chunks WHERE upload_id = ? AND idx >= ?').run(id, dropHeldFrom);
     })();
   }
 
-  markChunksHeld(uploadId: string, chunks: { index: number; hash: string }[], now: number): void {
+  markChunksHeld(uploadId: string, leg: string, chunks: { index: number; hash: string }[], now: number): void {
     const insert = this.db.prepare('INSERT OR IGNORE INTO upload_chunks (upload_id, idx, hash) VALUES (?, ?, ?)');
-    const touch = this.db.prepare('UPDATE uploads SET updated_at = ? WHERE id = ?');
     this.db.transaction(() => {
-      // The session may have been committed or cancelled by another leg meanwhile.
-      if (touch.run(now, uploadId).changes === 0) throw new FerryError('UNKNOWN_UPLOAD', 'The upload session ended (committed, cancelled or expired).');
+      // The session may have been committed, cancelled or taken over meanwhile.
+      this.requireLeg(uploadId, leg, now);
       for (const c of chunks) insert.run(uploadId, c.index, c.hash);
     })();
   }
@@ -358,7 +462,7 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   staleUploads(before: number): UploadRecord[] {
-    return (this.db.prepare('SELECT * FROM uploads WHERE updated_at < ?').all(before) as UploadRow[]).map((r) => toUpload(r)!);
+    return (this.db.prepare('SELECT id FROM uploads WHERE updated_at < ?').pluck().all(before) as string[]).flatMap((id) => this.getUpload(id) ?? []);
   }
 
   userChunks(userId: number, hashes: string[]): Set<string> {
@@ -386,8 +490,8 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   isFolder(path: string): boolean {
-    const [lo, hi] = underRange(path);
-    return !!this.db.prepare('SELECT 1 FROM files WHERE path >= ? AND path < ? LIMIT 1').get(lo, hi);
+    const under = underClause(path);
+    return !!this.db.prepare(`SELECT 1 FROM files WHERE ${under.sql} LIMIT 1`).get(...under.params);
   }
 
   private assertAncestorsFree(path: string): void {
@@ -398,13 +502,18 @@ export class SqliteMetaStore implements MetaStore {
     }
   }
 
-  private insertVersion(fileId: number, num: number, v: { size: number; mtime: number; contentHash: string; sha256: string; userId: number; now: number }, chunks: ChunkRef[]): number {
+  private insertVersion(
+    fileId: number,
+    num: number,
+    v: { size: number; mtime: number; contentHash: string; sha256: string; sha256Verified: boolean; userId: number; now: number },
+    chunks: ChunkRef[],
+  ): number {
     const info = this.db
       .prepare(
-        `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, uploader_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.userId, v.now);
+      .run(fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now);
     const versionId = Number(info.lastInsertRowid);
     const insertChunk = this.db.prepare('INSERT INTO version_chunks (version_id, idx, offset, length, hash) VALUES (?, ?, ?, ?, ?)');
     chunks.forEach((c, i) => insertChunk.run(versionId, i, c.offset, c.length, c.sha256));
@@ -412,8 +521,28 @@ export class SqliteMetaStore implements MetaStore {
     return versionId;
   }
 
+  /** Throws QUOTA_EXCEEDED when `adding` more bytes would take the user past `quota` (0 = none). */
+  private checkQuota(userId: number, adding: number, quota: number | undefined): void {
+    if (!quota) return;
+    const used = this.userBytes(userId);
+    if (used + adding > quota) {
+      throw new FerryError('QUOTA_EXCEEDED', `This needs ${adding} bytes; you use ${used} of your ${quota}.`, { usedBytes: used, quotaBytes: quota, neededBytes: adding });
+    }
+  }
+
+  userBytes(userId: number): number {
+    return (this.db.prepare('SELECT coalesce(sum(size), 0) AS n FROM versions WHERE uploader_id = ?').get(userId) as { n: number }).n;
+  }
+
   commitVersion(input: CommitInput): { path: string; version: number; removed: number } {
     return this.db.transaction(() => {
+      if (input.upload) {
+        // Inside the transaction: of two commits of one upload racing, the second finds it gone.
+        this.requireLeg(input.upload.id, input.upload.leg);
+        const held = this.db.prepare('SELECT content_hash FROM uploads WHERE id = ?').pluck().get(input.upload.id) as string;
+        if (held !== input.contentHash) throw new FerryError('UPLOAD_CHANGED', 'The upload session\'s chunk list is not the one being committed.');
+      }
+      this.checkQuota(input.userId, input.size, input.quotaBytes);
       let path = input.path;
       this.assertAncestorsFree(path);
       let file = this.fileByPath(path);
@@ -436,7 +565,7 @@ export class SqliteMetaStore implements MetaStore {
       if (input.conflict === 'overwrite' && !input.keepReplaced) {
         removed = this.db.prepare('DELETE FROM versions WHERE file_id = ? AND id <> ?').run(file.id, versionId).changes;
       }
-      if (input.uploadId) this.deleteUpload(input.uploadId);
+      if (input.upload) this.deleteUpload(input.upload.id);
       return { path, version: num, removed };
     })();
   }
@@ -446,15 +575,16 @@ export class SqliteMetaStore implements MetaStore {
     const counts = new Map(
       (this.db.prepare('SELECT v.file_id AS id, count(*) AS n FROM versions v JOIN files f ON f.id = v.file_id WHERE f.parent = ? GROUP BY v.file_id').all(folder) as { id: number; n: number }[]).map((r) => [r.id, r.n]),
     );
-    const [lo, hi] = underRange(folder);
-    const start = lo.length;
+    const under = underClause(folder);
+    // SQLite's substr counts characters (code points), not UTF-16 units as JavaScript's length does.
+    const start = [...underRange(folder)[0]].length;
     const folderNames = this.db
       .prepare(
         `SELECT DISTINCT substr(path, ? + 1, instr(substr(path, ? + 1), '/') - 1) AS name
-         FROM files WHERE path >= ? AND path < ? AND parent <> ? ORDER BY name`,
+         FROM files WHERE ${under.sql} AND parent <> ? ORDER BY name`,
       )
       .pluck()
-      .all(start, start, lo, hi, folder) as string[];
+      .all(start, start, ...under.params, folder) as string[];
     const entries: (FileEntry | FolderEntry)[] = folderNames.map((name) => ({ kind: 'folder', name, path: folder ? `${folder}/${name}` : name }));
     for (const v of files) entries.push({ kind: 'file', path: v.path, name: baseName(v.path), versions: counts.get(v.fileId) ?? 1, current: v });
     return entries;
@@ -475,11 +605,12 @@ export class SqliteMetaStore implements MetaStore {
     return { ...toVersion(row), chunks };
   }
 
-  restoreVersion(path: string, version: number, userId: number, now: number): { version: number } {
+  restoreVersion(path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number } {
     return this.db.transaction(() => {
       const v = this.getVersion(path, version);
       const file = this.fileByPath(path);
       if (!v || !file) throw new FerryError('NOT_FOUND', `${path} has no version ${version}.`);
+      this.checkQuota(userId, v.size, quotaBytes);
       const num = file.last_version + 1;
       this.insertVersion(file.id, num, { ...v, userId, now }, v.chunks);
       return { version: num };
@@ -532,7 +663,11 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   sha256ForContent(contentHash: string): string | undefined {
-    return this.db.prepare('SELECT sha256 FROM versions WHERE content_hash = ? LIMIT 1').pluck().get(contentHash) as string | undefined;
+    return this.db.prepare('SELECT sha256 FROM versions WHERE content_hash = ? AND sha256_verified = 1 LIMIT 1').pluck().get(contentHash) as string | undefined;
+  }
+
+  markSha256Verified(versionId: number): void {
+    this.db.prepare('UPDATE versions SET sha256_verified = 1 WHERE id = ?').run(versionId);
   }
 
   referencedChunks(): Set<string> {
@@ -546,7 +681,7 @@ export class SqliteMetaStore implements MetaStore {
 
   // ------------------------------------------------------------------ share links
 
-  createLink(link: Omit<ShareLink, 'downloads' | 'revokedAt' | 'owner'>): void {
+  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner'>): void {
     this.db
       .prepare(
         `INSERT INTO share_links (id, owner_id, path, version, created_at, expires_at, max_downloads, password_hash)
@@ -571,16 +706,31 @@ export class SqliteMetaStore implements MetaStore {
     return this.db.prepare('UPDATE share_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes === 1;
   }
 
-  countDownload(id: string, client: string, now: number, grantMs: number): { counted: boolean; allowed: boolean } {
+  reserveDownload(id: string, units: number): { allowed: boolean; taken: number } {
     return this.db.transaction(() => {
-      const granted = this.db.prepare('SELECT 1 FROM share_grants WHERE link_id = ? AND client = ? AND expires_at > ?').get(id, client, now);
-      if (granted) return { counted: false, allowed: true };
-      const r = this.db.prepare('SELECT downloads, max_downloads FROM share_links WHERE id = ?').get(id) as { downloads: number; max_downloads: number | null } | undefined;
-      if (!r || (r.max_downloads !== null && r.downloads >= r.max_downloads)) return { counted: false, allowed: false };
-      this.db.prepare('UPDATE share_links SET downloads = downloads + 1 WHERE id = ?').run(id);
-      this.db.prepare('INSERT OR REPLACE INTO share_grants (link_id, client, expires_at) VALUES (?, ?, ?)').run(id, client, now + grantMs);
-      return { counted: true, allowed: true };
+      const r = this.db.prepare('SELECT served_units, max_downloads FROM share_links WHERE id = ?').get(id) as { served_units: number; max_downloads: number | null } | undefined;
+      if (!r) return { allowed: false, taken: 0 };
+      const left = r.max_downloads === null ? Infinity : r.max_downloads * DOWNLOAD_UNITS - r.served_units;
+      if (left <= 0) return { allowed: false, taken: 0 };
+      const taken = Math.min(units, left);
+      this.db.prepare('UPDATE share_links SET served_units = served_units + ? WHERE id = ?').run(taken, id);
+      return { allowed: true, taken };
     })();
+  }
+
+  refundDownload(id: string, units: number): void {
+    if (units > 0) this.db.prepare('UPDATE share_links SET served_units = max(0, served_units - ?) WHERE id = ?').run(units, id);
+  }
+
+  // ------------------------------------------------------------------ devices
+
+  createDevice(tokenHash: string, userId: number, now: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO devices (token_hash, user_id, created_at) VALUES (?, ?, ?)').run(tokenHash, userId, now);
+  }
+
+  getDevice(tokenHash: string): { userId: number } | undefined {
+    const id = this.db.prepare('SELECT user_id FROM devices WHERE token_hash = ?').pluck().get(tokenHash) as number | undefined;
+    return id === undefined ? undefined : { userId: id };
   }
 
   counts(): { files: number; versions: number; users: number } {

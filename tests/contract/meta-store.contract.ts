@@ -2,7 +2,7 @@
  * The conformance suite every MetaStore backend must pass.
  */
 import { describe, expect, it } from 'vitest';
-import type { CommitInput, MetaStore } from '../../relay/store/meta-store.js';
+import { DOWNLOAD_UNITS, type CommitInput, type MetaStore, type UploadRecord } from '../../relay/store/meta-store.js';
 import type { ChunkRef } from '../../relay/protocol/index.js';
 
 const h = (c: string) => c.repeat(64).slice(0, 64);
@@ -29,6 +29,7 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
         mtime: 5,
         contentHash: h(content),
         sha256: h(content.toUpperCase()),
+        sha256Verified: true,
         chunks: [chunk(content)],
         keepReplaced: true,
         now: 1000,
@@ -62,29 +63,119 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
       expect(s.consumeSetupToken('a', 50)).toBe(false);
     }));
 
-    it('keeps upload sessions, their held chunks, and finds them for resume', withStore((s, u) => {
-      const rec = { id: 'up1', userId: u, path: 'a.bin', size: 20, mtime: 1, conflict: 'version' as const, contentHash: h('c'), chunks: [chunk('a'), chunk('b', 10)], createdAt: 1, updatedAt: 1 };
+    const upload = (u: number, id: string, extra: Partial<UploadRecord> = {}): UploadRecord => ({
+      id,
+      userId: u,
+      leg: 'leg1',
+      path: 'a.bin',
+      size: 20,
+      mtime: 1,
+      conflict: 'version',
+      contentHash: h('c'),
+      chunks: [chunk('a'), chunk('b', 10)],
+      createdAt: 1,
+      updatedAt: 1,
+      ...extra,
+    });
+
+    it('keeps upload sessions, their chunk lists and held chunks, for the leg that holds them', withStore((s, u) => {
+      const rec = upload(u, 'up1');
       s.createUpload(rec);
-      expect(s.findUploads(u, 'a.bin', 20).map((r) => r.id)).toEqual(['up1']);
-      expect(s.findUploads(u, 'a.bin', 21)).toEqual([]);
-      expect(s.findUploads(u, 'b.bin', 20)).toEqual([]);
-      s.markChunksHeld('up1', [{ index: 1, hash: h('b') }], 50);
+      expect(s.getUpload('up1')).toMatchObject({ id: 'up1', leg: 'leg1', chunks: rec.chunks, contentHash: h('c') });
+      expect(s.openUploads(u)).toEqual([{ id: 'up1', size: 20, updatedAt: 1 }]);
+      s.markChunksHeld('up1', 'leg1', [{ index: 1, hash: h('b') }], 50);
       expect([...s.heldChunks('up1')]).toEqual([1]);
-      expect(s.getUpload('up1')?.chunks).toEqual(rec.chunks);
       expect(s.staleUploads(40)).toEqual([]);
       expect(s.staleUploads(60).map((r) => r.id)).toEqual(['up1']);
       expect(s.isChunkReferenced(h('b'))).toBe(true);
       // The list grows and its tail changes: held chunks from the change on are forgotten.
-      s.markChunksHeld('up1', [{ index: 0, hash: h('a') }], 51);
-      s.setUploadChunks('up1', [chunk('a'), chunk('z', 10)], '', 1);
+      s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 51);
+      s.setUploadChunks('up1', 'leg1', 1, [chunk('z', 10)], '', 1);
       expect(s.getUpload('up1')?.chunks).toEqual([chunk('a'), chunk('z', 10)]);
       expect([...s.heldChunks('up1')]).toEqual([0]);
-      s.setUploadChunks('up1', [chunk('a'), chunk('z', 10)], h('full'));
-      expect(s.getUpload('up1')?.contentHash).toBe(h('full'));
+      s.setUploadChunks('up1', 'leg1', 2, [chunk('y', 20)], h('full'));
+      expect(s.getUpload('up1')).toMatchObject({ contentHash: h('full'), chunks: [chunk('a'), chunk('z', 10), chunk('y', 20)] });
       s.deleteUpload('up1');
       expect(s.heldChunks('up1').size).toBe(0);
-      expect(() => s.markChunksHeld('up1', [{ index: 0, hash: h('a') }], 60)).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
+      expect(() => s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 60)).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
       expect(s.isChunkReferenced(h('b'))).toBe(false);
+      expect(s.openUploads(u)).toEqual([]);
+    }));
+
+    it('gives a session to the leg that claims it; the earlier leg can no longer change it', withStore((s, u) => {
+      s.createUpload(upload(u, 'up'));
+      expect(s.claimUpload('up', 'leg2', 5)?.leg).toBe('leg2');
+      expect(() => s.markChunksHeld('up', 'leg1', [{ index: 0, hash: h('a') }], 6)).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
+      expect(() => s.setUploadChunks('up', 'leg1', 1, [chunk('q', 10)], h('q'))).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
+      expect(() => commit(s, u, 'a.bin', 'c', { upload: { id: 'up', leg: 'leg1' } })).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
+      s.markChunksHeld('up', 'leg2', [{ index: 0, hash: h('a') }], 6);
+      expect(s.claimUpload('gone', 'leg3', 7)).toBeUndefined();
+    }));
+
+    it('commits an upload once: a second commit of it finds it gone, and changes nothing', withStore((s, u) => {
+      s.createUpload(upload(u, 'up', { path: 'once.bin' }));
+      const input = { upload: { id: 'up', leg: 'leg1' } };
+      expect(commit(s, u, 'once.bin', 'c', input).version).toBe(1);
+      expect(() => commit(s, u, 'once.bin', 'c', input)).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
+      expect(() => commit(s, u, 'once.bin', 'c', { ...input, conflict: 'rename' })).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
+      expect(s.listFolder('').map((e) => e.name)).toEqual(['once.bin']);
+      expect(s.listVersions('once.bin')).toHaveLength(1);
+    }));
+
+    it('refuses to commit a session whose content hash is not the one committed', withStore((s, u) => {
+      s.createUpload(upload(u, 'up', { path: 'x.bin', contentHash: h('other') }));
+      expect(() => commit(s, u, 'x.bin', 'c', { upload: { id: 'up', leg: 'leg1' } })).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
+      expect(s.getUpload('up')).toBeDefined();
+      expect(s.getVersion('x.bin')).toBeUndefined();
+    }));
+
+    it('refuses a commit or restore past the quota, counting every version the user made', withStore((s, u) => {
+      commit(s, u, 'q1', 'a', { quotaBytes: 25 });
+      commit(s, u, 'q2', 'b', { quotaBytes: 25 });
+      expect(s.userBytes(u)).toBe(20);
+      expect(() => commit(s, u, 'q3', 'c', { quotaBytes: 25 })).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', detail: { usedBytes: 20, quotaBytes: 25, neededBytes: 10 } }));
+      expect(() => s.restoreVersion('q1', 1, u, 10, 25)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED' }));
+      expect(s.listVersions('q1')).toHaveLength(1);
+      expect(commit(s, u, 'q3', 'c', { quotaBytes: 30 }).version).toBe(1);
+    }));
+
+    it('lists folders whose names are outside the Basic Multilingual Plane, and names from U+10FFFF at the root', withStore((s, u) => {
+      commit(s, u, 'p/😀/sub/f.txt', 'a');
+      commit(s, u, 'p/😀/g.txt', 'b');
+      commit(s, u, '\u{10FFFF}top/h.txt', 'c');
+      commit(s, u, 'plain.txt', 'd');
+      expect(s.listFolder('p').map((e) => [e.kind, e.name, e.path])).toEqual([['folder', '😀', 'p/😀']]);
+      expect(s.listFolder('p/😀').map((e) => [e.kind, e.name, e.path])).toEqual([['folder', 'sub', 'p/😀/sub'], ['file', 'g.txt', 'p/😀/g.txt']]);
+      expect(s.listFolder('').map((e) => e.name)).toEqual(['p', '\u{10FFFF}top', 'plain.txt']);
+      expect(s.isFolder('\u{10FFFF}top')).toBe(true);
+    }));
+
+    it('keeps case-only twins apart: two files', withStore((s, u) => {
+      commit(s, u, 'Case.txt', 'a');
+      commit(s, u, 'case.txt', 'b');
+      expect(s.listFolder('').map((e) => e.name)).toEqual(['Case.txt', 'case.txt']);
+      expect(s.getVersion('case.txt')?.contentHash).toBe(h('b'));
+    }));
+
+    it('counts link downloads by units served: reserved up front, refunded when not sent, refused when used up', withStore((s, u) => {
+      s.createLink({ id: 'l1', ownerId: u, path: 'f', createdAt: 1, maxDownloads: 2 });
+      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS });
+      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS });
+      expect(s.reserveDownload('l1', 1)).toEqual({ allowed: false, taken: 0 });
+      s.refundDownload('l1', DOWNLOAD_UNITS / 2);
+      expect(s.getLink('l1')).toMatchObject({ downloads: 1, servedUnits: 1.5 * DOWNLOAD_UNITS });
+      // The last response may take what is left and send more.
+      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS / 2 });
+      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: false, taken: 0 });
+      s.createLink({ id: 'l2', ownerId: u, path: 'f', createdAt: 1 });
+      for (let i = 0; i < 5; i++) s.reserveDownload('l2', DOWNLOAD_UNITS);
+      expect(s.getLink('l2')?.downloads).toBe(5);
+    }));
+
+    it('remembers devices by token hash', withStore((s, u) => {
+      s.createDevice('d1', u, 1);
+      expect(s.getDevice('d1')).toEqual({ userId: u });
+      expect(s.getDevice('d2')).toBeUndefined();
     }));
 
     it("answers userChunks from the user's own versions and uploads only", withStore((s, u) => {
@@ -135,8 +226,8 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
 
     it('refuses paths that clash with files or folders, atomically', withStore((s, u) => {
       commit(s, u, 'a/b', 'x');
-      s.createUpload({ id: 'up', userId: u, path: 'a/b/c', size: 10, mtime: 1, conflict: 'version', contentHash: h('y'), chunks: [chunk('y')], createdAt: 1, updatedAt: 1 });
-      expect(() => commit(s, u, 'a/b/c', 'y', { uploadId: 'up' })).toThrow(expect.objectContaining({ code: 'PATH_CONFLICT' }));
+      s.createUpload({ id: 'up', userId: u, leg: 'l', path: 'a/b/c', size: 10, mtime: 1, conflict: 'version', contentHash: h('y'), chunks: [chunk('y')], createdAt: 1, updatedAt: 1 });
+      expect(() => commit(s, u, 'a/b/c', 'y', { upload: { id: 'up', leg: 'l' } })).toThrow(expect.objectContaining({ code: 'PATH_CONFLICT' }));
       expect(() => commit(s, u, 'a', 'y')).toThrow(expect.objectContaining({ code: 'IS_FOLDER' }));
       // The failed commit changed nothing: the upload is still open, no file appeared.
       expect(s.getUpload('up')).toBeDefined();
@@ -176,9 +267,16 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
       expect(s.applyRetention({ keepVersions: 0, keepDays: 0 }, 100 * DAY)).toBe(0);
     }));
 
-    it('knows the SHA-256 of stored content and which chunks are referenced', withStore((s, u) => {
+    it('knows the SHA-256 of stored content (only where it was computed from the bytes) and which chunks are referenced', withStore((s, u) => {
       commit(s, u, 'z.txt', 'q');
       expect(s.sha256ForContent(h('q'))).toBe(h('Q'));
+      commit(s, u, 'unverified.txt', 'w', { sha256Verified: false });
+      expect(s.sha256ForContent(h('w'))).toBeUndefined();
+      const v = s.getVersion('unverified.txt')!;
+      expect(v.sha256Verified).toBe(false);
+      s.markSha256Verified(v.id);
+      expect(s.sha256ForContent(h('w'))).toBe(h('W'));
+      s.deleteVersions('unverified.txt');
       expect(s.sha256ForContent(h('w'))).toBeUndefined();
       expect(s.referencedChunks()).toEqual(new Set([h('q')]));
       expect(s.logicalBytes()).toBe(10);

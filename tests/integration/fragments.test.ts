@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHUNK_SIZE } from '../../relay/protocol/index.js';
+import { CHUNK_SIZE, contentHash } from '../../relay/protocol/index.js';
 import { downloadFile, type FerryClient } from '../../relay/client/index.js';
 import { ALICE, signIn, standardRelay } from '../helpers/relay.js';
 import { rawClient, type RawClient } from '../helpers/raw.js';
@@ -41,7 +41,7 @@ describe('chunk frames that arrive as fragmented messages (as browsers send them
     for (const [i, c] of chunks.entries()) {
       expect(await raw.chunkInFragments(handle, i, c, cuts[i])).toMatchObject({ type: 'chunk.ack', handle, index: i });
     }
-    const commit = await raw.request(req('upload.commit', { upload }));
+    const commit = await raw.request(req('upload.commit', { upload, contentHash: contentHash(list) }));
     expect(commit).toMatchObject({ type: 'reply', body: { path: 'fragments/file.bin', size: whole.length, sha256: sha256(whole) } });
     const sink = memorySink();
     await downloadFile(client, sink, { path: 'fragments/file.bin' });
@@ -50,13 +50,14 @@ describe('chunk frames that arrive as fragmented messages (as browsers send them
 
   it('refuses a fragmented chunk of the wrong length or with the wrong bytes, and takes it sent again', async () => {
     const data = randomData(300_000);
-    const begin = await raw.request(req('upload.begin', { path: 'fragments/refused.bin', size: data.length, mtime: 0, chunks: [{ offset: 0, length: data.length, sha256: sha256(data) }] }));
+    const list = [{ offset: 0, length: data.length, sha256: sha256(data) }];
+    const begin = await raw.request(req('upload.begin', { path: 'fragments/refused.bin', size: data.length, mtime: 0, chunks: list }));
     const { handle, upload } = begin.body;
     expect(await raw.chunkInFragments(handle, 0, data.subarray(1), every(131_000, data.length))).toMatchObject({ type: 'chunk.refused', code: 'CHUNK_LENGTH_MISMATCH' });
     const wrong = Buffer.from(data);
     wrong[200_000] ^= 1;
     expect(await raw.chunkInFragments(handle, 0, wrong, every(131_000, data.length))).toMatchObject({ type: 'chunk.refused', code: 'CHUNK_HASH_MISMATCH' });
     expect(await raw.chunkInFragments(handle, 0, data, every(131_000, data.length))).toMatchObject({ type: 'chunk.ack', index: 0 });
-    expect(await raw.request(req('upload.commit', { upload }))).toMatchObject({ type: 'reply', body: { sha256: sha256(data) } });
+    expect(await raw.request(req('upload.commit', { upload, contentHash: contentHash(list) }))).toMatchObject({ type: 'reply', body: { sha256: sha256(data) } });
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { uploadFile } from '../../relay/client/index.js';
-import { ADMIN, BOB, aliceOnRelay, relayLog, signIn } from '../helpers/relay.js';
+import { ADMIN, BOB, aliceOnRelay, relayLog, signIn, waitFor } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
 import { newLinkId } from '../../relay/links/share-links.js';
 import { bufferSource, randomData, sha256 } from '../helpers/files.js';
@@ -97,19 +97,71 @@ describe('share links', () => {
     expect((await fetch(`${base()}${other.url}/file`)).status).toBe(410);
   });
 
-  it('counts a download once however many range requests resume it, and stops at the limit', async () => {
+  it('counts downloads by the bytes served: range halves and a resume make one, whole downloads one each, then 410 (also HEAD)', async () => {
     const data = randomData(2 * 1024 * 1024);
     await upload('share/limited.bin', data);
-    const link = await f.alice.request('link.create', { path: 'share/limited.bin', maxDownloads: 1 });
+    const link = await f.alice.request('link.create', { path: 'share/limited.bin', maxDownloads: 3 });
     const url = `${base()}${link.url}/file`;
+    const downloads = async () => (await f.alice.request('link.list', {})).links.find((l) => l.id === link.id)!.downloads;
+    // One download in two ranges.
     expect((await curl(['-r', '0-999', '-o', '/dev/null', url])).status).toBe(206);
     expect((await curl(['-r', '1000-', '-o', '/dev/null', url])).status).toBe(206);
+    expect(await downloads()).toBe(1);
+    // A second, cut off after a third and resumed with curl -C -.
+    const part = path.join(f.env.tmp, 'limited.part');
+    expect((await curl(['-r', '0-699999', '-o', part, url])).status).toBe(206);
+    expect((await curl(['-C', '-', '-o', part, url])).status).toBe(206);
+    expect(sha256(readFileSync(part))).toBe(sha256(data));
+    expect(await downloads()).toBe(2);
+    // The third whole download from the same address, then the link is used up.
     expect((await curl(['-o', '/dev/null', url])).status).toBe(200);
-    const listed = (await f.alice.request('link.list', {})).links.find((l) => l.id === link.id)!;
-    expect(listed.downloads).toBe(1);
-    // Another client (another address) finds the link used up.
-    const stranger = await curl(['--interface', '127.0.0.2', '-o', '/dev/null', url]);
-    expect(stranger.status).toBe(410);
+    expect(await downloads()).toBe(3);
+    expect((await curl(['-o', '/dev/null', url])).status).toBe(410);
+    expect((await curl(['-I', url])).status).toBe(410);
+    expect((await curl(['-r', '5-9', '-o', '/dev/null', url])).status).toBe(410);
+    // Another address finds it used up too.
+    expect((await curl(['--interface', '127.0.0.2', '-o', '/dev/null', url])).status).toBe(410);
+    expect((await fetch(`${base()}${link.url}`)).status).toBe(410);
+  });
+
+  it('gives back the budget a response did not send when its client goes away', async () => {
+    // Big enough that most of it is still unsent when the client hangs up (socket buffers hold a few MiB).
+    const data = randomData(48 * 1024 * 1024);
+    await upload('share/abandoned.bin', data);
+    const link = await f.alice.request('link.create', { path: 'share/abandoned.bin', maxDownloads: 1 });
+    const url = `${base()}${link.url}/file`;
+    const aborted = new AbortController();
+    const res = await fetch(url, { signal: aborted.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    aborted.abort();
+    await reader.read().catch(() => {});
+    // The reservation is given back once the relay notices the closed socket.
+    const listed = await waitFor(async () => {
+      const l = (await f.alice.request('link.list', {})).links.find((x) => x.id === link.id)!;
+      return l.downloads === 0 ? l : undefined;
+    }, 5000);
+    expect(listed.downloads).toBe(0);
+    // So the one allowed download still works, in full.
+    const whole = await fetch(url);
+    expect(whole.status).toBe(200);
+    expect(sha256(Buffer.from(await whole.arrayBuffer()))).toBe(sha256(data));
+    expect((await fetch(url)).status).toBe(410);
+  });
+
+  it('serves every download of a limited link in full when many start at once, and no more than the limit allows', async () => {
+    const data = randomData(1024 * 1024);
+    await upload('share/rush.bin', data);
+    const link = await f.alice.request('link.create', { path: 'share/rush.bin', maxDownloads: 2 });
+    const url = `${base()}${link.url}/file`;
+    const statuses = await Promise.all(Array.from({ length: 12 }, async () => {
+      const r = await fetch(url);
+      const body = Buffer.from(await r.arrayBuffer());
+      if (r.status === 200) expect(sha256(body)).toBe(sha256(data));
+      return r.status;
+    }));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(2);
+    expect(statuses.filter((s) => s === 410)).toHaveLength(10);
   });
 
   it('asks for a password, throttles wrong ones, and unlocks with the right one', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile } from '../../relay/client/index.js';
+import { SUBPROTOCOL, contentHash } from '../../relay/protocol/index.js';
 import { ALICE, BOB, signIn, standardRelay } from '../helpers/relay.js';
 import { rawClient, type RawClient } from '../helpers/raw.js';
 import { bufferSource } from '../helpers/files.js';
@@ -92,7 +93,8 @@ describe('bad input gets a stable error code and the relay keeps serving', () =>
 
   it('refuses chunks out of range, of the wrong length, or with a wrong hash', async () => {
     const data = Buffer.from('hello world');
-    const begin = await raw.request(req('upload.begin', { path: 'c.txt', size: data.length, mtime: 0, chunks: [{ offset: 0, length: data.length, sha256: sha(data) }] }));
+    const list = [{ offset: 0, length: data.length, sha256: sha(data) }];
+    const begin = await raw.request(req('upload.begin', { path: 'c.txt', size: data.length, mtime: 0, chunks: list }));
     expect(begin).toMatchObject({ type: 'reply', body: { need: [0] } });
     const handle = begin.body.handle;
     expect(await raw.chunk(handle, 7, data)).toMatchObject({ type: 'chunk.refused', index: 7, code: 'CHUNK_OUT_OF_RANGE' });
@@ -100,12 +102,12 @@ describe('bad input gets a stable error code and the relay keeps serving', () =>
     expect(await raw.chunk(handle, 0, Buffer.from('HELLO WORLD'))).toMatchObject({ type: 'chunk.refused', code: 'CHUNK_HASH_MISMATCH' });
     expect(await raw.chunk(handle + 100, 0, data)).toMatchObject({ type: 'chunk.refused', code: 'UNKNOWN_UPLOAD' });
     // A commit before the chunk arrived is refused and nothing appears in the listing.
-    expect(await raw.request(req('upload.commit', { upload: begin.body.upload }))).toMatchObject({ code: 'CHUNKS_MISSING', detail: { missing: [0] } });
-    const list = await raw.request(req('list', { folder: '' }));
-    expect(list.body.entries.map((e: { name: string }) => e.name)).not.toContain('c.txt');
+    expect(await raw.request(req('upload.commit', { upload: begin.body.upload, contentHash: contentHash(list) }))).toMatchObject({ code: 'CHUNKS_MISSING', detail: { missing: [0] } });
+    const listing = await raw.request(req('list', { folder: '' }));
+    expect(listing.body.entries.map((e: { name: string }) => e.name)).not.toContain('c.txt');
     expect(await raw.chunk(handle, 0, data)).toMatchObject({ type: 'chunk.ack', index: 0 });
-    expect(await raw.request(req('upload.commit', { upload: begin.body.upload }))).toMatchObject({ type: 'reply', body: { path: 'c.txt', sha256: sha(data) } });
-    expect(await raw.request(req('upload.commit', { upload: 'f'.repeat(32) }))).toMatchObject({ code: 'UNKNOWN_UPLOAD' });
+    expect(await raw.request(req('upload.commit', { upload: begin.body.upload, contentHash: contentHash(list) }))).toMatchObject({ type: 'reply', body: { path: 'c.txt', sha256: sha(data) } });
+    expect(await raw.request(req('upload.commit', { upload: 'f'.repeat(32), contentHash: contentHash(list) }))).toMatchObject({ code: 'UNKNOWN_UPLOAD' });
   });
 
   it('refuses delete by a user with FORBIDDEN and keeps the file', async () => {
@@ -129,8 +131,8 @@ describe('bad input gets a stable error code and the relay keeps serving', () =>
           resolve(101);
         });
       });
-    expect(await status({ Origin: 'http://evil.example' }, 'ferry.v1')).toBe(403);
-    expect(await status({ Origin: env.relay.httpUrl }, 'ferry.v1')).toBe(101);
+    expect(await status({ Origin: 'http://evil.example' }, SUBPROTOCOL)).toBe(403);
+    expect(await status({ Origin: env.relay.httpUrl }, SUBPROTOCOL)).toBe(101);
     expect(await status({})).toBe(426);
   });
 

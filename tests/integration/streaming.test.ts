@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CHUNK_SIZE } from '../../relay/protocol/index.js';
+import { CHUNK_SIZE, contentHash } from '../../relay/protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../../relay/client/index.js';
 import { ALICE, aliceOnRelay } from '../helpers/relay.js';
 import { rawClient } from '../helpers/raw.js';
@@ -45,20 +45,22 @@ describe('streaming uploads (sending starts before hashing ends)', () => {
       const { handle, upload } = begin.body;
       expect(await raw.chunk(handle, 1, b)).toMatchObject({ type: 'chunk.refused', code: 'CHUNK_OUT_OF_RANGE' });
       expect(await raw.chunk(handle, 0, a)).toMatchObject({ type: 'chunk.ack', index: 0 });
-      expect(await raw.request(req('upload.commit', { upload }))).toMatchObject({ code: 'BAD_CHUNK_LIST' });
+      const first = { offset: 0, length: a.length, sha256: sha(a) };
       const second = { offset: a.length, length: b.length, sha256: sha(b) };
+      const whole = contentHash([first, second]);
+      expect(await raw.request(req('upload.commit', { upload, contentHash: whole }))).toMatchObject({ code: 'BAD_CHUNK_LIST' });
       expect(await raw.request(req('upload.extend', { handle, from: 5, chunks: [second] }))).toMatchObject({ code: 'BAD_CHUNK_LIST' });
       expect(await raw.request(req('upload.extend', { handle, from: 1, chunks: [{ ...second, offset: 3 }] }))).toMatchObject({ code: 'BAD_CHUNK_LIST' });
       expect(await raw.request(req('upload.extend', { handle, from: 1, chunks: [{ ...second, length: 99 }] }))).toMatchObject({ code: 'SIZE_MISMATCH' });
       expect(await raw.request(req('upload.extend', { handle, from: 1, chunks: [second] }))).toMatchObject({ type: 'reply', body: { need: [1] } });
       expect(await raw.chunk(handle, 1, b)).toMatchObject({ type: 'chunk.ack', index: 1 });
-      expect(await raw.request(req('upload.commit', { upload }))).toMatchObject({ type: 'reply', body: { sha256: sha(Buffer.concat([a, b])) } });
+      expect(await raw.request(req('upload.commit', { upload, contentHash: whole }))).toMatchObject({ type: 'reply', body: { sha256: sha(Buffer.concat([a, b])) } });
     } finally {
       raw.close();
     }
   });
 
-  it('resumes a partial upload whose tail changed: keeps the agreeing chunks, drops the rest', async () => {
+  it('resumes a partial upload whose tail changed (resume: its session id): keeps the agreeing chunks, drops the rest', async () => {
     const c0 = randomData(100);
     const c1 = randomData(100);
     const c1b = randomData(100);
@@ -73,7 +75,7 @@ describe('streaming uploads (sending starts before hashing ends)', () => {
     const again = await rawClient(f.env.relay.wsUrl);
     try {
       await again.request(req('login', { user: ALICE.name, password: ALICE.password }));
-      const b2 = await again.request(req('upload.begin', { path: 'stream/edit.bin', size: 300, mtime: 0, partial: true, chunks: [ref(c0, 0)] }));
+      const b2 = await again.request(req('upload.begin', { path: 'stream/edit.bin', size: 300, mtime: 0, partial: true, chunks: [ref(c0, 0)], resume: b1.body.upload }));
       expect(b2.body.upload).toBe(b1.body.upload);
       expect(b2.body.need).toEqual([]);
       const c2 = randomData(100);
@@ -81,7 +83,7 @@ describe('streaming uploads (sending starts before hashing ends)', () => {
       expect(ext.body.need).toEqual([1, 2]);
       expect(await again.chunk(b2.body.handle, 1, c1b)).toMatchObject({ type: 'chunk.ack' });
       expect(await again.chunk(b2.body.handle, 2, c2)).toMatchObject({ type: 'chunk.ack' });
-      const done = await again.request(req('upload.commit', { upload: b2.body.upload }));
+      const done = await again.request(req('upload.commit', { upload: b2.body.upload, contentHash: contentHash([ref(c0, 0), ref(c1b, 1), ref(c2, 2)]) }));
       expect(done.body.sha256).toBe(sha(Buffer.concat([c0, c1b, c2])));
     } finally {
       again.close();

@@ -1,4 +1,5 @@
 /** The library view: the open folder, its entries, a file's history. */
+import { displayName } from '../../../relay/protocol/paths';
 import type { ReplyBody } from '../../../relay/protocol';
 import { engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
@@ -84,11 +85,12 @@ class Library {
 
   /** Deletes a file, or one version of it (admins; the relay refuses others). Asks first. */
   async remove(path: string, version?: number): Promise<void> {
-    const what = version === undefined ? `${path} and all its versions` : `version ${version} of ${path}`;
+    const shown = displayName(path);
+    const what = version === undefined ? `${shown} and all its versions` : `version ${version} of ${shown}`;
     if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
     try {
       const r = await request('delete', { path, version });
-      this.message = `Deleted ${r.deletedVersions} version(s) of ${path}.`;
+      this.message = `Deleted ${r.deletedVersions} version(s) of ${shown}.`;
       clientLog.add('info', `deleted ${what}`);
       if (this.history?.path === path) {
         if (version === undefined) this.history = undefined;

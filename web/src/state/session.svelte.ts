@@ -2,7 +2,7 @@
 import type { ConnectionState } from '../../../relay/client';
 import type { UserInfo } from '../../../relay/protocol';
 import { engine, errorCode, onEngineEvent, relayUrl, request } from '../net/engine';
-import { clearSession, loadSession, saveSession } from '../storage/db';
+import { clearSession, loadDevice, loadSession, saveDevice, saveSession } from '../storage/db';
 import { clientLog } from './log.svelte';
 
 class Session {
@@ -44,8 +44,9 @@ class Session {
     this.error = '';
     try {
       if (this.connection === 'closed') await engine.connect(relayUrl());
-      const r = await engine.login(name, password);
+      const r = await engine.login(name, password, await loadDevice(name));
       await saveSession({ token: r.token, user: r.user });
+      await saveDevice(r.user.name, r.device);
       this.user = r.user;
       clientLog.add('info', `signed in as ${r.user.name}`);
     } catch (err) {

@@ -286,7 +286,7 @@ class Transfers {
     if (chunks && hashedBefore < t.size) clientLog.add('info', `continuing ${t.path} with ${chunks.length} chunks hashed earlier`);
     t.state = chunks && hashedBefore === t.size ? 'uploading' : 'hashing';
     try {
-      const upload = () => engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER });
+      const upload = () => engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER, resume: t.upload ?? t.checkpoint?.upload });
       // A file from the offline queue may be in the hands of the service worker (Background Sync).
       const r = t.queued ? await withQueueLock(t.queued, upload, true) : await upload();
       if (!r) {

@@ -63,7 +63,8 @@ interface FerryDB extends DBSchema {
   queue: { key: string; value: QueuedFile };
   downloads: { key: string; value: DownloadCheckpoint };
   log: { key: number; value: LogEntry };
-  session: { key: 'current'; value: { token: string; user: UserInfo } };
+  /** 'current': the signed-in session; `device:<user>`: the device token of that user's sign-ins here (kept after signing out). */
+  session: { key: string; value: { token: string; user: UserInfo } | string };
 }
 
 /** Most log entries kept; older ones are dropped as new ones arrive. */
@@ -128,7 +129,18 @@ export async function saveSession(s: { token: string; user: UserInfo }): Promise
 }
 
 export async function loadSession(): Promise<{ token: string; user: UserInfo } | undefined> {
-  return (await db()).get('session', 'current');
+  const s = await (await db()).get('session', 'current');
+  return typeof s === 'object' ? s : undefined;
+}
+
+/** The device token a sign-in of `user` on this browser got (the relay then keeps this device working when others guess). */
+export async function loadDevice(user: string): Promise<string | undefined> {
+  const d = await (await db()).get('session', `device:${user.toLowerCase()}`);
+  return typeof d === 'string' ? d : undefined;
+}
+
+export async function saveDevice(user: string, device: string): Promise<void> {
+  await (await db()).put('session', device, `device:${user.toLowerCase()}`);
 }
 
 export async function clearSession(): Promise<void> {

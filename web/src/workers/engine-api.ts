@@ -30,6 +30,8 @@ export interface UploadRequest {
   /** Chunk list from a checkpoint: skips hashing, or the part of it already hashed when it does not cover the file. */
   chunks?: ChunkRef[];
   hasher?: HasherKind;
+  /** The relay's session id from a checkpoint: that session is resumed if it is still open. */
+  resume?: string;
 }
 
 export interface UploadOutcome {
@@ -47,7 +49,7 @@ export interface UploadOutcome {
 export interface EngineApi {
   setListener(listener: (e: EngineEvent) => void): void;
   connect(url: string, token?: string): Promise<UserInfo | undefined>;
-  login(user: string, password: string): Promise<{ token: string; user: UserInfo; expiresAt: number }>;
+  login(user: string, password: string, device?: string): Promise<{ token: string; user: UserInfo; expiresAt: number; device: string }>;
   logout(): Promise<void>;
   request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>>;
   /** Chunk list of a file, or of its first `limit` bytes. */

@@ -117,8 +117,8 @@ const api: EngineApi = {
     });
   },
 
-  login(user, password) {
-    return guard(() => requireClient().login(user, password));
+  login(user, password, device) {
+    return guard(() => requireClient().login(user, password, device));
   },
 
   logout() {
@@ -186,6 +186,7 @@ const api: EngineApi = {
           feed,
           window: UPLOAD_WINDOW,
           signal: abort.signal,
+          resume: req.resume,
           onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
           onProgress: (p) => {
             last = { phase: p.phase, done: p.done };
