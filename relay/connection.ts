@@ -164,13 +164,16 @@ export class ClientConnection {
   }
 
   /**
-   * Sends a download chunk frame once the send buffer has room; resolves when `ws` has
-   * written it (for back-pressure). Calls are serialised per connection.
+   * Sends a download chunk frame read straight from the chunk store into the frame (no
+   * copy where the store can read into a buffer); resolves when `ws` has written it.
    */
-  sendChunk(kind: number, handle: number, index: number, data: Uint8Array): Promise<void> {
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + data.byteLength);
+  async sendStoredChunk(kind: number, handle: number, index: number, hash: string, length: number): Promise<void> {
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
     frame.set(encodeChunkHeader(kind, handle, index), 0);
-    frame.set(data, FRAME_HEADER_BYTES);
+    const body = frame.subarray(FRAME_HEADER_BYTES);
+    const data = await this.ctx.library.chunks.getRange(hash, 0, length, body);
+    if (data.byteLength !== length) throw new FerryError('INTEGRITY_FAILED', `Chunk ${index} has ${data.byteLength} bytes in storage, not ${length}.`, { index });
+    if (data.buffer !== body.buffer || data.byteOffset !== body.byteOffset) body.set(data);
     return new Promise((resolve, reject) => {
       if (this.ws.readyState !== this.ws.OPEN) return reject(new FerryError('CONNECTION_LOST'));
       this.ws.send(frame, (err) => (err ? reject(err) : resolve()));
@@ -303,6 +306,8 @@ export class ClientConnection {
   }
 
   private sendError(err: unknown, id: number | undefined, op: string): void {
+    // The peer is gone (or going): nobody to answer, nothing to log.
+    if (this.ws.readyState !== this.ws.OPEN) return;
     if (err instanceof FerryError) {
       if (err.code !== 'LOGIN_FAILED') this.refused({ event: 'refused', op, code: err.code, user: this.user?.name, addr: this.address }, err.message);
       this.send(errorMessage(err.code, err.message, id, err.detail));

@@ -170,10 +170,11 @@ export class LogFile {
       }
       return;
     }
-    let text = this.pending.join('');
-    if (this.lost > 0) text = `${JSON.stringify({ level: 40, time: new Date().toISOString(), event: 'log.lost', lines: this.lost, msg: `${this.lost} log lines could not be written (the disk was full or failing)` })}\n${text}`;
-    if (this.cutShort) text = `\n${text}`;
-    const bytes = Buffer.from(text);
+    let prefix = '';
+    if (this.cutShort) prefix = '\n';
+    if (this.lost > 0) prefix += `${JSON.stringify({ level: 40, time: new Date().toISOString(), event: 'log.lost', lines: this.lost, msg: `${this.lost} log lines could not be written (the disk was full or failing)` })}\n`;
+    const prefixBytes = Buffer.byteLength(prefix);
+    const bytes = Buffer.from(prefix + this.pending.join(''));
     let done = 0;
     try {
       if (this.fd === undefined || this.day !== this.today() || (this.size > 0 && this.size + bytes.length > this.maxBytes)) this.openFile(true);
@@ -189,7 +190,9 @@ export class LogFile {
       if (done > 0) {
         this.size += done;
         this.cutShort = bytes[done - 1] !== 0x0a;
-        this.lost = countLines(bytes.subarray(done).toString());
+        // Once the line about earlier losses is out, only what follows it counts anew.
+        const unwritten = countLines(bytes.subarray(done).toString());
+        this.lost = done >= prefixBytes ? unwritten : this.lost + unwritten;
         this.pending = [];
         this.pendingBytes = 0;
       }

@@ -236,7 +236,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       c.missedPongs++;
       c.ws.ping();
     }
-  }, 5000);
+  }, Math.max(250, Math.min(5000, STALL_MS / 4, HEARTBEAT_MS / 4)));
   watch.unref();
 
   let setupToken: string | undefined;

@@ -5,7 +5,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
+import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
@@ -172,7 +172,7 @@ async function put(args: string[]): Promise<void> {
         const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
         const r = await uploadFile(client, source, { path: f.remote, conflict, feed, onProgress: (p) => bar.update(p.done) });
         bar.stop();
-        out(`${r.path}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (sent ${r.stats.sentChunks}/${r.chunks.length} chunks)`);
+        out(`${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (sent ${r.stats.sentChunks}/${r.chunks.length} chunks)`);
       } finally {
         bar.stop();
         await source.close();
@@ -222,15 +222,16 @@ async function ls(args: string[]): Promise<void> {
     if (values.versions) {
       const h = await client.request('history', { path: target });
       if (values.json) return out(JSON.stringify(h, null, 2));
-      out(`${h.path}`);
+      out(`${displayName(h.path)}`);
       for (const v of h.versions) out(`${v.current ? '*' : ' '} v${String(v.version).padEnd(4)} ${String(v.size).padStart(12)}  ${when(v.createdAt)}  ${v.uploader.padEnd(12)} ${v.sha256}`);
       return;
     }
     const r = await client.request('list', { folder: target });
     if (values.json) return out(JSON.stringify(r, null, 2));
     for (const e of r.entries) {
-      if (e.kind === 'folder') out(`${'folder'.padStart(12)}  ${''.padEnd(16)}  ${''.padEnd(12)} ${''.padEnd(5)} ${e.name}/`);
-      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${e.name}  ${e.contentHash?.slice(0, 12)}`);
+      // Terminals reorder text at bidirectional controls too: show them as marks.
+      if (e.kind === 'folder') out(`${'folder'.padStart(12)}  ${''.padEnd(16)}  ${''.padEnd(12)} ${''.padEnd(5)} ${displayName(e.name)}/`);
+      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${displayName(e.name)}  ${e.contentHash?.slice(0, 12)}`);
     }
   });
 }
@@ -296,7 +297,7 @@ async function links(args: string[]): Promise<void> {
   for (const l of r.links) {
     const state = l.revoked ? 'revoked' : l.expiresAt && l.expiresAt < Date.now() ? 'expired' : 'active';
     const uses = `${l.downloads}${l.maxDownloads ? `/${l.maxDownloads}` : ''} downloads`;
-    out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${l.path}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${new URL(l.url, session.url)}`);
+    out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(l.path)}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${new URL(l.url, session.url)}`);
   }
 }
 

@@ -33,14 +33,13 @@ export const downloadRead: Handler<'download.read'> = async (conn, msg) => {
     for (const index of msg.indices) {
       await conn.sendRoom();
       const chunk = v.chunks[index];
-      let data: Uint8Array;
       try {
-        data = await conn.ctx.library.chunks.get(chunk.sha256);
-      } catch {
+        await conn.sendStoredChunk(FRAME_DOWNLOAD_CHUNK, msg.handle, index, chunk.sha256, chunk.length);
+      } catch (err) {
+        if ((err as FerryError).code !== 'NOT_FOUND' && (err as FerryError).code !== 'INTEGRITY_FAILED') throw err;
         conn.ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', path: d.path, version: d.version, index }, 'a chunk is missing from storage');
         throw new FerryError('INTEGRITY_FAILED', `Chunk ${index} of ${d.path} is missing from storage.`, { index });
       }
-      await conn.sendChunk(FRAME_DOWNLOAD_CHUNK, msg.handle, index, data);
     }
   });
   return {};

@@ -10,7 +10,6 @@
  * taken before a response starts and what it did not send is given back).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, baseName, displayName } from '../protocol/index.js';
 import { verifyPassword } from '../auth/passwords.js';
@@ -156,16 +155,25 @@ ${
     if (req.method === 'HEAD' || length === 0) return void res.end();
     let sent = 0;
     let closed = false;
-    res.on('close', () => (closed = true));
+    const gone = new Promise<void>((resolve) => res.once('close', () => {
+      closed = true;
+      resolve();
+    }));
+    // Two buffers taken in turn, each reused once its write is out: a response that is
+    // not read holds two pieces, and a fast one makes no garbage.
+    const buffers = [Buffer.allocUnsafe(LINK_READ_BYTES), Buffer.allocUnsafe(LINK_READ_BYTES)];
+    const flushed: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+    let turn = 0;
     try {
       for (const c of wanted) {
-        // In pieces, each written only when the last drained: a response that is not read
-        // holds one piece, not a chunk.
         for (let at = Math.max(start, c.offset); at <= Math.min(end, c.offset + c.length - 1) && !closed; at += LINK_READ_BYTES) {
-          const piece = await ctx.library.chunks.getRange(c.sha256, at - c.offset, Math.min(LINK_READ_BYTES, end - at + 1, c.offset + c.length - at));
+          await Promise.race([flushed[turn], gone]);
+          if (closed) break;
+          const piece = await ctx.library.chunks.getRange(c.sha256, at - c.offset, Math.min(LINK_READ_BYTES, end - at + 1, c.offset + c.length - at), buffers[turn]);
           if (piece.byteLength === 0) throw new FerryError('INTEGRITY_FAILED', `Chunk ${c.sha256} is shorter than its length.`);
           sent += piece.byteLength;
-          if (!res.write(piece)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+          flushed[turn] = new Promise((resolve) => res.write(piece, resolve));
+          turn = 1 - turn;
         }
       }
       if (!closed) res.end();

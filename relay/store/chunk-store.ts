@@ -31,9 +31,10 @@ export interface ChunkStore {
   /**
    * `length` bytes of the chunk from `offset` (fewer at its end); throws FerryError
    * NOT_FOUND when absent. Link downloads read in pieces, so a stalled response holds
-   * a piece, not a chunk.
+   * a piece, not a chunk. With `into` (at least `length` bytes) the backend may read
+   * into it and return a view of it, so a response reuses one buffer.
    */
-  getRange(hash: string, offset: number, length: number): Promise<Uint8Array>;
+  getRange(hash: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Removes a chunk; absent chunks are ignored. */
   delete(hash: string): Promise<void>;
   /** Every stored chunk. */

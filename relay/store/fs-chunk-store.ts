@@ -97,7 +97,7 @@ export class FsChunkStore implements ChunkStore {
     }
   }
 
-  async getRange(hash: string, offset: number, length: number): Promise<Uint8Array> {
+  async getRange(hash: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     let fh: FileHandle;
     try {
       fh = await open(this.file(hash), 'r');
@@ -106,7 +106,7 @@ export class FsChunkStore implements ChunkStore {
       throw err;
     }
     try {
-      const buf = Buffer.allocUnsafe(length);
+      const buf = into && into.byteLength >= length ? into : Buffer.allocUnsafe(length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got);

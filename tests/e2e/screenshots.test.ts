@@ -48,10 +48,11 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       // Names with markup show as text, never as markup.
       await expect.poll(() => page.locator('.entry[data-path="a\\"b<script>é😀.txt"] .filename').textContent()).toBe('a"b<script>é😀.txt');
       expect(await page.locator('section.library script').count()).toBe(0);
-      // A right-to-left override stays inside the name (isolated), so it cannot reorder what follows.
+      // A right-to-left override is shown as a visible mark, so "invoice‮gpj.exe" cannot pass for a .jpg.
       const rtl = page.locator('.entry[data-path="invoice\u202Egpj.exe"] .filename');
       expect(await rtl.evaluate((el) => el.tagName)).toBe('BDI');
-      expect(await rtl.textContent()).toBe('invoice\u202Egpj.exe');
+      expect(await rtl.textContent()).toBe('invoice[U+202E]gpj.exe');
+      expect(await page.locator('section.transfers').textContent()).not.toContain('\u202E');
     });
   }
 });

@@ -83,6 +83,17 @@ describe('share links', () => {
     expect(Buffer.from(await file.arrayBuffer()).toString()).toBe(data.toString());
   });
 
+  it('shows bidirectional controls in a name as visible marks on the page and in the saved name', async () => {
+    const name = 'invoice\u202Egpj.exe';
+    await upload(`share/${name}`, Buffer.from('not a picture'));
+    const link = await f.alice.request('link.create', { path: `share/${name}` });
+    const html = await (await fetch(`${base()}${link.url}`)).text();
+    expect(html).toContain('invoice[U+202E]gpj.exe');
+    expect(html).not.toContain('\u202E');
+    const cd = (await fetch(`${base()}${link.url}/file`)).headers.get('content-disposition')!;
+    expect(decodeURIComponent(/filename\*=UTF-8''(.+)$/.exec(cd)![1])).toBe('invoice[U+202E]gpj.exe');
+  });
+
   it('expires, and answers 410; unknown ids answer 404; revoked links 410', async () => {
     await upload('share/short.txt', Buffer.from('short-lived'));
     const link = await f.alice.request('link.create', { path: 'share/short.txt', expiresInMs: 800 });
