@@ -113,7 +113,10 @@ export class ClientConnection {
     clearTimeout(this.silenceTimer);
     if (this.user) return;
     this.silenceTimer = setTimeout(() => {
-      if (!this.user) this.refuseUnauthenticated(`silent for ${PRE_AUTH_SILENCE_MS / 1000} s before signing in`);
+      if (this.user) return;
+      // Waiting for the relay (a sign-in being checked) is not silence.
+      if (this.pendingRequests > 0) return this.armSilenceTimer();
+      this.refuseUnauthenticated(`silent for ${PRE_AUTH_SILENCE_MS / 1000} s before signing in`);
     }, PRE_AUTH_SILENCE_MS);
     this.silenceTimer.unref?.();
   }
@@ -275,10 +278,14 @@ export class ClientConnection {
     });
   }
 
-  /** Logs a refusal (rate-limited relay-wide) and closes an unauthenticated connection that keeps sending junk. */
+  /**
+   * Logs a refusal (rate-limited relay-wide) and closes an unauthenticated connection that
+   * keeps sending junk. Refused sign-ins do not count here: the throttle governs them.
+   */
   private refused(fields: Record<string, unknown>, message: string): void {
     this.ctx.logRefusal(fields, message);
-    if (!this.user && ++this.preAuthRefusals > PRE_AUTH_MAX_REFUSALS) this.refuseUnauthenticated(`${PRE_AUTH_MAX_REFUSALS} refused messages before signing in`);
+    const signInAnswer = fields.code === 'LOGIN_FAILED' || fields.code === 'LOGIN_THROTTLED' || fields.code === 'RELAY_BUSY';
+    if (!this.user && !signInAnswer && ++this.preAuthRefusals > PRE_AUTH_MAX_REFUSALS) this.refuseUnauthenticated(`${PRE_AUTH_MAX_REFUSALS} refused messages before signing in`);
   }
 
   private pauseReading(): void {

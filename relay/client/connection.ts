@@ -290,6 +290,11 @@ export class FerryClient {
           for (const w of this.waiters.splice(0)) w.resolve();
           resolve();
         } catch (err) {
+          // The connection dropped while authenticating: the close handler tries again.
+          if ((err as FerryError).code === 'CONNECTION_LOST') {
+            reject(err);
+            return;
+          }
           // A refused token is final: reconnecting would not help.
           this.closedByUser = true;
           socket.close(1000, 'auth failed');

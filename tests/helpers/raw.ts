@@ -17,8 +17,8 @@ export interface RawClient {
   close(): void;
 }
 
-export async function rawClient(url: string, headers: Record<string, string> = {}): Promise<RawClient> {
-  const ws = new WebSocket(url, SUBPROTOCOL, { headers });
+export async function rawClient(url: string, headers: Record<string, string> = {}, opts: WebSocket.ClientOptions = {}): Promise<RawClient> {
+  const ws = new WebSocket(url, SUBPROTOCOL, { headers, ...opts });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkFolder, checkPath, renamedPath } from '../../relay/protocol/index.js';
+import { caseTwins, checkFolder, checkPath, displayName, hasBidiControls, portabilityProblems, renamedPath } from '../../relay/protocol/index.js';
 
 describe('checkPath', () => {
   it('accepts ordinary relative paths and normalises them to NFC', () => {
@@ -34,5 +34,36 @@ describe('renamedPath', () => {
     expect(renamedPath('README', 2)).toBe('README_v2');
     expect(renamedPath('.env', 2)).toBe('.env_v2');
     expect(renamedPath('v1.2.final.docx', 2)).toBe('v1.2.final_v2.docx');
+  });
+});
+
+describe('names that could mislead or collide', () => {
+  it('refuses lone surrogates, which would turn two names into one', () => {
+    for (const p of ['\uD800a.txt', '\uDC00a.txt', 'x/\uDBFF', 'a\uDFFFb']) expect(() => checkPath(p)).toThrow(expect.objectContaining({ code: 'BAD_PATH' }));
+    expect(checkPath('😀/\u{10FFFF}x')).toBe('😀/\u{10FFFF}x');
+  });
+
+  it('shows every bidirectional control as a visible mark', () => {
+    expect(displayName('invoice\u202Egpj.exe')).toBe('invoice[U+202E]gpj.exe');
+    expect(displayName('a\u2066b\u2069c\u200F\u061C')).toBe('a[U+2066]b[U+2069]c[U+200F][U+061C]');
+    expect(displayName('שלום.txt')).toBe('שלום.txt');
+    expect(displayName('👩‍💻 notes.md')).toBe('👩‍💻 notes.md');
+    expect(hasBidiControls('x\u202Dy')).toBe(true);
+    expect(hasBidiControls('plain')).toBe(false);
+  });
+
+  it('tells which names Windows or macOS cannot hold as they are', () => {
+    expect(portabilityProblems('CON').windows).toHaveLength(1);
+    expect(portabilityProblems('nul.txt').windows).toHaveLength(1);
+    expect(portabilityProblems('com1').windows).toHaveLength(1);
+    expect(portabilityProblems('console.txt')).toEqual({ windows: [], macos: [] });
+    expect(portabilityProblems('trailing. ').windows).toContain('ends with a dot or a space');
+    expect(portabilityProblems('a:b').windows.length + portabilityProblems('a:b').macos.length).toBe(2);
+    expect(portabilityProblems('what?.txt').windows).toHaveLength(1);
+  });
+
+  it('finds case-only twins', () => {
+    expect(caseTwins(['Case.txt', 'case.txt', 'other', 'CASE.TXT'])).toEqual([['Case.txt', 'case.txt', 'CASE.TXT']]);
+    expect(caseTwins(['a', 'b'])).toEqual([]);
   });
 });
