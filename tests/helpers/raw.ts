@@ -54,3 +54,16 @@ export async function rawClient(url: string, headers: Record<string, string> = {
     close: () => ws.close(),
   };
 }
+
+/** The HTTP status a WebSocket upgrade to `url` gets with these headers and subprotocol (101 when it opens). */
+export function upgradeStatus(url: string, headers: Record<string, string>, protocol?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, protocol, { headers });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => {});
+  });
+}

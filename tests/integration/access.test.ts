@@ -13,7 +13,7 @@ import { CHUNK_SIZE, MAX_CONTROL_BYTES, SUBPROTOCOL, contentHash } from '../../r
 import { FerryClient, uploadFile } from '../../relay/client/index.js';
 import { nodeSocketFactory } from '../../relay/cli/node-client.js';
 import { ADMIN, ALICE, BOB, addUsers, relayLog, signIn, standardRelay, waitFor } from '../helpers/relay.js';
-import { rawClient, type RawClient } from '../helpers/raw.js';
+import { rawClient, upgradeStatus, type RawClient } from '../helpers/raw.js';
 import { bufferSource, randomData, sha256 } from '../helpers/files.js';
 
 let nextId = 1;
@@ -288,16 +288,7 @@ describe('origins, host names and the data folder', () => {
   });
   afterAll(() => env?.close());
 
-  const status = (headers: Record<string, string>) =>
-    new Promise<number>((resolve) => {
-      const ws = new WebSocket(env.relay.wsUrl, SUBPROTOCOL, { headers });
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('open', () => {
-        ws.close();
-        resolve(101);
-      });
-      ws.on('error', () => {});
-    });
+  const status = (headers: Record<string, string>) => upgradeStatus(env.relay.wsUrl, headers, SUBPROTOCOL);
 
   it("lets a browser connect only from the relay's own origin, by one of its own names, over the same scheme", async () => {
     const port = env.relay.port;

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile } from '../../relay/client/index.js';
 import { SUBPROTOCOL, contentHash } from '../../relay/protocol/index.js';
 import { ALICE, BOB, signIn, standardRelay } from '../helpers/relay.js';
-import { rawClient, type RawClient } from '../helpers/raw.js';
+import { rawClient, upgradeStatus, type RawClient } from '../helpers/raw.js';
 import { bufferSource } from '../helpers/files.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -122,15 +121,7 @@ describe('bad input gets a stable error code and the relay keeps serving', () =>
   });
 
   it('refuses a WebSocket from a foreign origin and one without the protocol', async () => {
-    const status = (headers: Record<string, string>, protocol?: string) =>
-      new Promise<number>((resolve) => {
-        const ws = new WebSocket(env.relay.wsUrl, protocol, { headers });
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        ws.on('open', () => {
-          ws.close();
-          resolve(101);
-        });
-      });
+    const status = (headers: Record<string, string>, protocol?: string) => upgradeStatus(env.relay.wsUrl, headers, protocol);
     expect(await status({ Origin: 'http://evil.example' }, SUBPROTOCOL)).toBe(403);
     expect(await status({ Origin: env.relay.httpUrl }, SUBPROTOCOL)).toBe(101);
     expect(await status({})).toBe(426);
