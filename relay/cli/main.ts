@@ -69,8 +69,11 @@ async function serve(args: string[]): Promise<void> {
   const options = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: 'string' as const }]));
   const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true });
   if (values.help) {
-    out('ferry serve [flags]\n\nflag                  env                         default   meaning');
-    for (const s of SETTINGS) out(`${s.flag.padEnd(22)}${s.env.padEnd(28)}${s.default.padEnd(10)}${s.help}`);
+    const rows = [{ flag: 'flag', env: 'env', default: 'default', help: 'meaning' }, ...SETTINGS];
+    const width = (k: 'flag' | 'env' | 'default') => Math.max(...rows.map((r) => r[k].length)) + 2;
+    const [f, e, d] = [width('flag'), width('env'), width('default')];
+    out('ferry serve [flags]\n');
+    for (const r of rows) out(`${r.flag.padEnd(f)}${r.env.padEnd(e)}${r.default.padEnd(d)}${r.help}`);
     return;
   }
   const config = loadConfig(values as Record<string, string | undefined>);
@@ -329,6 +332,11 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
 /** Runs one `ferry` command; `root` is the package folder (for the default web app location). */
 export async function main(argv: string[], opts: { root?: string } = {}): Promise<number> {
   if (opts.root) process.env.FERRY_WEB ??= path.join(opts.root, 'dist', 'web');
+  // `ferry ls | head`: a reader that stops early is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     out(USAGE);
