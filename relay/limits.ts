@@ -67,7 +67,7 @@ export const HEARTBEAT_MS = limit('HEARTBEAT_MS', 30_000);
 /** An HTTP socket with no traffic either way for this long (a stalled download) is closed. */
 export const HTTP_IDLE_MS = limit('HTTP_IDLE_MS', 60_000);
 /** Link downloads read chunks in pieces of this size, so a stalled response holds little. */
-export const LINK_READ_BYTES = limit('LINK_READ_BYTES', 128 * KiB);
+export const LINK_READ_BYTES = limit('LINK_READ_BYTES', 256 * KiB);
 
 // ---------------------------------------------------------------- password hashing
 

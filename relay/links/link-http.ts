@@ -164,16 +164,24 @@ ${
     const buffers = [Buffer.allocUnsafe(LINK_READ_BYTES), Buffer.allocUnsafe(LINK_READ_BYTES)];
     const flushed: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
     let turn = 0;
+    const store = ctx.library.chunks;
     try {
       for (const c of wanted) {
-        for (let at = Math.max(start, c.offset); at <= Math.min(end, c.offset + c.length - 1) && !closed; at += LINK_READ_BYTES) {
-          await Promise.race([flushed[turn], gone]);
-          if (closed) break;
-          const piece = await ctx.library.chunks.getRange(c.sha256, at - c.offset, Math.min(LINK_READ_BYTES, end - at + 1, c.offset + c.length - at), buffers[turn]);
-          if (piece.byteLength === 0) throw new FerryError('INTEGRITY_FAILED', `Chunk ${c.sha256} is shorter than its length.`);
-          sent += piece.byteLength;
-          flushed[turn] = new Promise((resolve) => res.write(piece, resolve));
-          turn = 1 - turn;
+        if (closed) break;
+        // One open per chunk where the store allows it, not one per piece.
+        const reader = store.openChunk ? await store.openChunk(c.sha256) : { read: (o: number, l: number, into?: Uint8Array) => store.getRange(c.sha256, o, l, into), close: async () => {} };
+        try {
+          for (let at = Math.max(start, c.offset); at <= Math.min(end, c.offset + c.length - 1) && !closed; at += LINK_READ_BYTES) {
+            await Promise.race([flushed[turn], gone]);
+            if (closed) break;
+            const piece = await reader.read(at - c.offset, Math.min(LINK_READ_BYTES, end - at + 1, c.offset + c.length - at), buffers[turn]);
+            if (piece.byteLength === 0) throw new FerryError('INTEGRITY_FAILED', `Chunk ${c.sha256} is shorter than its length.`);
+            sent += piece.byteLength;
+            flushed[turn] = new Promise((resolve) => res.write(piece, resolve));
+            turn = 1 - turn;
+          }
+        } finally {
+          await reader.close();
         }
       }
       if (!closed) res.end();

@@ -10,6 +10,13 @@ export interface StoredChunk {
   mtimeMs: number;
 }
 
+/** An open chunk, read in pieces. */
+export interface ChunkReader {
+  /** Like `ChunkStore.getRange`. */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
 export interface ChunkStore {
   /**
    * Stores a chunk under its SHA-256. The caller has verified that `data` hashes to
@@ -35,6 +42,11 @@ export interface ChunkStore {
    * into it and return a view of it, so a response reuses one buffer.
    */
   getRange(hash: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Optional. Opens a chunk for reading many pieces of it (`getRange` without opening it
+   * each time); throws FerryError NOT_FOUND when absent. Close it when done.
+   */
+  openChunk?(hash: string): Promise<ChunkReader>;
   /** Removes a chunk; absent chunks are ignored. */
   delete(hash: string): Promise<void>;
   /** Every stored chunk. */

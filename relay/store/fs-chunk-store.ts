@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FerryError } from '../protocol/errors.js';
-import type { ChunkStore, StoredChunk } from './chunk-store.js';
+import type { ChunkReader, ChunkStore, StoredChunk } from './chunk-store.js';
 import { DirectWriter } from './direct-io.js';
 
 export interface FsChunkStoreOptions {
@@ -98,6 +98,15 @@ export class FsChunkStore implements ChunkStore {
   }
 
   async getRange(hash: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    const reader = await this.openChunk(hash);
+    try {
+      return await reader.read(offset, length, into);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  async openChunk(hash: string): Promise<ChunkReader> {
     let fh: FileHandle;
     try {
       fh = await open(this.file(hash), 'r');
@@ -105,18 +114,19 @@ export class FsChunkStore implements ChunkStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FerryError('NOT_FOUND', `Chunk ${hash} is not stored.`);
       throw err;
     }
-    try {
-      const buf = into && into.byteLength >= length ? into : Buffer.allocUnsafe(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return buf.subarray(0, got);
-    } finally {
-      await fh.close();
-    }
+    return {
+      async read(offset, length, into) {
+        const buf = into && into.byteLength >= length ? into : Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return buf.subarray(0, got);
+      },
+      close: () => fh.close(),
+    };
   }
 
   async delete(hash: string): Promise<void> {

@@ -325,9 +325,9 @@ describe('peers that never read', () => {
     expect(Date.now() - t).toBeLessThan(500);
     const small = randomData(3 * MiB);
     expect((await uploadFile(alice, bufferSource(small), { path: 'meanwhile.bin' })).sha256).toBe(sha256(small));
-    // Stated bounds (docs/limits.md): the slow peers cost under 250 MiB, however much they
+    // Stated bounds (docs/limits.md): the slow peers cost under 300 MiB, however much they
     // asked for (20 × 1 GiB and 150 × 64 MiB); with a busy client on top, under 400 MiB in all.
-    expect(slowOnly).toBeLessThan(250);
+    expect(slowOnly).toBeLessThan(300);
     expect(peak).toBeLessThan(400);
     // Stalled sockets are closed: WebSockets whose send buffer does not move (logged), and
     // HTTP responses nobody reads (once read again, each ends short of the file).
