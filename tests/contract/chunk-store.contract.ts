@@ -26,6 +26,29 @@ export function chunkStoreContract(name: string, make: () => Promise<{ store: Ch
         expect(Buffer.compare(Buffer.from(await s.get(sha(data))), data)).toBe(0);
       }));
 
+    it('reads ranges of a chunk, into a given buffer where it can, and fewer bytes at its end', () =>
+      withStore(async (s) => {
+        const data = randomBytes(300_000);
+        await s.put(sha(data), data);
+        expect(Buffer.compare(Buffer.from(await s.getRange(sha(data), 1000, 5000)), data.subarray(1000, 6000))).toBe(0);
+        expect(Buffer.from(await s.getRange(sha(data), 299_990, 100))).toEqual(data.subarray(299_990));
+        const into = Buffer.alloc(64 * 1024);
+        const got = await s.getRange(sha(data), 200_000, 64 * 1024, into);
+        expect(Buffer.compare(Buffer.from(got), data.subarray(200_000, 200_000 + 64 * 1024))).toBe(0);
+        if (s.openChunk) {
+          const r = await s.openChunk(sha(data));
+          try {
+            const parts = [];
+            for (let at = 0; at < data.length; at += 70_000) parts.push(Buffer.from(await r.read(at, 70_000)));
+            expect(Buffer.compare(Buffer.concat(parts), data)).toBe(0);
+          } finally {
+            await r.close();
+          }
+          await expect(s.openChunk('0'.repeat(64))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        }
+        await expect(s.getRange('0'.repeat(64), 0, 10)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      }));
+
     it('treats storing a chunk twice as a no-op', () =>
       withStore(async (s) => {
         const data = randomBytes(5000);
