@@ -2,7 +2,7 @@
  * `ferry`: the relay (`ferry serve`), server-side user management, and a client
  * that speaks the same protocol with the same transfer engine as the web app.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
@@ -28,7 +28,7 @@ Client:
   ferry login URL --user NAME                  sign in (password from FERRY_PASSWORD or a prompt)
   ferry logout
   ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]
-  ferry get REMOTE [-o LOCAL] [--version N]
+  ferry get REMOTE [-o LOCAL] [--version N] [--force]   (--force replaces an existing local file)
   ferry ls [FOLDER] [--versions] [--json]
   ferry verify REMOTE [--version N]
   ferry restore REMOTE --version N
@@ -165,6 +165,9 @@ async function put(args: string[]): Promise<void> {
   const conflict = values['on-conflict'] as ConflictPolicy;
   if (!CONFLICT_POLICIES.includes(conflict)) throw new UsageError(`--on-conflict must be one of ${CONFLICT_POLICIES.join(', ')}`);
   const to = checkFolder(values.to!);
+  for (const p of positionals) {
+    if (!(await stat(p).catch(() => undefined))) throw new FerryError('NOT_FOUND', `No local file or folder "${p}".`);
+  }
   const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
   const pool = new NodeHashPool();
   await withClient(async (client) => {
@@ -185,12 +188,19 @@ async function put(args: string[]): Promise<void> {
 }
 
 async function get(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, version: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { output: { type: 'string', short: 'o' }, version: { type: 'string' }, force: { type: 'boolean' } },
+  });
   const [remote] = positionals;
-  if (!remote) throw new UsageError('usage: ferry get REMOTE [-o LOCAL] [--version N]');
+  if (!remote) throw new UsageError('usage: ferry get REMOTE [-o LOCAL] [--version N] [--force]');
   const version = versionFlag(values.version);
   let target = values.output ?? path.basename(remote);
   if (await isDirectory(target)) target = path.join(target, path.basename(remote));
+  if (!values.force && (await stat(target).catch(() => undefined))) {
+    throw new FerryError('LOCAL_FILE_EXISTS', `${target} exists; pass --force to replace it, or -o another name.`);
+  }
   await withClient(async (client) => {
     let bar: ReturnType<typeof createProgress> | undefined;
     const sink = fileSink(target);

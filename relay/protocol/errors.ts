@@ -33,6 +33,7 @@ export const ERRORS = {
   INTEGRITY_FAILED: 'Stored data does not match its hashes.',
   DOWNLOAD_HASH_MISMATCH: 'A downloaded chunk does not match its SHA-256.',
   CONNECTION_LOST: 'The connection to the relay was lost.',
+  LOCAL_FILE_EXISTS: 'A local file of that name exists already.',
   LINK_EXPIRED: 'This link has expired.',
   LINK_EXHAUSTED: 'This link has been used as many times as it allows.',
   LINK_REVOKED: 'This link was revoked by its owner.',

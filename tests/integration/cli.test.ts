@@ -150,6 +150,25 @@ describe('the ferry command line', () => {
     expect(() => statSync(path.join(work, '.nothing.ferry-part'))).toThrow();
   });
 
+  it('never replaces a local file without --force, and names a missing local file plainly', async () => {
+    const file = path.join(work, 'precious.txt');
+    writeFileSync(file, 'mine, not the relay\'s');
+    const put = await ferry(['put', path.join(work, 'memo.txt')], { env: aliceEnv });
+    expect(put.code, put.stderr).toBe(0);
+    const refused = await ferry(['get', 'memo.txt', '-o', file], { env: aliceEnv });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^ferry: LOCAL_FILE_EXISTS: .*--force/m);
+    expect(readFileSync(file, 'utf8')).toBe('mine, not the relay\'s');
+    const forced = await ferry(['get', 'memo.txt', '-o', file, '--force'], { env: aliceEnv });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(readFileSync(file, 'utf8')).not.toBe('mine, not the relay\'s');
+    const missing = await ferry(['put', path.join(work, 'no-such-file.bin')], { env: aliceEnv });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^ferry: NOT_FOUND: No local file or folder ".*no-such-file\.bin"\.$/m);
+    expect(missing.stderr).not.toContain('INTERNAL');
+    expect(missing.stderr).not.toContain('    at ');
+  });
+
   it('logout revokes the session on the relay', async () => {
     const token = JSON.parse(readFileSync(adminEnv.FERRY_CONFIG, 'utf8')).token;
     expect((await ferry(['logout'], { env: adminEnv })).code).toBe(0);
