@@ -27,6 +27,15 @@ export function downloadUnits(bytes: number, size: number): number {
   return size === 0 ? DOWNLOAD_UNITS : Math.ceil((bytes * DOWNLOAD_UNITS) / size);
 }
 
+/** The password of an `Authorization: Basic` header (the user name is ignored), if any. */
+function basicPassword(req: IncomingMessage): string | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(req.headers.authorization ?? '');
+  if (!m) return undefined;
+  const text = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon < 0 ? undefined : text.slice(colon + 1);
+}
+
 /** True when the request came over TLS (a cookie set then gets `Secure`). */
 function overHttps(req: IncomingMessage): boolean {
   return !!(req.socket as { encrypted?: boolean }).encrypted;
@@ -118,6 +127,8 @@ ${
       'Content-Type': 'application/octet-stream',
       'Content-Disposition': contentDisposition(baseName(v.path)),
       'Accept-Ranges': 'bytes',
+      // The link's own address answers a page to browsers and the file to scripts.
+      Vary: 'Accept',
       ETag: etag,
       'Last-Modified': new Date(v.createdAt).toUTCString(),
       'Cache-Control': 'private, no-transform',
@@ -215,7 +226,10 @@ ${
       return true;
     }
     const { link, version: v } = resolved;
-    if (file) {
+    // A client that does not ask for HTML (curl, wget, scripts) gets the file itself at the
+    // link's own address, so `curl -OJ <link>` saves the file, not this page.
+    const script = !file && (req.method === 'GET' || req.method === 'HEAD') && !/text\/html/i.test(req.headers.accept ?? '');
+    if (file || script) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD' });
         res.end();
@@ -227,9 +241,30 @@ ${
         return true;
       }
       if (!unlocked(req, link)) {
-        logUse(req, id, 401, { code: 'LINK_PASSWORD_REQUIRED' });
-        htmlPage(res, 401, 'Password required', `<p>This link is protected. <a href="/s/${link.id}">Enter the password</a>.</p>`);
-        return true;
+        // Scripts give the password with HTTP Basic (any user name): `curl -u :PASSWORD -OJ <link>`.
+        const given = basicPassword(req);
+        if (given === undefined) {
+          logUse(req, id, 401, { code: 'LINK_PASSWORD_REQUIRED' });
+          htmlPage(res, 401, 'Password required', `<p>This link is protected. <a href="/s/${link.id}">Enter the password</a>.</p>`, script ? { 'WWW-Authenticate': 'Basic realm="Ferry link", charset="UTF-8"' } : {});
+          return true;
+        }
+        const address = req.socket.remoteAddress ?? 'unknown';
+        const hash = link.passwordHash!;
+        let ok = false;
+        try {
+          ok = await ctx.accounts.throttle.check([['pair', `link:${id}|${address}`], ['link', id]], () => verifyPassword(given, hash, address));
+        } catch (err) {
+          const e = err as FerryError;
+          if (e.code !== 'LOGIN_THROTTLED' && e.code !== 'RELAY_BUSY') throw err;
+          logUse(req, id, 429, { code: e.code });
+          htmlPage(res, 429, 'Too many attempts', `<p>${escapeHtml(e.message)}</p>`);
+          return true;
+        }
+        if (!ok) {
+          logUse(req, id, 401, { code: 'LOGIN_FAILED' });
+          htmlPage(res, 401, 'Wrong password', '<p>Wrong password.</p>');
+          return true;
+        }
       }
       await sendFile(req, res, link, v);
       return true;

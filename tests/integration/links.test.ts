@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,8 @@ import { bufferSource, randomData, sha256 } from '../helpers/files.js';
 import { contentDisposition, parseRange } from '../../relay/links/link-http.js';
 
 const run = promisify(execFile);
+/** What a browser sends for a page. */
+const HTML = { headers: { accept: 'text/html,application/xhtml+xml' } };
 
 /** curl with its exit code, headers and body file. */
 async function curl(args: string[]): Promise<{ code: number; headers: string; status: number }> {
@@ -68,7 +70,7 @@ describe('share links', () => {
     const data = Buffer.from('name with quotes, markup and emoji');
     await upload(`share/${name}`, data);
     const link = await f.alice.request('link.create', { path: `share/${name}`, expiresInMs: 3_600_000 });
-    const page = await fetch(`${base()}${link.url}`);
+    const page = await fetch(`${base()}${link.url}`, HTML);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     const html = await page.text();
@@ -83,11 +85,37 @@ describe('share links', () => {
     expect(Buffer.from(await file.arrayBuffer()).toString()).toBe(data.toString());
   });
 
+  it('saves the file itself with `curl -OJ <link>`, and takes a password from scripts with HTTP Basic', async () => {
+    const data = randomData(300_000);
+    await upload('share/Quarterly report.pdf', data);
+    const open = await f.alice.request('link.create', { path: 'share/Quarterly report.pdf' });
+    const dir = path.join(f.env.tmp, 'curl-oj');
+    mkdirSync(dir);
+    const url = `${base()}${open.url}`;
+    const saved = await run('curl', ['-sS', '-OJ', url], { cwd: dir });
+    expect(saved.stderr).toBe('');
+    expect(sha256(readFileSync(path.join(dir, 'Quarterly report.pdf')))).toBe(sha256(data));
+    // A browser asking for HTML still gets the page.
+    const page = await fetch(url, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(page.headers.get('content-type')).toContain('text/html');
+    // Protected: no password → 401 that asks for Basic; the wrong one → 401; the right one → the file.
+    await upload('share/locked.bin', data);
+    const locked = await f.alice.request('link.create', { path: 'share/locked.bin', password: 'let me in' });
+    const lockedUrl = `${base()}${locked.url}`;
+    const none = await curl(['-o', '/dev/null', lockedUrl]);
+    expect(none.status).toBe(401);
+    expect(none.headers).toMatch(/WWW-Authenticate: Basic/i);
+    expect((await curl(['-u', ':wrong', '-o', '/dev/null', lockedUrl])).status).toBe(401);
+    const got = await run('curl', ['-sS', '-u', ':let me in', '-OJ', lockedUrl], { cwd: dir });
+    expect(got.stderr).toBe('');
+    expect(sha256(readFileSync(path.join(dir, 'locked.bin')))).toBe(sha256(data));
+  });
+
   it('shows bidirectional controls in a name as visible marks on the page and in the saved name', async () => {
     const name = 'invoice\u202Egpj.exe';
     await upload(`share/${name}`, Buffer.from('not a picture'));
     const link = await f.alice.request('link.create', { path: `share/${name}` });
-    const html = await (await fetch(`${base()}${link.url}`)).text();
+    const html = await (await fetch(`${base()}${link.url}`, HTML)).text();
     expect(html).toContain('invoice[U+202E]gpj.exe');
     expect(html).not.toContain('\u202E');
     const cd = (await fetch(`${base()}${link.url}/file`)).headers.get('content-disposition')!;
@@ -180,7 +208,7 @@ describe('share links', () => {
     await upload('share/secret.txt', data);
     const link = await f.alice.request('link.create', { path: 'share/secret.txt', password: 'open sesame' });
     expect(link.protected).toBe(true);
-    const page = await (await fetch(`${base()}${link.url}`)).text();
+    const page = await (await fetch(`${base()}${link.url}`, HTML)).text();
     expect(page).toContain('type="password"');
     expect((await fetch(`${base()}${link.url}/file`)).status).toBe(401);
     const post = (password: string) => fetch(`${base()}${link.url}`, { method: 'POST', body: new URLSearchParams({ password }), redirect: 'manual' });
