@@ -33,6 +33,8 @@ export interface RelayConfig {
    * machine's own names and addresses, plus those of `origins`; `*` = any.
    */
   hosts: string[];
+  /** The address people reach the relay at (behind a proxy, or a DNS name): for the URLs it prints and puts in links. */
+  publicUrl?: string;
 }
 
 export const SETTINGS: { flag: string; env: string; default: string; help: string }[] = [
@@ -50,6 +52,7 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--log-level', env: 'FERRY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error' },
   { flag: '--quota', env: 'FERRY_QUOTA', default: '0', help: 'bytes each user may store, like 50G or 2T (0 = no quota; admins have none)' },
   { flag: '--hosts', env: 'FERRY_HOSTS', default: '', help: "extra host names browsers may use (this machine's are always allowed; * = any)" },
+  { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
 ];
 
 /** `10G`, `512M`, `2T`, `1000` → bytes (binary units: K = 1024). */
@@ -64,6 +67,18 @@ function num(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${value}"`);
   return n;
+}
+
+function publicUrl(value: string): string | undefined {
+  if (!value) return undefined;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error(`--public-url must be a URL like https://files.example.org, got "${value}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--public-url must start with http:// or https://, got "${value}"`);
+  return u.origin;
 }
 
 /** Builds the configuration from parsed flags (by flag name without dashes) and the environment. */
@@ -88,5 +103,6 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     logLevel: get('--log-level'),
     quotaBytes: parseBytes('--quota', get('--quota')),
     hosts: get('--hosts').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+    publicUrl: publicUrl(get('--public-url')),
   };
 }

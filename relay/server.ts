@@ -186,7 +186,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     };
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname !== WS_PATH) return refuse(404, 'NOT_FOUND', 'Not Found');
-    if (!originAllowed(req.headers.origin, req.headers.host, config.origins, { hosts: config.hosts })) {
+    const origins = config.publicUrl ? [...config.origins, config.publicUrl] : config.origins;
+    if (!originAllowed(req.headers.origin, req.headers.host, origins, { hosts: config.hosts })) {
       return refuse(403, 'ORIGIN_REFUSED', `Forbidden: a page at ${req.headers.origin} may not connect (see --origins and --hosts)`);
     }
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());

@@ -78,9 +78,18 @@ async function serve(args: string[]): Promise<void> {
   }
   const config = loadConfig(values as Record<string, string | undefined>);
   const relay = await startRelay(config);
-  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const base = `http://${shown}:${relay.port}`;
-  out(`Ferry relay on ${base}  (data: ${config.dataDir})`);
+  const everywhere = config.host === '0.0.0.0' || config.host === '::';
+  const shown = everywhere ? 'localhost' : config.host;
+  const local = `http://${shown}:${relay.port}`;
+  out(`Ferry relay on ${local}  (data: ${config.dataDir})`);
+  if (everywhere) {
+    const { networkInterfaces } = await import('node:os');
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out(`  on this network: http://${a.address}:${relay.port}`);
+    }
+  }
+  if (config.publicUrl) out(`  public address: ${config.publicUrl}`);
+  const base = config.publicUrl ?? local;
   if (relay.setupToken) {
     out(`No admin yet. Create one within 24 h at:\n  ${base}/setup?token=${relay.setupToken}`);
     out(`or on this machine: ferry user add NAME --role admin --data ${config.dataDir}`);
@@ -299,7 +308,7 @@ async function link(args: string[]): Promise<void> {
       password,
     }),
   );
-  out(new URL(r.url, session.url).toString());
+  out(r.href ?? new URL(r.url, session.url).toString());
 }
 
 async function links(args: string[]): Promise<void> {
@@ -310,7 +319,7 @@ async function links(args: string[]): Promise<void> {
   for (const l of r.links) {
     const state = l.revoked ? 'revoked' : l.expiresAt && l.expiresAt < Date.now() ? 'expired' : 'active';
     const uses = `${l.downloads}${l.maxDownloads ? `/${l.maxDownloads}` : ''} downloads`;
-    out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(l.path)}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${new URL(l.url, session.url)}`);
+    out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(l.path)}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${l.href ?? new URL(l.url, session.url)}`);
   }
 }
 

@@ -6,12 +6,12 @@ export const linkCreate: Handler<'link.create'> = async (conn, msg) => {
   const user = conn.requireUser();
   const link = await conn.ctx.links.create(user, msg);
   conn.ctx.log.info({ event: 'link.create', user: user.name, id: link.id, path: link.path, version: link.version, expiresAt: link.expiresAt, maxDownloads: link.maxDownloads, protected: !!link.passwordHash }, 'link created');
-  return linkInfo(link);
+  return linkInfo(link, conn.ctx.config.publicUrl);
 };
 
 export const linkList: Handler<'link.list'> = async (conn, msg) => {
   const user = conn.requireUser();
-  return { links: conn.ctx.links.list(user, msg.all).map(linkInfo) };
+  return { links: conn.ctx.links.list(user, msg.all).map((l) => linkInfo(l, conn.ctx.config.publicUrl)) };
 };
 
 export const linkRevoke: Handler<'link.revoke'> = async (conn, msg) => {

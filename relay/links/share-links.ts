@@ -10,10 +10,12 @@ import { DOWNLOAD_UNITS, type ShareLink, type User } from '../store/meta-store.j
 
 export const LINK_ID = /^[A-Za-z0-9_-]{24}$/;
 
-export function linkInfo(l: ShareLink): ShareLinkInfo {
+/** A link as clients see it; `publicUrl` (from `--public-url`) makes `href` the whole link. */
+export function linkInfo(l: ShareLink, publicUrl?: string): ShareLinkInfo {
   return {
     id: l.id,
     url: `/s/${l.id}`,
+    href: publicUrl ? new URL(`/s/${l.id}`, publicUrl).toString() : undefined,
     path: l.path,
     version: l.version,
     owner: l.owner,

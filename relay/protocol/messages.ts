@@ -35,6 +35,8 @@ export const ShareLinkInfo = z.object({
   id: z.string(),
   /** Path of the link page on the relay: `/s/<id>`. */
   url: z.string(),
+  /** The whole link, when the relay knows its public address (`--public-url`); else clients join `url` to the address they use. */
+  href: z.string().optional(),
   path: z.string(),
   version: uint.optional(),
   owner: z.string(),

@@ -284,7 +284,7 @@ describe('share links: cookies, passwords, owners, damage', () => {
 describe('origins, host names and the data folder', () => {
   let env: Awaited<ReturnType<typeof standardRelay>>;
   beforeAll(async () => {
-    env = await standardRelay(['--hosts', 'ferry.lan']);
+    env = await standardRelay(['--hosts', 'ferry.lan', '--public-url', 'https://files.example.org/']);
   });
   afterAll(() => env?.close());
 
@@ -303,6 +303,20 @@ describe('origins, host names and the data folder', () => {
     expect(await status({ Origin: 'http://evil.example' })).toBe(403);
     // Clients that are not browsers send no Origin.
     expect(await status({})).toBe(101);
+    // The public address (a proxy in front terminates TLS) is the relay's own origin too.
+    expect(await status({ Origin: 'https://files.example.org', Host: 'files.example.org' })).toBe(101);
+  });
+
+  it('puts the public address in links and prints it at start', async () => {
+    const alice = await signIn(env.relay, ALICE.name, ALICE.password);
+    try {
+      await uploadFile(alice, bufferSource(Buffer.from('public')), { path: 'pub.txt' });
+      const link = await alice.request('link.create', { path: 'pub.txt' });
+      expect(link.href).toBe(`https://files.example.org/s/${link.id}`);
+      expect(env.relay.output()).toContain('public address: https://files.example.org');
+    } finally {
+      alice.close();
+    }
   });
 
   it('keeps the database, chunks and logs private to the relay: 0600 files in 0700 folders', async () => {

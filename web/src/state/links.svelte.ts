@@ -60,7 +60,7 @@ class Links {
 
   /** The link's full address on this relay. */
   url(link: ShareLinkInfo): string {
-    return new URL(link.url, location.origin).toString();
+    return link.href ?? new URL(link.url, location.origin).toString();
   }
 }
 
