@@ -67,6 +67,8 @@ describe('relay killed at random points of uploads and commits', () => {
     expect(reconnects).toBeGreaterThanOrEqual(ROUNDS);
 
     const checker = clients[0];
+    // The last kill may have come after the uploads ended: wait for the reconnect.
+    await checker.ready();
     let versions = 0;
     for (const [file, contents] of uploaded) {
       const history = await checker.request('history', { path: file });
