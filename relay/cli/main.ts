@@ -14,7 +14,7 @@ const relayModules = () =>
 import { clearSession, loadDevice, loadSession, saveSession, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
-import { createProgress } from './progress.js';
+import { createProgress, type Progress } from './progress.js';
 import { NodeHashPool } from './hash-pool.js';
 import { readPassword } from './prompt.js';
 
@@ -54,9 +54,9 @@ function versionFlag(v: string | undefined): number | undefined {
   return n;
 }
 
-async function withClient<T>(fn: (client: FerryClient) => Promise<T>): Promise<T> {
+async function withClient<T>(fn: (client: FerryClient) => Promise<T>, onState?: (state: string) => void): Promise<T> {
   const session = await loadSession();
-  const client = await connectNode({ url: wsUrl(session.url), token: session.token, reconnectTimeoutMs: 120_000 });
+  const client = await connectNode({ url: wsUrl(session.url), token: session.token, reconnectTimeoutMs: 120_000, onState });
   try {
     return await fn(client);
   } finally {
@@ -147,6 +147,14 @@ async function logout(): Promise<void> {
   out('Signed out.');
 }
 
+/** What an upload sent, in words: "12 chunks sent", "40 chunks, 3 sent (the relay had the rest)", "375 chunks, 383 sent (8 again after 1 reconnect)". */
+export function sentSummary(chunks: number, sent: number, reconnects: number): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (sent === chunks && reconnects === 0) return `${plural(chunks, 'chunk')} sent`;
+  if (sent <= chunks) return `${plural(chunks, 'chunk')}, ${sent} sent${sent < chunks ? ' (the relay had the rest)' : ''}${reconnects ? `, ${plural(reconnects, 'reconnect')}` : ''}`;
+  return `${plural(chunks, 'chunk')}, ${sent} sent (${sent - chunks} again after ${plural(reconnects, 'reconnect')})`;
+}
+
 /** Local files under `p` paired with their library paths. */
 async function expand(p: string, to: string): Promise<{ local: string; remote: string }[]> {
   const name = path.basename(path.resolve(p));
@@ -179,21 +187,23 @@ async function put(args: string[]): Promise<void> {
   }
   const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
   const pool = new NodeHashPool();
+  let bar: Progress | undefined;
   await withClient(async (client) => {
     for (const f of files) {
       const source = await openFileSource(f.local);
-      const bar = createProgress(source.size, f.remote);
+      bar = createProgress(source.size, f.remote);
       try {
         const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
-        const r = await uploadFile(client, source, { path: f.remote, conflict, feed, onProgress: (p) => bar.update(p.done) });
+        const r = await uploadFile(client, source, { path: f.remote, conflict, feed, onProgress: (p) => bar?.update(p.done) });
         bar.stop();
-        out(`${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (sent ${r.stats.sentChunks}/${r.chunks.length} chunks)`);
+        out(`${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
       } finally {
         bar.stop();
+        bar = undefined;
         await source.close();
       }
     }
-  }).finally(() => pool.close());
+  }, (state) => bar?.state(state)).finally(() => pool.close());
 }
 
 async function get(args: string[]): Promise<void> {
@@ -210,8 +220,8 @@ async function get(args: string[]): Promise<void> {
   if (!values.force && (await stat(target).catch(() => undefined))) {
     throw new FerryError('LOCAL_FILE_EXISTS', `${target} exists; pass --force to replace it, or -o another name.`);
   }
+  let bar: Progress | undefined;
   await withClient(async (client) => {
-    let bar: ReturnType<typeof createProgress> | undefined;
     const sink = fileSink(target);
     try {
       const { meta, stats } = await downloadFile(client, sink, {
@@ -230,7 +240,7 @@ async function get(args: string[]): Promise<void> {
       if ((err as FerryError).code === 'NOT_FOUND' || (err as FerryError).code === 'IS_FOLDER') await rm(partPath(target), { force: true });
       throw err;
     }
-  });
+  }, (state) => bar?.state(state));
 }
 
 function when(ms: number | undefined): string {
@@ -253,7 +263,7 @@ async function ls(args: string[]): Promise<void> {
     for (const e of r.entries) {
       // Terminals reorder text at bidirectional controls too: show them as marks.
       if (e.kind === 'folder') out(`${'folder'.padStart(12)}  ${''.padEnd(16)}  ${''.padEnd(12)} ${''.padEnd(5)} ${displayName(e.name)}/`);
-      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${displayName(e.name)}  ${e.contentHash?.slice(0, 12)}`);
+      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${displayName(e.name)}  sha256 ${e.sha256?.slice(0, 12)}…`);
     }
   });
 }

@@ -5,26 +5,48 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, FERRY_BIN, standardRelay } from '../helpers/relay.js';
+import { writeFileSync } from 'node:fs';
+import { ALICE, FERRY_BIN, standardRelay, startRelayProcess } from '../helpers/relay.js';
+import { ferry } from '../helpers/cli.js';
+import { randomData } from '../helpers/files.js';
+
+/** The screen's lines as a person sees them: escape sequences removed, each carriage return starting the line again. */
+function visibleLines(screen: string): string[] {
+  return screen
+    .replace(/\x1b\[\d*G/g, '\r')
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .split('\n')
+    .flatMap((line) => line.split('\r'))
+    .filter(Boolean);
+}
 
 /** Runs `ferry ARGS` on a pseudo-terminal; types `input` once `waitFor` appears; resolves with everything the terminal showed. */
-function onTerminal(args: string[], env: Record<string, string>, waitFor: string, input: string): Promise<{ screen: string; code: number | null }> {
+function onTerminal(
+  args: string[],
+  env: Record<string, string>,
+  waitFor: string,
+  input: string,
+  opts: { columns?: number; onScreen?: (screen: string) => void } = {},
+): Promise<{ screen: string; code: number | null }> {
   return new Promise((resolve) => {
-    const command = [process.execPath, FERRY_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const ferryCommand = [process.execPath, FERRY_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const command = opts.columns ? `stty cols ${opts.columns} rows 24; ${ferryCommand}` : ferryCommand;
     const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
     let typed = false;
     child.stdout.on('data', (d) => {
       screen += d;
+      opts.onScreen?.(screen);
       if (!typed && screen.includes(waitFor)) {
         typed = true;
+        if (!input) return;
         // Keys one at a time, as a person types, with a slip corrected by Backspace.
         const keys = [...input.slice(0, 3), 'x', '\u007f', ...input.slice(3)];
         keys.forEach((k, i) => setTimeout(() => child.stdin.write(k), 20 * i));
       }
     });
     child.on('close', (code) => resolve({ screen, code }));
-    setTimeout(() => child.kill(), 20_000);
+    setTimeout(() => child.kill(), 60_000);
   });
 }
 
@@ -44,5 +66,36 @@ describe.runIf(process.platform === 'linux')('the CLI on a terminal', () => {
     expect(after).not.toMatch(/\x1b\[(\d*K|\d*G|\d*J)/);
     expect(screen).not.toContain(ALICE.password);
     expect(screen).toContain('Signed in to');
+  });
+
+  it('fits the progress bar in 60 columns, shows "reconnecting" while the relay is down, and says plainly what was sent', async () => {
+    const config = { FERRY_CONFIG: path.join(env.tmp, 'tty.json') };
+    const file = path.join(env.tmp, 'big.bin');
+    writeFileSync(file, randomData(160 * 1024 * 1024));
+    let restarted: Promise<void> | undefined;
+    const { screen, code } = await onTerminal(['put', file, '--to', 'terminal/a/rather/long/folder/name/for/the/label'], config, '\u0000never', '', {
+      columns: 60,
+      onScreen: (s) => {
+        // Once the upload is under way, the relay dies and comes back 2 s later.
+        if (!restarted && /\b([2-9]\d|1\d)%/.test(s)) {
+          restarted = (async () => {
+            const port = env.relay.port;
+            await env.relay.kill();
+            await new Promise((r) => setTimeout(r, 2000));
+            env.relay = await startRelayProcess({ dataDir: env.relay.dataDir, port });
+          })();
+        }
+      },
+    });
+    await restarted;
+    expect(code).toBe(0);
+    const lines = visibleLines(screen);
+    // Every state of the bar fits the width (the summary line after it may wrap, as output does).
+    const bars = lines.filter((l) => l.includes('|'));
+    for (const line of bars) expect([...line].length, line).toBeLessThanOrEqual(60);
+    expect(bars.some((l) => /\d+% .* ETA/.test(l))).toBe(true);
+    expect(bars.some((l) => l.includes('reconnecting'))).toBe(true);
+    const summary = lines.find((l) => l.includes('sha256'))!;
+    expect(summary).toMatch(/\(40 chunks, \d+ sent \(\d+ again after 1 reconnect\)\)|\(40 chunks, 40 sent, 1 reconnect\)/);
   });
 });
