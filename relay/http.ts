@@ -28,6 +28,7 @@ function setupForm(token: string, error?: string): string {
 <form method="post" action="/setup"><input type="hidden" name="token" value="${escapeHtml(token)}">
 <label for="user">User name</label><input id="user" name="user" autocomplete="username" required maxlength="64">
 <label for="password">Password (at least 8 characters)</label><input id="password" name="password" type="password" autocomplete="new-password" required minlength="8">
+<label for="confirm">The same password again</label><input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8">
 <button type="submit">Create admin</button></form>`;
 }
 
@@ -52,6 +53,9 @@ export function createHttpHandler(ctx: RelayContext, linkSecret: Buffer) {
         if (req.method === 'POST') {
           const form = await readForm(req);
           try {
+            // A form without the field (a script) is taken as confirmed; a different one is a typo.
+            const confirm = form.get('confirm');
+            if (confirm !== null && confirm !== form.get('password')) throw new FerryError('BAD_MESSAGE', 'The two passwords differ. Type the same password twice.');
             const user = await ctx.accounts.setupAdmin(form.get('token') ?? '', form.get('user') ?? '', form.get('password') ?? '');
             ctx.log.info({ event: 'setup', user: user.name, addr: req.socket.remoteAddress }, 'admin created');
             return htmlPage(res, 201, 'Ready', `<p>Admin <strong>${escapeHtml(user.name)}</strong> created. <a href="/">Open Ferry</a> and sign in.</p>`);

@@ -69,12 +69,17 @@ describe('first start', () => {
       const token = new URL(link).searchParams.get('token')!;
       const page = await fetch(link);
       expect(page.status).toBe(200);
-      expect(await page.text()).toContain('name="token"');
+      const form = await page.text();
+      expect(form).toContain('name="token"');
+      expect(form).toContain('name="confirm"');
       const post = (user: string, password: string, t = token) =>
         fetch(`${relay.httpUrl}/setup`, { method: 'POST', body: new URLSearchParams({ token: t, user, password }) });
       const bad = await post('root', 'short');
       expect(bad.status).toBe(400);
       expect(await bad.text()).toContain('BAD_MESSAGE');
+      const typo = await fetch(`${relay.httpUrl}/setup`, { method: 'POST', body: new URLSearchParams({ token, user: 'root', password: 'long-enough-password', confirm: 'long-enough-passwort' }) });
+      expect(typo.status).toBe(400);
+      expect(await typo.text()).toContain('The two passwords differ');
       const wrong = await post('root', 'long-enough-password', 'forged');
       expect(await wrong.text()).toContain('SETUP_INVALID');
       expect((await post('root', 'long-enough-password')).status).toBe(201);
