@@ -337,10 +337,15 @@ export class Library {
       now: Date.now(),
     });
     this.releaseUpload(active);
+    if (result.unchanged) {
+      // Its chunks may have been stored for this session only: collect them if so.
+      this.scheduleGc();
+      return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: true };
+    }
     const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), result.path) + result.removed;
     if (pruned > 0) this.scheduleGc();
     this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
-    return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256 };
+    return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: false };
   }
 
   /**

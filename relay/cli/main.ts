@@ -196,7 +196,8 @@ async function put(args: string[]): Promise<void> {
         const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
         const r = await uploadFile(client, source, { path: f.remote, conflict, feed, onProgress: (p) => bar?.update(p.done) });
         bar.stop();
-        out(`${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+        if (r.unchanged) out(`${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
+        else out(`${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
       } finally {
         bar.stop();
         bar = undefined;

@@ -130,6 +130,8 @@ export const REQUESTS = {
       size: uint,
       contentHash: sha256Hex,
       sha256: sha256Hex,
+      /** The content was the path's current version already: no version was added (`version` is that one). */
+      unchanged: z.boolean().default(false),
     }),
   },
   'upload.cancel': {

@@ -164,8 +164,12 @@ export interface MetaStore {
   userChunks(userId: number, hashes: string[]): Set<string>;
 
   // files and versions
-  /** Atomically adds a version according to the conflict policy. Throws PATH_CONFLICT or IS_FOLDER. */
-  commitVersion(input: CommitInput): { path: string; version: number; removed: number };
+  /**
+   * Atomically adds a version according to the conflict policy; content equal to the
+   * path's current version adds none (`unchanged`, with that version's number). Throws
+   * PATH_CONFLICT or IS_FOLDER.
+   */
+  commitVersion(input: CommitInput): { path: string; version: number; removed: number; unchanged: boolean };
   listFolder(folder: string): (FileEntry | FolderEntry)[];
   /** True when some file lives under `folder/`. */
   isFolder(path: string): boolean;

@@ -534,7 +534,7 @@ export class SqliteMetaStore implements MetaStore {
     return (this.db.prepare('SELECT coalesce(sum(size), 0) AS n FROM versions WHERE uploader_id = ?').get(userId) as { n: number }).n;
   }
 
-  commitVersion(input: CommitInput): { path: string; version: number; removed: number } {
+  commitVersion(input: CommitInput): { path: string; version: number; removed: number; unchanged: boolean } {
     return this.db.transaction(() => {
       if (input.upload) {
         // Inside the transaction: of two commits of one upload racing, the second finds it gone.
@@ -542,10 +542,20 @@ export class SqliteMetaStore implements MetaStore {
         const held = this.db.prepare('SELECT content_hash FROM uploads WHERE id = ?').pluck().get(input.upload.id) as string;
         if (held !== input.contentHash) throw new FerryError('UPLOAD_CHANGED', 'The upload session\'s chunk list is not the one being committed.');
       }
-      this.checkQuota(input.userId, input.size, input.quotaBytes);
       let path = input.path;
       this.assertAncestorsFree(path);
       let file = this.fileByPath(path);
+      // The same content as the current version, whatever the policy: no new version.
+      const current = file?.current_version_id != null
+        ? (this.db.prepare('SELECT id, num, size, content_hash, sha256_verified FROM versions WHERE id = ?').get(file.current_version_id) as { id: number; num: number; size: number; content_hash: string; sha256_verified: number } | undefined)
+        : undefined;
+      if (current && current.content_hash === input.contentHash && current.size === input.size) {
+        // A hash computed from the bytes now replaces one that never was.
+        if (input.sha256Verified && !current.sha256_verified) this.db.prepare('UPDATE versions SET sha256 = ?, sha256_verified = 1 WHERE id = ?').run(input.sha256, current.id);
+        if (input.upload) this.deleteUpload(input.upload.id);
+        return { path, version: current.num, removed: 0, unchanged: true };
+      }
+      this.checkQuota(input.userId, input.size, input.quotaBytes);
       const clashes = (p: string) => !!this.fileByPath(p) || this.isFolder(p);
       if (input.conflict === 'rename' && clashes(path)) {
         let n = 2;
@@ -566,7 +576,7 @@ export class SqliteMetaStore implements MetaStore {
         removed = this.db.prepare('DELETE FROM versions WHERE file_id = ? AND id <> ?').run(file.id, versionId).changes;
       }
       if (input.upload) this.deleteUpload(input.upload.id);
-      return { path, version: num, removed };
+      return { path, version: num, removed, unchanged: false };
     })();
   }
 

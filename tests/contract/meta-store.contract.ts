@@ -187,8 +187,13 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
     }));
 
     it('commits versions: numbers grow, the newest is current, history lists all', withStore((s, u) => {
-      expect(commit(s, u, 'f.txt', 'a')).toEqual({ path: 'f.txt', version: 1, removed: 0 });
-      expect(commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0 });
+      expect(commit(s, u, 'f.txt', 'a')).toEqual({ path: 'f.txt', version: 1, removed: 0, unchanged: false });
+      expect(commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: false });
+      // The current content again: no version; an earlier content again: a version.
+      expect(commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: true });
+      expect(commit(s, u, 'f.txt', 'b', { conflict: 'rename' })).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: true });
+      expect(commit(s, u, 'f.txt', 'a').version).toBe(3);
+      s.deleteVersions('f.txt', 3);
       expect(s.getVersion('f.txt')?.contentHash).toBe(h('b'));
       expect(s.getVersion('f.txt', 1)?.chunks).toEqual([chunk('a')]);
       expect(s.listVersions('f.txt').map((v) => [v.version, v.current, v.uploader])).toEqual([[2, true, 'alice'], [1, false, 'alice']]);

@@ -88,7 +88,7 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     await f.page.getByTestId('file-input').setInputFiles(b);
     await done('same-b.bin');
     // Every chunk hash matched what the relay already held: nothing was sent.
-    await expect.poll(() => f.page.locator('.transfer[data-path="same-b.bin"]').textContent()).toContain('sent 0 B');
+    await expect.poll(() => f.page.locator('.transfer[data-path="same-b.bin"]').textContent()).toContain('9.0 MiB of it already on the relay, not sent again');
     const list = await f.alice.request('list', { folder: '' });
     const [ea, eb] = ['same-a.bin', 'same-b.bin'].map((n) => list.entries.find((e) => e.name === n)!);
     expect(eb.contentHash).toBe(ea.contentHash);

@@ -162,6 +162,9 @@ describe('the ferry command line', () => {
     const forced = await ferry(['get', 'memo.txt', '-o', file, '--force'], { env: aliceEnv });
     expect(forced.code, forced.stderr).toBe(0);
     expect(readFileSync(file, 'utf8')).not.toBe('mine, not the relay\'s');
+    // The same file again adds nothing and says so.
+    const again = await ferry(['put', path.join(work, 'memo.txt')], { env: aliceEnv });
+    expect(again.stdout).toMatch(/memo\.txt {2}v\d+ {2}unchanged/);
     const missing = await ferry(['put', path.join(work, 'no-such-file.bin')], { env: aliceEnv });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^ferry: NOT_FOUND: No local file or folder ".*no-such-file\.bin"\.$/m);

@@ -72,7 +72,8 @@ describe('relay killed at random points of uploads and commits', () => {
     let versions = 0;
     for (const [file, contents] of uploaded) {
       const history = await checker.request('history', { path: file });
-      // Every upload is there (a commit answered before a kill may be there twice).
+      // Every upload is there. (A commit whose answer a kill cut off is committed again; that
+      // adds no version unless the other upload to the path became current in between.)
       expect(new Set(history.versions.map((v) => v.sha256))).toEqual(contents);
       for (const v of history.versions) {
         expect(await checker.request('verify', { path: file, version: v.version }), `${file} v${v.version}`).toMatchObject({ ok: true, sha256Ok: true });

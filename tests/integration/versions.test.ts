@@ -23,6 +23,30 @@ describe('conflict policies, history and restore', () => {
     await env?.close();
   });
 
+  it('adds no version for content the file has already, whatever the policy, and tells no one of a change', async () => {
+    const events: string[] = [];
+    const watcher = await signIn(env.relay, ALICE.name, ALICE.password);
+    watcher.onLibraryEvent((e) => events.push(`${e.kind} ${e.path}`));
+    try {
+      const first = await uploadFile(alice, bufferSource(text('same bytes')), { path: 'same/note.txt' });
+      expect(first).toMatchObject({ version: 1, unchanged: false });
+      for (const conflict of ['version', 'overwrite', 'rename'] as const) {
+        const again = await uploadFile(alice, bufferSource(text('same bytes')), { path: 'same/note.txt', conflict });
+        expect(again, conflict).toMatchObject({ path: 'same/note.txt', version: 1, unchanged: true, sha256: sha256(text('same bytes')) });
+      }
+      const h = await alice.request('history', { path: 'same/note.txt' });
+      expect(h.versions).toHaveLength(1);
+      expect((await alice.request('list', { folder: 'same' })).entries.map((e) => e.name)).toEqual(['note.txt']);
+      // Changed content is a version again; the old content after it is one too (it is not the current one).
+      expect((await uploadFile(alice, bufferSource(text('new bytes')), { path: 'same/note.txt' })).version).toBe(2);
+      expect((await uploadFile(alice, bufferSource(text('same bytes')), { path: 'same/note.txt' })).version).toBe(3);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(events.filter((e) => e.endsWith('same/note.txt'))).toEqual(['file.added same/note.txt', 'version.added same/note.txt', 'version.added same/note.txt']);
+    } finally {
+      watcher.close();
+    }
+  });
+
   it('version (the default): the new file becomes current, the old one stays in history', async () => {
     await uploadFile(alice, bufferSource(text('one')), { path: 'v/report.txt' });
     const second = await uploadFile(alice, bufferSource(text('two')), { path: 'v/report.txt' });

@@ -15,6 +15,9 @@ import { library } from './library.svelte';
 
 export type TransferState = 'waiting' | 'offline' | 'queued' | 'hashing' | 'uploading' | 'verifying' | 'done' | 'paused' | 'failed' | 'cancelled';
 
+/** States after which no checkpoint is kept. */
+const ENDED: ReadonlySet<TransferState> = new Set(['done', 'cancelled']);
+
 /** Uploads running at once. */
 const CONCURRENCY = 2;
 
@@ -51,6 +54,25 @@ export class Transfer {
   version = $state(0);
   /** Bytes sent in the last leg (less than the size when the relay already held some). */
   sentBytes = $state(0);
+  /** The relay had this content as the file's current version already: no version was added. */
+  unchanged = $state(false);
+  /**
+   * Checkpoint writes of this transfer, one after another: a save that an engine event
+   * started must not land after the removal that follows the commit (the file would come
+   * back as waiting after a reload).
+   */
+  private checkpointWrites: Promise<unknown> = Promise.resolve();
+
+  /** Saves the checkpoint, unless the transfer has ended by the time the write runs. */
+  keepCheckpoint(): void {
+    this.checkpointWrites = this.checkpointWrites.then(() => (this.checkpoint && !ENDED.has(this.state) ? saveCheckpoint(this.checkpoint) : undefined)).catch(() => {});
+  }
+
+  /** Removes the checkpoint after any write still in flight. */
+  forgetCheckpoint(): Promise<void> {
+    this.checkpointWrites = this.checkpointWrites.then(() => deleteCheckpoint(this.id)).catch(() => {});
+    return this.checkpointWrites as Promise<void>;
+  }
   private samples: { time: number; done: number }[] = [];
 
   constructor(init: { id: string; name: string; size: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
@@ -118,9 +140,11 @@ class Transfers {
         t.upload = e.upload;
         if (t.checkpoint && t.checkpoint.upload !== e.upload) {
           t.checkpoint.upload = e.upload;
-          void saveCheckpoint(t.checkpoint);
+          t.keepCheckpoint();
         }
       } else if (e.type === 'upload.hashed.v1') {
+        // Hashing events may arrive after the commit: a finished file keeps no checkpoint.
+        if (ENDED.has(t.state)) return;
         // A checkpoint as soon as the file can be recognised, completed once it is all
         // hashed, so a reload lists the file as waiting and a re-pick resumes it.
         t.checkpoint = {
@@ -135,7 +159,7 @@ class Transfers {
           upload: t.upload ?? t.checkpoint?.upload,
           addedAt: t.checkpoint?.addedAt ?? Date.now(),
         };
-        void saveCheckpoint(t.checkpoint);
+        t.keepCheckpoint();
       } else if (e.type === 'upload.progress.v1') {
         if (t.state === 'paused' || t.state === 'cancelled' || t.state === 'done' || t.state === 'failed') return;
         t.hashed = e.hashed;
@@ -302,9 +326,10 @@ class Transfers {
       t.version = r.version;
       t.path = r.path;
       t.sentBytes = r.sentBytes;
-      await deleteCheckpoint(t.id);
+      t.unchanged = r.unchanged;
+      await t.forgetCheckpoint();
       if (t.queued) await dequeue(t.queued);
-      clientLog.add('info', `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
+      clientLog.add('info', r.unchanged ? `unchanged: ${r.path} is v${r.version} already` : `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
       void library.refresh();
     } catch (err) {
       const now = t.state as TransferState; // changed by pause() or cancel() meanwhile
@@ -338,7 +363,7 @@ class Transfers {
     const upload = t.upload ?? t.checkpoint?.upload;
     t.state = 'cancelled';
     void engine.stop(t.id);
-    await deleteCheckpoint(t.id);
+    await t.forgetCheckpoint();
     if (t.queued) await dequeue(t.queued);
     if (upload) await request('upload.cancel', { upload }).catch(() => {});
     clientLog.add('info', `cancelled ${t.path}`);

@@ -42,6 +42,8 @@ export interface UploadOutcome {
   sha256: string;
   chunks: ChunkRef[];
   sentBytes: number;
+  /** The content was the file's current version already: no version was added. */
+  unchanged: boolean;
   sentChunks: number;
   heldChunks: number;
 }

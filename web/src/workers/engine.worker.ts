@@ -203,6 +203,7 @@ const api: EngineApi = {
           sha256: r.sha256,
           chunks,
           sentBytes: r.stats.sentBytes,
+          unchanged: r.unchanged,
           sentChunks: r.stats.sentChunks,
           heldChunks: r.stats.heldChunks,
         };
