@@ -54,8 +54,10 @@ export class Accounts {
     const keys: [RuleName, string][] = known
       ? [['pair', `device:${deviceHash}`]]
       : [['pair', `${account}|${address}`], ['account', account], ['address', address]];
-    const ok = await this.throttle.check(keys, async () => (await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH, address)) && !!user && !user.disabled);
+    const ok = await this.throttle.check(keys, async () => (await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH, address)) && !!user);
     if (!ok || !user) throw new FerryError('LOGIN_FAILED');
+    // Said only to whoever knows the password: a guesser cannot tell a disabled account apart.
+    if (user.disabled) throw new FerryError('ACCOUNT_DISABLED');
     const token = randomToken();
     const now = Date.now();
     const expiresAt = now + this.sessionTtlMs;

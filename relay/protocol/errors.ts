@@ -9,6 +9,7 @@ export const ERRORS = {
   AUTH_REQUIRED: 'Sign in first.',
   LOGIN_FAILED: 'Wrong user name or password.',
   LOGIN_THROTTLED: 'Too many failed sign-ins. Wait a while and try again.',
+  ACCOUNT_DISABLED: 'This account is disabled. Ask an admin to enable it again.',
   SESSION_EXPIRED: 'The session expired or was revoked. Sign in again.',
   FORBIDDEN: 'Your role does not allow this.',
   SETUP_INVALID: 'The setup link is unknown or was already used.',

@@ -31,8 +31,17 @@ describe.runIf(hasChromium)('sharing from the web app', () => {
     const row = page.locator(`.links li[data-link="${id}"]`);
     await page.reload();
     await expect.poll(() => row.getByTestId('link-downloads').textContent()).toBe('1 of 2 downloads');
+    // Revoking asks first; a revoked link moves out of the way, under "Revoked links".
+    let asked = '';
+    page.once('dialog', (d) => {
+      asked = d.message();
+      void d.accept();
+    });
     await row.getByRole('button', { name: 'Revoke link to handout.txt' }).click();
     await expect.poll(() => row.locator('.state').textContent()).toBe('revoked');
+    expect(asked).toContain('Revoke the link to handout.txt?');
+    expect(await page.locator('.links details.revoked summary').textContent()).toBe('Revoked links (1)');
+    expect(await page.locator(`.links details.revoked li[data-link="${id}"]`).count()).toBe(1);
     expect((await fetch(url)).status).toBe(410);
   });
 });

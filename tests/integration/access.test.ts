@@ -76,7 +76,7 @@ describe('roles, sign-outs and throttles on open connections', () => {
       await admin.request('user.update', { name: 'carol', disabled: true });
       expect(await gone).toBe(4001);
       const again = await rawClient(env.relay.wsUrl);
-      expect(await again.request(req('login', { user: CAROL.name, password: CAROL.password }))).toMatchObject({ code: 'LOGIN_FAILED' });
+      expect(await again.request(req('login', { user: CAROL.name, password: CAROL.password }))).toMatchObject({ code: 'ACCOUNT_DISABLED' });
       again.close();
     } finally {
       await admin.request('user.update', { name: 'carol', disabled: false });

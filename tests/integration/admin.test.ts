@@ -41,7 +41,9 @@ describe('administration', () => {
       const token = bob.token!;
       await admin.request('user.update', { name: 'bob', disabled: true });
       await expect.poll(() => states.at(-1)).toBe('closed');
-      await expect(signIn(f.env.relay, BOB.name, BOB.password)).rejects.toMatchObject({ code: 'LOGIN_FAILED' });
+      // The right password learns the account is disabled; a wrong one learns nothing.
+      await expect(signIn(f.env.relay, BOB.name, BOB.password)).rejects.toMatchObject({ code: 'ACCOUNT_DISABLED' });
+      await expect(signIn(f.env.relay, BOB.name, 'not-his-password')).rejects.toMatchObject({ code: 'LOGIN_FAILED' });
       const reuse = new FerryClient({ url: f.env.relay.wsUrl, createSocket: nodeSocketFactory, token, reconnect: false });
       await expect(reuse.connect()).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
       await admin.request('user.update', { name: 'bob', disabled: false, password: 'bob-new-password' });

@@ -88,7 +88,13 @@ class Admin {
   async update(name: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<void> {
     const r = await this.run('changing a user', () => request('user.update', { name, ...change }));
     if (r) {
-      this.message = change.password ? `Password of ${name} reset; their sessions ended.` : `${name} is now ${r.disabled ? 'disabled' : r.role}.`;
+      this.message = change.password
+        ? `Password of ${name} reset; their sessions ended.`
+        : change.disabled === true
+          ? `${name} is disabled; their sessions ended.`
+          : change.disabled === false
+            ? `${name} can sign in again.`
+            : `${name} is now ${r.role === 'admin' ? 'an admin' : 'a user'}.`;
       await this.load();
     }
   }

@@ -1,4 +1,5 @@
 /** Share links: the dialog that creates one, and the list of links with their use counts. */
+import { displayName } from '../../../relay/protocol/paths';
 import type { ShareLinkInfo } from '../../../relay/protocol/messages';
 import { errorCode, request } from '../net/engine';
 import { clientLog } from './log.svelte';
@@ -49,6 +50,8 @@ class Links {
   }
 
   async revoke(id: string): Promise<void> {
+    const link = this.items.find((l) => l.id === id);
+    if (link && !confirm(`Revoke the link to ${displayName(link.path)}? Whoever has it can no longer download the file.`)) return;
     try {
       await request('link.revoke', { link: id });
       clientLog.add('info', `link revoked`, { id });
