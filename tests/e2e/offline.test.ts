@@ -41,6 +41,12 @@ describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {
       let page = profile.context.pages()[0] ?? (await profile.context.newPage());
       await openAppUnderServiceWorker(page, env.relay.httpUrl);
       const port = await stopRelayUnder(page, relay);
+      // Reloaded while offline: the library says so in words, no raw code, no "nothing here".
+      await page.reload();
+      await page.getByTestId('library-offline').waitFor();
+      const library = await page.locator('section.library').textContent();
+      expect(library).not.toContain('CONNECTION_LOST');
+      expect(library).not.toContain('Nothing here yet');
       const data = await addFile(page, env.tmp, 'offline.bin', 3 * 1024 * 1024 + 5);
       await page.locator('.transfer[data-path="offline.bin"][data-state="offline"]').waitFor();
       await profile.context.close();

@@ -13,6 +13,8 @@ class Library {
   entries = $state<Entry[]>([]);
   loading = $state(false);
   error = $state('');
+  /** The relay could not be reached when the folder was last asked for. */
+  offline = $state(false);
   history = $state<{ path: string; versions: Version[] } | undefined>();
   /** Path and version being downloaded, with progress 0..1. */
   downloading = $state<{ path: string; version?: number; progress: number } | undefined>();
@@ -48,8 +50,11 @@ class Library {
       const r = await request('list', { folder });
       this.folder = r.folder;
       this.entries = r.entries;
+      this.offline = false;
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      // Not reaching the relay is a state, not an error: say so, keep what was shown.
+      if (errorCode(err) === 'CONNECTION_LOST') this.offline = true;
+      else this.error = `${errorCode(err)}: ${(err as Error).message}`;
     } finally {
       this.loading = false;
     }
