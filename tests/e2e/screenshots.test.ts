@@ -48,6 +48,8 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       // Names with markup show as text, never as markup.
       await expect.poll(() => page.locator('.entry[data-path="a\\"b<script>é😀.txt"] .filename').textContent()).toBe('a"b<script>é😀.txt');
       expect(await page.locator('section.library script').count()).toBe(0);
+      // The device's storage in words a person follows.
+      expect(await page.getByTestId('device-storage').textContent()).toMatch(/^Room on this device for files waiting to upload: .+ free \(.+ used\); the browser/);
       // A right-to-left override is shown as a visible mark, so "invoice‮gpj.exe" cannot pass for a .jpg.
       const rtl = page.locator('.entry[data-path="invoice\u202Egpj.exe"] .filename');
       expect(await rtl.evaluate((el) => el.tagName)).toBe('BDI');
