@@ -15,7 +15,7 @@ import { CLOSE, ClientConnection } from './connection.js';
 import type { RelayContext } from './context.js';
 import { createHttpHandler } from './http.js';
 import { Library } from './library.js';
-import { ShareLinks } from './links/share-links.js';
+import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
@@ -158,6 +158,12 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       for (const c of connections) if (c.user?.id === userId && user) c.applyUser(user);
     },
     signedIn: forgetUnauthenticated,
+    linkChanged(linkId) {
+      const link = meta.getLink(linkId);
+      if (!link) return;
+      const info = linkInfo(link, config.publicUrl);
+      for (const c of connections) if (c.user?.id === link.ownerId) c.send({ type: 'link.changed', link: info });
+    },
     logRefusal: (fields, message) => refusals.write(fields, message),
   };
 

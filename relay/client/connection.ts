@@ -20,6 +20,7 @@ import {
   type RequestType,
   type UserInfo,
   type LibraryEvent,
+  type ShareLinkInfo,
 } from '../protocol/index.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both have it). */
@@ -77,6 +78,7 @@ export class FerryClient {
   private readonly frameListeners = new Map<number, (index: number, data: Uint8Array) => void>();
   private readonly logListeners = new Set<(line: Record<string, unknown>) => void>();
   private readonly libraryListeners = new Set<(event: LibraryEvent) => void>();
+  private readonly linkListeners = new Set<(link: ShareLinkInfo) => void>();
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closedByUser = false;
   private firstFailureAt = 0;
@@ -179,6 +181,12 @@ export class FerryClient {
   onLibraryEvent(listener: (event: LibraryEvent) => void): () => void {
     this.libraryListeners.add(listener);
     return () => this.libraryListeners.delete(listener);
+  }
+
+  /** My share links as they change (downloads counted, revoked). */
+  onLinkChanged(listener: (link: ShareLinkInfo) => void): () => void {
+    this.linkListeners.add(listener);
+    return () => this.linkListeners.delete(listener);
   }
 
   /** Relay log lines, after a `log.subscribe` (admins). */
@@ -391,6 +399,9 @@ export class FerryClient {
         return;
       case 'library.event':
         for (const l of this.libraryListeners) l(msg.event);
+        return;
+      case 'link.changed':
+        for (const l of this.linkListeners) l(msg.link);
         return;
     }
   }

@@ -17,6 +17,7 @@ export const linkList: Handler<'link.list'> = async (conn, msg) => {
 export const linkRevoke: Handler<'link.revoke'> = async (conn, msg) => {
   const user = conn.requireUser();
   conn.ctx.links.revoke(user, msg.link);
+  conn.ctx.linkChanged(msg.link);
   conn.ctx.log.info({ event: 'link.revoke', user: user.name, id: msg.link }, 'link revoked');
   return { link: msg.link };
 };

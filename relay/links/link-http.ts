@@ -202,7 +202,11 @@ ${
       res.destroy();
     } finally {
       // What was reserved and not sent (an aborted or failed response) goes back to the budget.
-      if (taken > 0) ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(sent, v.size)));
+      if (taken > 0) {
+        ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(sent, v.size)));
+        // The owner sees the count move without reloading.
+        ctx.linkChanged(link.id);
+      }
     }
   }
 

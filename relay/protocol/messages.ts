@@ -345,12 +345,16 @@ export const LibraryEventMessage = z.object({ type: z.literal('library.event'), 
 /** A relay log line, to admins who subscribed. */
 export const LogLineMessage = z.object({ type: z.literal('log.line'), line: z.record(z.string(), z.unknown()) });
 
+/** One of my share links changed (a download counted or given back, revoked): to the owner's connections. */
+export const LinkChangedMessage = z.object({ type: z.literal('link.changed'), link: ShareLinkInfo });
+
 export const RelayMessage = z.discriminatedUnion('type', [
   ReplyMessage,
   ErrorMessage,
   ChunkAckMessage,
   ChunkRefusedMessage,
   LogLineMessage,
+  LinkChangedMessage,
   LibraryEventMessage,
 ]);
 export type RelayMessage = z.infer<typeof RelayMessage>;

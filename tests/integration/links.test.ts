@@ -163,6 +163,27 @@ describe('share links', () => {
     expect((await fetch(`${base()}${link.url}`)).status).toBe(410);
   });
 
+  it("tells the owner's open connections when a link is used or revoked", async () => {
+    await upload('share/watched.txt', Buffer.from('watched'));
+    const link = await f.alice.request('link.create', { path: 'share/watched.txt', maxDownloads: 5 });
+    const seen: { downloads: number; revoked: boolean }[] = [];
+    const stop = f.alice.onLinkChanged((l) => l.id === link.id && seen.push({ downloads: l.downloads, revoked: l.revoked }));
+    const bob = await signIn(f.env.relay, BOB.name, BOB.password);
+    const bobSaw: string[] = [];
+    bob.onLinkChanged((l) => bobSaw.push(l.id));
+    try {
+      await (await fetch(`${base()}${link.url}/file`)).arrayBuffer();
+      await expect.poll(() => seen.at(-1)).toEqual({ downloads: 1, revoked: false });
+      await f.alice.request('link.revoke', { link: link.id });
+      await expect.poll(() => seen.at(-1)).toEqual({ downloads: 1, revoked: true });
+      // Other users hear nothing of alice's links.
+      expect(bobSaw).toEqual([]);
+    } finally {
+      stop();
+      bob.close();
+    }
+  });
+
   it('gives back the budget a response did not send when its client goes away', async () => {
     // Big enough that most of it is still unsent when the client hangs up (socket buffers hold a few MiB).
     const data = randomData(48 * 1024 * 1024);

@@ -1,7 +1,7 @@
 /** Share links: the dialog that creates one, and the list of links with their use counts. */
 import { displayName } from '../../../relay/protocol/paths';
 import type { ShareLinkInfo } from '../../../relay/protocol/messages';
-import { errorCode, request } from '../net/engine';
+import { errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 
 export interface LinkOptions {
@@ -18,6 +18,17 @@ class Links {
   error = $state('');
   /** The file the share dialog is open for, and the link it made. */
   dialog = $state<{ path: string; versions: number[]; created?: ShareLinkInfo } | undefined>();
+
+  constructor() {
+    // The relay tells the owner when a link is used or revoked: counts move live.
+    onEngineEvent((e) => {
+      if (e.type !== 'link.v1') return;
+      const i = this.items.findIndex((l) => l.id === e.link.id);
+      if (i >= 0) this.items[i] = e.link;
+      else if (!this.all) void this.load();
+      if (this.dialog?.created?.id === e.link.id) this.dialog.created = e.link;
+    });
+  }
 
   async load(): Promise<void> {
     try {

@@ -1,4 +1,5 @@
 /** Types shared by the engine worker and the page (no runtime code). */
+import type { ShareLinkInfo } from '../../../relay/protocol/messages';
 import type { ChunkRef, ConflictPolicy, LibraryEvent, ReplyBody, RequestBody, RequestType, UserInfo } from '../../../relay/protocol';
 import type { ConnectionState, UploadPhase } from '../../../relay/client';
 import type { HasherKind } from './hash.worker';
@@ -20,7 +21,9 @@ export type EngineEvent =
   /** Something changed in the library (any user, any client). */
   | { type: 'library.v1'; event: LibraryEvent }
   /** A relay log line (admins who subscribed). */
-  | { type: 'relay.log.v1'; line: Record<string, unknown> };
+  | { type: 'relay.log.v1'; line: Record<string, unknown> }
+  /** One of my share links changed (a download counted, revoked). */
+  | { type: 'link.v1'; link: ShareLinkInfo };
 
 export interface UploadRequest {
   id: string;

@@ -112,6 +112,7 @@ const api: EngineApi = {
       });
       client.onLogLine((line) => emit({ type: 'relay.log.v1', line }));
       client.onLibraryEvent((event) => emit({ type: 'library.v1', event }));
+      client.onLinkChanged((link) => emit({ type: 'link.v1', link }));
       await client.connect();
       return client.user;
     });
