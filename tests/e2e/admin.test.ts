@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ADMIN, ROOT, standardRelay } from '../helpers/relay.js';
+import { ADMIN, ROOT, signIn, standardRelay } from '../helpers/relay.js';
 import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
 
 describe.runIf(hasChromium)('administration in the web app', () => {
@@ -13,7 +13,7 @@ describe.runIf(hasChromium)('administration in the web app', () => {
     env = await standardRelay([], {}, { web: true });
     adminProfile = await openProfile();
     page = adminProfile.context.pages()[0] ?? (await adminProfile.context.newPage());
-    page.on('dialog', (d) => void (d.type() === 'prompt' ? d.accept('dave-reset-password') : d.accept()));
+    page.on('dialog', (d) => void d.accept());
     await signInPage(page, env.relay.httpUrl, ADMIN.name, ADMIN.password);
   });
   afterAll(async () => {
@@ -52,6 +52,20 @@ describe.runIf(hasChromium)('administration in the web app', () => {
       await expect.poll(() => dialog.locator('li[data-version]').count()).toBe(1);
       await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'admin-1280.png'), fullPage: true });
       await dialog.getByRole('button', { name: 'Close' }).click();
+
+      // A password reset is typed twice in a form, never shown.
+      await page.getByRole('button', { name: 'Reset password of dave' }).click();
+      const form = page.getByRole('form', { name: 'New password for dave' });
+      await form.getByLabel('New password').fill('dave-new-password');
+      await form.getByLabel('The same password again').fill('dave-new-passwort');
+      await form.getByRole('button', { name: 'Set the new password' }).click();
+      await expect.poll(() => form.getByRole('alert').textContent()).toBe('The two passwords differ.');
+      await form.getByLabel('The same password again').fill('dave-new-password');
+      await form.getByRole('button', { name: 'Set the new password' }).click();
+      await expect.poll(() => page.locator('section.admin [role="status"]').textContent()).toBe('Password of dave reset; their sessions ended.');
+      expect(await page.locator('section.admin input[type="password"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).type))).not.toContain('text');
+      (await signIn(env.relay, 'dave', 'dave-new-password')).close();
+      await signInPage(dave, env.relay.httpUrl, 'dave', 'dave-new-password');
 
       // Disabling dave signs him out at once.
       await page.getByLabel('dave may sign in').uncheck();
