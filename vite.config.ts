@@ -16,7 +16,25 @@ export default defineConfig({
       filename: 'sw.ts',
       registerType: 'prompt',
       injectRegister: false,
-      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png}'] },
+      injectManifest: {
+        globPatterns: ['**/*.{js,css,html,svg,png}'],
+        buildPlugins: {
+          vite: [
+            {
+              // The plugin asks for one file with rollup's `inlineDynamicImports`, which Vite 8
+              // calls `codeSplitting: false` (and warns about on every first build).
+              name: 'ferry-sw-one-file',
+              config(config) {
+                const output = config.build?.rollupOptions?.output;
+                if (output && !Array.isArray(output) && 'inlineDynamicImports' in output) {
+                  delete output.inlineDynamicImports;
+                  (output as Record<string, unknown>).codeSplitting = false;
+                }
+              },
+            },
+          ],
+        },
+      },
       manifest: {
         name: 'Ferry',
         short_name: 'Ferry',
