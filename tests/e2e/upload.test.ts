@@ -51,4 +51,35 @@ describe.runIf(hasChromium)('uploading from the web app', () => {
     await expect.poll(() => rows.allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/Unchanged: this is version 1 already/)]));
     expect((await f.alice.request('history', { path: 'twice.txt' })).versions).toHaveLength(1);
   });
+
+  it('uploads files dropped anywhere on the window, and files pasted (a pasted screenshot gets a dated name)', async () => {
+    // A drop on the library list, away from the add box.
+    await f.page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped on the list'], 'dropped.txt', { type: 'text/plain' }));
+      const target = document.querySelector('section.library')!;
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await f.page.locator('.transfer[data-path="dropped.txt"][data-state="done"]').waitFor({ timeout: 30_000 });
+    // A paste with the focus on the page, not in a field.
+    await f.page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array([137, 80, 78, 71])], 'image.png', { type: 'image/png' }));
+      document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    });
+    await f.page.locator('.transfer[data-path^="Pasted "][data-state="done"]').waitFor({ timeout: 30_000 });
+    const names = (await f.alice.request('list', { folder: '' })).entries.map((e) => e.name);
+    expect(names).toContain('dropped.txt');
+    expect(names.some((n) => /^Pasted \d{4}-\d\d-\d\d \d\d\.\d\d\.\d\d\.png$/.test(n))).toBe(true);
+    // Pasting text into a field stays text.
+    const before = await f.page.locator('.transfer').count();
+    await f.page.getByTestId('conflict').evaluate((el) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['x'], 'notes.txt'));
+      el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await f.page.locator('.transfer').count()).toBe(before);
+  });
 });

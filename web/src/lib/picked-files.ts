@@ -40,3 +40,15 @@ export async function fromDrop(data: DataTransfer | null): Promise<PickedFile[]>
   for (const e of entries) await walk(e, '', out);
   return out;
 }
+
+/**
+ * The name to upload a pasted file under: a screenshot pasted from the clipboard is
+ * `image.png` every time, so such generic names get the time they were pasted.
+ */
+export function pastedName(file: File, now = new Date()): string {
+  if (!/^image\.(png|jpe?g|gif|webp)$/i.test(file.name) && file.name !== '') return file.name;
+  const ext = /\.[a-z0-9]+$/i.exec(file.name)?.[0] ?? `.${(file.type.split('/')[1] ?? 'bin').replace('jpeg', 'jpg')}`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())} ${pad(now.getHours())}.${pad(now.getMinutes())}.${pad(now.getSeconds())}`;
+  return `Pasted ${stamp}${ext}`;
+}
