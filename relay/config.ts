@@ -28,6 +28,8 @@ export interface RelayConfig {
   logLevel: string;
   /** Bytes each (non-admin) user's versions may take; 0 = no quota. */
   quotaBytes: number;
+  /** Days trashed items are kept before they are deleted for good; 0 = until an admin empties the trash. */
+  trashDays: number;
   /**
    * Host names a browser may reach the relay by (against DNS rebinding); empty = this
    * machine's own names and addresses, plus those of `origins`; `*` = any.
@@ -51,6 +53,7 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--session-days', env: 'FERRY_SESSION_DAYS', default: '30', help: 'sign-in sessions last this long' },
   { flag: '--log-level', env: 'FERRY_LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error' },
   { flag: '--quota', env: 'FERRY_QUOTA', default: '0', help: 'bytes each user may store, like 50G or 2T (0 = no quota; admins have none)' },
+  { flag: '--trash-days', env: 'FERRY_TRASH_DAYS', default: '30', help: 'delete trashed items for good after D days (0 = keep until emptied)' },
   { flag: '--hosts', env: 'FERRY_HOSTS', default: '', help: "extra host names browsers may use (this machine's are always allowed; * = any)" },
   { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
 ];
@@ -102,6 +105,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     sessionTtlMs: num('--session-days', get('--session-days')) * day,
     logLevel: get('--log-level'),
     quotaBytes: parseBytes('--quota', get('--quota')),
+    trashDays: num('--trash-days', get('--trash-days')),
     hosts: get('--hosts').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
     publicUrl: publicUrl(get('--public-url')),
   };

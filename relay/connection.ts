@@ -58,7 +58,7 @@ export class ClientConnection {
   tokenHash?: string;
   sessionExpiresAt = 0;
   readonly uploads = new Map<number, ActiveUpload>();
-  readonly downloads = new Map<number, { path: string; version: number }>();
+  readonly downloads = new Map<number, { fileId: number; space: number; path: string; version: number }>();
   private nextHandle = 1;
   /** Ends this connection's live log subscription, if any. */
   logSubscription?: () => void;

@@ -19,6 +19,8 @@ export interface RelayContext {
   disconnectSession(tokenHash: string, except?: unknown): number;
   /** Re-reads a user on their open connections (a role changed): an admin's powers end with their role. */
   refreshUser(userId: number): void;
+  /** Tells these users' open connections (everyone's when undefined) that their spaces changed. */
+  spacesChanged(userIds?: number[]): void;
   /** Tells the owner's open connections that one of their links changed. */
   linkChanged(linkId: string): void;
   /** A connection signed in (it no longer counts against the unauthenticated limits). */

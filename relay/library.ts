@@ -20,7 +20,7 @@ import {
   type LibraryEvent,
 } from './protocol/index.js';
 import type { ChunkStore } from './store/chunk-store.js';
-import type { MetaStore, RetentionPolicy, UploadRecord, User } from './store/meta-store.js';
+import type { Access, MetaStore, RetentionPolicy, TrashItem, UploadRecord, User } from './store/meta-store.js';
 import type { Logger } from './log.js';
 import { sha256Hex } from './hash.js';
 import { ChunkHasher, type HeldChunk } from './chunk-hasher.js';
@@ -35,6 +35,8 @@ export interface LibraryOptions {
   gcGraceMs: number;
   /** Bytes each user's versions may take (0 = no quota); admins have none. */
   quotaBytes?: number;
+  /** Days an item stays in the trash before it is deleted for good (0 = until someone empties it). */
+  trashDays: number;
 }
 
 /**
@@ -66,7 +68,8 @@ export type LibraryChange = Omit<LibraryEvent, 'epoch' | 'seq' | 'at'>;
 export class Library {
   private gcTimer?: ReturnType<typeof setTimeout>;
   private readonly epoch = Date.now();
-  private seq = 0;
+  /** Per space: each space's events are numbered on their own, so a member sees no gaps from spaces they are not in. */
+  private readonly seq = new Map<number, number>();
   private readonly listeners = new Set<(e: LibraryEvent) => void>();
   /** The leg that holds each session with a live connection on this relay. */
   private readonly live = new Map<string, ActiveUpload>();
@@ -78,7 +81,9 @@ export class Library {
   }
 
   private changed(change: LibraryChange): void {
-    const event: LibraryEvent = { ...change, epoch: this.epoch, seq: ++this.seq, at: Date.now() };
+    const seq = (this.seq.get(change.space) ?? 0) + 1;
+    this.seq.set(change.space, seq);
+    const event: LibraryEvent = { ...change, epoch: this.epoch, seq, at: Date.now() };
     for (const l of this.listeners) l(event);
   }
   private gcRunning?: Promise<number>;
@@ -96,6 +101,20 @@ export class Library {
       (offset) => offset !== undefined && this.hasher.placeSlots(offset),
       (err) => log.warn({ event: 'error', op: 'adoptMemory', err }, 'chunk writes will copy through the page cache'),
     );
+  }
+
+  /**
+   * The space a request names (`undefined`: the user's My files), once the user may do
+   * `need` there. A space the user cannot see is NOT_FOUND (whether it exists is not
+   * told); one they may only view is READ_ONLY for changes. Checked on every request,
+   * so access removed a moment ago already applies.
+   */
+  space(user: User, spaceId: number | undefined, need: Access): number {
+    if (spaceId === undefined) return this.meta.homeSpace(user.id).id;
+    const access = this.meta.accessOf(user.id, spaceId);
+    if (!access) throw new FerryError('NOT_FOUND', 'No such space.');
+    if (need === 'edit' && access !== 'edit') throw new FerryError('READ_ONLY', 'You can view this shared folder but not change it.');
+    return spaceId;
   }
 
   /** The quota that applies to `user` (admins have none). */
@@ -118,7 +137,7 @@ export class Library {
    */
   async beginUpload(
     user: User,
-    req: { path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy; partial: boolean; resume?: string },
+    req: { spaceId: number; path: string; size: number; mtime: number; chunks: ChunkRef[]; conflict: ConflictPolicy; partial: boolean; resume?: string },
   ): Promise<{ upload: ActiveUpload; need: number[] }> {
     if (req.size > MAX_FILE_BYTES) throw new FerryError('FILE_TOO_LARGE', `Files up to ${MAX_FILE_BYTES} bytes are accepted.`);
     this.checkChunkSizes(req.chunks, 0);
@@ -134,7 +153,7 @@ export class Library {
     let record: UploadRecord | undefined;
     if (req.resume) {
       const earlier = this.meta.getUpload(req.resume);
-      const same = earlier && earlier.userId === user.id && earlier.path === req.path && earlier.size === req.size && agreeOnOverlap(earlier.chunks, req.chunks);
+      const same = earlier && earlier.userId === user.id && earlier.spaceId === req.spaceId && earlier.path === req.path && earlier.size === req.size && agreeOnOverlap(earlier.chunks, req.chunks);
       if (same) record = this.meta.claimUpload(earlier.id, leg, now);
       if (record) {
         const previous = this.live.get(record.id);
@@ -153,6 +172,7 @@ export class Library {
       record = {
         id: randomBytes(16).toString('hex'),
         userId: user.id,
+        spaceId: req.spaceId,
         leg: leg,
         path: req.path,
         size: req.size,
@@ -302,6 +322,8 @@ export class Library {
     this.checkLeg(active);
     const record = this.meta.getUpload(uploadId);
     if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
+    // Edit access may have been taken away since the upload began.
+    this.space(user, record.spaceId, 'edit');
     if (record.leg !== active.key) throw new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.');
     if (!record.contentHash || active.confirmed !== record.chunks.length) {
       throw new FerryError('BAD_CHUNK_LIST', `The chunk list covers ${chunkListEnd(record.chunks.slice(0, active.confirmed))} of ${record.size} bytes; list the rest first.`);
@@ -324,6 +346,7 @@ export class Library {
     const result = this.meta.commitVersion({
       upload: { id: uploadId, leg: active.key },
       userId: user.id,
+      spaceId: record.spaceId,
       path: record.path,
       conflict: active.conflict,
       size: record.size,
@@ -337,15 +360,16 @@ export class Library {
       now: Date.now(),
     });
     this.releaseUpload(active);
+    const answer = { space: record.spaceId, path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: result.unchanged };
     if (result.unchanged) {
       // Its chunks may have been stored for this session only: collect them if so.
       this.scheduleGc();
-      return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: true };
+      return answer;
     }
-    const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), result.path) + result.removed;
+    const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId: record.spaceId, path: result.path }) + result.removed;
     if (pruned > 0) this.scheduleGc();
-    this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
-    return { path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: false };
+    this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', space: record.spaceId, path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
+    return answer;
   }
 
   /**
@@ -381,18 +405,18 @@ export class Library {
   }
 
   /** A stored version with its chunk list. Throws NOT_FOUND or IS_FOLDER. */
-  version(path: string, version?: number) {
-    const v = this.meta.getVersion(path, version);
+  version(spaceId: number, path: string, version?: number) {
+    const v = this.meta.getVersion(spaceId, path, version);
     if (!v) {
-      if (version === undefined && this.meta.isFolder(path)) throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
+      if (version === undefined && this.meta.isFolder(spaceId, path)) throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
       throw new FerryError('NOT_FOUND', version === undefined ? `No file "${path}".` : `"${path}" has no version ${version}.`);
     }
     return v;
   }
 
   /** Re-reads a stored version and checks every chunk and the whole file against their hashes. */
-  async verify(path: string, version?: number) {
-    const v = this.version(path, version);
+  async verify(spaceId: number, path: string, version?: number) {
+    const v = this.version(spaceId, path, version);
     const bad: number[] = [];
     const whole = createHash('sha256');
     for (const [i, c] of v.chunks.entries()) {
@@ -412,34 +436,78 @@ export class Library {
     return { path: v.path, version: v.version, ok: bad.length === 0 && sha256Ok, badChunks: bad, sha256: v.sha256, sha256Ok };
   }
 
-  restore(user: User, path: string, version: number) {
-    this.version(path, version);
-    const restored = this.meta.restoreVersion(path, version, user.id, Date.now(), this.quotaFor(user));
-    if (this.meta.applyRetention(this.opts.retention, Date.now(), path) > 0) this.scheduleGc();
-    this.changed({ kind: 'version.restored', path, version: restored.version, user: user.name });
+  restore(user: User, spaceId: number, path: string, version: number) {
+    this.version(spaceId, path, version);
+    const restored = this.meta.restoreVersion(spaceId, path, version, user.id, Date.now(), this.quotaFor(user));
+    if (this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId, path }) > 0) this.scheduleGc();
+    this.changed({ kind: 'version.restored', space: spaceId, path, version: restored.version, user: user.name });
     return { path, version: restored.version, restoredFrom: version };
   }
 
-  /** Deletes a file or one version (admins only). */
-  remove(user: User, path: string, version?: number) {
-    if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete files or versions.');
-    const deletedVersions = this.meta.deleteVersions(path, version);
+  /** Deletes a file or one version for good (admins only; everyone else trashes). */
+  remove(user: User, spaceId: number, path: string, version?: number) {
+    if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete for good; move it to the trash instead.');
+    const deletedVersions = this.meta.deleteVersions(spaceId, path, version);
     this.scheduleGc();
-    const fileGone = version === undefined || !this.meta.getVersion(path);
-    this.changed({ kind: fileGone ? 'file.deleted' : 'version.deleted', path, version, user: user.name });
+    const fileGone = version === undefined || !this.meta.getVersion(spaceId, path);
+    this.changed({ kind: fileGone ? 'file.deleted' : 'version.deleted', space: spaceId, path, version, user: user.name });
     return { path, deletedVersions };
   }
 
-  /** Drops expired uploads, applies retention everywhere, then collects chunks. */
-  async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; collectedChunks: number }> {
+  makeFolder(user: User, spaceId: number, path: string) {
+    this.meta.makeFolder(spaceId, path, Date.now());
+    this.changed({ kind: 'folder.added', space: spaceId, path, user: user.name });
+    return { space: spaceId, path };
+  }
+
+  /** Renames or moves a file or folder (see MetaStore.move); both spaces were checked for edit. */
+  move(user: User, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }) {
+    const moved = this.meta.move(from, to);
+    this.changed({ kind: 'moved', space: to.spaceId, path: to.path, from: from.path, fromSpace: from.spaceId === to.spaceId ? undefined : from.spaceId, user: user.name });
+    return { space: to.spaceId, path: to.path, ...moved };
+  }
+
+  trash(user: User, spaceId: number, path: string): TrashItem {
+    const item = this.meta.trash(spaceId, path, user.id, Date.now());
+    this.changed({ kind: 'trashed', space: spaceId, path, user: user.name });
+    return item;
+  }
+
+  /** A trash item of this space, or NOT_FOUND. */
+  private trashItem(spaceId: number, id: number): TrashItem {
+    const item = this.meta.getTrashItem(id);
+    if (!item || item.spaceId !== spaceId) throw new FerryError('NOT_FOUND', 'That is no longer in the trash.');
+    return item;
+  }
+
+  untrash(user: User, spaceId: number, id: number) {
+    this.trashItem(spaceId, id);
+    const { path } = this.meta.untrash(id);
+    this.changed({ kind: 'untrashed', space: spaceId, path, user: user.name });
+    return { space: spaceId, path };
+  }
+
+  /** Deletes one trash item or a space's whole trash for good (admins only). */
+  purge(user: User, spaceId: number, id?: number) {
+    if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete from the trash for good.');
+    const item = id === undefined ? undefined : this.trashItem(spaceId, id);
+    const result = this.meta.purgeTrash(item ? { id: item.id } : { spaceId });
+    if (result.items) this.scheduleGc();
+    this.changed({ kind: 'purged', space: spaceId, path: item?.path ?? '', user: user.name });
+    return { space: spaceId, ...result };
+  }
+
+  /** Drops expired uploads, applies retention everywhere, empties old trash, then collects chunks. */
+  async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; purgedTrash: number; collectedChunks: number }> {
     const stale = this.meta.staleUploads(now - this.opts.uploadExpiryMs);
     for (const u of stale) this.meta.deleteUpload(u.id);
     const prunedVersions = this.meta.applyRetention(this.opts.retention, now);
+    const purgedTrash = this.opts.trashDays > 0 ? this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 }).items : 0;
     const collectedChunks = await this.collectGarbage(now);
-    if (stale.length || prunedVersions || collectedChunks) {
-      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, collectedChunks }, 'sweep');
+    if (stale.length || prunedVersions || purgedTrash || collectedChunks) {
+      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks }, 'sweep');
     }
-    return { expiredUploads: stale.length, prunedVersions, collectedChunks };
+    return { expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks };
   }
 
   /**

@@ -113,6 +113,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     uploadExpiryMs: config.uploadExpiryMs,
     gcGraceMs: config.gcGraceMs,
     quotaBytes: config.quotaBytes,
+    trashDays: config.trashDays,
   }, log);
   const accounts = new Accounts(meta, config.sessionTtlMs);
   const connections = new Set<ClientConnection>();
@@ -158,6 +159,10 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       for (const c of connections) if (c.user?.id === userId && user) c.applyUser(user);
     },
     signedIn: forgetUnauthenticated,
+    spacesChanged(userIds) {
+      const who = userIds && new Set(userIds);
+      for (const c of connections) if (c.user && (!who || who.has(c.user.id))) c.send({ type: 'spaces.changed' });
+    },
     linkChanged(linkId) {
       const link = meta.getLink(linkId);
       if (!link) return;
@@ -169,7 +174,14 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
 
   // Every signed-in client hears about every change to the library.
   library.onChange((event) => {
-    for (const c of connections) if (c.user) c.send({ type: 'library.event', event });
+    // Only to those who can see the space: a private space's changes go to its owner alone.
+    const allowed = new Map<number, boolean>();
+    for (const c of connections) {
+      if (!c.user) continue;
+      let ok = allowed.get(c.user.id);
+      if (ok === undefined) allowed.set(c.user.id, (ok = meta.accessOf(c.user.id, event.space) !== undefined || (event.fromSpace !== undefined && meta.accessOf(c.user.id, event.fromSpace) !== undefined)));
+      if (ok) c.send({ type: 'library.event', event });
+    }
   });
 
   const server = createServer(createHttpHandler(ctx, linkSecret(config.dataDir)));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
+import { RemotePaths, spacePrefix } from '../client/remote-path.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
 const relayModules = () =>
@@ -30,13 +31,28 @@ Client:
   ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]
   ferry get REMOTE [-o LOCAL] [--version N] [--force]   (--force replaces an existing local file)
   ferry ls [FOLDER] [--versions] [--json]
+  ferry search TEXT [--in SPACE:] [--json]     names containing TEXT, in every space I can see
+  ferry mv REMOTE REMOTE                       rename or move (into a folder when the target is one)
+  ferry mkdir FOLDER
+  ferry rm REMOTE                              move to the trash
+  ferry rm --purge REMOTE [--version N]        delete for good (admins)
+  ferry trash [SPACE:] [--json] [--empty]      what is in the trash (--empty: delete it all, admins)
+  ferry untrash REMOTE                         put back from the trash, with every version
   ferry verify REMOTE [--version N]
   ferry restore REMOTE --version N
-  ferry rm REMOTE [--version N]                admins only
   ferry link REMOTE [--expires 1h|7d] [--max-downloads N] [--password] [--version N]
                                                a share link (password from FERRY_LINK_PASSWORD or a prompt)
   ferry links [--json] [--all]                 my links (--all: everyone's, admins only)
   ferry unlink ID|URL                          revoke a link
+  ferry spaces [--json]                        My files and the shared folders I am in
+Admins:
+  ferry folders [--json]                       shared folders with their members
+  ferry folder add NAME [--member USER=edit|view]...
+  ferry folder set NAME --member USER=edit|view|none...
+  ferry folder rm NAME                         delete a shared folder and everything in it
+
+Remote paths: me:docs/a.pdf is in My files, team:docs/a.pdf in the shared folder "team";
+a path without a space (docs/a.pdf) is in My files.
 
 Session file: $FERRY_CONFIG, else ~/.config/ferry/config.json
 `;
@@ -181,23 +197,26 @@ async function put(args: string[]): Promise<void> {
   if (positionals.length === 0) throw new UsageError('usage: ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]');
   const conflict = values['on-conflict'] as ConflictPolicy;
   if (!CONFLICT_POLICIES.includes(conflict)) throw new UsageError(`--on-conflict must be one of ${CONFLICT_POLICIES.join(', ')}`);
-  const to = checkFolder(values.to!);
   for (const p of positionals) {
     if (!(await stat(p).catch(() => undefined))) throw new FerryError('NOT_FOUND', `No local file or folder "${p}".`);
   }
-  const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
   const pool = new NodeHashPool();
   let bar: Progress | undefined;
   await withClient(async (client) => {
+    const remote = new RemotePaths(client);
+    const dest = await remote.resolve(values.to!);
+    const to = checkFolder(dest.path);
+    const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
+    const prefix = spacePrefix(dest.info);
     for (const f of files) {
       const source = await openFileSource(f.local);
       bar = createProgress(source.size, f.remote);
       try {
         const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
-        const r = await uploadFile(client, source, { path: f.remote, conflict, feed, onProgress: (p) => bar?.update(p.done) });
+        const r = await uploadFile(client, source, { space: dest.space, path: f.remote, conflict, feed, onProgress: (p) => bar?.update(p.done) });
         bar.stop();
-        if (r.unchanged) out(`${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
-        else out(`${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+        if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
+        else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
       } finally {
         bar.stop();
         bar = undefined;
@@ -216,17 +235,20 @@ async function get(args: string[]): Promise<void> {
   const [remote] = positionals;
   if (!remote) throw new UsageError('usage: ferry get REMOTE [-o LOCAL] [--version N] [--force]');
   const version = versionFlag(values.version);
-  let target = values.output ?? path.basename(remote);
-  if (await isDirectory(target)) target = path.join(target, path.basename(remote));
+  const remoteName = path.posix.basename(remote.replace(/^[^/:]*:/, '')) || 'download';
+  let target = values.output ?? remoteName;
+  if (await isDirectory(target)) target = path.join(target, remoteName);
   if (!values.force && (await stat(target).catch(() => undefined))) {
     throw new FerryError('LOCAL_FILE_EXISTS', `${target} exists; pass --force to replace it, or -o another name.`);
   }
   let bar: Progress | undefined;
   await withClient(async (client) => {
+    const from = await new RemotePaths(client).resolve(remote);
     const sink = fileSink(target);
     try {
       const { meta, stats } = await downloadFile(client, sink, {
-        path: remote,
+        space: from.space,
+        path: from.path,
         version,
         onProgress: (p) => {
           bar ??= createProgress(p.total, remote);
@@ -250,16 +272,16 @@ function when(ms: number | undefined): string {
 
 async function ls(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { versions: { type: 'boolean' }, json: { type: 'boolean' } } });
-  const target = positionals[0] ?? '';
   await withClient(async (client) => {
+    const { space, path: target } = await new RemotePaths(client).resolve(positionals[0] ?? '');
     if (values.versions) {
-      const h = await client.request('history', { path: target });
+      const h = await client.request('history', { space, path: target });
       if (values.json) return out(JSON.stringify(h, null, 2));
       out(`${displayName(h.path)}`);
       for (const v of h.versions) out(`${v.current ? '*' : ' '} v${String(v.version).padEnd(4)} ${String(v.size).padStart(12)}  ${when(v.createdAt)}  ${v.uploader.padEnd(12)} ${v.sha256}`);
       return;
     }
-    const r = await client.request('list', { folder: target });
+    const r = await client.request('list', { space, folder: target });
     if (values.json) return out(JSON.stringify(r, null, 2));
     for (const e of r.entries) {
       // Terminals reorder text at bidirectional controls too: show them as marks.
@@ -272,7 +294,10 @@ async function ls(args: string[]): Promise<void> {
 async function verify(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' } } });
   if (!positionals[0]) throw new UsageError('usage: ferry verify REMOTE [--version N]');
-  const r = await withClient((c) => c.request('verify', { path: positionals[0], version: versionFlag(values.version) }));
+  const r = await withClient(async (c) => {
+    const at = await new RemotePaths(c).resolve(positionals[0]);
+    return c.request('verify', { space: at.space, path: at.path, version: versionFlag(values.version) });
+  });
   if (!r.ok) throw new FerryError('INTEGRITY_FAILED', `${r.path} v${r.version} is damaged: chunks ${r.badChunks.join(', ') || '(none)'} ${r.sha256Ok ? '' : '; whole-file SHA-256 differs'}`);
   out(`${r.path}  v${r.version}  ok  sha256 ${r.sha256}`);
 }
@@ -281,15 +306,175 @@ async function restore(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' } } });
   const version = versionFlag(values.version);
   if (!positionals[0] || version === undefined) throw new UsageError('usage: ferry restore REMOTE --version N');
-  const r = await withClient((c) => c.request('restore', { path: positionals[0], version }));
+  const r = await withClient(async (c) => {
+    const at = await new RemotePaths(c).resolve(positionals[0]);
+    return c.request('restore', { space: at.space, path: at.path, version });
+  });
   out(`${r.path}  v${r.restoredFrom} restored as v${r.version}`);
 }
 
 async function remove(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' } } });
-  if (!positionals[0]) throw new UsageError('usage: ferry rm REMOTE [--version N]');
-  const r = await withClient((c) => c.request('delete', { path: positionals[0], version: versionFlag(values.version) }));
-  out(`${r.path}  ${r.deletedVersions} version(s) deleted`);
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { version: { type: 'string' }, purge: { type: 'boolean' } } });
+  if (!positionals[0]) throw new UsageError('usage: ferry rm REMOTE  |  ferry rm --purge REMOTE [--version N]');
+  if (values.version !== undefined && !values.purge) throw new UsageError('a version cannot go to the trash; --purge --version N deletes it for good (admins)');
+  await withClient(async (c) => {
+    const remote = new RemotePaths(c);
+    for (const text of positionals) {
+      const at = await remote.resolve(text);
+      if (values.purge) {
+        const r = await c.request('delete', { space: at.space, path: at.path, version: versionFlag(values.version) });
+        out(`${spacePrefix(at.info)}${displayName(r.path)}  ${r.deletedVersions} version(s) deleted for good`);
+      } else {
+        const r = await c.request('trash', { space: at.space, path: at.path });
+        out(`${spacePrefix(at.info)}${displayName(r.trashed.path)}  moved to the trash (${r.trashed.files} file(s); ferry untrash ${text} puts it back)`);
+      }
+    }
+  });
+}
+
+async function mv(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  if (positionals.length !== 2) throw new UsageError('usage: ferry mv REMOTE REMOTE');
+  await withClient(async (c) => {
+    const remote = new RemotePaths(c);
+    const from = await remote.resolve(positionals[0]);
+    const to = await remote.resolve(positionals[1]);
+    // Into a folder that exists (or one written with a trailing slash), like mv(1).
+    let target = to.path.replace(/\/+$/, '');
+    const into = to.path.endsWith('/') || to.path === '' || (await c.request('list', { space: to.space, folder: target }).then((l) => !l.entries.some((e) => e.kind === 'file' && e.path === target), () => false));
+    if (into) target = target ? `${target}/${path.posix.basename(from.path)}` : path.posix.basename(from.path);
+    // toSpace absent means the same space, so My files is named by its id here.
+    const r = await c.request('move', { space: from.info.id, path: from.path, toSpace: to.info.id, to: target });
+    out(`${spacePrefix(from.info)}${displayName(from.path)} → ${spacePrefix(to.info)}${displayName(r.path)}${r.kind === 'folder' ? `  (${r.files} file(s))` : ''}`);
+  });
+}
+
+async function mkdir(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  if (!positionals[0]) throw new UsageError('usage: ferry mkdir FOLDER');
+  await withClient(async (c) => {
+    const remote = new RemotePaths(c);
+    for (const text of positionals) {
+      const at = await remote.resolve(text);
+      const r = await c.request('mkdir', { space: at.space, path: at.path.replace(/\/+$/, '') });
+      out(`${spacePrefix(at.info)}${displayName(r.path)}/`);
+    }
+  });
+}
+
+function sizeText(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+async function trash(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, empty: { type: 'boolean' } } });
+  await withClient(async (c) => {
+    const at = await new RemotePaths(c).resolve(positionals[0] ?? '');
+    if (values.empty) {
+      const r = await c.request('trash.purge', { space: at.space ?? (await c.request('spaces', {})).spaces[0].id });
+      return out(`${spacePrefix(at.info)}  trash emptied: ${r.items} item(s), ${r.files} file(s) deleted for good`);
+    }
+    const r = await c.request('trash.list', { space: at.space });
+    if (values.json) return out(JSON.stringify(r, null, 2));
+    if (r.items.length === 0) return out(`The trash of ${spacePrefix(at.info)} is empty.`);
+    for (const t of r.items) {
+      out(`${when(t.trashedAt)}  ${t.trashedBy.padEnd(12)} ${sizeText(t.bytes).padStart(10)}  ${spacePrefix(at.info)}${displayName(t.path)}${t.kind === 'folder' ? `/  (${t.files} file(s))` : ''}`);
+    }
+    if (r.purgeAfterDays) out(`Items are deleted for good ${r.purgeAfterDays} days after they were trashed.`);
+  });
+}
+
+async function untrash(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  if (!positionals[0]) throw new UsageError('usage: ferry untrash REMOTE');
+  await withClient(async (c) => {
+    const remote = new RemotePaths(c);
+    for (const text of positionals) {
+      const at = await remote.resolve(text);
+      const { items } = await c.request('trash.list', { space: at.space });
+      // The newest trashed item that was at that path.
+      const item = items.find((t) => t.path === at.path.replace(/\/+$/, ''));
+      if (!item) throw new FerryError('NOT_FOUND', `Nothing in the trash of ${spacePrefix(at.info)} was at "${at.path}" (ferry trash ${spacePrefix(at.info)} lists it).`);
+      const r = await c.request('trash.restore', { space: at.space, item: item.item });
+      out(`${spacePrefix(at.info)}${displayName(r.path)}  restored${r.path !== item.path ? ` (its place was taken; it is now "${r.path}")` : ''}`);
+    }
+  });
+}
+
+async function search(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, in: { type: 'string' } } });
+  const text = positionals.join(' ');
+  if (!text) throw new UsageError('usage: ferry search TEXT [--in SPACE:] [--json]');
+  await withClient(async (c) => {
+    const remote = new RemotePaths(c);
+    const only = values.in === undefined ? undefined : await remote.resolve(values.in);
+    const space = only ? (only.space ?? (await remote.list()).find((s) => s.kind === 'home')!.id) : undefined;
+    const r = await c.request('search', { text, space });
+    if (values.json) return out(JSON.stringify(r, null, 2));
+    for (const h of r.hits) {
+      const where = `${await remote.label(h.space, h.path)}${h.kind === 'folder' ? '/' : ''}`;
+      out(`${(h.size === undefined ? 'folder' : sizeText(h.size)).padStart(10)}  ${when(h.modifiedAt).padEnd(16)}  ${displayName(where)}`);
+    }
+    if (r.truncated) out(`(only the first ${r.hits.length} matches; type more of the name)`);
+  });
+}
+
+async function spaces(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const r = await withClient((c) => c.request('spaces', {}));
+  if (values.json) return out(JSON.stringify(r, null, 2));
+  for (const s of r.spaces) out(`${spacePrefix(s).padEnd(24)} ${s.kind === 'home' ? 'My files' : `shared folder, ${s.access}`}`);
+}
+
+async function folders(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const r = await withClient((c) => c.request('folder.list', {}));
+  if (values.json) return out(JSON.stringify(r, null, 2));
+  for (const f of r.folders) {
+    const members = f.members.map((m) => `${m.user}=${m.access}`).join(' ') || '(no members)';
+    out(`${`${f.name}:`.padEnd(24)} ${String(f.files).padStart(6)} files ${sizeText(f.bytes).padStart(10)}  ${members}`);
+  }
+}
+
+/** `--member alice=edit` → { user, access }. */
+function memberFlags(list: string[] | undefined, allowNone: boolean): { user: string; access: 'view' | 'edit' | 'none' }[] {
+  return (list ?? []).map((m) => {
+    const match = /^([^=]+)=(view|edit|none)$/.exec(m);
+    if (!match || (match[2] === 'none' && !allowNone)) throw new UsageError(`--member takes USER=edit or USER=view${allowNone ? ' (or USER=none to remove)' : ''}, got "${m}"`);
+    return { user: match[1], access: match[2] as 'view' | 'edit' | 'none' };
+  });
+}
+
+async function folder(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { member: { type: 'string', multiple: true } } });
+  const [sub, name] = positionals;
+  const usage = 'usage: ferry folder add NAME [--member USER=edit|view]...  |  ferry folder set NAME --member USER=edit|view|none...  |  ferry folder rm NAME';
+  if (!sub || !name) throw new UsageError(usage);
+  await withClient(async (c) => {
+    const byName = async () => {
+      const f = (await c.request('folder.list', {})).folders.find((x) => x.name.toLowerCase() === name.replace(/:$/, '').toLowerCase());
+      if (!f) throw new FerryError('NOT_FOUND', `No shared folder "${name}".`);
+      return f;
+    };
+    let f;
+    if (sub === 'add') f = await c.request('folder.create', { name, members: memberFlags(values.member, false) as { user: string; access: 'view' | 'edit' }[] });
+    else if (sub === 'set') {
+      const set = memberFlags(values.member, true);
+      if (set.length === 0) throw new UsageError(usage);
+      f = await c.request('folder.members', { folder: (await byName()).id, set });
+    } else if (sub === 'rm') {
+      const r = await c.request('folder.remove', { folder: (await byName()).id });
+      return out(`${r.name}:  deleted with its ${r.files} file(s)`);
+    } else throw new UsageError(usage);
+    out(`${f.name}:  ${f.members.map((m) => `${m.user}=${m.access}`).join(' ') || '(no members)'}`);
+  });
 }
 
 /** `90s`, `30m`, `1h`, `7d`, `2w` → milliseconds. */
@@ -310,28 +495,33 @@ async function link(args: string[]): Promise<void> {
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new UsageError('--max-downloads must be a positive whole number');
   const password = values.password ? (process.env.FERRY_LINK_PASSWORD ?? (await readPassword('Link password: '))) : undefined;
   const session = await loadSession();
-  const r = await withClient((c) =>
-    c.request('link.create', {
-      path: positionals[0],
+  const r = await withClient(async (c) => {
+    const at = await new RemotePaths(c).resolve(positionals[0]);
+    return c.request('link.create', {
+      space: at.space,
+      path: at.path,
       version: versionFlag(values.version),
       expiresInMs: values.expires ? parseDuration(values.expires) : undefined,
       maxDownloads: max,
       password,
-    }),
-  );
+    });
+  });
   out(r.href ?? new URL(r.url, session.url).toString());
 }
 
 async function links(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
   const session = await loadSession();
-  const r = await withClient((c) => c.request('link.list', { all: !!values.all }));
-  if (values.json) return out(JSON.stringify(r, null, 2));
-  for (const l of r.links) {
-    const state = l.revoked ? 'revoked' : l.expiresAt && l.expiresAt < Date.now() ? 'expired' : 'active';
-    const uses = `${l.downloads}${l.maxDownloads ? `/${l.maxDownloads}` : ''} downloads`;
-    out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(l.path)}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${l.href ?? new URL(l.url, session.url)}`);
-  }
+  await withClient(async (c) => {
+    const r = await c.request('link.list', { all: !!values.all });
+    if (values.json) return out(JSON.stringify(r, null, 2));
+    const remote = new RemotePaths(c);
+    for (const l of r.links) {
+      const uses = `${l.downloads}${l.maxDownloads ? `/${l.maxDownloads}` : ''} downloads`;
+      const state = l.revoked ? 'revoked' : l.trashed ? 'trashed' : l.expiresAt && l.expiresAt < Date.now() ? 'expired' : 'active';
+      out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(await remote.label(l.space, l.path))}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${l.href ?? new URL(l.url, session.url)}`);
+    }
+  });
 }
 
 async function unlink(args: string[]): Promise<void> {
@@ -357,6 +547,14 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   verify,
   restore,
   rm: remove,
+  mv,
+  mkdir,
+  trash,
+  untrash,
+  search,
+  spaces,
+  folders,
+  folder,
 };
 
 /** Runs one `ferry` command; `root` is the package folder (for the default web app location). */

@@ -79,6 +79,7 @@ export class FerryClient {
   private readonly logListeners = new Set<(line: Record<string, unknown>) => void>();
   private readonly libraryListeners = new Set<(event: LibraryEvent) => void>();
   private readonly linkListeners = new Set<(link: ShareLinkInfo) => void>();
+  private readonly spacesListeners = new Set<() => void>();
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closedByUser = false;
   private firstFailureAt = 0;
@@ -184,6 +185,12 @@ export class FerryClient {
   }
 
   /** My share links as they change (downloads counted, revoked). */
+  /** Calls `listener` when my spaces or my access in one changed (ask `spaces` again). */
+  onSpacesChanged(listener: () => void): () => void {
+    this.spacesListeners.add(listener);
+    return () => this.spacesListeners.delete(listener);
+  }
+
   onLinkChanged(listener: (link: ShareLinkInfo) => void): () => void {
     this.linkListeners.add(listener);
     return () => this.linkListeners.delete(listener);
@@ -400,6 +407,9 @@ export class FerryClient {
       case 'library.event':
         for (const l of this.libraryListeners) l(msg.event);
         return;
+      case 'spaces.changed':
+        for (const l of this.spacesListeners) l();
+        break;
       case 'link.changed':
         for (const l of this.linkListeners) l(msg.link);
         return;

@@ -29,6 +29,8 @@ export interface DownloadProgress {
 }
 
 export interface DownloadOptions {
+  /** The file's space (from `spaces`); absent means My files. */
+  space?: number;
   path: string;
   version?: number;
   hasher?: Hasher;
@@ -65,7 +67,7 @@ export async function downloadFile(
     opts.signal?.throwIfAborted();
     try {
       await client.ready();
-      const meta = await client.request('download.begin', { path: opts.path, version: pinned?.version ?? opts.version });
+      const meta = await client.request('download.begin', { space: opts.space, path: opts.path, version: pinned?.version ?? opts.version });
       if (pinned && meta.contentHash !== pinned.contentHash) throw new FerryError('NOT_FOUND', 'The version changed while downloading.');
       if (contentHash(meta.chunks) !== meta.contentHash) throw new FerryError('INTEGRITY_FAILED', 'The chunk list does not match the content hash.');
       pinned = { version: meta.version, contentHash: meta.contentHash };

@@ -48,7 +48,9 @@ export interface UploadProgress {
 }
 
 export interface UploadOptions {
-  /** Destination path in the library. */
+  /** Destination space (from `spaces`); absent means My files. */
+  space?: number;
+  /** Destination path in the space. */
   path: string;
   conflict?: ConflictPolicy;
   hasher?: Hasher;
@@ -139,6 +141,7 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       // Long lists go in several messages (the rest with upload.extend).
       const listed = feed.chunks.slice(0, MAX_LIST_CHUNKS);
       const begin = await client.request('upload.begin', {
+        space: opts.space,
         path,
         size: source.size,
         mtime: source.mtime,

@@ -1,5 +1,6 @@
-/** Administration over the WebSocket: users, my password, storage used. */
-import { FerryError } from '../protocol/index.js';
+/** Administration over the WebSocket: users, shared folders, my password, storage used, logs. */
+import { FerryError, checkPath } from '../protocol/index.js';
+import type { Access, Space } from '../store/meta-store.js';
 import type { ClientConnection } from '../connection.js';
 import type { Handler } from './types.js';
 import { readLogRange } from '../log.js';
@@ -12,7 +13,103 @@ function requireAdmin(conn: ClientConnection) {
 
 export const userList: Handler<'user.list'> = async (conn) => {
   requireAdmin(conn);
-  return { users: conn.ctx.library.meta.listUsers().map((u) => ({ name: u.name, role: u.role, disabled: u.disabled, createdAt: u.createdAt })) };
+  const { meta } = conn.ctx.library;
+  return {
+    users: meta.listUsers().map((u) => {
+      const usage = meta.spaceUsage(meta.homeSpace(u.id).id);
+      return { name: u.name, role: u.role, disabled: u.disabled, createdAt: u.createdAt, homeBytes: usage.bytes, homeFiles: usage.files };
+    }),
+  };
+};
+
+export const userRemove: Handler<'user.remove'> = async (conn, msg) => {
+  const admin = requireAdmin(conn);
+  const { meta } = conn.ctx.library;
+  const user = meta.getUserByName(msg.name);
+  if (!user) throw new FerryError('NOT_FOUND', `No user ${msg.name}.`);
+  if (user.id === admin.id) throw new FerryError('FORBIDDEN', 'You cannot remove yourself; another admin can.');
+  // Signed out first: nothing of theirs runs while their rows go.
+  conn.ctx.disconnectUser(user.id);
+  const removed = meta.deleteUser(user.id);
+  conn.ctx.library.scheduleGc();
+  conn.ctx.log.info({ event: 'user.remove', by: admin.name, user: user.name, ...removed }, 'user removed with their files');
+  return { name: user.name, ...removed };
+};
+
+/** A shared folder name: one path segment a command line can write before `:`, and not `me`. */
+function folderName(name: string): string {
+  const n = checkPath(name.trim());
+  if (n.includes('/') || n.includes(':') || n.toLowerCase() === 'me') {
+    throw new FerryError('BAD_PATH', 'A shared folder name is one name without "/" or ":", and not "me".');
+  }
+  return n;
+}
+
+function folderInfo(conn: Parameters<Handler<'folder.list'>>[0], space: Space) {
+  const { meta } = conn.ctx.library;
+  const usage = meta.spaceUsage(space.id);
+  return {
+    id: space.id,
+    name: space.name,
+    members: meta.members(space.id).map((m) => ({ user: m.name, access: m.access })),
+    files: usage.files,
+    bytes: usage.bytes,
+    createdAt: space.createdAt,
+  };
+}
+
+function sharedFolder(conn: Parameters<Handler<'folder.list'>>[0], id: number): Space {
+  const space = conn.ctx.library.meta.getSpace(id);
+  if (!space || space.kind !== 'shared') throw new FerryError('NOT_FOUND', 'No such shared folder.');
+  return space;
+}
+
+/** Applies member changes: every user must exist; all or nothing. */
+function setMembers(conn: Parameters<Handler<'folder.list'>>[0], space: Space, set: { user: string; access: Access | 'none' }[]) {
+  const { meta } = conn.ctx.library;
+  const users = set.map((m) => {
+    const u = meta.getUserByName(m.user);
+    if (!u) throw new FerryError('NOT_FOUND', `No user ${m.user}.`);
+    return { id: u.id, access: m.access === 'none' ? undefined : m.access };
+  });
+  for (const u of users) meta.setMember(space.id, u.id, u.access);
+  conn.ctx.spacesChanged(users.map((u) => u.id));
+}
+
+export const folderList: Handler<'folder.list'> = async (conn) => {
+  requireAdmin(conn);
+  return { folders: conn.ctx.library.meta.listSharedSpaces().map((s) => folderInfo(conn, s)) };
+};
+
+export const folderCreate: Handler<'folder.create'> = async (conn, msg) => {
+  const admin = requireAdmin(conn);
+  const { meta } = conn.ctx.library;
+  const name = folderName(msg.name);
+  for (const m of msg.members) if (!meta.getUserByName(m.user)) throw new FerryError('NOT_FOUND', `No user ${m.user}.`);
+  const space = meta.createSharedSpace(name, Date.now());
+  setMembers(conn, space, msg.members);
+  conn.ctx.log.info({ event: 'folder.create', by: admin.name, folder: space.name, members: msg.members }, 'shared folder created');
+  return folderInfo(conn, space);
+};
+
+export const folderMembers: Handler<'folder.members'> = async (conn, msg) => {
+  const admin = requireAdmin(conn);
+  const space = sharedFolder(conn, msg.folder);
+  setMembers(conn, space, msg.set);
+  conn.ctx.log.info({ event: 'folder.members', by: admin.name, folder: space.name, set: msg.set }, 'shared folder members changed');
+  return folderInfo(conn, space);
+};
+
+export const folderRemove: Handler<'folder.remove'> = async (conn, msg) => {
+  const admin = requireAdmin(conn);
+  const space = sharedFolder(conn, msg.folder);
+  const { files } = conn.ctx.library.meta.spaceUsage(space.id);
+  const members = conn.ctx.library.meta.members(space.id).map((m) => m.userId);
+  conn.ctx.library.meta.deleteSpace(space.id);
+  conn.ctx.spacesChanged(members);
+  conn.ctx.library.scheduleGc();
+  conn.ctx.log.info({ event: 'folder.remove', by: admin.name, folder: space.name, files }, 'shared folder deleted with everything in it');
+  return { name: space.name, files };
 };
 
 export const userAdd: Handler<'user.add'> = async (conn, msg) => {

@@ -2,16 +2,17 @@
 import type { HandlerMap } from './types.js';
 import { auth, login, logout, ping } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
-import { history, list, remove, restore, verify } from './files.js';
+import { history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
-import { logRead, logSubscribe, logUnsubscribe, passwordChange, stats, userAdd, userList, userUpdate } from './admin.js';
+import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, userAdd, userList, userRemove, userUpdate } from './admin.js';
 
 export const HANDLERS: HandlerMap = {
   login,
   auth,
   logout,
   ping,
+  spaces,
   'upload.begin': uploadBegin,
   'upload.extend': uploadExtend,
   'upload.commit': uploadCommit,
@@ -24,12 +25,24 @@ export const HANDLERS: HandlerMap = {
   verify,
   restore,
   delete: remove,
+  mkdir,
+  move,
+  trash,
+  'trash.list': trashList,
+  'trash.restore': trashRestore,
+  'trash.purge': trashPurge,
+  search,
   'link.create': linkCreate,
   'link.list': linkList,
   'link.revoke': linkRevoke,
   'user.list': userList,
   'user.add': userAdd,
   'user.update': userUpdate,
+  'user.remove': userRemove,
+  'folder.list': folderList,
+  'folder.create': folderCreate,
+  'folder.members': folderMembers,
+  'folder.remove': folderRemove,
   'password.change': passwordChange,
   stats,
   'log.subscribe': logSubscribe,

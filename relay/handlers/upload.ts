@@ -5,11 +5,12 @@ import { MAX_OPEN_UPLOADS_PER_USER } from '../limits.js';
 
 export const uploadBegin: Handler<'upload.begin'> = async (conn, msg) => {
   const user = conn.requireUser();
+  const spaceId = conn.ctx.library.space(user, msg.space, 'edit');
   const path = checkPath(msg.path);
   // Legs another connection (or a later begin) took over are void: forget them.
   for (const [h, u] of conn.uploads) if (u.superseded) conn.uploads.delete(h);
   if (conn.uploads.size >= MAX_OPEN_UPLOADS_PER_USER) throw new FerryError('TOO_MANY_UPLOADS', `At most ${MAX_OPEN_UPLOADS_PER_USER} uploads at once on one connection.`);
-  const { upload, need } = await conn.ctx.library.beginUpload(user, { ...msg, path });
+  const { upload, need } = await conn.ctx.library.beginUpload(user, { ...msg, spaceId, path });
   const handle = conn.handle();
   conn.uploads.set(handle, upload);
   conn.ctx.log.debug({ event: 'upload.begin', user: user.name, path, size: msg.size, need: need.length, chunks: msg.chunks.length }, 'upload begun');
@@ -37,6 +38,7 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
       event: 'transfer',
       direction: 'upload',
       user: user.name,
+      space: result.space,
       path: result.path,
       version: result.version,
       size: result.size,

@@ -16,6 +16,7 @@ export function linkInfo(l: ShareLink, publicUrl?: string): ShareLinkInfo {
     id: l.id,
     url: `/s/${l.id}`,
     href: publicUrl ? new URL(`/s/${l.id}`, publicUrl).toString() : undefined,
+    space: l.spaceId,
     path: l.path,
     version: l.version,
     owner: l.owner,
@@ -25,6 +26,7 @@ export function linkInfo(l: ShareLink, publicUrl?: string): ShareLinkInfo {
     downloads: l.downloads,
     protected: !!l.passwordHash,
     revoked: l.revokedAt !== undefined,
+    trashed: l.trashed,
   };
 }
 
@@ -42,15 +44,17 @@ export function newLinkId(): string {
 export class ShareLinks {
   constructor(private readonly library: Library) {}
 
-  async create(user: User, req: { path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string }): Promise<ShareLink> {
+  /** A link to a file of a space the user can view (sharing is part of viewing). */
+  async create(user: User, req: { space?: number; path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string }): Promise<ShareLink> {
     const path = checkPath(req.path);
-    this.library.version(path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
+    const space = this.library.space(user, req.space, 'view');
+    const file = this.library.version(space, path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
     const now = Date.now();
     const id = newLinkId();
     this.library.meta.createLink({
       id,
       ownerId: user.id,
-      path,
+      fileId: file.fileId,
       version: req.version,
       createdAt: now,
       expiresAt: req.expiresInMs ? now + req.expiresInMs : undefined,
@@ -73,8 +77,9 @@ export class ShareLinks {
   }
 
   /**
-   * The link and the version it serves now. Throws NOT_FOUND for unknown ids (or a
-   * file that is gone), LINK_REVOKED, LINK_EXPIRED or LINK_EXHAUSTED otherwise.
+   * The link and the version it serves now. Throws NOT_FOUND for unknown ids, a file
+   * that is gone or in the trash, or an owner who can no longer see the file's space
+   * (removed from the shared folder); LINK_REVOKED, LINK_EXPIRED or LINK_EXHAUSTED otherwise.
    */
   resolve(id: string, now = Date.now()) {
     const link = LINK_ID.test(id) ? this.library.meta.getLink(id) : undefined;
@@ -84,6 +89,9 @@ export class ShareLinks {
     if (this.library.meta.getUser(link.ownerId)?.disabled) throw new FerryError('LINK_REVOKED', "This link's owner can no longer share files.");
     if (link.expiresAt !== undefined && link.expiresAt <= now) throw new FerryError('LINK_EXPIRED');
     const exhausted = link.maxDownloads !== undefined && link.servedUnits >= link.maxDownloads * DOWNLOAD_UNITS;
-    return { link, exhausted, version: this.library.version(link.path, link.version) };
+    if (link.trashed || this.library.meta.accessOf(link.ownerId, link.spaceId) === undefined) throw new FerryError('NOT_FOUND', 'The file of this link is no longer shared.');
+    const version = this.library.meta.getFileVersion(link.fileId, link.version);
+    if (!version) throw new FerryError('NOT_FOUND', `"${link.path}" has no version ${link.version}.`);
+    return { link, exhausted, version };
   }
 }

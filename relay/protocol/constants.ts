@@ -4,7 +4,7 @@
  */
 
 /** Wire protocol version spoken on `/ws`. Bumped on any breaking wire change. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The WebSocket subprotocol that names the wire protocol version. */
 export const SUBPROTOCOL = `ferry.v${PROTOCOL_VERSION}`;
@@ -56,6 +56,13 @@ export const FRAME_DOWNLOAD_CHUNK = 2;
 /** Conflict policies an upload may ask for when its path already exists. */
 export const CONFLICT_POLICIES = ['version', 'rename', 'overwrite'] as const;
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
+
+/** What a member may do in a shared folder. */
+export const ACCESS_LEVELS = ['view', 'edit'] as const;
+export type AccessLevel = (typeof ACCESS_LEVELS)[number];
+
+/** Largest number of search hits one `search` answers. */
+export const MAX_SEARCH_HITS = 500;
 
 /** Account roles. */
 export const ROLES = ['admin', 'user'] as const;

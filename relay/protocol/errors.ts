@@ -14,6 +14,8 @@ export const ERRORS = {
   FORBIDDEN: 'Your role does not allow this.',
   SETUP_INVALID: 'The setup link is unknown or was already used.',
   USER_EXISTS: 'A user with that name already exists.',
+  SPACE_EXISTS: 'A shared folder with that name already exists.',
+  READ_ONLY: 'You can view this shared folder but not change it.',
   BAD_PATH: 'The path is not allowed (.., absolute, control characters, or a name over 255 bytes).',
   BAD_CHUNK_LIST: 'The chunk list does not cover the file exactly.',
   SIZE_MISMATCH: 'The chunk list does not add up to the declared size.',

@@ -1,5 +1,7 @@
 /**
- * Wire protocol v2: every JSON control message, defined once as a runtime schema.
+ * Wire protocol v3: every JSON control message, defined once as a runtime schema.
+ * Every path lives in a space (`space`, a space id from `spaces`; absent means the
+ * caller's My files).
  * The relay validates what clients send and clients validate what the relay sends
  * with these same schemas; TypeScript types are inferred from them.
  *
@@ -9,7 +11,7 @@
  * Chunk acknowledgements and refusals are unsolicited and keyed by upload handle.
  */
 import { z } from 'zod';
-import { CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LIST_CHUNKS, ROLES } from './constants.js';
+import { ACCESS_LEVELS, CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LIST_CHUNKS, ROLES } from './constants.js';
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const requestId = uint;
@@ -18,6 +20,43 @@ const opaqueId = z.string().max(64);
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256');
 /** Paths are checked in depth by `checkPath`; the schema bounds their type and length. */
 const pathString = z.string().max(8192);
+/** A space id from `spaces`; absent means the caller's My files. */
+const spaceId = uint.optional();
+const access = z.enum(ACCESS_LEVELS);
+
+/** A space as its member sees it. */
+export const SpaceInfo = z.object({
+  id: uint,
+  /** `home`: the caller's own My files; `shared`: a shared folder. */
+  kind: z.enum(['home', 'shared']),
+  /** The shared folder's name; for `home`, the owner's user name. */
+  name: z.string(),
+  access,
+});
+export type SpaceInfo = z.infer<typeof SpaceInfo>;
+
+/** A shared folder as admins see it. */
+export const FolderInfo = z.object({
+  id: uint,
+  name: z.string(),
+  members: z.array(z.object({ user: z.string(), access })),
+  files: uint,
+  bytes: uint,
+  createdAt: uint,
+});
+export type FolderInfo = z.infer<typeof FolderInfo>;
+
+export const TrashInfo = z.object({
+  /** The trash item's id (for `trash.restore` and `trash.purge`). */
+  item: uint,
+  path: z.string(),
+  kind: z.enum(['file', 'folder']),
+  trashedAt: uint,
+  trashedBy: z.string(),
+  files: uint,
+  bytes: uint,
+});
+export type TrashInfo = z.infer<typeof TrashInfo>;
 
 export const ChunkRef = z.object({
   offset: uint,
@@ -37,6 +76,8 @@ export const ShareLinkInfo = z.object({
   url: z.string(),
   /** The whole link, when the relay knows its public address (`--public-url`); else clients join `url` to the address they use. */
   href: z.string().optional(),
+  /** The file's space and its path now (a link follows its file when it is renamed or moved). */
+  space: uint,
   path: z.string(),
   version: uint.optional(),
   owner: z.string(),
@@ -46,6 +87,8 @@ export const ShareLinkInfo = z.object({
   downloads: uint,
   protected: z.boolean(),
   revoked: z.boolean(),
+  /** The file is in the trash: the link serves nothing until it is restored. */
+  trashed: z.boolean(),
 });
 export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
 
@@ -84,8 +127,14 @@ export const REQUESTS = {
     request: z.object({}),
     reply: z.object({}),
   },
+  /** The spaces I can see: my My files first, then the shared folders I am a member of. */
+  spaces: {
+    request: z.object({}),
+    reply: z.object({ spaces: z.array(SpaceInfo) }),
+  },
   'upload.begin': {
     request: z.object({
+      space: spaceId,
       path: pathString,
       /** Bounded by MAX_FILE_BYTES in the handler, so the refusal carries FILE_TOO_LARGE. */
       size: uint,
@@ -125,6 +174,7 @@ export const REQUESTS = {
       contentHash: sha256Hex,
     }),
     reply: z.object({
+      space: uint,
       path: z.string(),
       version: uint,
       size: uint,
@@ -139,8 +189,9 @@ export const REQUESTS = {
     reply: z.object({}),
   },
   list: {
-    request: z.object({ folder: pathString.default('') }),
+    request: z.object({ space: spaceId, folder: pathString.default('') }),
     reply: z.object({
+      space: uint,
       folder: z.string(),
       entries: z.array(
         z.object({
@@ -161,7 +212,7 @@ export const REQUESTS = {
     }),
   },
   history: {
-    request: z.object({ path: pathString }),
+    request: z.object({ space: spaceId, path: pathString }),
     reply: z.object({
       path: z.string(),
       versions: z.array(
@@ -179,7 +230,7 @@ export const REQUESTS = {
     }),
   },
   'download.begin': {
-    request: z.object({ path: pathString, version: uint.optional() }),
+    request: z.object({ space: spaceId, path: pathString, version: uint.optional() }),
     reply: z.object({
       handle: uint,
       path: z.string(),
@@ -201,7 +252,7 @@ export const REQUESTS = {
     reply: z.object({}),
   },
   verify: {
-    request: z.object({ path: pathString, version: uint.optional() }),
+    request: z.object({ space: spaceId, path: pathString, version: uint.optional() }),
     reply: z.object({
       path: z.string(),
       version: uint,
@@ -213,17 +264,98 @@ export const REQUESTS = {
     }),
   },
   restore: {
-    request: z.object({ path: pathString, version: uint }),
+    request: z.object({ space: spaceId, path: pathString, version: uint }),
     reply: z.object({ path: z.string(), version: uint, restoredFrom: uint }),
   },
+  /** Admins: deletes one version, or a file with every version, for good (everyone else uses `trash`). */
   delete: {
-    request: z.object({ path: pathString, version: uint.optional() }),
+    request: z.object({ space: spaceId, path: pathString, version: uint.optional() }),
     reply: z.object({ path: z.string(), deletedVersions: uint }),
+  },
+  /** Creates an empty folder (and its missing parents). Needs edit. */
+  mkdir: {
+    request: z.object({ space: spaceId, path: pathString }),
+    reply: z.object({ space: uint, path: z.string() }),
+  },
+  /**
+   * Renames or moves a file or a folder with everything in it, in one step: versions and
+   * links follow. `toSpace` moves it to another space (edit needed on both).
+   */
+  move: {
+    request: z.object({ space: spaceId, path: pathString, toSpace: spaceId, to: pathString }),
+    reply: z.object({ space: uint, path: z.string(), kind: z.enum(['file', 'folder']), files: uint }),
+  },
+  /** Moves a file or a folder to its space's trash. Needs edit. */
+  trash: {
+    request: z.object({ space: spaceId, path: pathString }),
+    reply: z.object({ space: uint, trashed: TrashInfo }),
+  },
+  /** A space's trash, newest first. */
+  'trash.list': {
+    request: z.object({ space: spaceId }),
+    reply: z.object({ space: uint, items: z.array(TrashInfo), purgeAfterDays: uint }),
+  },
+  /** Puts a trash item back with every version (at its old path, or `name_vN` when that is taken). Needs edit. */
+  'trash.restore': {
+    request: z.object({ space: spaceId, item: uint }),
+    reply: z.object({ space: uint, path: z.string() }),
+  },
+  /** Admins: deletes one trash item, or the whole trash of the space, for good. */
+  'trash.purge': {
+    request: z.object({ space: spaceId, item: uint.optional() }),
+    reply: z.object({ space: uint, items: uint, files: uint }),
+  },
+  /** Files and folders whose name contains `text` (case-insensitive), in one space, or every space I can see when `space` is absent. */
+  search: {
+    request: z.object({ text: z.string().min(1).max(256), space: spaceId }),
+    reply: z.object({
+      hits: z.array(
+        z.object({ space: uint, kind: z.enum(['file', 'folder']), path: z.string(), name: z.string(), size: uint.optional(), modifiedAt: uint.optional() }),
+      ),
+      truncated: z.boolean(),
+    }),
   },
   /** Admins: every user. */
   'user.list': {
     request: z.object({}),
-    reply: z.object({ users: z.array(z.object({ name: z.string(), role: z.enum(ROLES), disabled: z.boolean(), createdAt: uint })) }),
+    reply: z.object({
+      users: z.array(
+        z.object({
+          name: z.string(),
+          role: z.enum(ROLES),
+          disabled: z.boolean(),
+          createdAt: uint,
+          /** Bytes of all versions in their My files (trash included); admins see the size, not the files. */
+          homeBytes: uint,
+          homeFiles: uint,
+        }),
+      ),
+    }),
+  },
+  /** Admins: removes a user with their My files; what they added to shared folders stays. */
+  'user.remove': {
+    request: z.object({ name: z.string().min(1).max(64) }),
+    reply: z.object({ name: z.string(), files: uint, bytes: uint }),
+  },
+  /** Admins: every shared folder with its members. */
+  'folder.list': {
+    request: z.object({}),
+    reply: z.object({ folders: z.array(FolderInfo) }),
+  },
+  /** Admins: creates a shared folder. */
+  'folder.create': {
+    request: z.object({ name: z.string().min(1).max(64), members: z.array(z.object({ user: z.string().max(64), access })).max(1000).default([]) }),
+    reply: FolderInfo,
+  },
+  /** Admins: adds members, changes their access, or removes them (`access: 'none'`). */
+  'folder.members': {
+    request: z.object({ folder: uint, set: z.array(z.object({ user: z.string().max(64), access: z.enum([...ACCESS_LEVELS, 'none']) })).min(1).max(1000) }),
+    reply: FolderInfo,
+  },
+  /** Admins: deletes a shared folder with everything in it, for good. */
+  'folder.remove': {
+    request: z.object({ folder: uint }),
+    reply: z.object({ name: z.string(), files: uint }),
   },
   /** Admins: add a user. */
   'user.add': {
@@ -262,6 +394,7 @@ export const REQUESTS = {
   /** Creates a share link: `/s/<id>` on the relay, usable without an account. */
   'link.create': {
     request: z.object({
+      space: spaceId,
       path: pathString,
       /** Pin a version; absent follows the latest. */
       version: uint.optional(),
@@ -322,15 +455,20 @@ export const ChunkRefusedMessage = z.object({
 });
 
 /**
- * Something changed in the library. Sent to every signed-in client; a folder-sync
- * client can follow these. `seq` grows by one per event within an `epoch` (the relay's
- * start time): a gap or a new epoch means events were missed, so list again.
+ * Something changed in a space. Sent to the signed-in clients that can see the space;
+ * a folder-sync client can follow these. `seq` grows by one per event of that space within
+ * an `epoch` (the relay's start time): a gap or a new epoch means events were missed, so list again.
  */
 export const LibraryEvent = z.object({
   epoch: uint,
   seq: uint,
-  kind: z.enum(['file.added', 'version.added', 'version.restored', 'version.deleted', 'file.deleted']),
+  kind: z.enum(['file.added', 'version.added', 'version.restored', 'version.deleted', 'file.deleted', 'folder.added', 'moved', 'trashed', 'untrashed', 'purged']),
+  /** The space it happened in; only its members (and, for a home space, its owner) are told. */
+  space: uint,
   path: z.string(),
+  /** `moved`: where it was (in `fromSpace` when that differs from `space`). */
+  from: z.string().optional(),
+  fromSpace: uint.optional(),
   /** The version added, restored or deleted (absent when a whole file was deleted). */
   version: uint.optional(),
   size: uint.optional(),
@@ -348,6 +486,9 @@ export const LogLineMessage = z.object({ type: z.literal('log.line'), line: z.re
 /** One of my share links changed (a download counted or given back, revoked): to the owner's connections. */
 export const LinkChangedMessage = z.object({ type: z.literal('link.changed'), link: ShareLinkInfo });
 
+/** The spaces I can see, or my access in one, changed (a folder made, removed, members changed): ask `spaces` again. */
+export const SpacesChangedMessage = z.object({ type: z.literal('spaces.changed') });
+
 export const RelayMessage = z.discriminatedUnion('type', [
   ReplyMessage,
   ErrorMessage,
@@ -356,5 +497,6 @@ export const RelayMessage = z.discriminatedUnion('type', [
   LogLineMessage,
   LinkChangedMessage,
   LibraryEventMessage,
+  SpacesChangedMessage,
 ]);
 export type RelayMessage = z.infer<typeof RelayMessage>;

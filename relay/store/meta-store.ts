@@ -1,5 +1,7 @@
 /**
- * Metadata of the relay: users, sessions, upload sessions, files and versions.
+ * Metadata of the relay: users, sessions, spaces and their members, upload sessions,
+ * files, folders, versions and the trash. Every file lives in one space (a user's My
+ * files, or a shared folder); paths are unique among a space's live (untrashed) entries.
  * The relay depends on this interface only; `tests/contract/meta-store.contract.ts`
  * is the suite every backend must pass.
  */
@@ -14,9 +16,51 @@ export interface User {
   createdAt: number;
 }
 
+/** What a member may do in a shared folder: `view` (list, download, share) or `edit` (also change). */
+export type Access = 'view' | 'edit';
+
+/**
+ * A space: a user's private My files (`home`, one per user, named after its owner) or a
+ * shared folder (`shared`, with members).
+ */
+export interface Space {
+  id: number;
+  kind: 'home' | 'shared';
+  name: string;
+  /** The owner of a home space. */
+  ownerId?: number;
+  createdAt: number;
+}
+
+/** Something in the trash: a file or a folder with everything that was in it. */
+export interface TrashItem {
+  id: number;
+  spaceId: number;
+  /** Where it was when it was trashed (and where a restore puts it back when that is free). */
+  path: string;
+  kind: 'file' | 'folder';
+  trashedAt: number;
+  trashedBy: string;
+  /** Files in it (1 for a file) and the bytes of all their versions. */
+  files: number;
+  bytes: number;
+}
+
+/** A name search hit. */
+export interface SearchHit {
+  spaceId: number;
+  kind: 'file' | 'folder';
+  path: string;
+  name: string;
+  size?: number;
+  modifiedAt?: number;
+}
+
 export interface UploadRecord {
   id: string;
   userId: number;
+  /** The space the file is committed to. */
+  spaceId: number;
   /**
    * The upload leg (one connection's attempt) that holds the session: only it may list
    * chunks, record held chunks or commit. A resume on another connection takes the
@@ -38,6 +82,7 @@ export interface UploadRecord {
 export interface VersionRecord {
   id: number;
   fileId: number;
+  spaceId: number;
   path: string;
   version: number;
   size: number;
@@ -74,6 +119,7 @@ export interface CommitInput {
    */
   upload?: { id: string; leg: string };
   userId: number;
+  spaceId: number;
   path: string;
   conflict: ConflictPolicy;
   size: number;
@@ -97,12 +143,20 @@ export interface RetentionPolicy {
   keepDays: number;
 }
 
-/** A share link: a public URL for one file, pinned to a version or following the latest. */
+/**
+ * A share link: a public URL for one file (by its id, so the link follows renames and
+ * moves), pinned to a version or following the latest.
+ */
 export interface ShareLink {
   id: string;
   ownerId: number;
   owner: string;
+  fileId: number;
+  spaceId: number;
+  /** The file's path now. */
   path: string;
+  /** True while the file is in the trash (the link serves nothing then). */
+  trashed: boolean;
   /** Pinned version; undefined follows the latest. */
   version?: number;
   createdAt: number;
@@ -121,7 +175,14 @@ export interface ShareLink {
 
 export interface MetaStore {
   // users and sessions
+  /** Creates a user and their My files space, in one transaction. */
   createUser(input: { name: string; role: Role; passwordHash: string; now: number }): User;
+  /**
+   * Removes a user with their My files (every file, version and trash item in it), their
+   * sessions, devices, memberships, uploads and links. Versions they added to shared
+   * folders stay (uploaded by "(deleted user)").
+   */
+  deleteUser(id: number): { files: number; bytes: number };
   getUserByName(name: string): User | undefined;
   getUser(id: number): User | undefined;
   listUsers(): User[];
@@ -137,6 +198,28 @@ export interface MetaStore {
   createSetupToken(tokenHash: string, expiresAt: number): void;
   /** True once per valid, unexpired token; the token is gone afterwards. */
   consumeSetupToken(tokenHash: string, now: number): boolean;
+
+  // spaces and members
+  /** A user's My files. */
+  homeSpace(userId: number): Space;
+  getSpace(id: number): Space | undefined;
+  /** A shared folder by name (case-insensitive). */
+  getSharedSpace(name: string): Space | undefined;
+  /** Creates a shared folder; throws SPACE_EXISTS when the name is taken. */
+  createSharedSpace(name: string, now: number): Space;
+  /** Every shared folder, by name. */
+  listSharedSpaces(): Space[];
+  /** Deletes a shared folder with everything in it, trash included. */
+  deleteSpace(id: number): void;
+  /** Sets a member's access, or removes them with `undefined`. */
+  setMember(spaceId: number, userId: number, access: Access | undefined): void;
+  members(spaceId: number): { userId: number; name: string; access: Access }[];
+  /** What `userId` may do in a space: `edit` for the owner of a home space, a member's access, else undefined. */
+  accessOf(userId: number, spaceId: number): Access | undefined;
+  /** The spaces a user can see (their My files first, then shared folders by name) with their access. */
+  spacesOf(userId: number): (Space & { access: Access })[];
+  /** Files (live and trashed) and bytes of all their versions in a space. */
+  spaceUsage(spaceId: number): { files: number; bytes: number; trashBytes: number };
 
   // upload sessions
   createUpload(upload: UploadRecord): void;
@@ -170,18 +253,44 @@ export interface MetaStore {
    * PATH_CONFLICT or IS_FOLDER.
    */
   commitVersion(input: CommitInput): { path: string; version: number; removed: number; unchanged: boolean };
-  listFolder(folder: string): (FileEntry | FolderEntry)[];
-  /** True when some file lives under `folder/`. */
-  isFolder(path: string): boolean;
-  listVersions(path: string): VersionRecord[];
-  /** One version (the current one when `version` is undefined) with its chunk list. */
-  getVersion(path: string, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined;
+  /** The live files and folders directly in `folder` of a space. */
+  listFolder(spaceId: number, folder: string): (FileEntry | FolderEntry)[];
+  /** True when `path` is a live folder of the space: made with `makeFolder`, or some file lives under it. */
+  isFolder(spaceId: number, path: string): boolean;
+  listVersions(spaceId: number, path: string): VersionRecord[];
+  /** One version (the current one when `version` is undefined) of a live file, with its chunk list. */
+  getVersion(spaceId: number, path: string, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined;
+  /** The same, by file id; undefined while the file is in the trash. */
+  getFileVersion(fileId: number, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined;
   /** Makes a copy of `version` the new current version. */
-  restoreVersion(path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number };
+  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number };
   /** Deletes one version, or the whole file with every version when `version` is undefined. */
-  deleteVersions(path: string, version?: number): number;
-  /** Applies the retention policy to one file, or to all files when `path` is undefined. */
-  applyRetention(policy: RetentionPolicy, now: number, path?: string): number;
+  deleteVersions(spaceId: number, path: string, version?: number): number;
+  /** Applies the retention policy to one file, or to all files when `at` is undefined. */
+  applyRetention(policy: RetentionPolicy, now: number, at?: { spaceId: number; path: string }): number;
+  /** Creates an empty folder (and its missing parents); throws PATH_CONFLICT when a file is in the way. */
+  makeFolder(spaceId: number, path: string, now: number): void;
+  /**
+   * Renames or moves a file or a folder (with everything in it) in one transaction; the
+   * files keep their ids, versions and links. Throws NOT_FOUND, PATH_CONFLICT (the target
+   * exists, or a file is in its way) or BAD_PATH (a folder into itself).
+   */
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): { kind: 'file' | 'folder'; files: number };
+  /** Moves a file or a folder to the trash; throws NOT_FOUND. */
+  trash(spaceId: number, path: string, userId: number, now: number): TrashItem;
+  /** A space's trash, newest first. */
+  listTrash(spaceId: number): TrashItem[];
+  getTrashItem(id: number): TrashItem | undefined;
+  /**
+   * Puts a trash item back with every version: at its old path, or when that is taken at
+   * the first free `name_vN`. Returns the path. Throws NOT_FOUND or PATH_CONFLICT (a file
+   * now stands where one of its parent folders was).
+   */
+  untrash(id: number): { path: string };
+  /** Deletes trash items for good: one, a space's whole trash, or those trashed before `before`. */
+  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }): { items: number; files: number };
+  /** Live files and folders whose name contains `text` (case- and width-insensitive), in the given spaces. */
+  search(spaceIds: number[], text: string, limit: number): { hits: SearchHit[]; truncated: boolean };
   /**
    * The plain SHA-256 of some version with this content hash whose SHA-256 was computed
    * from its bytes, if any (same chunks ⇒ same bytes). Unverified ones are never a source.
@@ -201,7 +310,7 @@ export interface MetaStore {
   counts(): { files: number; versions: number; users: number };
 
   // share links
-  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner'>): void;
+  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed'>): void;
   getLink(id: string): ShareLink | undefined;
   /** Links of one owner, or everyone's when `ownerId` is undefined; newest first. */
   listLinks(ownerId?: number): ShareLink[];

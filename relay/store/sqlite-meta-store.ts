@@ -9,12 +9,16 @@ import Database from 'better-sqlite3';
 import { FerryError, baseName, parentOf, renamedPath, type ChunkRef, type Role } from '../protocol/index.js';
 import {
   DOWNLOAD_UNITS,
+  type Access,
   type CommitInput,
   type FileEntry,
   type FolderEntry,
   type MetaStore,
   type RetentionPolicy,
+  type SearchHit,
   type ShareLink,
+  type Space,
+  type TrashItem,
   type UploadRecord,
   type User,
   type VersionRecord,
@@ -152,6 +156,82 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       );
     `);
   },
+  // 2: spaces. Every user gets a My files space; the one library of before becomes the
+  //    shared folder "Shared" that every user can edit. Files and folders belong to a
+  //    space and can be in the trash; links point at a file by id, so they follow moves.
+  (db) => {
+    const now = Date.now();
+    db.exec(`
+      CREATE TABLE spaces (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('home', 'shared')),
+        owner_id INTEGER UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL COLLATE NOCASE,
+        created_at INTEGER NOT NULL,
+        CHECK ((kind = 'home') = (owner_id IS NOT NULL))
+      );
+      CREATE UNIQUE INDEX spaces_shared_name ON spaces(name) WHERE kind = 'shared';
+      CREATE TABLE members (
+        space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        access TEXT NOT NULL CHECK (access IN ('view', 'edit')),
+        PRIMARY KEY (space_id, user_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX members_user ON members(user_id);
+      CREATE TABLE trash (
+        id INTEGER PRIMARY KEY,
+        space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('file', 'folder')),
+        trashed_at INTEGER NOT NULL,
+        trashed_by INTEGER REFERENCES users(id) ON DELETE SET NULL
+      );
+      CREATE INDEX trash_space ON trash(space_id, trashed_at);
+      CREATE INDEX trash_age ON trash(trashed_at);
+      INSERT INTO spaces (kind, owner_id, name, created_at) SELECT 'home', id, name, created_at FROM users;
+    `);
+    const shared = Number(db.prepare("INSERT INTO spaces (kind, name, created_at) VALUES ('shared', 'Shared', ?)").run(now).lastInsertRowid);
+    db.prepare("INSERT INTO members (space_id, user_id, access) SELECT ?, id, 'edit' FROM users").run(shared);
+    db.exec(`
+      CREATE TABLE files_new (
+        id INTEGER PRIMARY KEY,
+        space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        name TEXT NOT NULL,
+        current_version_id INTEGER,
+        last_version INTEGER NOT NULL DEFAULT 0,
+        trash_id INTEGER REFERENCES trash(id) ON DELETE CASCADE
+      );
+      INSERT INTO files_new (id, space_id, path, parent, name, current_version_id, last_version)
+        SELECT id, ${shared}, path, parent, name, current_version_id, last_version FROM files;
+      DROP TABLE files;
+      ALTER TABLE files_new RENAME TO files;
+      CREATE UNIQUE INDEX files_live ON files(space_id, path) WHERE trash_id IS NULL;
+      CREATE INDEX files_parent ON files(space_id, parent) WHERE trash_id IS NULL;
+      CREATE INDEX files_trash ON files(trash_id) WHERE trash_id IS NOT NULL;
+      CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        trash_id INTEGER REFERENCES trash(id) ON DELETE CASCADE
+      );
+      CREATE UNIQUE INDEX folders_live ON folders(space_id, path) WHERE trash_id IS NULL;
+      CREATE INDEX folders_parent ON folders(space_id, parent) WHERE trash_id IS NULL;
+      CREATE INDEX folders_trash ON folders(trash_id) WHERE trash_id IS NOT NULL;
+      ALTER TABLE uploads ADD COLUMN space_id INTEGER REFERENCES spaces(id) ON DELETE CASCADE;
+      UPDATE uploads SET space_id = ${shared};
+      ALTER TABLE share_links ADD COLUMN file_id INTEGER REFERENCES files(id) ON DELETE CASCADE;
+      UPDATE share_links SET file_id = (SELECT id FROM files WHERE files.path = share_links.path);
+      -- A link to a file that no longer exists served nothing; it has no file to follow.
+      DELETE FROM share_links WHERE file_id IS NULL;
+      CREATE INDEX share_links_file ON share_links(file_id);
+      CREATE INDEX share_links_owner ON share_links(owner_id, created_at);
+    `);
+  },
 ];
 
 /** The schema version this code writes. */
@@ -160,6 +240,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 interface VersionRow {
   id: number;
   file_id: number;
+  space_id: number;
   path: string;
   num: number;
   size: number;
@@ -173,7 +254,7 @@ interface VersionRow {
 }
 
 const VERSION_SELECT = `
-  SELECT v.id, v.file_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256, v.sha256_verified,
+  SELECT v.id, v.file_id, f.space_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256, v.sha256_verified,
          u.name AS uploader, v.created_at, f.current_version_id
   FROM versions v JOIN files f ON f.id = v.file_id LEFT JOIN users u ON u.id = v.uploader_id`;
 
@@ -181,6 +262,7 @@ function toVersion(r: VersionRow): VersionRecord {
   return {
     id: r.id,
     fileId: r.file_id,
+    spaceId: r.space_id,
     path: r.path,
     version: r.num,
     size: r.size,
@@ -207,9 +289,43 @@ function toUser(r: UserRow | undefined): User | undefined {
   return r && { id: r.id, name: r.name, role: r.role, passwordHash: r.password_hash, disabled: !!r.disabled, createdAt: r.created_at };
 }
 
+interface SpaceRow {
+  id: number;
+  kind: 'home' | 'shared';
+  owner_id: number | null;
+  name: string;
+  created_at: number;
+}
+
+function toSpace(r: SpaceRow): Space {
+  return { id: r.id, kind: r.kind, name: r.name, ownerId: r.owner_id ?? undefined, createdAt: r.created_at };
+}
+
+interface TrashRow {
+  id: number;
+  space_id: number;
+  path: string;
+  kind: 'file' | 'folder';
+  trashed_at: number;
+  by: string | null;
+  files: number;
+  bytes: number;
+}
+
+const TRASH_SELECT = `
+  SELECT t.id, t.space_id, t.path, t.kind, t.trashed_at, u.name AS by,
+         (SELECT count(*) FROM files f WHERE f.trash_id = t.id) AS files,
+         (SELECT coalesce(sum(v.size), 0) FROM files f JOIN versions v ON v.file_id = f.id WHERE f.trash_id = t.id) AS bytes
+  FROM trash t LEFT JOIN users u ON u.id = t.trashed_by`;
+
+function toTrash(r: TrashRow): TrashItem {
+  return { id: r.id, spaceId: r.space_id, path: r.path, kind: r.kind, trashedAt: r.trashed_at, trashedBy: r.by ?? '(deleted user)', files: r.files, bytes: r.bytes };
+}
+
 interface UploadRow {
   id: string;
   user_id: number;
+  space_id: number;
   leg: string;
   path: string;
   size: number;
@@ -224,6 +340,7 @@ function toUpload(r: UploadRow, chunks: ChunkRef[]): UploadRecord {
   return {
     id: r.id,
     userId: r.user_id,
+    spaceId: r.space_id,
     leg: r.leg,
     path: r.path,
     size: r.size,
@@ -240,7 +357,10 @@ interface LinkRow {
   id: string;
   owner_id: number;
   owner: string | null;
-  path: string;
+  file_id: number;
+  space_id: number;
+  file_path: string;
+  trash_id: number | null;
   version: number | null;
   created_at: number;
   expires_at: number | null;
@@ -250,14 +370,18 @@ interface LinkRow {
   revoked_at: number | null;
 }
 
-const LINK_SELECT = 'SELECT l.*, u.name AS owner FROM share_links l LEFT JOIN users u ON u.id = l.owner_id';
+const LINK_SELECT = `SELECT l.*, u.name AS owner, f.space_id, f.path AS file_path, f.trash_id
+  FROM share_links l JOIN files f ON f.id = l.file_id LEFT JOIN users u ON u.id = l.owner_id`;
 
 function toLink(r: LinkRow): ShareLink {
   return {
     id: r.id,
     ownerId: r.owner_id,
     owner: r.owner ?? '(deleted user)',
-    path: r.path,
+    fileId: r.file_id,
+    spaceId: r.space_id,
+    path: r.file_path,
+    trashed: r.trash_id !== null,
     version: r.version ?? undefined,
     createdAt: r.created_at,
     expiresAt: r.expires_at ?? undefined,
@@ -274,6 +398,11 @@ function toLink(r: LinkRow): ShareLink {
  * ('0' follows '/'). The root has no upper bound: every path is under it, including
  * those starting with U+10FFFF.
  */
+/** Names as search compares them: compatibility forms folded (ｆｕｌｌ → full), lower case. */
+export function foldName(name: string): string {
+  return name.normalize('NFKC').toLowerCase();
+}
+
 function underRange(folder: string): [string, string | undefined] {
   return folder === '' ? ['', undefined] : [`${folder}/`, `${folder}0`];
 }
@@ -295,6 +424,7 @@ export class SqliteMetaStore implements MetaStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    this.db.function('ferry_fold', { deterministic: true }, (name) => foldName(String(name)));
     this.migrate();
   }
 
@@ -303,11 +433,20 @@ export class SqliteMetaStore implements MetaStore {
     if (at > SCHEMA_VERSION) throw new Error(`The database is from a newer Ferry (schema ${at}; this one knows ${SCHEMA_VERSION}).`);
     if (at === SCHEMA_VERSION) return;
     if (at === 0) this.db.exec(SCHEMA);
-    for (let v = at; v < SCHEMA_VERSION; v++) {
-      this.db.transaction(() => {
-        MIGRATIONS[v](this.db);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
+    // Tables are rebuilt with foreign keys off (dropping the old one must not cascade),
+    // then checked before each step commits: SQLite's own procedure for schema changes.
+    this.db.pragma('foreign_keys = OFF');
+    try {
+      for (let v = at; v < SCHEMA_VERSION; v++) {
+        this.db.transaction(() => {
+          MIGRATIONS[v](this.db);
+          const broken = this.db.pragma('foreign_key_check') as unknown[];
+          if (broken.length) throw new Error(`Schema step ${v + 1} left ${broken.length} broken references.`);
+          this.db.pragma(`user_version = ${v + 1}`);
+        })();
+      }
+    } finally {
+      this.db.pragma('foreign_keys = ON');
     }
   }
 
@@ -319,14 +458,29 @@ export class SqliteMetaStore implements MetaStore {
 
   createUser(input: { name: string; role: Role; passwordHash: string; now: number }): User {
     try {
-      const info = this.db
-        .prepare('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)')
-        .run(input.name, input.role, input.passwordHash, input.now);
-      return this.getUser(Number(info.lastInsertRowid))!;
+      return this.db.transaction(() => {
+        const info = this.db
+          .prepare('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)')
+          .run(input.name, input.role, input.passwordHash, input.now);
+        const id = Number(info.lastInsertRowid);
+        this.db.prepare("INSERT INTO spaces (kind, owner_id, name, created_at) VALUES ('home', ?, ?, ?)").run(id, input.name, input.now);
+        return this.getUser(id)!;
+      })();
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new FerryError('USER_EXISTS', `User ${input.name} already exists.`);
       throw err;
     }
+  }
+
+  deleteUser(id: number): { files: number; bytes: number } {
+    return this.db.transaction(() => {
+      const home = this.homeSpace(id);
+      const usage = this.spaceUsage(home.id);
+      // The space (files, versions, folders, trash) and everything else of the user cascade.
+      this.db.prepare('DELETE FROM spaces WHERE id = ?').run(home.id);
+      this.db.prepare('DELETE FROM users WHERE id = ?').run(id);
+      return { files: usage.files, bytes: usage.bytes };
+    })();
   }
 
   getUserByName(name: string): User | undefined {
@@ -384,16 +538,92 @@ export class SqliteMetaStore implements MetaStore {
     return this.db.prepare('DELETE FROM setup_tokens WHERE token_hash = ? AND expires_at > ?').run(tokenHash, now).changes === 1;
   }
 
+  // ------------------------------------------------------------------ spaces
+
+  homeSpace(userId: number): Space {
+    const r = this.db.prepare("SELECT * FROM spaces WHERE kind = 'home' AND owner_id = ?").get(userId) as SpaceRow | undefined;
+    if (!r) throw new FerryError('NOT_FOUND', 'No such user.');
+    return toSpace(r);
+  }
+
+  getSpace(id: number): Space | undefined {
+    const r = this.db.prepare('SELECT * FROM spaces WHERE id = ?').get(id) as SpaceRow | undefined;
+    return r && toSpace(r);
+  }
+
+  getSharedSpace(name: string): Space | undefined {
+    const r = this.db.prepare("SELECT * FROM spaces WHERE kind = 'shared' AND name = ?").get(name) as SpaceRow | undefined;
+    return r && toSpace(r);
+  }
+
+  createSharedSpace(name: string, now: number): Space {
+    try {
+      const info = this.db.prepare("INSERT INTO spaces (kind, name, created_at) VALUES ('shared', ?, ?)").run(name, now);
+      return this.getSpace(Number(info.lastInsertRowid))!;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new FerryError('SPACE_EXISTS', `A shared folder named "${name}" exists already.`);
+      throw err;
+    }
+  }
+
+  listSharedSpaces(): Space[] {
+    return (this.db.prepare("SELECT * FROM spaces WHERE kind = 'shared' ORDER BY name").all() as SpaceRow[]).map(toSpace);
+  }
+
+  deleteSpace(id: number): void {
+    this.db.prepare('DELETE FROM spaces WHERE id = ?').run(id);
+  }
+
+  setMember(spaceId: number, userId: number, access: Access | undefined): void {
+    if (access === undefined) this.db.prepare('DELETE FROM members WHERE space_id = ? AND user_id = ?').run(spaceId, userId);
+    else this.db.prepare('INSERT INTO members (space_id, user_id, access) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET access = excluded.access').run(spaceId, userId, access);
+  }
+
+  members(spaceId: number): { userId: number; name: string; access: Access }[] {
+    return this.db
+      .prepare('SELECT m.user_id AS userId, u.name, m.access FROM members m JOIN users u ON u.id = m.user_id WHERE m.space_id = ? ORDER BY u.name')
+      .all(spaceId) as { userId: number; name: string; access: Access }[];
+  }
+
+  accessOf(userId: number, spaceId: number): Access | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT CASE WHEN s.kind = 'home' AND s.owner_id = ? THEN 'edit' ELSE m.access END AS access
+         FROM spaces s LEFT JOIN members m ON m.space_id = s.id AND m.user_id = ? WHERE s.id = ?`,
+      )
+      .get(userId, userId, spaceId) as { access: Access | null } | undefined;
+    return r?.access ?? undefined;
+  }
+
+  spacesOf(userId: number): (Space & { access: Access })[] {
+    const home = this.homeSpace(userId);
+    const shared = this.db
+      .prepare("SELECT s.*, m.access FROM spaces s JOIN members m ON m.space_id = s.id WHERE m.user_id = ? AND s.kind = 'shared' ORDER BY s.name")
+      .all(userId) as (SpaceRow & { access: Access })[];
+    return [{ ...home, access: 'edit' as Access }, ...shared.map((r) => ({ ...toSpace(r), access: r.access }))];
+  }
+
+  spaceUsage(spaceId: number): { files: number; bytes: number; trashBytes: number } {
+    const r = this.db
+      .prepare(
+        `SELECT count(DISTINCT f.id) AS files, coalesce(sum(v.size), 0) AS bytes,
+                coalesce(sum(CASE WHEN f.trash_id IS NOT NULL THEN v.size END), 0) AS trashBytes
+         FROM files f LEFT JOIN versions v ON v.file_id = f.id WHERE f.space_id = ?`,
+      )
+      .get(spaceId) as { files: number; bytes: number; trashBytes: number };
+    return r;
+  }
+
   // ------------------------------------------------------------------ uploads
 
   createUpload(u: UploadRecord): void {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO uploads (id, user_id, leg, path, size, mtime, conflict, content_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO uploads (id, user_id, space_id, leg, path, size, mtime, conflict, content_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(u.id, u.userId, u.leg, u.path, u.size, u.mtime, u.conflict, u.contentHash, u.createdAt, u.updatedAt);
+        .run(u.id, u.userId, u.spaceId, u.leg, u.path, u.size, u.mtime, u.conflict, u.contentHash, u.createdAt, u.updatedAt);
       this.insertListed(u.id, 0, u.chunks);
     })();
   }
@@ -483,21 +713,28 @@ export class SqliteMetaStore implements MetaStore {
 
   // ------------------------------------------------------------------ files and versions
 
-  private fileByPath(path: string): { id: number; current_version_id: number | null; last_version: number } | undefined {
-    return this.db.prepare('SELECT id, current_version_id, last_version FROM files WHERE path = ?').get(path) as
+  private fileByPath(spaceId: number, path: string): { id: number; current_version_id: number | null; last_version: number } | undefined {
+    return this.db.prepare('SELECT id, current_version_id, last_version FROM files WHERE space_id = ? AND path = ? AND trash_id IS NULL').get(spaceId, path) as
       | { id: number; current_version_id: number | null; last_version: number }
       | undefined;
   }
 
-  isFolder(path: string): boolean {
-    const under = underClause(path);
-    return !!this.db.prepare(`SELECT 1 FROM files WHERE ${under.sql} LIMIT 1`).get(...under.params);
+  /** True when a live folder row stands at `path` itself. */
+  private folderRow(spaceId: number, path: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM folders WHERE space_id = ? AND path = ? AND trash_id IS NULL').get(spaceId, path);
   }
 
-  private assertAncestorsFree(path: string): void {
+  isFolder(spaceId: number, path: string): boolean {
+    if (path === '') return true;
+    if (this.folderRow(spaceId, path)) return true;
+    const under = underClause(path);
+    return !!this.db.prepare(`SELECT 1 FROM files WHERE space_id = ? AND trash_id IS NULL AND ${under.sql} LIMIT 1`).get(spaceId, ...under.params);
+  }
+
+  private assertAncestorsFree(spaceId: number, path: string): void {
     let p = parentOf(path);
     while (p !== '') {
-      if (this.fileByPath(p)) throw new FerryError('PATH_CONFLICT', `"${p}" is a file, so it cannot hold "${path}".`);
+      if (this.fileByPath(spaceId, p)) throw new FerryError('PATH_CONFLICT', `"${p}" is a file, so it cannot hold "${path}".`);
       p = parentOf(p);
     }
   }
@@ -542,9 +779,10 @@ export class SqliteMetaStore implements MetaStore {
         const held = this.db.prepare('SELECT content_hash FROM uploads WHERE id = ?').pluck().get(input.upload.id) as string;
         if (held !== input.contentHash) throw new FerryError('UPLOAD_CHANGED', 'The upload session\'s chunk list is not the one being committed.');
       }
+      const space = input.spaceId;
       let path = input.path;
-      this.assertAncestorsFree(path);
-      let file = this.fileByPath(path);
+      this.assertAncestorsFree(space, path);
+      let file = this.fileByPath(space, path);
       // The same content as the current version, whatever the policy: no new version.
       const current = file?.current_version_id != null
         ? (this.db.prepare('SELECT id, num, size, content_hash, sha256_verified FROM versions WHERE id = ?').get(file.current_version_id) as { id: number; num: number; size: number; content_hash: string; sha256_verified: number } | undefined)
@@ -556,17 +794,17 @@ export class SqliteMetaStore implements MetaStore {
         return { path, version: current.num, removed: 0, unchanged: true };
       }
       this.checkQuota(input.userId, input.size, input.quotaBytes);
-      const clashes = (p: string) => !!this.fileByPath(p) || this.isFolder(p);
+      const clashes = (p: string) => !!this.fileByPath(space, p) || this.isFolder(space, p);
       if (input.conflict === 'rename' && clashes(path)) {
         let n = 2;
         while (clashes(renamedPath(input.path, n))) n++;
         path = renamedPath(input.path, n);
         file = undefined;
-      } else if (!file && this.isFolder(path)) {
+      } else if (!file && this.isFolder(space, path)) {
         throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
       }
       if (!file) {
-        const info = this.db.prepare('INSERT INTO files (path, parent, name) VALUES (?, ?, ?)').run(path, parentOf(path), baseName(path));
+        const info = this.db.prepare('INSERT INTO files (space_id, path, parent, name) VALUES (?, ?, ?, ?)').run(space, path, parentOf(path), baseName(path));
         file = { id: Number(info.lastInsertRowid), current_version_id: null, last_version: 0 };
       }
       const num = file.last_version + 1;
@@ -580,10 +818,12 @@ export class SqliteMetaStore implements MetaStore {
     })();
   }
 
-  listFolder(folder: string): (FileEntry | FolderEntry)[] {
-    const files = (this.db.prepare(`${VERSION_SELECT} WHERE f.parent = ? AND v.id = f.current_version_id ORDER BY f.name`).all(folder) as VersionRow[]).map(toVersion);
+  listFolder(spaceId: number, folder: string): (FileEntry | FolderEntry)[] {
+    const files = (this.db.prepare(`${VERSION_SELECT} WHERE f.space_id = ? AND f.parent = ? AND f.trash_id IS NULL AND v.id = f.current_version_id ORDER BY f.name`).all(spaceId, folder) as VersionRow[]).map(toVersion);
     const counts = new Map(
-      (this.db.prepare('SELECT v.file_id AS id, count(*) AS n FROM versions v JOIN files f ON f.id = v.file_id WHERE f.parent = ? GROUP BY v.file_id').all(folder) as { id: number; n: number }[]).map((r) => [r.id, r.n]),
+      (this.db
+        .prepare('SELECT v.file_id AS id, count(*) AS n FROM versions v JOIN files f ON f.id = v.file_id WHERE f.space_id = ? AND f.parent = ? AND f.trash_id IS NULL GROUP BY v.file_id')
+        .all(spaceId, folder) as { id: number; n: number }[]).map((r) => [r.id, r.n]),
     );
     const under = underClause(folder);
     // SQLite's substr counts characters (code points), not UTF-16 units as JavaScript's length does.
@@ -591,34 +831,48 @@ export class SqliteMetaStore implements MetaStore {
     const folderNames = this.db
       .prepare(
         `SELECT DISTINCT substr(path, ? + 1, instr(substr(path, ? + 1), '/') - 1) AS name
-         FROM files WHERE ${under.sql} AND parent <> ? ORDER BY name`,
+         FROM files WHERE space_id = ? AND trash_id IS NULL AND ${under.sql} AND parent <> ?
+         UNION SELECT name FROM folders WHERE space_id = ? AND parent = ? AND trash_id IS NULL
+         ORDER BY name`,
       )
       .pluck()
-      .all(start, start, ...under.params, folder) as string[];
+      .all(start, start, spaceId, ...under.params, folder, spaceId, folder) as string[];
     const entries: (FileEntry | FolderEntry)[] = folderNames.map((name) => ({ kind: 'folder', name, path: folder ? `${folder}/${name}` : name }));
     for (const v of files) entries.push({ kind: 'file', path: v.path, name: baseName(v.path), versions: counts.get(v.fileId) ?? 1, current: v });
     return entries;
   }
 
-  listVersions(path: string): VersionRecord[] {
-    return (this.db.prepare(`${VERSION_SELECT} WHERE f.path = ? ORDER BY v.num DESC`).all(path) as VersionRow[]).map(toVersion);
+  listVersions(spaceId: number, path: string): VersionRecord[] {
+    return (this.db.prepare(`${VERSION_SELECT} WHERE f.space_id = ? AND f.path = ? AND f.trash_id IS NULL ORDER BY v.num DESC`).all(spaceId, path) as VersionRow[]).map(toVersion);
   }
 
-  getVersion(path: string, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined {
-    const row = (
-      version === undefined
-        ? this.db.prepare(`${VERSION_SELECT} WHERE f.path = ? AND v.id = f.current_version_id`).get(path)
-        : this.db.prepare(`${VERSION_SELECT} WHERE f.path = ? AND v.num = ?`).get(path, version)
-    ) as VersionRow | undefined;
+  private withChunks(row: VersionRow | undefined): (VersionRecord & { chunks: ChunkRef[] }) | undefined {
     if (!row) return undefined;
-    const chunks = (this.db.prepare('SELECT offset, length, hash AS sha256 FROM version_chunks WHERE version_id = ? ORDER BY idx').all(row.id) as ChunkRef[]);
+    const chunks = this.db.prepare('SELECT offset, length, hash AS sha256 FROM version_chunks WHERE version_id = ? ORDER BY idx').all(row.id) as ChunkRef[];
     return { ...toVersion(row), chunks };
   }
 
-  restoreVersion(path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number } {
+  getVersion(spaceId: number, path: string, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined {
+    const live = 'f.space_id = ? AND f.path = ? AND f.trash_id IS NULL';
+    return this.withChunks(
+      (version === undefined
+        ? this.db.prepare(`${VERSION_SELECT} WHERE ${live} AND v.id = f.current_version_id`).get(spaceId, path)
+        : this.db.prepare(`${VERSION_SELECT} WHERE ${live} AND v.num = ?`).get(spaceId, path, version)) as VersionRow | undefined,
+    );
+  }
+
+  getFileVersion(fileId: number, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined {
+    return this.withChunks(
+      (version === undefined
+        ? this.db.prepare(`${VERSION_SELECT} WHERE f.id = ? AND f.trash_id IS NULL AND v.id = f.current_version_id`).get(fileId)
+        : this.db.prepare(`${VERSION_SELECT} WHERE f.id = ? AND f.trash_id IS NULL AND v.num = ?`).get(fileId, version)) as VersionRow | undefined,
+    );
+  }
+
+  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number } {
     return this.db.transaction(() => {
-      const v = this.getVersion(path, version);
-      const file = this.fileByPath(path);
+      const v = this.getVersion(spaceId, path, version);
+      const file = this.fileByPath(spaceId, path);
       if (!v || !file) throw new FerryError('NOT_FOUND', `${path} has no version ${version}.`);
       this.checkQuota(userId, v.size, quotaBytes);
       const num = file.last_version + 1;
@@ -627,9 +881,9 @@ export class SqliteMetaStore implements MetaStore {
     })();
   }
 
-  deleteVersions(path: string, version?: number): number {
+  deleteVersions(spaceId: number, path: string, version?: number): number {
     return this.db.transaction(() => {
-      const file = this.fileByPath(path);
+      const file = this.fileByPath(spaceId, path);
       if (!file) throw new FerryError('NOT_FOUND', `No file ${path}.`);
       if (version === undefined) {
         const n = (this.db.prepare('SELECT count(*) AS n FROM versions WHERE file_id = ?').get(file.id) as { n: number }).n;
@@ -647,12 +901,12 @@ export class SqliteMetaStore implements MetaStore {
     })();
   }
 
-  applyRetention(policy: RetentionPolicy, now: number, path?: string): number {
+  applyRetention(policy: RetentionPolicy, now: number, at?: { spaceId: number; path: string }): number {
     if (!policy.keepVersions && !policy.keepDays) return 0;
     return this.db.transaction(() => {
-      const files = (path === undefined
+      const files = (at === undefined
         ? this.db.prepare('SELECT id, current_version_id FROM files').all()
-        : this.db.prepare('SELECT id, current_version_id FROM files WHERE path = ?').all(path)) as { id: number; current_version_id: number }[];
+        : this.db.prepare('SELECT id, current_version_id FROM files WHERE space_id = ? AND path = ? AND trash_id IS NULL').all(at.spaceId, at.path)) as { id: number; current_version_id: number }[];
       const del = this.db.prepare('DELETE FROM versions WHERE id = ?');
       const cutoff = now - policy.keepDays * 86_400_000;
       let removed = 0;
@@ -670,6 +924,150 @@ export class SqliteMetaStore implements MetaStore {
       }
       return removed;
     })();
+  }
+
+  // ------------------------------------------------------------------ folders, moves, trash
+
+  /** Makes the folders above `path` explicit, so they stay when what is in them moves away or to the trash. */
+  private keepParents(spaceId: number, path: string): void {
+    for (let p = parentOf(path); p !== ''; p = parentOf(p)) this.folderStays(spaceId, p, Date.now());
+  }
+
+  /** Records a live folder at `path` unless one is there. */
+  private folderStays(spaceId: number, path: string, now: number): void {
+    this.db.prepare('INSERT INTO folders (space_id, path, parent, name, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(spaceId, path, parentOf(path), baseName(path), now);
+  }
+
+  makeFolder(spaceId: number, path: string, now: number): void {
+    this.db.transaction(() => {
+      this.assertAncestorsFree(spaceId, path);
+      if (this.fileByPath(spaceId, path)) throw new FerryError('PATH_CONFLICT', `"${path}" is a file.`);
+      // Its parents too, so each stays when what made it a folder moves away.
+      for (let p = path; p !== ''; p = parentOf(p)) this.folderStays(spaceId, p, now);
+    })();
+  }
+
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): { kind: 'file' | 'folder'; files: number } {
+    return this.db.transaction(() => {
+      if (from.spaceId === to.spaceId && from.path === to.path) throw new FerryError('PATH_CONFLICT', `"${to.path}" is where it is already.`);
+      const file = this.fileByPath(from.spaceId, from.path);
+      const folder = !file && this.isFolder(from.spaceId, from.path) && from.path !== '';
+      if (!file && !folder) throw new FerryError('NOT_FOUND', `No file or folder "${from.path}".`);
+      if (folder && from.spaceId === to.spaceId && (to.path === from.path || to.path.startsWith(`${from.path}/`))) {
+        throw new FerryError('BAD_PATH', `A folder cannot move into itself ("${from.path}" → "${to.path}").`);
+      }
+      if (this.fileByPath(to.spaceId, to.path) || this.isFolder(to.spaceId, to.path)) {
+        throw new FerryError('PATH_CONFLICT', `"${to.path}" exists already.`, { path: to.path });
+      }
+      this.assertAncestorsFree(to.spaceId, to.path);
+      this.keepParents(from.spaceId, from.path);
+      if (file) {
+        this.db.prepare('UPDATE files SET space_id = ?, path = ?, parent = ?, name = ? WHERE id = ?').run(to.spaceId, to.path, parentOf(to.path), baseName(to.path), file.id);
+        return { kind: 'file' as const, files: 1 };
+      }
+      const live = 'space_id = ? AND trash_id IS NULL';
+      const fileRows = this.db.prepare(`SELECT count(*) FROM files WHERE ${live} AND path >= ? AND path < ?`).pluck().get(from.spaceId, `${from.path}/`, `${from.path}0`) as number;
+      this.rewriteLive('files', from, to);
+      this.rewriteLive('folders', from, to);
+      // The folder stays a folder where it went even when it was only implied by its files.
+      this.folderStays(to.spaceId, to.path, Date.now());
+      return { kind: 'folder' as const, files: fileRows };
+    })();
+  }
+
+  private rewriteLive(table: 'files' | 'folders', from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): void {
+    this.rewritePrefixWhere(table, 'space_id = ? AND trash_id IS NULL', [from.spaceId], from.path, to.path, to.spaceId);
+  }
+
+  private rewritePrefixWhere(table: 'files' | 'folders', where: string, params: unknown[], from: string, to: string, toSpace: number): void {
+    const fromLen = [...from].length;
+    this.db
+      .prepare(
+        `UPDATE ${table} SET space_id = ?, path = ? || substr(path, ? + 1), parent = ? || substr(parent, ? + 1)
+         WHERE ${where} AND path >= ? AND path < ?`,
+      )
+      .run(toSpace, to, fromLen, to, fromLen, ...params, `${from}/`, `${from}0`);
+    this.db
+      .prepare(`UPDATE ${table} SET space_id = ?, path = ?, parent = ?, name = ? WHERE ${where} AND path = ?`)
+      .run(toSpace, to, parentOf(to), baseName(to), ...params, from);
+  }
+
+  trash(spaceId: number, path: string, userId: number, now: number): TrashItem {
+    return this.db.transaction(() => {
+      const file = this.fileByPath(spaceId, path);
+      const folder = !file && path !== '' && this.isFolder(spaceId, path);
+      if (!file && !folder) throw new FerryError('NOT_FOUND', `No file or folder "${path}".`);
+      this.keepParents(spaceId, path);
+      const id = Number(
+        this.db.prepare('INSERT INTO trash (space_id, path, kind, trashed_at, trashed_by) VALUES (?, ?, ?, ?, ?)').run(spaceId, path, file ? 'file' : 'folder', now, userId).lastInsertRowid,
+      );
+      if (file) this.db.prepare('UPDATE files SET trash_id = ? WHERE id = ?').run(id, file.id);
+      else {
+        for (const table of ['files', 'folders']) {
+          this.db
+            .prepare(`UPDATE ${table} SET trash_id = ? WHERE space_id = ? AND trash_id IS NULL AND (path = ? OR (path >= ? AND path < ?))`)
+            .run(id, spaceId, path, `${path}/`, `${path}0`);
+        }
+      }
+      return this.getTrashItem(id)!;
+    })();
+  }
+
+  listTrash(spaceId: number): TrashItem[] {
+    return (this.db.prepare(`${TRASH_SELECT} WHERE t.space_id = ? ORDER BY t.trashed_at DESC, t.id DESC`).all(spaceId) as TrashRow[]).map(toTrash);
+  }
+
+  getTrashItem(id: number): TrashItem | undefined {
+    const r = this.db.prepare(`${TRASH_SELECT} WHERE t.id = ?`).get(id) as TrashRow | undefined;
+    return r && toTrash(r);
+  }
+
+  untrash(id: number): { path: string } {
+    return this.db.transaction(() => {
+      const item = this.getTrashItem(id);
+      if (!item) throw new FerryError('NOT_FOUND', 'That is no longer in the trash.');
+      const space = item.spaceId;
+      this.assertAncestorsFree(space, item.path);
+      const taken = (p: string) => !!this.fileByPath(space, p) || this.isFolder(space, p);
+      let path = item.path;
+      for (let n = 2; taken(path); n++) path = renamedPath(item.path, n);
+      for (const table of ['files', 'folders'] as const) {
+        if (path !== item.path) this.rewritePrefixWhere(table, 'trash_id = ?', [id], item.path, path, space);
+        this.db.prepare(`UPDATE ${table} SET trash_id = NULL WHERE trash_id = ?`).run(id);
+      }
+      this.db.prepare('DELETE FROM trash WHERE id = ?').run(id);
+      return { path };
+    })();
+  }
+
+  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }): { items: number; files: number } {
+    return this.db.transaction(() => {
+      const [where, param] = 'id' in which ? ['id = ?', which.id] : 'spaceId' in which ? ['space_id = ?', which.spaceId] : ['trashed_at < ?', which.before];
+      const files = this.db.prepare(`SELECT count(*) FROM files WHERE trash_id IN (SELECT id FROM trash WHERE ${where})`).pluck().get(param) as number;
+      // Files, their versions and chunk lists, folders and links go with the item (foreign keys cascade).
+      const items = this.db.prepare(`DELETE FROM trash WHERE ${where}`).run(param).changes;
+      return { items, files };
+    })();
+  }
+
+  search(spaceIds: number[], text: string, limit: number): { hits: SearchHit[]; truncated: boolean } {
+    if (spaceIds.length === 0 || text === '') return { hits: [], truncated: false };
+    const spaces = spaceIds.map(() => '?').join(',');
+    const needle = foldName(text);
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM (
+           SELECT f.space_id AS spaceId, 'file' AS kind, f.path, f.name, v.size, v.created_at AS modifiedAt
+           FROM files f JOIN versions v ON v.id = f.current_version_id
+           WHERE f.space_id IN (${spaces}) AND f.trash_id IS NULL AND instr(ferry_fold(f.name), ?) > 0
+           UNION ALL
+           SELECT space_id, 'folder', path, name, NULL, NULL FROM folders
+           WHERE space_id IN (${spaces}) AND trash_id IS NULL AND instr(ferry_fold(name), ?) > 0
+         ) ORDER BY name LIMIT ?`,
+      )
+      .all(...spaceIds, needle, ...spaceIds, needle, limit + 1) as (SearchHit & { size: number | null; modifiedAt: number | null })[];
+    const hits = rows.slice(0, limit).map((r) => ({ ...r, size: r.size ?? undefined, modifiedAt: r.modifiedAt ?? undefined }));
+    return { hits, truncated: rows.length > limit };
   }
 
   sha256ForContent(contentHash: string): string | undefined {
@@ -694,10 +1092,10 @@ export class SqliteMetaStore implements MetaStore {
   createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner'>): void {
     this.db
       .prepare(
-        `INSERT INTO share_links (id, owner_id, path, version, created_at, expires_at, max_downloads, password_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO share_links (id, owner_id, file_id, path, version, created_at, expires_at, max_downloads, password_hash)
+         VALUES (?, ?, ?, (SELECT path FROM files WHERE id = ?), ?, ?, ?, ?, ?)`,
       )
-      .run(link.id, link.ownerId, link.path, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null);
+      .run(link.id, link.ownerId, link.fileId, link.fileId, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null);
   }
 
   getLink(id: string): ShareLink | undefined {
@@ -745,7 +1143,7 @@ export class SqliteMetaStore implements MetaStore {
 
   counts(): { files: number; versions: number; users: number } {
     const n = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
-    return { files: n('SELECT count(*) AS n FROM files'), versions: n('SELECT count(*) AS n FROM versions'), users: n('SELECT count(*) AS n FROM users') };
+    return { files: n('SELECT count(*) AS n FROM files WHERE trash_id IS NULL'), versions: n('SELECT count(*) AS n FROM versions'), users: n('SELECT count(*) AS n FROM users') };
   }
 
   logicalBytes(): number {

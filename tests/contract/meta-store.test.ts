@@ -36,19 +36,20 @@ describe('SqliteMetaStore migrations', () => {
       expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
       expect(store.getUserByName('alice')).toMatchObject({ id: 1, role: 'user' });
       expect(store.getSession('s'.repeat(64))).toMatchObject({ userId: 1 });
-      const v = store.getVersion('docs/a.txt')!;
+      const shared = store.getSharedSpace('Shared')!.id;
+      const v = store.getVersion(shared, 'docs/a.txt')!;
       // A whole-file hash from before is kept but not trusted as a source for other versions.
       expect(v).toMatchObject({ version: 1, sha256: 'w'.repeat(64), sha256Verified: false, chunks: [{ offset: 0, length: 10, sha256: 'a'.repeat(64) }] });
       expect(store.sha256ForContent('c'.repeat(64))).toBeUndefined();
       const up = store.getUpload('up1')!;
-      expect(up).toMatchObject({ leg: '', path: 'big.bin', size: 20 });
+      expect(up).toMatchObject({ leg: '', path: 'big.bin', size: 20, spaceId: shared });
       expect(up.chunks).toEqual([
         { offset: 0, length: 10, sha256: 'b'.repeat(64) },
         { offset: 10, length: 10, sha256: 'd'.repeat(64) },
       ]);
       expect([...store.heldChunks('up1')]).toEqual([0]);
       expect(store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')).toMatchObject({ downloads: 2, servedUnits: 2 * DOWNLOAD_UNITS, maxDownloads: 3 });
-      expect(store.listFolder('docs').map((e) => e.name)).toEqual(['a.txt']);
+      expect(store.listFolder(shared, 'docs').map((e) => e.name)).toEqual(['a.txt']);
     } finally {
       store.close();
     }
@@ -57,5 +58,53 @@ describe('SqliteMetaStore migrations', () => {
     expect(again.getUpload('up1')?.chunks).toHaveLength(2);
     again.close();
     tmp.remove();
+  });
+
+  it('opens a database from before spaces: the one library becomes the shared folder "Shared" everyone can edit', () => {
+    const tmp = tempDir();
+    const file = path.join(tmp.dir, 'v1.db');
+    const old = new Database(file);
+    old.exec(readFileSync(path.join(import.meta.dirname, '../fixtures/before-spaces.sql'), 'utf8'));
+    expect(old.pragma('user_version', { simple: true })).toBe(1);
+    old.close();
+    const store = new SqliteMetaStore(file);
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      const shared = store.getSharedSpace('Shared')!;
+      expect(shared.kind).toBe('shared');
+      expect(store.members(shared.id).map((m) => [m.name, m.access])).toEqual([['alice', 'edit'], ['bob', 'edit'], ['root', 'edit']]);
+      // Every user has an empty My files.
+      for (const name of ['root', 'alice', 'bob']) {
+        const u = store.getUserByName(name)!;
+        expect(store.homeSpace(u.id)).toMatchObject({ kind: 'home', name });
+        expect(store.listFolder(store.homeSpace(u.id).id, '')).toEqual([]);
+        expect(store.spacesOf(u.id).map((x) => x.name)).toEqual([name, 'Shared']);
+      }
+      // Files, versions (with their uploaders and chunk lists), folders: all in Shared.
+      expect(store.listFolder(shared.id, '').map((e) => [e.kind, e.name])).toEqual([['folder', 'reports'], ['file', 'notes.txt']]);
+      expect(store.listVersions(shared.id, 'reports/q1.pdf').map((v) => [v.version, v.uploader, v.current])).toEqual([[2, 'bob', true], [1, 'root', false]]);
+      expect(store.getVersion(shared.id, 'reports/2026/q2.pdf')?.chunks).toEqual([{ offset: 0, length: 10, sha256: 'c'.repeat(64) }]);
+      expect(store.getVersion(shared.id, 'notes.txt')).toMatchObject({ size: 4, sha256Verified: true });
+      // The open upload continues into Shared; sessions and devices stay.
+      expect(store.getUpload('up1')).toMatchObject({ spaceId: shared.id, leg: 'leg1', path: 'big.bin' });
+      expect([...store.heldChunks('up1')]).toEqual([0]);
+      const alice = store.getUserByName('alice')!;
+      expect(store.getSession('s'.repeat(64))?.userId).toBe(alice.id);
+      expect(store.getDevice('d'.repeat(64))?.userId).toBe(alice.id);
+      // A link now points at its file (and follows it); one to a file that was gone is dropped.
+      expect(store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')).toMatchObject({ spaceId: shared.id, path: 'reports/q1.pdf', servedUnits: 1_500_000, maxDownloads: 3 });
+      expect(store.getLink('G0neG0neG0neG0neG0neG0ne')).toBeUndefined();
+      store.move({ spaceId: shared.id, path: 'reports' }, { spaceId: shared.id, path: 'archive/reports' });
+      expect(store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')?.path).toBe('archive/reports/q1.pdf');
+      // The foreign keys hold after the table rebuild.
+      expect(store.db.pragma('foreign_key_check')).toEqual([]);
+      expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
+      // New users get a home space too.
+      const carol = store.createUser({ name: 'carol', role: 'user', passwordHash: 'x', now: 1 });
+      expect(store.spacesOf(carol.id).map((x) => x.kind)).toEqual(['home']);
+    } finally {
+      store.close();
+      tmp.remove();
+    }
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ADMIN, ROOT, signIn, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { hasChromium, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
 
 describe.runIf(hasChromium)('administration in the web app', () => {
   let env: Awaited<ReturnType<typeof standardRelay>>;
@@ -21,34 +21,48 @@ describe.runIf(hasChromium)('administration in the web app', () => {
     await env?.close();
   });
 
-  it('adds a user who signs in and cannot delete; the admin deletes a version; the log shows the upload', async () => {
+  it('adds a user and a shared folder; the user uploads there and cannot delete for good; the admin deletes a version; the log shows the upload', async () => {
     const panel = page.locator('section.admin');
     await panel.getByLabel('Name', { exact: true }).fill('dave');
     await panel.getByLabel('Password', { exact: true }).fill('dave-password');
     await panel.getByRole('button', { name: 'Add user' }).click();
     await panel.locator('tr[data-user="dave"]').waitFor();
+    // A shared folder with dave and the admin as editors.
+    await panel.getByLabel('Folder name').fill('Board');
+    await panel.getByRole('button', { name: 'Make shared folder' }).click();
+    const board = panel.locator('[data-folder="Board"]');
+    for (const user of ['dave', 'admin']) {
+      await board.getByLabel('User to add to Board').selectOption(user);
+      await board.getByRole('button', { name: 'Add member' }).click();
+      await board.getByLabel(`Access of ${user} to Board`).waitFor();
+    }
+    expect(await board.getByLabel('Access of dave to Board').inputValue()).toBe('edit');
+    await openSpace(page, 'Board');
 
     // Dave signs in elsewhere and uploads two versions of a file.
     const daveProfile = await openProfile();
     try {
       const dave = daveProfile.context.pages()[0] ?? (await daveProfile.context.newPage());
       await signInPage(dave, env.relay.httpUrl, 'dave', 'dave-password');
+      await openSpace(dave, 'Board');
       const file = path.join(env.tmp, 'minutes.txt');
       for (const text of ['draft', 'final']) {
         writeFileSync(file, text);
         await dave.getByTestId('file-input').setInputFiles(file);
         await dave.locator(`.transfer[data-path="minutes.txt"][data-state="done"]`).nth(text === 'draft' ? 0 : 1).waitFor({ timeout: 60_000 });
       }
-      expect(await dave.getByRole('button', { name: 'Delete minutes.txt' }).count()).toBe(0);
+      await dave.getByRole('button', { name: 'Actions for minutes.txt' }).click();
+      await dave.getByRole('menuitem', { name: 'Move minutes.txt to the trash' }).waitFor();
+      expect(await dave.getByRole('menuitem', { name: 'Delete minutes.txt for good' }).count()).toBe(0);
+      await dave.keyboard.press('Escape');
       expect(await dave.locator('section.admin').count()).toBe(0);
 
       // The admin sees the upload in the live log, then deletes version 1.
       await page.getByLabel('Event', { exact: true }).fill('transfer');
       await expect.poll(() => page.getByTestId('relay-log').textContent()).toContain('minutes.txt');
-      await page.getByRole('button', { name: 'All files' }).click();
-      await page.getByRole('button', { name: 'Versions of minutes.txt' }).click();
+      await rowAction(page, 'minutes.txt', 'Versions of minutes.txt');
       const dialog = page.getByRole('dialog');
-      await dialog.getByRole('button', { name: 'Delete version 1' }).click();
+      await dialog.getByRole('button', { name: 'Delete version 1 for good' }).click();
       await expect.poll(() => dialog.locator('li[data-version]').count()).toBe(1);
       await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'admin-1280.png'), fullPage: true });
       await dialog.getByRole('button', { name: 'Close' }).click();

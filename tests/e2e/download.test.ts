@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { uploadFile } from '../../relay/client/index.js';
 import { waitFor } from '../helpers/relay.js';
-import { aliceInApp, hasChromium } from '../helpers/browser.js';
+import { aliceInApp, hasChromium, rowAction } from '../helpers/browser.js';
 import { bufferSource, randomData, sha256 } from '../helpers/files.js';
 
 describe.runIf(hasChromium)('downloads in the web app', () => {
@@ -21,7 +21,7 @@ describe.runIf(hasChromium)('downloads in the web app', () => {
     const link = (bytesPerSecond: number) =>
       cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: bytesPerSecond, uploadThroughput: -1 });
     await link(10 * 1024 * 1024);
-    await page.getByRole('button', { name: 'Download big-download.bin' }).click();
+    await rowAction(page, 'big-download.bin', 'Download big-download.bin');
     const progress = () => page.locator('.downloading progress').evaluate((p) => (p as HTMLProgressElement).value, undefined, { timeout: 1000 }).catch(() => 0);
     await waitFor(async () => ((await progress()) >= 0.4 ? true : undefined), 60_000);
     expect(await progress()).toBeLessThan(0.8);

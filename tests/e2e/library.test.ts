@@ -1,8 +1,9 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aliceInApp, hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { aliceInApp, hasChromium, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/files.js';
+import { sharedFolder } from '../helpers/relay.js';
 
 describe.runIf(hasChromium)('the library in the web app', () => {
   const f = aliceInApp();
@@ -18,9 +19,10 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     for (const p of ['Project/README.md', 'Project/src/main.ts', 'Project/src/deep/x.bin']) await done(p);
     const deep = await f.alice.request('list', { folder: 'Project/src/deep' });
     expect(deep.entries.map((e) => e.path)).toEqual(['Project/src/deep/x.bin']);
-    await f.page.locator('.entry[data-path="Project"] button').click();
+    await f.page.locator('.entry[data-path="Project"] button.folder').click();
     await f.page.locator('.entry[data-path="Project/src"]').waitFor();
-    await f.page.getByRole('button', { name: 'All files' }).click();
+    await f.page.getByRole('navigation', { name: 'Folder' }).getByRole('button', { name: 'My files' }).click();
+    await f.page.locator('.entry[data-path="Project"]').waitFor();
   });
 
   it('uploads files dropped on the page', async () => {
@@ -61,7 +63,7 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     writeFileSync(file, randomData(1000));
     await f.page.getByTestId('file-input').setInputFiles(file);
     await done('photo.raw', 1);
-    await f.page.getByRole('button', { name: 'Versions of photo.raw' }).click();
+    await rowAction(f.page, 'photo.raw', 'Versions of photo.raw');
     const dialog = f.page.getByRole('dialog');
     await dialog.locator('li[data-version="1"]').waitFor();
     const [download] = await Promise.all([f.page.waitForEvent('download'), dialog.getByRole('button', { name: 'Download version 1' }).click()]);
@@ -84,7 +86,7 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     const b = path.join(f.env.tmp, 'same-b.bin');
     copyFileSync(a, b);
     await f.page.goto(`${f.env.relay.httpUrl}/?hasher=noble`);
-    await f.page.getByRole('heading', { name: 'Library' }).waitFor();
+    await f.page.getByRole('heading', { name: 'My files' }).waitFor();
     await f.page.getByTestId('file-input').setInputFiles(b);
     await done('same-b.bin');
     // Every chunk hash matched what the relay already held: nothing was sent.
@@ -101,19 +103,29 @@ describe.runIf(hasChromium)('the library in the web app', () => {
 describe.runIf(hasChromium)('a live library', () => {
   const f = aliceInApp();
 
-  it('shows an upload made in another browser within a second, without a reload', async () => {
+  it("shows bob's upload to a shared folder within a second, without a reload; his My files stays his", async () => {
+    // The folder appears in alice's open app as soon as an admin adds her.
+    await sharedFolder(f.env.relay, 'Family', { alice: 'edit', bob: 'edit' });
+    await openSpace(f.page, 'Family');
     const other = await openProfile();
     try {
       const bobPage = other.context.pages()[0] ?? (await other.context.newPage());
       await signInPage(bobPage, f.env.relay.httpUrl, 'bob', 'bob-password-1');
+      const mine = path.join(f.env.tmp, 'bobs-own.txt');
+      writeFileSync(mine, 'only bob');
+      await bobPage.getByTestId('file-input').setInputFiles(mine);
+      await bobPage.locator('.transfer[data-path="bobs-own.txt"][data-state="done"]').waitFor({ timeout: 30_000 });
+      await openSpace(bobPage, 'Family');
       const file = path.join(f.env.tmp, 'elsewhere.txt');
       writeFileSync(file, 'from another device');
-      await f.page.locator('section.library').waitFor();
       await bobPage.getByTestId('file-input').setInputFiles(file);
       await bobPage.locator('.transfer[data-path="elsewhere.txt"][data-state="done"]').waitFor({ timeout: 30_000 });
       const doneAt = Date.now();
       await f.page.locator('.entry[data-path="elsewhere.txt"]').waitFor({ timeout: 1000 });
       expect(Date.now() - doneAt).toBeLessThan(1000);
+      expect(await f.page.locator('.entry[data-path="bobs-own.txt"]').count()).toBe(0);
+      await openSpace(f.page, 'My files');
+      expect(await f.page.locator('.entry[data-path="bobs-own.txt"]').count()).toBe(0);
     } finally {
       await other.close();
     }

@@ -11,7 +11,7 @@ async function openAppUnderServiceWorker(page: Page, url: string): Promise<void>
   await signInPage(page, url, ALICE.name, ALICE.password);
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   await page.reload();
-  await page.getByRole('heading', { name: 'Library' }).waitFor();
+  await page.getByRole('heading', { name: 'My files' }).waitFor();
 }
 
 /** Stops the relay and waits until the page no longer shows it connected; returns its port for a restart. */

@@ -17,7 +17,7 @@ describe.runIf(hasChromium)('the installable app', () => {
       const cdp = await profile.context.newCDPSession(page);
       // The service worker must control the page before Chromium counts it.
       await page.reload();
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      await page.getByRole('heading', { name: 'My files' }).waitFor();
       const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
       expect(installabilityErrors).toEqual([]);
 
@@ -25,7 +25,7 @@ describe.runIf(hasChromium)('the installable app', () => {
       const port = env.relay.port;
       await env.relay.stop();
       await page.reload();
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      await page.getByRole('heading', { name: 'My files' }).waitFor();
       await expect.poll(() => page.getByTestId('connection').textContent()).not.toBe('Connected');
       // And it reconnects by itself when the relay is back.
       restarted = await startRelayProcess({ dataDir: env.relay.dataDir, port, web: true });

@@ -2,8 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ALICE, ROOT, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { ALICE, ROOT, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
+import { hasChromium, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
+import { uploadFile } from '../../relay/client/index.js';
+import { bufferSource } from '../helpers/files.js';
 import { randomData } from '../helpers/files.js';
 
 const OUT = path.join(ROOT, 'docs', 'screenshots');
@@ -59,4 +61,64 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       expect(await page.locator('section.transfers').textContent()).not.toContain('\u202E');
     });
   }
+
+  for (const width of [390, 1280]) {
+    it(`saves the spaces, an actions menu, the move dialog and the trash at ${width} px`, async () => {
+      await page.setViewportSize({ width, height: width < 600 ? 844 : 900 });
+      await openSpace(page, 'My files');
+      await page.locator('.entry[data-path="report.pdf"]').waitFor();
+      await page.getByRole('button', { name: 'Actions for report.pdf' }).click();
+      const menu = page.getByRole('menu', { name: 'Actions for report.pdf' });
+      await menu.waitFor();
+      // Keyboard: arrows move through the items, Escape closes and gives focus back.
+      await page.keyboard.press('ArrowDown');
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Download report.pdf');
+      await page.keyboard.press('ArrowDown');
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Versions of report.pdf');
+      await page.screenshot({ path: path.join(OUT, `menu-${width}.png`) });
+      await page.keyboard.press('Escape');
+      expect(await menu.count()).toBe(0);
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Actions for report.pdf');
+      // Every control of a row is at least 44 px tall for a finger.
+      const small = await page.locator('.entry button').evaluateAll((els) => els.filter((e) => e.getBoundingClientRect().height < 44).length);
+      expect(small).toBe(0);
+      await page.locator('.entry[data-path="Holiday 2026"] button.folder').click();
+      // The phone run renames notes.txt, the laptop run renames it again.
+      const from = width === 390 ? 'notes.txt' : 'notes 390.txt';
+      await page.locator(`.entry[data-path="Holiday 2026/${from}"]`).waitFor();
+      await rowAction(page, from, `Rename or move ${from}`);
+      const dialog = page.getByRole('dialog');
+      await dialog.getByLabel('Name').fill(`notes ${width}.txt`);
+      await page.screenshot({ path: path.join(OUT, `move-${width}.png`) });
+      await dialog.getByRole('button', { name: 'Move' }).click();
+      await page.locator(`.entry[data-path="Holiday 2026/notes ${width}.txt"]`).waitFor();
+      await rowAction(page, `notes ${width}.txt`, `Move notes ${width}.txt to the trash`);
+      await page.getByRole('button', { name: 'Undo' }).waitFor();
+      await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name: 'Trash' }).click();
+      await page.locator(`.item[data-path="Holiday 2026/notes ${width}.txt"]`).waitFor();
+      await page.screenshot({ path: path.join(OUT, `trash-${width}.png`), fullPage: true });
+      await page.getByRole('button', { name: `Restore Holiday 2026/notes ${width}.txt` }).click();
+      await expect.poll(() => page.locator('.item').count()).toBe(0);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+    });
+  }
+
+  it('shows a shared folder alice may only view without any control that changes it', async () => {
+    const team = await sharedFolder(env.relay, 'Design team', { alice: 'view', bob: 'edit' });
+    const bob = await signIn(env.relay, 'bob', 'bob-password-1');
+    await uploadFile(bob, bufferSource(Buffer.from('the brief')), { space: team, path: 'brief.txt' });
+    bob.close();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await openSpace(page, 'Design team');
+    await page.locator('.entry[data-path="brief.txt"]').waitFor();
+    expect(await page.locator('#library-title').textContent()).toContain('view only');
+    expect(await page.getByTestId('file-input').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'New folder' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Actions for brief.txt' }).click();
+    const items = await page.getByRole('menuitem').evaluateAll((els) => els.map((e) => e.textContent));
+    expect(items).toEqual(['Download', 'Versions', 'Share link']);
+    await page.screenshot({ path: path.join(OUT, 'view-only-1280.png') });
+    await page.keyboard.press('Escape');
+    await openSpace(page, 'My files');
+  });
 });

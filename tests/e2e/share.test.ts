@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aliceInApp, hasChromium } from '../helpers/browser.js';
+import { aliceInApp, hasChromium, rowAction } from '../helpers/browser.js';
 import { sha256 } from '../helpers/files.js';
 import { ROOT } from '../helpers/relay.js';
 
@@ -14,7 +14,7 @@ describe.runIf(hasChromium)('sharing from the web app', () => {
     writeFileSync(file, 'for the team');
     await page.getByTestId('file-input').setInputFiles(file);
     await page.locator('.transfer[data-path="handout.txt"][data-state="done"]').waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'Share handout.txt' }).click();
+    await rowAction(page, 'handout.txt', 'Share handout.txt');
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Expires').selectOption('7 days');
     await dialog.getByLabel('Most downloads').fill('2');

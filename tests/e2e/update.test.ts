@@ -27,13 +27,13 @@ describe.runIf(hasChromium)('a new version of the app', () => {
       const prompt = page.getByRole('status').filter({ hasText: 'A new version of Ferry is ready' });
       await prompt.waitFor({ timeout: 20_000 });
       // Nothing changed under the person's feet: the page is still the one they had.
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      await page.getByRole('heading', { name: 'My files' }).waitFor();
       const marker = await page.evaluate(() => ((window as unknown as { beforeUpdate: boolean }).beforeUpdate = true));
       expect(marker).toBe(true);
       await prompt.getByRole('button', { name: 'Reload to update' }).click();
       // The page reloads under the new service worker: the marker is gone, so is the prompt.
       await expect.poll(() => page.evaluate(() => !!(window as unknown as { beforeUpdate?: boolean }).beforeUpdate).catch(() => true), { timeout: 20_000 }).toBe(false);
-      await page.getByRole('heading', { name: 'Library' }).waitFor();
+      await page.getByRole('heading', { name: 'My files' }).waitFor();
       expect(await page.getByText('A new version of Ferry is ready').count()).toBe(0);
     } finally {
       await profile.close();

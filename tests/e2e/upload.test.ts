@@ -34,7 +34,7 @@ describe.runIf(hasChromium)('uploading from the web app', () => {
     // Late hashing events used to save a checkpoint after the commit removed it.
     await new Promise((r) => setTimeout(r, 500));
     await f.page.reload();
-    await f.page.getByRole('heading', { name: 'Library' }).waitFor();
+    await f.page.getByRole('heading', { name: 'My files' }).waitFor();
     await new Promise((r) => setTimeout(r, 1000));
     expect(await f.page.locator('.transfer[data-state="waiting"]').count()).toBe(0);
     expect(await f.page.locator('section.transfers').textContent()).not.toContain('0 B of 0 B');

@@ -50,7 +50,19 @@ export async function signInPage(page: Page, url: string, user: string, password
   await page.getByLabel('User name').fill(user);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Library' }).waitFor();
+  await page.locator('#library-title').waitFor();
+}
+
+/** Opens a row's actions menu and picks one (`item` is its accessible name, like "Download a.txt"). */
+export async function rowAction(page: Page, name: string, item: string): Promise<void> {
+  await page.getByRole('button', { name: `Actions for ${name}` }).click();
+  await page.getByRole('menuitem', { name: item }).click();
+}
+
+/** Opens a space from the navigation: "My files" or a shared folder's name. */
+export async function openSpace(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name }).click();
+  await page.locator('#library-title', { hasText: name }).waitFor();
 }
 
 export interface AliceInApp extends AliceOnRelay {

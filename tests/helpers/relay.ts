@@ -170,3 +170,17 @@ export async function storedSha256(relay: { wsUrl: string }, path: string): Prom
     client.close();
   }
 }
+
+/**
+ * Creates a shared folder as an admin (signing in as ADMIN on `relay`) with these
+ * members; returns its space id.
+ */
+export async function sharedFolder(relay: { wsUrl: string }, name: string, members: Record<string, 'view' | 'edit'>): Promise<number> {
+  const admin = await signIn(relay, ADMIN.name, ADMIN.password);
+  try {
+    const f = await admin.request('folder.create', { name, members: Object.entries(members).map(([user, access]) => ({ user, access })) });
+    return f.id;
+  } finally {
+    admin.close();
+  }
+}

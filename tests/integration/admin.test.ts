@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FerryClient, uploadFile } from '../../relay/client/index.js';
 import { nodeSocketFactory } from '../../relay/cli/node-client.js';
-import { ADMIN, ALICE, BOB, aliceOnRelay, signIn } from '../helpers/relay.js';
+import { ADMIN, ALICE, BOB, aliceOnRelay, sharedFolder, signIn } from '../helpers/relay.js';
 import { bufferSource, randomData } from '../helpers/files.js';
 
 describe('administration', () => {
@@ -123,29 +123,39 @@ describe('the relay log for admins', () => {
 describe('library events', () => {
   const f = aliceOnRelay();
 
-  it('tells every signed-in client what changed, in order', async () => {
+  it('tells the members of a space what changed there, in order, and nobody else', async () => {
+    const space = await sharedFolder(f.env.relay, 'events', { alice: 'edit', bob: 'view', admin: 'edit' });
     const bob = await signIn(f.env.relay, BOB.name, BOB.password);
     const admin = await signIn(f.env.relay, ADMIN.name, ADMIN.password);
-    const seen: { kind: string; path: string; version?: number; user: string; seq: number }[] = [];
+    const seen: { kind: string; path: string; version?: number; user: string; seq: number; space: number }[] = [];
+    const adminSaw: string[] = [];
     bob.onLibraryEvent((e) => seen.push(e));
+    admin.onLibraryEvent((e) => adminSaw.push(`${e.kind} ${e.path}`));
     try {
-      await uploadFile(f.alice, bufferSource(Buffer.from('one')), { path: 'ev/doc.txt' });
-      await uploadFile(f.alice, bufferSource(Buffer.from('two')), { path: 'ev/doc.txt' });
-      await f.alice.request('restore', { path: 'ev/doc.txt', version: 1 });
-      await admin.request('delete', { path: 'ev/doc.txt', version: 2 });
-      await admin.request('delete', { path: 'ev/doc.txt' });
-      await expect.poll(() => seen.length).toBe(5);
-      expect(seen.map((e) => [e.kind, e.path, e.version, e.user])).toEqual([
-        ['file.added', 'ev/doc.txt', 1, 'alice'],
-        ['version.added', 'ev/doc.txt', 2, 'alice'],
-        ['version.restored', 'ev/doc.txt', 3, 'alice'],
-        ['version.deleted', 'ev/doc.txt', 2, 'admin'],
-        ['file.deleted', 'ev/doc.txt', undefined, 'admin'],
+      // In alice's My files: only alice is told.
+      await uploadFile(f.alice, bufferSource(Buffer.from('private')), { path: 'ev/private.txt' });
+      await uploadFile(f.alice, bufferSource(Buffer.from('one')), { space, path: 'ev/doc.txt' });
+      await uploadFile(f.alice, bufferSource(Buffer.from('two')), { space, path: 'ev/doc.txt' });
+      await f.alice.request('restore', { space, path: 'ev/doc.txt', version: 1 });
+      await admin.request('delete', { space, path: 'ev/doc.txt', version: 2 });
+      await f.alice.request('move', { space, path: 'ev/doc.txt', to: 'ev/renamed.txt' });
+      await f.alice.request('trash', { space, path: 'ev/renamed.txt' });
+      await expect.poll(() => seen.length).toBe(6);
+      expect(seen.map((e) => [e.kind, e.path, e.version, e.user, e.space])).toEqual([
+        ['file.added', 'ev/doc.txt', 1, 'alice', space],
+        ['version.added', 'ev/doc.txt', 2, 'alice', space],
+        ['version.restored', 'ev/doc.txt', 3, 'alice', space],
+        ['version.deleted', 'ev/doc.txt', 2, 'admin', space],
+        ['moved', 'ev/renamed.txt', undefined, 'alice', space],
+        ['trashed', 'ev/renamed.txt', undefined, 'alice', space],
       ]);
-      expect(seen.map((e) => e.seq - seen[0].seq)).toEqual([0, 1, 2, 3, 4]);
+      expect(seen.map((e) => e.seq - seen[0].seq)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(adminSaw).not.toContain('file.added ev/private.txt');
+      expect(adminSaw).toContain('file.added ev/doc.txt');
     } finally {
       bob.close();
       admin.close();
     }
   });
+
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
-import { ADMIN, ALICE, standardRelay } from '../helpers/relay.js';
+import { ADMIN, ALICE, sharedFolder, standardRelay } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
 import { randomData, sha256 } from '../helpers/files.js';
 
@@ -128,19 +128,78 @@ describe('the ferry command line', () => {
     expect(second.stdout).toContain(sha256(data));
   });
 
-  it('verifies, restores, and lets only admins rm', async () => {
+  it('verifies, restores, and lets only admins delete for good', async () => {
     const v = await ferry(['verify', 'memo.txt'], { env: aliceEnv });
     expect(v.code).toBe(0);
     expect(v.stdout).toContain('ok');
     const r = await ferry(['restore', 'memo.txt', '--version', '1'], { env: aliceEnv });
     expect(r.stdout).toContain('v1 restored as v3');
-    const denied = await ferry(['rm', 'memo.txt'], { env: aliceEnv });
+    const denied = await ferry(['rm', '--purge', 'memo.txt', '--version', '2'], { env: aliceEnv });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain('FORBIDDEN');
-    const rm1 = await ferry(['rm', 'memo.txt', '--version', '2'], { env: adminEnv });
+    // Alice's My files is hers: the admin does not see it.
+    const hidden = await ferry(['rm', '--purge', 'memo.txt', '--version', '2'], { env: adminEnv });
+    expect(hidden.stderr).toContain('NOT_FOUND');
+    // Moved (with its three versions) into a shared folder both are in, the admin can.
+    await sharedFolder(env.relay, 'desk', { alice: 'edit', admin: 'edit' });
+    const mv = await ferry(['mv', 'memo.txt', 'desk:'], { env: aliceEnv });
+    expect(mv.stdout.trim(), mv.stderr).toBe('me:memo.txt → desk:memo.txt');
+    const rm1 = await ferry(['rm', '--purge', 'desk:memo.txt', '--version', '2'], { env: adminEnv });
     expect(rm1.code, rm1.stderr).toBe(0);
-    const h = JSON.parse((await ferry(['ls', 'memo.txt', '--versions', '--json'], { env: aliceEnv })).stdout);
+    const h = JSON.parse((await ferry(['ls', 'desk:memo.txt', '--versions', '--json'], { env: aliceEnv })).stdout);
     expect(h.versions.map((x: { version: number }) => x.version)).toEqual([3, 1]);
+    const back = await ferry(['mv', 'desk:memo.txt', 'me:memo.txt'], { env: aliceEnv });
+    expect(back.code, back.stderr).toBe(0);
+  });
+
+  it('works with spaces: shared folders for admins, put/get/ls/mv/mkdir/search in NAME:, the trash and back', async () => {
+    const run = async (args: string[], who = aliceEnv) => {
+      const r = await ferry(args, { env: who });
+      expect(r.code, `ferry ${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    // Only admins manage shared folders.
+    const denied = await ferry(['folder', 'add', 'reports', '--member', 'alice=edit'], { env: aliceEnv });
+    expect(denied.stderr).toContain('FORBIDDEN');
+    expect(await run(['folder', 'add', 'reports', '--member', 'alice=edit', '--member', 'bob=view'], adminEnv)).toContain('reports:  alice=edit bob=view');
+    expect(await run(['folders'], adminEnv)).toMatch(/^reports: +0 files +0 B {2}alice=edit bob=view$/m);
+    const folders = JSON.parse(await run(['folders', '--json'], adminEnv)).folders;
+    expect(folders.find((x: { name: string }) => x.name === 'reports').members).toEqual([{ user: 'alice', access: 'edit' }, { user: 'bob', access: 'view' }]);
+    expect(await run(['folder', 'set', 'reports', '--member', 'bob=none'], adminEnv)).toContain('reports:  alice=edit');
+    expect(await run(['spaces'])).toMatch(/^me: +My files\n(.*\n)*reports: +shared folder, edit$/m);
+    // Into the shared folder and out again.
+    const file = path.join(work, 'q1.pdf');
+    writeFileSync(file, randomData(3000));
+    expect(await run(['put', file, '--to', 'reports:2026'])).toMatch(/^reports:2026\/q1\.pdf {2}v1 {2}3000 bytes/m);
+    expect(JSON.parse(await run(['ls', 'reports:2026', '--json'])).entries.map((e: { name: string }) => e.name)).toEqual(['q1.pdf']);
+    expect(await run(['ls', 'me:'])).not.toContain('q1.pdf');
+    const got = path.join(work, 'q1-back.pdf');
+    await run(['get', 'reports:2026/q1.pdf', '-o', got]);
+    expect(sha256(readFileSync(got))).toBe(sha256(readFileSync(file)));
+    expect(await run(['mkdir', 'reports:archive/old'])).toBe('reports:archive/old/\n');
+    expect(await run(['mv', 'reports:2026/q1.pdf', 'reports:archive/old'])).toBe('reports:2026/q1.pdf → reports:archive/old/q1.pdf\n');
+    expect(await run(['mv', 'reports:archive/old/q1.pdf', 'reports:archive/old/Q1 final.pdf'])).toContain('→ reports:archive/old/Q1 final.pdf');
+    expect(await run(['search', 'final'])).toMatch(/^ +2\.9 KiB {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}reports:archive\/old\/Q1 final\.pdf$/m);
+    expect(JSON.parse(await run(['search', 'FINAL', '--json'])).hits).toHaveLength(1);
+    expect(await run(['search', 'final', '--in', 'me:'])).toBe('');
+    // The trash, and back with every version.
+    expect(await run(['rm', 'reports:archive'])).toContain('reports:archive  moved to the trash (1 file(s)');
+    expect(await run(['ls', 'reports:'])).not.toContain('archive');
+    expect(await run(['trash', 'reports:'])).toMatch(/alice +2\.9 KiB {2}reports:archive\/ {2}\(1 file\(s\)\)/);
+    expect(JSON.parse(await run(['trash', 'reports:', '--json'])).items[0]).toMatchObject({ path: 'archive', kind: 'folder', files: 1 });
+    expect(await run(['untrash', 'reports:archive'])).toBe('reports:archive  restored\n');
+    expect(await run(['ls', 'reports:archive/old'])).toContain('Q1 final.pdf');
+    const noSuch = await ferry(['untrash', 'reports:never-there'], { env: aliceEnv });
+    expect(noSuch.stderr).toMatch(/^ferry: NOT_FOUND: Nothing in the trash of reports: was at "never-there"/m);
+    const unknown = await ferry(['ls', 'nosuch:'], { env: aliceEnv });
+    expect(unknown.stderr).toMatch(/^ferry: NOT_FOUND: No shared folder "nosuch" of yours \(yours: desk, reports\)/m);
+    // Emptying the trash and deleting a folder are the admin's.
+    await run(['rm', 'reports:archive']);
+    expect((await ferry(['trash', 'reports:', '--empty'], { env: aliceEnv })).stderr).toContain('FORBIDDEN');
+    await run(['folder', 'set', 'reports', '--member', 'admin=edit'], adminEnv);
+    expect(await run(['trash', 'reports:', '--empty'], adminEnv)).toContain('1 item(s), 1 file(s) deleted for good');
+    expect(await run(['folder', 'rm', 'reports'], adminEnv)).toContain('reports:  deleted');
+    expect(await run(['spaces'])).not.toContain('reports');
   });
 
   it('reports missing files with NOT_FOUND and leaves no partial file', async () => {

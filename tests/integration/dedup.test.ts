@@ -57,13 +57,19 @@ describe('dedup and garbage collection', () => {
     expect(await countChunkFiles(env.relay.dataDir)).toBe(before);
   });
 
-  it('collects chunks that no version references once a file is deleted', async () => {
+  it('keeps the chunks of a trashed file, and collects them once the trash is emptied', async () => {
     const admin = await signIn(env.relay, ADMIN.name, ADMIN.password);
     try {
       const before = await countChunkFiles(env.relay.dataDir);
       await uploadFile(alice, bufferSource(randomData(4 * CHUNK_SIZE)), { path: 'gc/tmp.bin' });
       expect(await countChunkFiles(env.relay.dataDir)).toBe(before + 4);
-      await admin.request('delete', { path: 'gc/tmp.bin' });
+      const { trashed } = await alice.request('trash', { path: 'gc/tmp.bin' });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await countChunkFiles(env.relay.dataDir)).toBe(before + 4);
+      // An admin empties alice's trash (by its space id) without seeing her files.
+      const home = (await alice.request('spaces', {})).spaces.find((s) => s.kind === 'home')!.id;
+      await expect(admin.request('list', { space: home })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await admin.request('trash.purge', { space: home, item: trashed.item })).toMatchObject({ items: 1, files: 1 });
       // Collection is scheduled a moment after a delete.
       const deadline = Date.now() + 10_000;
       while ((await countChunkFiles(env.relay.dataDir)) !== before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -9,7 +9,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadFile, uploadFile, type FerryClient } from '../../relay/client/index.js';
-import { ADMIN, ALICE, addUsers, signIn, startRelayProcess, tempDir, type RelayProcess } from '../helpers/relay.js';
+import { ADMIN, ALICE, addUsers, sharedFolder, signIn, startRelayProcess, tempDir, type RelayProcess } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
 import { rawClient } from '../helpers/raw.js';
 import { LogFile } from '../../relay/log.js';
@@ -38,6 +38,8 @@ describe.skipIf(!!mountError)('a full disk', () => {
   let relay: RelayProcess;
   let alice: FerryClient;
   let admin: FerryClient;
+  /** A shared folder alice and the admin are in: the file another client reads. */
+  let space: number;
   const keeper = randomData(3 * MiB);
   const cliEnv = { FERRY_CONFIG: path.join(tmp.dir, 'cli.json') };
 
@@ -46,7 +48,8 @@ describe.skipIf(!!mountError)('a full disk', () => {
     relay = await startRelayProcess({ dataDir });
     alice = await signIn(relay, ALICE.name, ALICE.password, { reconnectTimeoutMs: 30_000 });
     admin = await signIn(relay, ADMIN.name, ADMIN.password, { reconnectTimeoutMs: 30_000 });
-    await uploadFile(alice, bufferSource(keeper), { path: 'keep/keeper.bin' });
+    space = await sharedFolder(relay, 'keep', { alice: 'edit', admin: 'edit' });
+    await uploadFile(alice, bufferSource(keeper), { space, path: 'keep/keeper.bin' });
     const login = await ferry(['login', relay.httpUrl, '--user', ALICE.name], { env: { ...cliEnv, FERRY_PASSWORD: ALICE.password } });
     expect(login.code, login.stderr).toBe(0);
   });
@@ -65,9 +68,9 @@ describe.skipIf(!!mountError)('a full disk', () => {
   /** Reads and other clients still work. */
   async function stillServing() {
     const sink = memorySink();
-    await downloadFile(admin, sink, { path: 'keep/keeper.bin' });
+    await downloadFile(admin, sink, { space, path: 'keep/keeper.bin' });
     expect(sha256(sink.bytes())).toBe(sha256(keeper));
-    expect((await admin.request('list', { folder: 'keep' })).entries.map((e) => e.name)).toEqual(['keeper.bin']);
+    expect((await admin.request('list', { space, folder: 'keep' })).entries.map((e) => e.name)).toEqual(['keeper.bin']);
     expect((await fetch(`${relay.httpUrl}/healthz`)).status).toBe(200);
     expect(relay.child.exitCode).toBeNull();
   }
@@ -121,7 +124,7 @@ describe.skipIf(!!mountError)('a full disk', () => {
     const codes = new Set<string>();
     for (let i = 0; i < 5000 && !codes.has('STORAGE_FAILED'); i++) {
       try {
-        await alice.request('link.create', { path: 'keep/keeper.bin' });
+        await alice.request('link.create', { space, path: 'keep/keeper.bin' });
       } catch (err) {
         codes.add((err as { code: string }).code);
       }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadFile, uploadFile, type FerryClient } from '../../relay/client/index.js';
-import { ADMIN, ALICE, signIn, standardRelay } from '../helpers/relay.js';
+import { ADMIN, ALICE, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
 import { bufferSource, memorySink, sha256 } from '../helpers/files.js';
 
 const text = (s: string) => Buffer.from(s, 'utf8');
@@ -98,15 +98,19 @@ describe('conflict policies, history and restore', () => {
     expect((await uploadFile(alice, bufferSource(text('h')), { path: 'p', conflict: 'rename' })).path).toBe('p_v2');
   });
 
-  it('an admin deletes one version; the latest remaining becomes current', async () => {
+  it('an admin deletes one version for good; the latest remaining becomes current', async () => {
     const admin = await signIn(env.relay, ADMIN.name, ADMIN.password);
+    const space = await sharedFolder(env.relay, 'versions-desk', { alice: 'edit', admin: 'edit' });
     try {
-      await uploadFile(alice, bufferSource(text('1')), { path: 'd/a.txt' });
-      await uploadFile(alice, bufferSource(text('2')), { path: 'd/a.txt' });
-      expect(await admin.request('delete', { path: 'd/a.txt', version: 2 })).toEqual({ path: 'd/a.txt', deletedVersions: 1 });
-      expect(await fetch(alice, 'd/a.txt')).toBe('1');
-      expect(await admin.request('delete', { path: 'd/a.txt' })).toEqual({ path: 'd/a.txt', deletedVersions: 1 });
-      await expect(alice.request('history', { path: 'd/a.txt' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await uploadFile(alice, bufferSource(text('1')), { space, path: 'd/a.txt' });
+      await uploadFile(alice, bufferSource(text('2')), { space, path: 'd/a.txt' });
+      await expect(alice.request('delete', { space, path: 'd/a.txt', version: 2 })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      expect(await admin.request('delete', { space, path: 'd/a.txt', version: 2 })).toEqual({ path: 'd/a.txt', deletedVersions: 1 });
+      const sink = memorySink();
+      await downloadFile(alice, sink, { space, path: 'd/a.txt' });
+      expect(sink.bytes().toString()).toBe('1');
+      expect(await admin.request('delete', { space, path: 'd/a.txt' })).toEqual({ path: 'd/a.txt', deletedVersions: 1 });
+      await expect(alice.request('history', { space, path: 'd/a.txt' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     } finally {
       admin.close();
     }

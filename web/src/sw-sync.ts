@@ -35,7 +35,7 @@ export async function syncQueue(sw: ServiceWorkerGlobalScope): Promise<void> {
         const source = fileSource(file, inPlace(defaultHasher()));
         try {
           const feed = source.feed({ concurrency: 2 });
-          await uploadFile(client, source, { path: entry.path, conflict: entry.conflict, feed });
+          await uploadFile(client, source, { space: entry.space, path: entry.path, conflict: entry.conflict, feed });
         } finally {
           source.close();
         }

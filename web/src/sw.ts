@@ -36,7 +36,8 @@ self.addEventListener('fetch', (event) => {
     (async () => {
       const form = await event.request.formData();
       const files = form.getAll('files').filter((f): f is File => f instanceof File);
-      for (const file of files) await enqueueFile(file, file.name, 'version');
+      // Shared from another app: into My files.
+      for (const file of files) await enqueueFile(file, undefined, file.name, 'version');
       await requestQueueSync(self.registration);
       return Response.redirect(`/?shared=${files.length}`, 303);
     })(),

@@ -30,3 +30,12 @@ export function errorCode(err: unknown): string {
 export function request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>> {
   return engine.request(type, body) as Promise<ReplyBody<T>>;
 }
+
+/**
+ * An engine error as a person reads it: the relay's sentence, without its code (codes
+ * go to the client log). Falls back to the code when there is no sentence.
+ */
+export function describe(err: unknown): string {
+  const message = (err as Error)?.message?.trim();
+  return message || `Something went wrong (${errorCode(err)}).`;
+}

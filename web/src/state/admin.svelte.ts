@@ -1,10 +1,12 @@
 /** Administration (admins only; the relay enforces it): users, storage used, the live relay log. */
 import type { ReplyBody } from '../../../relay/protocol/messages';
 import type { Role } from '../../../relay/protocol/constants';
-import { errorCode, onEngineEvent, request } from '../net/engine';
+import { describe, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 
 export type AdminUser = ReplyBody<'user.list'>['users'][number];
+export type SharedFolder = ReplyBody<'folder.list'>['folders'][number];
+export type Access = 'view' | 'edit';
 export type Stats = ReplyBody<'stats'>;
 export type RelayLogLine = Record<string, unknown> & { time?: string; level?: number; event?: string; user?: string; msg?: string };
 
@@ -16,6 +18,7 @@ const KEEP_LINES = 2000;
 
 class Admin {
   users = $state<AdminUser[]>([]);
+  folders = $state<SharedFolder[]>([]);
   stats = $state<Stats | undefined>();
   lines = $state<RelayLogLine[]>([]);
   filter = $state({ level: 'info', user: '', event: '', text: '' });
@@ -56,7 +59,7 @@ class Admin {
     try {
       return await fn();
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
       clientLog.add('warn', `${what} failed`, { code: errorCode(err) });
       return undefined;
     }
@@ -65,6 +68,7 @@ class Admin {
   async load(): Promise<void> {
     await this.run('loading users', async () => {
       this.users = (await request('user.list', {})).users;
+      this.folders = (await request('folder.list', {})).folders;
       this.stats = await request('stats', {});
     });
     if (!this.subscribed) {
@@ -95,6 +99,44 @@ class Admin {
           : change.disabled === false
             ? `${name} can sign in again.`
             : `${name} is now ${r.role === 'admin' ? 'an admin' : 'a user'}.`;
+      await this.load();
+    }
+  }
+
+  /** Removes a user with their My files, after asking. */
+  async removeUser(u: AdminUser): Promise<void> {
+    const what = u.homeFiles ? ` and the ${u.homeFiles} ${u.homeFiles === 1 ? 'file' : 'files'} in their My files` : '';
+    if (!confirm(`Remove ${u.name}${what} for good? What they added to shared folders stays.`)) return;
+    const r = await this.run('removing a user', () => request('user.remove', { name: u.name }));
+    if (r) {
+      this.message = `Removed ${r.name} with ${r.files} ${r.files === 1 ? 'file' : 'files'} of their own.`;
+      await this.load();
+    }
+  }
+
+  async createFolder(name: string, members: { user: string; access: Access }[]): Promise<boolean> {
+    const r = await this.run('making a shared folder', () => request('folder.create', { name, members }));
+    if (r) {
+      this.message = `Made the shared folder ${r.name}.`;
+      await this.load();
+    }
+    return !!r;
+  }
+
+  /** Adds a member, changes their access, or removes them ('none'). */
+  async setMember(folder: SharedFolder, user: string, access: Access | 'none'): Promise<void> {
+    const r = await this.run('changing members', () => request('folder.members', { folder: folder.id, set: [{ user, access }] }));
+    if (r) {
+      this.message = access === 'none' ? `${user} is no longer in ${r.name}.` : `${user} can ${access} ${r.name}.`;
+      await this.load();
+    }
+  }
+
+  async removeFolder(folder: SharedFolder): Promise<void> {
+    if (!confirm(`Delete the shared folder ${folder.name} with its ${folder.files} ${folder.files === 1 ? 'file' : 'files'} for good? Its members lose them too.`)) return;
+    const r = await this.run('deleting a shared folder', () => request('folder.remove', { folder: folder.id }));
+    if (r) {
+      this.message = `Deleted ${r.name}.`;
       await this.load();
     }
   }

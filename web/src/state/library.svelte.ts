@@ -1,7 +1,7 @@
-/** The library view: the open folder, its entries, a file's history. */
-import { displayName } from '../../../relay/protocol/paths';
-import type { ReplyBody } from '../../../relay/protocol';
-import { engine, errorCode, onEngineEvent, request } from '../net/engine';
+/** The library view: the spaces, the open space and folder, its entries, a file's history, the trash. */
+import { displayName, parentOf } from '../../../relay/protocol/paths';
+import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
+import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 import { downloadedFile, forgetDownload, listDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
 
@@ -9,6 +9,16 @@ export type Entry = ReplyBody<'list'>['entries'][number];
 export type Version = ReplyBody<'history'>['versions'][number];
 
 class Library {
+  /** My files first, then the shared folders I am in. */
+  spaces = $state<SpaceInfo[]>([]);
+  /** The open space (undefined until the spaces are known: My files). */
+  space = $state<number | undefined>();
+  /** What the main view shows of the open space. */
+  view = $state<'files' | 'trash'>('files');
+  trashItems = $state<TrashInfo[]>([]);
+  purgeAfterDays = $state(0);
+  /** The last thing moved to the trash, for Undo. */
+  lastTrashed = $state<{ space: number; item: number; path: string } | undefined>();
   folder = $state('');
   entries = $state<Entry[]>([]);
   loading = $state(false);
@@ -25,7 +35,10 @@ class Library {
   constructor() {
     // The relay tells every client what changed: refresh what is on screen.
     onEngineEvent((e) => {
+      if (e.type === 'spaces.v1') return void this.loadSpaces().then(() => this.refresh());
       if (e.type !== 'library.v1') return;
+      if (e.event.space !== this.space && e.event.fromSpace !== this.space) return;
+      if (this.view === 'trash') return void this.openTrash();
       const { path } = e.event;
       const inView = this.folder === '' || path === this.folder || path.startsWith(`${this.folder}/`);
       if (inView && !this.refreshTimer) {
@@ -38,6 +51,45 @@ class Library {
     });
   }
 
+  /** The open space as its member sees it. */
+  get current(): SpaceInfo | undefined {
+    return this.spaces.find((s) => s.id === this.space);
+  }
+
+  /** I may change things here (upload, rename, move, trash). */
+  get canEdit(): boolean {
+    return this.current?.access !== 'view';
+  }
+
+  /** Spaces I may move things into. */
+  get editable(): SpaceInfo[] {
+    return this.spaces.filter((s) => s.access === 'edit');
+  }
+
+  /** Loads my spaces; keeps the open one when I can still see it, else opens My files. */
+  async loadSpaces(): Promise<void> {
+    try {
+      this.spaces = (await request('spaces', {})).spaces;
+      if (!this.spaces.some((s) => s.id === this.space)) {
+        this.space = this.spaces[0]?.id;
+        this.folder = '';
+      }
+    } catch (err) {
+      if (errorCode(err) === 'CONNECTION_LOST') this.offline = true;
+      else this.error = describe(err);
+    }
+  }
+
+  /** Opens a space at its top folder. */
+  async openSpace(space: number): Promise<void> {
+    this.message = '';
+    this.lastTrashed = undefined;
+    this.space = space;
+    this.view = 'files';
+    this.history = undefined;
+    await this.open('');
+  }
+
   get crumbs(): { name: string; path: string }[] {
     const parts = this.folder ? this.folder.split('/') : [];
     return parts.map((name, i) => ({ name, path: parts.slice(0, i + 1).join('/') }));
@@ -46,29 +98,123 @@ class Library {
   async open(folder: string): Promise<void> {
     this.loading = true;
     this.error = '';
+    this.view = 'files';
     try {
-      const r = await request('list', { folder });
+      const r = await request('list', { space: this.space, folder });
       this.folder = r.folder;
       this.entries = r.entries;
       this.offline = false;
     } catch (err) {
       // Not reaching the relay is a state, not an error: say so, keep what was shown.
       if (errorCode(err) === 'CONNECTION_LOST') this.offline = true;
-      else this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      else if (errorCode(err) === 'NOT_FOUND' && folder !== '') return this.open(parentOf(folder));
+      else this.error = describe(err);
     } finally {
       this.loading = false;
     }
   }
 
   refresh(): Promise<void> {
-    return this.open(this.folder);
+    return this.view === 'trash' ? this.openTrash() : this.open(this.folder);
+  }
+
+  /** Shows the open space's trash. */
+  async openTrash(): Promise<void> {
+    if (this.view !== 'trash') this.message = '';
+    this.view = 'trash';
+    this.error = '';
+    try {
+      const r = await request('trash.list', { space: this.space });
+      this.trashItems = r.items;
+      this.purgeAfterDays = r.purgeAfterDays;
+    } catch (err) {
+      this.error = describe(err);
+    }
+  }
+
+  /** Makes a folder in the open folder. */
+  async makeFolder(name: string): Promise<boolean> {
+    return this.act(async () => {
+      const r = await request('mkdir', { space: this.space, path: this.folder ? `${this.folder}/${name}` : name });
+      this.message = `Made the folder ${displayName(r.path)}.`;
+      clientLog.add('info', `made folder ${r.path}`);
+      await this.refresh();
+    });
+  }
+
+  /** Renames or moves a file or folder (to another space with `toSpace`). */
+  async move(path: string, to: string, toSpace = this.space): Promise<boolean> {
+    return this.act(async () => {
+      const r = await request('move', { space: this.space, path, toSpace, to });
+      const where = toSpace === this.space ? '' : ` in ${this.spaceName(toSpace)}`;
+      this.message = `Moved ${displayName(path)} to ${displayName(r.path)}${where}.`;
+      clientLog.add('info', `moved ${path} to ${r.path}${where}`);
+      if (this.history?.path === path) this.history = undefined;
+      await this.refresh();
+    });
+  }
+
+  /** Moves a file or folder to the trash (Undo puts it back). */
+  async trash(path: string): Promise<boolean> {
+    return this.act(async () => {
+      const r = await request('trash', { space: this.space, path });
+      this.lastTrashed = { space: r.space, item: r.trashed.item, path };
+      this.message = `Moved ${displayName(path)} to the trash.`;
+      clientLog.add('info', `trashed ${path}`, { files: r.trashed.files });
+      if (this.history?.path === path) this.history = undefined;
+      await this.refresh();
+    });
+  }
+
+  /** Puts a trash item back (the last trashed one with no argument: Undo). */
+  async untrash(item = this.lastTrashed?.item): Promise<boolean> {
+    if (item === undefined) return false;
+    return this.act(async () => {
+      const r = await request('trash.restore', { space: this.space, item });
+      this.message = `Restored ${displayName(r.path)}.`;
+      clientLog.add('info', `restored ${r.path} from the trash`);
+      if (this.lastTrashed?.item === item) this.lastTrashed = undefined;
+      await this.refresh();
+    });
+  }
+
+  /** Deletes one trash item, or the whole trash, for good (admins). Asks first. */
+  async purge(item?: TrashInfo): Promise<boolean> {
+    const what = item ? `${displayName(item.path)}${item.kind === 'folder' ? ` and the ${item.files} file(s) in it` : ''}` : 'everything in this trash';
+    if (!confirm(`Delete ${what} for good? This cannot be undone.`)) return false;
+    return this.act(async () => {
+      const r = await request('trash.purge', { space: this.space, item: item?.item });
+      this.message = `Deleted ${r.files} file(s) for good.`;
+      clientLog.add('info', `purged ${item ? item.path : 'the trash'}`, { files: r.files });
+      await this.refresh();
+    });
+  }
+
+  /** The name people know a space by. */
+  spaceName(id: number | undefined): string {
+    const s = this.spaces.find((x) => x.id === id);
+    // Before the spaces are known (offline after a reload) the app is in My files.
+    return !s || s.kind === 'home' ? 'My files' : s.name;
+  }
+
+  /** Runs a change, showing its error; true when it worked. */
+  private async act(fn: () => Promise<void>): Promise<boolean> {
+    this.error = '';
+    this.message = '';
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      this.error = describe(err);
+      return false;
+    }
   }
 
   async showHistory(path: string): Promise<void> {
     try {
-      this.history = await request('history', { path });
+      this.history = await request('history', { space: this.space, path });
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 
@@ -78,23 +224,23 @@ class Library {
 
   async restore(path: string, version: number): Promise<void> {
     try {
-      const r = await request('restore', { path, version });
+      const r = await request('restore', { space: this.space, path, version });
       this.message = `Restored v${r.restoredFrom} of ${path} as v${r.version}.`;
       clientLog.add('info', `restored ${path} v${r.restoredFrom} as v${r.version}`);
       await this.showHistory(path);
       await this.refresh();
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 
-  /** Deletes a file, or one version of it (admins; the relay refuses others). Asks first. */
+  /** Deletes a file, or one version of it, for good (admins; the relay refuses others). Asks first. */
   async remove(path: string, version?: number): Promise<void> {
     const shown = displayName(path);
     const what = version === undefined ? `${shown} and all its versions` : `version ${version} of ${shown}`;
-    if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
+    if (!confirm(`Delete ${what} for good? This cannot be undone.`)) return;
     try {
-      const r = await request('delete', { path, version });
+      const r = await request('delete', { space: this.space, path, version });
       this.message = `Deleted ${r.deletedVersions} version(s) of ${shown}.`;
       clientLog.add('info', `deleted ${what}`);
       if (this.history?.path === path) {
@@ -103,7 +249,7 @@ class Library {
       }
       await this.refresh();
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 
@@ -114,14 +260,14 @@ class Library {
    */
   async download(path: string, version?: number): Promise<void> {
     try {
-      const versions = (await request('history', { path })).versions;
+      const versions = (await request('history', { space: this.space, path })).versions;
       const v = versions.find((x) => (version === undefined ? x.current : x.version === version));
       if (!v) throw Object.assign(new Error(`No version ${version} of ${path}.`), { name: 'NOT_FOUND' });
-      const checkpoint: DownloadCheckpoint = { id: crypto.randomUUID(), path, version: v.version, size: v.size, addedAt: Date.now() };
+      const checkpoint: DownloadCheckpoint = { id: crypto.randomUUID(), space: this.space, path, version: v.version, size: v.size, addedAt: Date.now() };
       await saveDownload(checkpoint);
       await this.runDownload(checkpoint);
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 
@@ -136,13 +282,13 @@ class Library {
       if (e.type === 'download.progress.v1' && e.id === d.id && this.downloading) this.downloading.progress = e.total ? e.done / e.total : 1;
     });
     try {
-      const r = await engine.downloadToDevice(d.id, d.path, d.version);
+      const r = await engine.downloadToDevice(d.id, d.space, d.path, d.version);
       const file = await downloadedFile(d.id);
       await handOver(file, d.path.slice(d.path.lastIndexOf('/') + 1), r.sha256);
       clientLog.add('info', `downloaded ${d.path} v${r.version}`, { sha256: r.sha256, fetchedBytes: r.fetchedBytes, keptChunks: r.keptChunks });
       await forgetDownload(d.id, 60_000);
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
       clientLog.add('error', `download of ${d.path} failed`, { code: errorCode(err) });
       if (errorCode(err) === 'NOT_FOUND' || errorCode(err) === 'DOWNLOAD_HASH_MISMATCH') await forgetDownload(d.id);
     } finally {

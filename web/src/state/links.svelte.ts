@@ -1,7 +1,7 @@
 /** Share links: the dialog that creates one, and the list of links with their use counts. */
 import { displayName } from '../../../relay/protocol/paths';
 import type { ShareLinkInfo } from '../../../relay/protocol/messages';
-import { errorCode, onEngineEvent, request } from '../net/engine';
+import { describe, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 
 export interface LinkOptions {
@@ -17,7 +17,7 @@ class Links {
   all = $state(false);
   error = $state('');
   /** The file the share dialog is open for, and the link it made. */
-  dialog = $state<{ path: string; versions: number[]; created?: ShareLinkInfo } | undefined>();
+  dialog = $state<{ space?: number; path: string; versions: number[]; created?: ShareLinkInfo } | undefined>();
 
   constructor() {
     // The relay tells the owner when a link is used or revoked: counts move live.
@@ -35,13 +35,14 @@ class Links {
       this.items = (await request('link.list', { all: this.all })).links;
       this.error = '';
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 
-  async open(path: string): Promise<void> {
-    const versions = (await request('history', { path }).catch(() => ({ versions: [] }))).versions.map((v) => v.version);
-    this.dialog = { path, versions };
+  /** Opens the share dialog for a file of a space (absent: My files). */
+  async open(path: string, space?: number): Promise<void> {
+    const versions = (await request('history', { space, path }).catch(() => ({ versions: [] }))).versions.map((v) => v.version);
+    this.dialog = { space, path, versions };
   }
 
   close(): void {
@@ -51,12 +52,12 @@ class Links {
   async create(opts: LinkOptions): Promise<void> {
     if (!this.dialog) return;
     try {
-      const link = await request('link.create', { path: this.dialog.path, ...opts });
+      const link = await request('link.create', { space: this.dialog.space, path: this.dialog.path, ...opts });
       this.dialog.created = link;
       clientLog.add('info', `link created for ${link.path}`, { id: link.id });
       await this.load();
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 
@@ -68,7 +69,7 @@ class Links {
       clientLog.add('info', `link revoked`, { id });
       await this.load();
     } catch (err) {
-      this.error = `${errorCode(err)}: ${(err as Error).message}`;
+      this.error = describe(err);
     }
   }
 

@@ -1,7 +1,7 @@
 /** Who is signed in and how the connection to the relay is doing. */
 import type { ConnectionState } from '../../../relay/client';
 import type { UserInfo } from '../../../relay/protocol';
-import { engine, errorCode, onEngineEvent, relayUrl, request } from '../net/engine';
+import { describe, engine, errorCode, onEngineEvent, relayUrl, request } from '../net/engine';
 import { clearSession, loadDevice, loadSession, saveDevice, saveSession } from '../storage/db';
 import { clientLog } from './log.svelte';
 
@@ -64,7 +64,7 @@ class Session {
       this.accountMessage = `Password changed; ${r.endedSessions} other session(s) signed out.`;
       clientLog.add('info', 'password changed', { endedSessions: r.endedSessions });
     } catch (err) {
-      this.accountMessage = `${errorCode(err)}: ${(err as Error).message}`;
+      this.accountMessage = describe(err);
     }
   }
 

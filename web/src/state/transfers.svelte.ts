@@ -34,6 +34,8 @@ export class Transfer {
   readonly id: string;
   readonly name: string;
   readonly size: number;
+  /** The space it goes to (absent: My files). */
+  readonly space?: number;
   path: string;
   conflict: ConflictPolicy;
   file?: File;
@@ -75,10 +77,11 @@ export class Transfer {
   }
   private samples: { time: number; done: number }[] = [];
 
-  constructor(init: { id: string; name: string; size: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
+  constructor(init: { id: string; name: string; size: number; space?: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
     this.id = init.id;
     this.name = init.name;
     this.size = init.size;
+    this.space = init.space;
     this.path = init.path;
     this.conflict = init.conflict;
     this.file = init.file;
@@ -149,6 +152,7 @@ class Transfers {
         // hashed, so a reload lists the file as waiting and a re-pick resumes it.
         t.checkpoint = {
           id: t.id,
+          space: t.space,
           path: t.path,
           name: t.name,
           size: t.size,
@@ -185,7 +189,7 @@ class Transfers {
     clientLog.add('info', `hashing with ${FORCED_HASHER ?? (await engine.hasherKind())}`);
     for (const c of await listCheckpoints()) {
       if (this.items.some((t) => t.id === c.id)) continue;
-      const t = new Transfer({ id: c.id, name: c.name, size: c.size, path: c.path, conflict: c.conflict, checkpoint: c });
+      const t = new Transfer({ id: c.id, name: c.name, size: c.size, space: c.space, path: c.path, conflict: c.conflict, checkpoint: c });
       t.state = 'waiting';
       this.items.push(t);
     }
@@ -221,7 +225,7 @@ class Transfers {
     for (const entry of await listQueue()) {
       let t = this.items.find((x) => x.queued?.id === entry.id);
       if (!t) {
-        t = new Transfer({ id: entry.id, name: entry.name, size: entry.size, path: entry.path, conflict: entry.conflict });
+        t = new Transfer({ id: entry.id, name: entry.name, size: entry.size, space: entry.space, path: entry.path, conflict: entry.conflict });
         t.queued = entry;
         this.items.push(t);
       }
@@ -260,7 +264,7 @@ class Transfers {
   async add(files: { file: File; relativePath: string }[]): Promise<void> {
     if (!this.online) {
       for (const { file, relativePath } of files) {
-        const entry = await enqueueFile(file, joinPath(library.folder, relativePath), this.conflict);
+        const entry = await enqueueFile(file, library.space, joinPath(library.folder, relativePath), this.conflict);
         if (entry.problem) this.uncopied.set(entry.id, file);
         else await requestQueueSync(await navigator.serviceWorker?.getRegistration());
         clientLog.add(entry.problem ? 'warn' : 'info', `kept ${entry.path} on this device until the relay is reachable`, entry.problem ? { problem: entry.problem } : undefined);
@@ -281,7 +285,7 @@ class Transfers {
         }
       }
       const path = joinPath(library.folder, relativePath);
-      this.items.push(new Transfer({ id: crypto.randomUUID(), name: file.name, size: file.size, path, conflict: this.conflict, file }));
+      this.items.push(new Transfer({ id: crypto.randomUUID(), name: file.name, size: file.size, space: library.space, path, conflict: this.conflict, file }));
     }
     this.pump();
   }
@@ -310,7 +314,7 @@ class Transfers {
     if (chunks && hashedBefore < t.size) clientLog.add('info', `continuing ${t.path} with ${chunks.length} chunks hashed earlier`);
     t.state = chunks && hashedBefore === t.size ? 'uploading' : 'hashing';
     try {
-      const upload = () => engine.upload({ id: t.id, file, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER, resume: t.upload ?? t.checkpoint?.upload });
+      const upload = () => engine.upload({ id: t.id, file, space: t.space, path: t.path, conflict: t.conflict, chunks, hasher: FORCED_HASHER, resume: t.upload ?? t.checkpoint?.upload });
       // A file from the offline queue may be in the hands of the service worker (Background Sync).
       const r = t.queued ? await withQueueLock(t.queued, upload, true) : await upload();
       if (!r) {

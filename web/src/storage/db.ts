@@ -9,6 +9,8 @@ import type { ChunkRef, ConflictPolicy, UserInfo } from '../../../relay/protocol
 /** An unfinished upload, kept until the relay acknowledged its commit. */
 export interface Checkpoint {
   id: string;
+  /** The space it goes to (absent: My files, and every checkpoint from before spaces). */
+  space?: number;
   path: string;
   name: string;
   size: number;
@@ -38,7 +40,8 @@ export interface QueuedFile {
   name: string;
   size: number;
   mtime: number;
-  /** Library path it goes to. */
+  /** The space and path it goes to (no space: My files). */
+  space?: number;
   path: string;
   conflict: ConflictPolicy;
   /** Name of its copy in the Origin Private File System; absent when it did not fit. */
@@ -51,6 +54,7 @@ export interface QueuedFile {
 /** A download to this device that has not been handed over yet. */
 export interface DownloadCheckpoint {
   id: string;
+  space?: number;
   path: string;
   /** Pinned so a resumed download continues the same content. */
   version: number;
@@ -159,8 +163,8 @@ async function opfsDir(): Promise<FileSystemDirectoryHandle> {
  * Private File System and records it in IndexedDB. A file that does not fit is still
  * recorded, with the problem, so nothing is dropped silently.
  */
-export async function enqueueFile(file: File, path: string, conflict: ConflictPolicy): Promise<QueuedFile> {
-  const entry: QueuedFile = { id: crypto.randomUUID(), name: file.name, size: file.size, mtime: file.lastModified, path, conflict, addedAt: Date.now() };
+export async function enqueueFile(file: File, space: number | undefined, path: string, conflict: ConflictPolicy): Promise<QueuedFile> {
+  const entry: QueuedFile = { id: crypto.randomUUID(), name: file.name, size: file.size, mtime: file.lastModified, space, path, conflict, addedAt: Date.now() };
   const { usage = 0, quota = 0 } = await navigator.storage.estimate();
   if (quota && file.size > quota - usage) {
     entry.problem = `Not enough space on this device to keep ${file.name}: ${file.size} bytes needed, ${quota - usage} free.`;

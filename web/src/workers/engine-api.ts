@@ -23,11 +23,15 @@ export type EngineEvent =
   /** A relay log line (admins who subscribed). */
   | { type: 'relay.log.v1'; line: Record<string, unknown> }
   /** One of my share links changed (a download counted, revoked). */
-  | { type: 'link.v1'; link: ShareLinkInfo };
+  | { type: 'link.v1'; link: ShareLinkInfo }
+  /** My spaces, or my access in one, changed. */
+  | { type: 'spaces.v1' };
 
 export interface UploadRequest {
   id: string;
   file: File;
+  /** Destination space; absent: My files. */
+  space?: number;
   path: string;
   conflict: ConflictPolicy;
   /** Chunk list from a checkpoint: skips hashing, or the part of it already hashed when it does not cover the file. */
@@ -38,6 +42,7 @@ export interface UploadRequest {
 }
 
 export interface UploadOutcome {
+  space: number;
   path: string;
   version: number;
   size: number;
@@ -67,5 +72,5 @@ export interface EngineApi {
    * Downloads into this device's storage (OPFS), resuming from what an earlier attempt
    * with the same id verified. Resolves when the file is complete and verified.
    */
-  downloadToDevice(id: string, path: string, version: number): Promise<{ sha256: string; version: number; fetchedBytes: number; keptChunks: number }>;
+  downloadToDevice(id: string, space: number | undefined, path: string, version: number): Promise<{ sha256: string; version: number; fetchedBytes: number; keptChunks: number }>;
 }

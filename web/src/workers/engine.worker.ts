@@ -113,6 +113,7 @@ const api: EngineApi = {
       client.onLogLine((line) => emit({ type: 'relay.log.v1', line }));
       client.onLibraryEvent((event) => emit({ type: 'library.v1', event }));
       client.onLinkChanged((link) => emit({ type: 'link.v1', link }));
+      client.onSpacesChanged(() => emit({ type: 'spaces.v1' }));
       await client.connect();
       return client.user;
     });
@@ -181,6 +182,7 @@ const api: EngineApi = {
           feed.done.then((chunks) => emit({ type: 'upload.hashed.v1', id: req.id, firstChunk: chunks[0]?.sha256 ?? '', chunks }), () => {});
         }
         const r = await uploadFile(c, source, {
+          space: req.space,
           path: req.path,
           conflict: req.conflict,
           chunks: complete,
@@ -197,6 +199,7 @@ const api: EngineApi = {
         const chunks = r.chunks;
         emit({ type: 'log.v1', level: 'info', message: `uploaded ${r.path} v${r.version}`, data: { size: r.size, sha256: r.sha256, sent: r.stats.sentBytes } });
         return {
+          space: r.space,
           path: r.path,
           version: r.version,
           size: r.size,
@@ -219,7 +222,7 @@ const api: EngineApi = {
     running.get(id)?.abort();
   },
 
-  downloadToDevice(id, path, version) {
+  downloadToDevice(id, space, path, version) {
     return guard(async () => {
       const c = requireClient();
       const abort = new AbortController();
@@ -228,6 +231,7 @@ const api: EngineApi = {
       const progress = progressEmitter<Extract<EngineEvent, { type: 'download.progress.v1' }>>(emit);
       try {
         const { meta, stats } = await downloadFile(c, sink, {
+          space,
           path,
           version,
           signal: abort.signal,
