@@ -5,6 +5,7 @@ import type { Library } from './library.js';
 import type { LogHub, Logger } from './log.js';
 import type { ShareLinks } from './links/share-links.js';
 import type { ClientConnection } from './connection.js';
+import type { ZipDownloads } from './zip/zip-download.js';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -13,6 +14,7 @@ export interface RelayContext {
   log: Logger;
   logHub: LogHub;
   links: ShareLinks;
+  zips: ZipDownloads;
   /** Closes the live connections of a user (but `except`), e.g. when they are disabled. */
   disconnectUser(userId: number, except?: unknown): number;
   /** Closes the live connections signed in with one session (but `except`): a sign-out ends them all. */

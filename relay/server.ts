@@ -20,6 +20,7 @@ import { createLogger, RefusalLog } from './log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
 import { SqliteMetaStore } from './store/sqlite-meta-store.js';
+import { ZipDownloads } from './zip/zip-download.js';
 import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
 
 export interface Relay extends RelayContext {
@@ -134,6 +135,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     log,
     logHub,
     links: new ShareLinks(library),
+    // Set just below: the zip downloads need the context itself.
+    zips: undefined as unknown as ZipDownloads,
     disconnectUser(userId, except) {
       let n = 0;
       for (const c of connections) {
@@ -171,6 +174,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     },
     logRefusal: (fields, message) => refusals.write(fields, message),
   };
+
+  ctx.zips = new ZipDownloads(ctx);
 
   // Every signed-in client hears about every change to the library.
   library.onChange((event) => {

@@ -30,6 +30,7 @@ Client:
   ferry logout
   ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]
   ferry get REMOTE [-o LOCAL] [--version N] [--force]   (--force replaces an existing local file)
+  ferry get FOLDER... --zip [-o LOCAL.zip]     folders and files as one zip, streamed
   ferry ls [FOLDER] [--versions] [--json]
   ferry search TEXT [--in SPACE:] [--json]     names containing TEXT, in every space I can see
   ferry mv REMOTE REMOTE                       rename or move (into a folder when the target is one)
@@ -230,10 +231,11 @@ async function get(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { output: { type: 'string', short: 'o' }, version: { type: 'string' }, force: { type: 'boolean' } },
+    options: { output: { type: 'string', short: 'o' }, version: { type: 'string' }, force: { type: 'boolean' }, zip: { type: 'boolean' } },
   });
   const [remote] = positionals;
-  if (!remote) throw new UsageError('usage: ferry get REMOTE [-o LOCAL] [--version N] [--force]');
+  if (!remote) throw new UsageError('usage: ferry get REMOTE [-o LOCAL] [--version N] [--force]  |  ferry get FOLDER... --zip [-o LOCAL.zip]');
+  if (values.zip) return getZip(positionals, values.output, !!values.force);
   const version = versionFlag(values.version);
   const remoteName = path.posix.basename(remote.replace(/^[^/:]*:/, '')) || 'download';
   let target = values.output ?? remoteName;
@@ -264,6 +266,41 @@ async function get(args: string[]): Promise<void> {
       throw err;
     }
   }, (state) => bar?.state(state));
+}
+
+/** Files and folders as one zip, streamed from the relay into a part file, then renamed. */
+async function getZip(remotes: string[], output: string | undefined, force: boolean): Promise<void> {
+  const session = await loadSession();
+  const ticket = await withClient(async (c) => {
+    const remote = new RemotePaths(c);
+    const at = await Promise.all(remotes.map((r) => remote.resolve(r)));
+    if (new Set(at.map((a) => a.info.id)).size > 1) throw new UsageError('a zip takes files and folders of one space');
+    return c.request('zip.ticket', { space: at[0].info.id, paths: at.map((a) => a.path.replace(/\/+$/, '')) });
+  });
+  let target = output ?? ticket.name;
+  if (await isDirectory(target)) target = path.join(target, ticket.name);
+  if (!force && (await stat(target).catch(() => undefined))) throw new FerryError('LOCAL_FILE_EXISTS', `${target} exists; pass --force to replace it, or -o another name.`);
+  const res = await fetch(new URL(ticket.url, session.url));
+  if (!res.ok || !res.body) throw new FerryError('NOT_FOUND', `The relay answered ${res.status} for the zip.`);
+  const { createWriteStream } = await import('node:fs');
+  const { rename } = await import('node:fs/promises');
+  const { Readable } = await import('node:stream');
+  const { pipeline } = await import('node:stream/promises');
+  const part = partPath(target);
+  const bar = createProgress(ticket.bytes, ticket.name);
+  let written = 0;
+  try {
+    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+    body.on('data', (b: Buffer) => bar.update(Math.min(ticket.bytes, (written += b.length))));
+    await pipeline(body, createWriteStream(part));
+  } catch (err) {
+    bar.stop();
+    await rm(part, { force: true });
+    throw new FerryError('CONNECTION_LOST', `The zip stopped after ${written} bytes (${(err as Error).message}); run the command again.`);
+  }
+  bar.stop();
+  await rename(part, target);
+  out(`${target}  ${ticket.files} file(s)  ${written} bytes`);
 }
 
 function when(ms: number | undefined): string {

@@ -143,6 +143,16 @@ export const trashPurge: Handler<'trash.purge'> = async (conn, msg) => {
   return result;
 };
 
+export const zipTicket: Handler<'zip.ticket'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const space = conn.ctx.library.space(user, msg.space, 'view');
+  const paths = msg.paths.map((p) => (p === '' ? '' : checkPath(p)));
+  const info = conn.ctx.library.meta.getSpace(space)!;
+  const result = conn.ctx.zips.issue(user, space, paths, info.kind === 'home' ? 'My files' : info.name);
+  conn.ctx.log.info({ event: 'zip.ticket', user: user.name, space, paths: paths.slice(0, 10), files: result.files, bytes: result.bytes }, 'zip download issued');
+  return result;
+};
+
 export const search: Handler<'search'> = async (conn, msg) => {
   const user = conn.requireUser();
   const { library } = conn.ctx;

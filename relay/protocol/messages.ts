@@ -305,6 +305,14 @@ export const REQUESTS = {
     request: z.object({ space: spaceId, item: uint.optional() }),
     reply: z.object({ space: uint, items: uint, files: uint }),
   },
+  /**
+   * A URL (`/zip/<ticket>`, plain HTTP, no sign-in: it is the capability) that downloads
+   * these files and folders of a space as one zip. It works once, within 5 minutes.
+   */
+  'zip.ticket': {
+    request: z.object({ space: spaceId, paths: z.array(pathString).min(1).max(1000) }),
+    reply: z.object({ url: z.string(), name: z.string(), files: uint, bytes: uint }),
+  },
   /** Files and folders whose name contains `text` (case-insensitive), in one space, or every space I can see when `space` is absent. */
   search: {
     request: z.object({ text: z.string().min(1).max(256), space: spaceId }),

@@ -268,6 +268,8 @@ export interface MetaStore {
   deleteVersions(spaceId: number, path: string, version?: number): number;
   /** Applies the retention policy to one file, or to all files when `at` is undefined. */
   applyRetention(policy: RetentionPolicy, now: number, at?: { spaceId: number; path: string }): number;
+  /** Every live file under `folder` of a space (`''`: all of them) with its current version's size and mtime, by path. */
+  filesUnder(spaceId: number, folder: string): { fileId: number; path: string; size: number; mtime: number }[];
   /** Creates an empty folder (and its missing parents); throws PATH_CONFLICT when a file is in the way. */
   makeFolder(spaceId: number, path: string, now: number): void;
   /**

@@ -926,6 +926,16 @@ export class SqliteMetaStore implements MetaStore {
     })();
   }
 
+  filesUnder(spaceId: number, folder: string): { fileId: number; path: string; size: number; mtime: number }[] {
+    const under = underClause(folder);
+    return this.db
+      .prepare(
+        `SELECT f.id AS fileId, f.path, v.size, v.mtime FROM files f JOIN versions v ON v.id = f.current_version_id
+         WHERE f.space_id = ? AND f.trash_id IS NULL AND ${under.sql.replaceAll('path', 'f.path')} ORDER BY f.path`,
+      )
+      .all(spaceId, ...under.params) as { fileId: number; path: string; size: number; mtime: number }[];
+  }
+
   // ------------------------------------------------------------------ folders, moves, trash
 
   /** Makes the folders above `path` explicit, so they stay when what is in them moves away or to the trash. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,6 +24,17 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     await f.page.locator('.entry[data-path="Project/src"]').waitFor();
     await f.page.getByRole('navigation', { name: 'Folder' }).getByRole('button', { name: 'My files' }).click();
     await f.page.locator('.entry[data-path="Project"]').waitFor();
+  });
+
+  it('downloads a folder as one zip from its actions menu', async () => {
+    await f.page.locator('.entry[data-path="Project"]').waitFor();
+    const [download] = await Promise.all([f.page.waitForEvent('download'), rowAction(f.page, 'Project', 'Download Project as zip')]);
+    expect(download.suggestedFilename()).toBe('Project.zip');
+    const saved = path.join(f.env.tmp, 'Project.zip');
+    await download.saveAs(saved);
+    const listing = execFileSync('unzip', ['-l', saved], { encoding: 'utf8' });
+    for (const p of ['Project/README.md', 'Project/src/main.ts', 'Project/src/deep/x.bin']) expect(listing).toContain(p);
+    expect(execFileSync('unzip', ['-t', saved], { encoding: 'utf8' })).toContain('No errors detected');
   });
 
   it('uploads files dropped on the page', async () => {
