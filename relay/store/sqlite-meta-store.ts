@@ -231,6 +231,11 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       CREATE INDEX share_links_file ON share_links(file_id);
       CREATE INDEX share_links_owner ON share_links(owner_id, created_at);
     `);
+    // Every folder a file is in becomes a row of its own (search finds folders by name).
+    const folder = db.prepare('INSERT INTO folders (space_id, path, parent, name, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
+    for (const path of db.prepare('SELECT DISTINCT parent FROM files').pluck().all() as string[]) {
+      for (let p = path; p !== ''; p = parentOf(p)) folder.run(shared, p, parentOf(p), baseName(p), now);
+    }
   },
 ];
 
@@ -804,6 +809,8 @@ export class SqliteMetaStore implements MetaStore {
         throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
       }
       if (!file) {
+        // Every folder is a row of its own (found by search, kept when emptied).
+        this.keepParents(space, path);
         const info = this.db.prepare('INSERT INTO files (space_id, path, parent, name) VALUES (?, ?, ?, ?)').run(space, path, parentOf(path), baseName(path));
         file = { id: Number(info.lastInsertRowid), current_version_id: null, last_version: 0 };
       }

@@ -497,6 +497,7 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
       expect(found.truncated).toBe(false);
       expect(found.hits.map((x) => [x.spaceId === sp ? 'me' : 'team', x.kind, x.path]).sort()).toEqual([
         ['me', 'file', 'Reports/Quarterly REPORT.pdf'],
+        ['me', 'folder', 'Reports'],
         ['team', 'file', 'team-report.txt'],
         ['team', 'folder', 'report drafts'],
       ]);

@@ -3,7 +3,8 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aliceInApp, hasChromium, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
-import { randomData, sha256 } from '../helpers/files.js';
+import { bufferSource, randomData, sha256 } from '../helpers/files.js';
+import { uploadFile } from '../../relay/client/index.js';
 import { sharedFolder } from '../helpers/relay.js';
 
 describe.runIf(hasChromium)('the library in the web app', () => {
@@ -138,6 +139,77 @@ describe.runIf(hasChromium)('a live library', () => {
       expect(await f.page.locator('.entry[data-path="bobs-own.txt"]').count()).toBe(0);
       await openSpace(f.page, 'My files');
       expect(await f.page.locator('.entry[data-path="bobs-own.txt"]').count()).toBe(0);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe.runIf(hasChromium)('finding things', () => {
+  const f = aliceInApp();
+
+  it('sorts names naturally and by size, filters by type, and searches every space as one types', async () => {
+    for (const name of ['note10.txt', 'note2.txt', 'note1.txt']) await uploadFile(f.alice, bufferSource(Buffer.from(name)), { path: `notes/${name}` });
+    await uploadFile(f.alice, bufferSource(randomData(5000)), { path: 'notes/big picture.png' });
+    const team = await sharedFolder(f.env.relay, 'Research', { alice: 'view' });
+    const admin = await (await import('../helpers/relay.js')).signIn(f.env.relay, 'admin', 'admin-password');
+    await admin.request('folder.members', { folder: team, set: [{ user: 'admin', access: 'edit' }] });
+    await uploadFile(admin, bufferSource(Buffer.from('shared')), { space: team, path: 'papers/note on methods.txt' });
+    admin.close();
+    const page = f.page;
+    await page.reload();
+    await page.locator('.entry[data-path="notes"] button.folder').click();
+    await page.locator('.entry[data-path="notes/note1.txt"]').waitFor();
+    const names = () => page.locator('.entries .entry').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')));
+    expect(await names()).toEqual(['notes/big picture.png', 'notes/note1.txt', 'notes/note2.txt', 'notes/note10.txt']);
+    await page.getByLabel('Sort by').selectOption('size');
+    await page.getByRole('button', { name: 'Ascending; switch to descending' }).click();
+    expect((await names())[0]).toBe('notes/big picture.png');
+    await page.getByLabel('Show').selectOption('image');
+    expect(await names()).toEqual(['notes/big picture.png']);
+    await page.getByLabel('Show').selectOption('all');
+    await page.getByLabel('Sort by').selectOption('name');
+    await page.getByRole('button', { name: 'Descending; switch to ascending' }).click();
+    // Search as one types: my files and the shared folder, not the trash.
+    await page.getByLabel('Search all my files and shared folders').pressSequentially('note');
+    await expect.poll(() => page.locator('.results .entry').count()).toBe(5);
+    const hit = page.locator('.results .entry[data-path="papers/note on methods.txt"]');
+    expect(await hit.textContent()).toContain('Research / papers/note on methods.txt');
+    await hit.getByRole('button').click();
+    await page.locator('#library-title', { hasText: 'Research' }).waitFor();
+    await page.locator('.entry[data-path="papers/note on methods.txt"]').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/files/Research/papers');
+  });
+
+  it('gives every folder an address: Back and Forward work, a reload keeps the view, a deep link opens after sign-in', async () => {
+    const page = f.page;
+    await openSpace(page, 'My files');
+    expect(new URL(page.url()).pathname).toBe('/files/me');
+    await page.locator('.entry[data-path="notes"] button.folder').click();
+    await page.locator('.entry[data-path="notes/note1.txt"]').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/files/me/notes');
+    await page.goBack();
+    await page.locator('.entry[data-path="notes"]').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/files/me');
+    await page.goForward();
+    await page.locator('.entry[data-path="notes/note1.txt"]').waitFor();
+    await page.reload();
+    await page.locator('.entry[data-path="notes/note1.txt"]').waitFor();
+    await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name: 'Trash' }).click();
+    await page.getByRole('heading', { name: 'Trash of My files' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/trash/me');
+    await page.goBack();
+    await page.locator('.entry[data-path="notes/note1.txt"]').waitFor();
+    // Signed out, a deep link asks to sign in and then opens where it points.
+    const other = await openProfile();
+    try {
+      const p2 = other.context.pages()[0] ?? (await other.context.newPage());
+      await p2.goto(`${f.env.relay.httpUrl}/files/Research/papers`);
+      await p2.getByLabel('User name').fill('alice');
+      await p2.getByLabel('Password').fill('alice-password');
+      await p2.getByRole('button', { name: 'Sign in' }).click();
+      await p2.locator('.entry[data-path="papers/note on methods.txt"]').waitFor();
+      expect(await p2.locator('#library-title').textContent()).toContain('Research');
     } finally {
       await other.close();
     }

@@ -4,6 +4,10 @@ import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 import { downloadedFile, forgetDownload, listDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
+import { findSpace, parseRoute, routePath, spaceKey } from '../lib/routes';
+import { kindOf, sortEntries, type Kind, type SortKey } from '../lib/sorting';
+
+export type SearchHit = ReplyBody<'search'>['hits'][number];
 
 export type Entry = ReplyBody<'list'>['entries'][number];
 export type Version = ReplyBody<'history'>['versions'][number];
@@ -21,6 +25,17 @@ class Library {
   lastTrashed = $state<{ space: number; item: number; path: string } | undefined>();
   folder = $state('');
   entries = $state<Entry[]>([]);
+  /** How the folder is ordered and which kinds it shows. */
+  sort = $state<SortKey>('name');
+  descending = $state(false);
+  kind = $state<Kind | 'all'>('all');
+  /** Search across every space I can see, as I type. */
+  query = $state('');
+  hits = $state<SearchHit[] | undefined>();
+  hitsTruncated = $state(false);
+  private searchSeq = 0;
+  /** The first view was opened from the address: until then nothing may replace the address. */
+  private routed = false;
   loading = $state(false);
   error = $state('');
   /** The relay could not be reached when the folder was last asked for. */
@@ -33,12 +48,14 @@ class Library {
   private refreshTimer?: ReturnType<typeof setTimeout>;
 
   constructor() {
+    // Back and Forward move between the folders and views opened before.
+    if (typeof window !== 'undefined') window.addEventListener('popstate', () => void this.openRoute(location.pathname, false));
     // The relay tells every client what changed: refresh what is on screen.
     onEngineEvent((e) => {
       if (e.type === 'spaces.v1') return void this.loadSpaces().then(() => this.refresh());
       if (e.type !== 'library.v1') return;
       if (e.event.space !== this.space && e.event.fromSpace !== this.space) return;
-      if (this.view === 'trash') return void this.openTrash();
+      if (this.view === 'trash') return void this.openTrash(false);
       const { path } = e.event;
       const inView = this.folder === '' || path === this.folder || path.startsWith(`${this.folder}/`);
       if (inView && !this.refreshTimer) {
@@ -49,6 +66,71 @@ class Library {
       }
       if (this.history?.path === path) void this.showHistory(path).catch(() => {});
     });
+  }
+
+  /** The open folder's entries in the chosen order, of the chosen kind. */
+  get shown(): Entry[] {
+    const kept = this.kind === 'all' ? this.entries : this.entries.filter((e) => kindOf(e) === this.kind);
+    return sortEntries(kept, this.sort, this.descending);
+  }
+
+  /** Names containing `text` in every space I can see; a newer query wins over an older answer. */
+  async search(text: string): Promise<void> {
+    this.query = text;
+    const seq = ++this.searchSeq;
+    if (!text.trim()) {
+      this.hits = undefined;
+      return;
+    }
+    try {
+      const r = await request('search', { text: text.trim() });
+      if (seq !== this.searchSeq) return;
+      this.hits = r.hits;
+      this.hitsTruncated = r.truncated;
+    } catch (err) {
+      if (seq === this.searchSeq) this.error = describe(err);
+    }
+  }
+
+  /** Opens where a search hit is: its folder (a file's parent) in its space. */
+  async openHit(hit: SearchHit): Promise<void> {
+    this.query = '';
+    this.hits = undefined;
+    this.space = hit.space;
+    await this.open(hit.kind === 'folder' ? hit.path : parentOf(hit.path));
+  }
+
+  /** Opens the view an address names (after sign-in, on Back/Forward); anything else opens My files. */
+  async openRoute(pathname: string, push: boolean): Promise<void> {
+    const route = parseRoute(pathname);
+    const space = route && findSpace(this.spaces, route.space);
+    if (space) this.space = space.id;
+    else if (route) this.space = this.spaces[0]?.id;
+    if (route?.view === 'trash' && space) return this.openTrash(push);
+    this.routed = true;
+    await this.open(space ? route!.folder : route ? '' : this.folder, { push });
+    // An address that is not a view (the start page) becomes the view's own.
+    if (!route) history.replaceState(null, '', this.path());
+  }
+
+  /** After a reconnect: my spaces and what is shown may have changed meanwhile. */
+  async reconnected(): Promise<void> {
+    if (!this.routed) return;
+    await this.loadSpaces();
+    await this.refresh();
+  }
+
+  /** The address of what is shown. */
+  path(): string {
+    return routePath({ space: spaceKey(this.current), view: this.view, folder: this.view === 'trash' ? '' : this.folder });
+  }
+
+  private remember(push: boolean): void {
+    if (typeof history === 'undefined' || !this.routed) return;
+    const url = this.path();
+    if (url === location.pathname) return;
+    if (push) history.pushState(null, '', url);
+    else history.replaceState(null, '', url);
   }
 
   /** The open space as its member sees it. */
@@ -87,7 +169,7 @@ class Library {
     this.space = space;
     this.view = 'files';
     this.history = undefined;
-    await this.open('');
+    await this.open('', { push: true });
   }
 
   get crumbs(): { name: string; path: string }[] {
@@ -95,7 +177,8 @@ class Library {
     return parts.map((name, i) => ({ name, path: parts.slice(0, i + 1).join('/') }));
   }
 
-  async open(folder: string): Promise<void> {
+  /** Lists a folder of the open space; `push` makes it a step Back returns from (a refresh is not). */
+  async open(folder: string, opts: { push?: boolean } = {}): Promise<void> {
     this.loading = true;
     this.error = '';
     this.view = 'files';
@@ -104,10 +187,11 @@ class Library {
       this.folder = r.folder;
       this.entries = r.entries;
       this.offline = false;
+      this.remember(opts.push ?? true);
     } catch (err) {
       // Not reaching the relay is a state, not an error: say so, keep what was shown.
       if (errorCode(err) === 'CONNECTION_LOST') this.offline = true;
-      else if (errorCode(err) === 'NOT_FOUND' && folder !== '') return this.open(parentOf(folder));
+      else if (errorCode(err) === 'NOT_FOUND' && folder !== '') return this.open(parentOf(folder), { push: false });
       else this.error = describe(err);
     } finally {
       this.loading = false;
@@ -115,14 +199,15 @@ class Library {
   }
 
   refresh(): Promise<void> {
-    return this.view === 'trash' ? this.openTrash() : this.open(this.folder);
+    return this.view === 'trash' ? this.openTrash(false) : this.open(this.folder, { push: false });
   }
 
   /** Shows the open space's trash. */
-  async openTrash(): Promise<void> {
+  async openTrash(push = true): Promise<void> {
     if (this.view !== 'trash') this.message = '';
     this.view = 'trash';
     this.error = '';
+    this.remember(push);
     try {
       const r = await request('trash.list', { space: this.space });
       this.trashItems = r.items;
