@@ -8,6 +8,8 @@
  *   4. app upload of a picked 1 GiB file vs a bare page sending it             (target ≥ 0.8)
  *   5. time to resume after reload and re-pick                                (target < 2 s)
  *   6. renderer memory growth during a 4 GiB app upload                        (target ≤ 256 MB)
+ * then the library benchmarks (tests/bench/library.ts): listing 10,000 files, searching
+ * 100,000 names, scrolling 10,000 rows. `BENCH_ONLY=library` runs only those.
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { execSync, spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ import path from 'node:path';
 import { addUsers, startRelayProcess, FERRY_BIN, ROOT } from '../helpers/relay.js';
 import { hasChromium } from '../helpers/browser.js';
 import { benchWeb, benchWebMemory } from './web.js';
+import { benchLibrary } from './library.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -121,7 +124,19 @@ async function benchLink(file: string, cliEnv: Record<string, string>): Promise<
   return `| share-link download of ${SIZE / MiB} MiB with curl vs fs.createReadStream over HTTP (best of ${RUNS}; runs ${plain.map((x) => x.toFixed(2)).join(', ')} / ${link.map((x) => x.toFixed(2)).join(', ')} s) | ${mibs(p).toFixed(1)} MiB/s | ${mibs(l).toFixed(1)} MiB/s | ${(p / l).toFixed(2)} | ≥ 0.9 |`;
 }
 
+const machine = () => `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}`;
+
+async function libraryReport(): Promise<string[]> {
+  return ['', '| library | measured | | target |', '| --- | --- | --- | --- |', ...(await benchLibrary())];
+}
+
 async function main() {
+  if (process.env.BENCH_ONLY === 'library') {
+    const lines = await libraryReport();
+    console.log(`Ferry library benchmark — ${machine()}\n`);
+    console.log(lines.join('\n'));
+    return;
+  }
   mkdirSync(work, { recursive: true });
   const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
   const report: string[] = [];
@@ -201,7 +216,8 @@ async function main() {
       ...webLines.filter((l) => !l.startsWith('|') && l),
       `All runs (seconds): sink ${sink.map((s) => fmt(s, 2)).join(', ')}; ferry put ${first.map((s) => fmt(s, 2)).join(', ')}; re-upload ${again.map((s) => fmt(s, 2)).join(', ')}.`,
     );
-    console.log(`Ferry benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model}, ${fmt(os.totalmem() / GiB, 0)} GiB RAM, Node ${process.version}\n`);
+    report.push(...(await libraryReport()));
+    console.log(`Ferry benchmark — ${machine()}\n`);
     console.log(report.join('\n'));
   } finally {
     rmSync(work, { recursive: true, force: true });

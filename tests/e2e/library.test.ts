@@ -29,7 +29,7 @@ describe.runIf(hasChromium)('the library in the web app', () => {
 
   it('downloads a folder as one zip from its actions menu', async () => {
     await f.page.locator('.entry[data-path="Project"]').waitFor();
-    const [download] = await Promise.all([f.page.waitForEvent('download'), rowAction(f.page, 'Project', 'Download Project as zip')]);
+    const [download] = await Promise.all([f.page.waitForEvent('download'), rowAction(f.page, 'Project', 'Download as zip: Project')]);
     expect(download.suggestedFilename()).toBe('Project.zip');
     const saved = path.join(f.env.tmp, 'Project.zip');
     await download.saveAs(saved);
@@ -65,6 +65,43 @@ describe.runIf(hasChromium)('the library in the web app', () => {
       ['plan.txt', 1],
       ['plan_v2.txt', 1],
     ]);
+  });
+
+  it('asks on a name clash: replace, keep both or skip, for one file or all; the choice made in advance stays', async () => {
+    const dir = path.join(f.env.tmp, 'clash');
+    mkdirSync(dir, { recursive: true });
+    const names = ['a.txt', 'b.txt', 'c.txt'];
+    for (const n of names) writeFileSync(path.join(dir, n), `first ${n}`);
+    await f.page.getByTestId('conflict').selectOption('ask');
+    await f.page.getByRole('button', { name: 'New folder' }).click();
+    await f.page.getByLabel('Name of the new folder').fill('clash');
+    await f.page.getByRole('button', { name: 'Make folder' }).click();
+    await f.page.locator('.entry[data-path="clash"] button.folder').click();
+    await f.page.getByTestId('file-input').setInputFiles(names.map((n) => path.join(dir, n)));
+    for (const n of names) await done(`clash/${n}`);
+    for (const n of [...names, 'd.txt']) writeFileSync(path.join(dir, n), `second ${n}`);
+    // Again with one new file: asked about a.txt, "keep both" for it and the other two.
+    await f.page.getByTestId('file-input').setInputFiles([...names, 'd.txt'].map((n) => path.join(dir, n)));
+    const dialog = f.page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: '“a.txt” exists already' }).waitFor();
+    await dialog.getByLabel('Do this for the other 2 files that exist already').check();
+    await dialog.getByRole('button', { name: /^Keep both/ }).click();
+    for (const n of ['clash/a_v2.txt', 'clash/b_v2.txt', 'clash/c_v2.txt', 'clash/d.txt']) await done(n);
+    // And once more: replace a.txt, skip the rest.
+    await f.page.getByTestId('file-input').setInputFiles(names.map((n) => path.join(dir, n)));
+    await dialog.getByRole('button', { name: /^Replace/ }).click();
+    await dialog.getByRole('heading', { name: '“b.txt” exists already' }).waitFor();
+    await dialog.getByLabel('Do this for the other 1 file that exist already').check();
+    await dialog.getByRole('button', { name: 'Skip this file' }).click();
+    await expect.poll(async () => (await f.alice.request('list', { folder: 'clash' })).entries.map((e) => [e.name, e.versions])).toEqual([
+      ['a.txt', 2], ['a_v2.txt', 1], ['b.txt', 1], ['b_v2.txt', 1], ['c.txt', 1], ['c_v2.txt', 1], ['d.txt', 1],
+    ]);
+    // A choice made in advance is kept on this device.
+    await f.page.getByTestId('conflict').selectOption('version');
+    await f.page.reload();
+    await f.page.locator('#library-title').waitFor();
+    expect(await f.page.getByTestId('conflict').inputValue()).toBe('version');
+    await f.page.getByRole('navigation', { name: 'Folder' }).getByRole('button', { name: 'My files' }).click();
   });
 
   it('downloads a past version byte-identical from the history dialog, and restores it', async () => {

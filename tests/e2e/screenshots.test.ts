@@ -31,6 +31,7 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
     await page.getByTestId('file-input').setInputFiles([path.join(env.tmp, 'report.pdf'), path.join(env.tmp, 'a"b<script>é😀.txt'), path.join(env.tmp, 'invoice\u202Egpj.exe')]);
     await page.locator('.transfer[data-state="done"]').nth(4).waitFor({ timeout: 60_000 });
     await page.getByTestId('file-input').setInputFiles(path.join(env.tmp, 'report.pdf'));
+    await page.getByRole('dialog').getByRole('button', { name: /^Replace/ }).click();
     await page.locator('.transfer[data-state="done"]').nth(5).waitFor({ timeout: 60_000 });
   });
   afterAll(async () => {
@@ -92,7 +93,7 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       await page.screenshot({ path: path.join(OUT, `move-${width}.png`) });
       await dialog.getByRole('button', { name: 'Move' }).click();
       await page.locator(`.entry[data-path="Holiday 2026/notes ${width}.txt"]`).waitFor();
-      await rowAction(page, `notes ${width}.txt`, `Move notes ${width}.txt to the trash`);
+      await rowAction(page, `notes ${width}.txt`, `Move to trash: notes ${width}.txt`);
       await page.getByRole('button', { name: 'Undo' }).waitFor();
       await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name: 'Trash' }).click();
       await page.locator(`.item[data-path="Holiday 2026/notes ${width}.txt"]`).waitFor();

@@ -14,7 +14,7 @@ describe.runIf(hasChromium)('sharing from the web app', () => {
     writeFileSync(file, 'for the team');
     await page.getByTestId('file-input').setInputFiles(file);
     await page.locator('.transfer[data-path="handout.txt"][data-state="done"]').waitFor({ timeout: 60_000 });
-    await rowAction(page, 'handout.txt', 'Share handout.txt');
+    await rowAction(page, 'handout.txt', 'Share link: handout.txt');
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Expires').selectOption('7 days');
     await dialog.getByLabel('Most downloads').fill('2');

@@ -47,6 +47,7 @@ describe.runIf(hasChromium)('uploading from the web app', () => {
     const rows = f.page.locator('.transfer[data-path="twice.txt"][data-state="done"]');
     await rows.first().waitFor({ timeout: 30_000 });
     await f.page.getByTestId('file-input').setInputFiles(file);
+    await f.page.getByRole('dialog').getByRole('button', { name: /^Replace/ }).click();
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
     await expect.poll(() => rows.allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/Unchanged: this is version 1 already/)]));
     expect((await f.alice.request('history', { path: 'twice.txt' })).versions).toHaveLength(1);

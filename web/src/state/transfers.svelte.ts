@@ -5,7 +5,7 @@
  */
 import type { ConflictPolicy } from '../../../relay/protocol';
 import { CHUNK_SIZE } from '../../../relay/protocol/constants';
-import { joinPath } from '../../../relay/protocol/paths';
+import { joinPath, parentOf } from '../../../relay/protocol/paths';
 import { engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { requestQueueSync, SYNC_MESSAGE, withQueueLock } from '../background-sync';
 import { deleteCheckpoint, dequeue, enqueueFile, listCheckpoints, listQueue, queuedFile, saveCheckpoint, type Checkpoint, type QueuedFile } from '../storage/db';
@@ -29,6 +29,18 @@ const SPEED_WINDOW_MS = 3000;
  * page served over plain http from a LAN address uses, and this makes it testable.
  */
 const FORCED_HASHER: HasherKind | undefined = new URLSearchParams(location.search).get('hasher') === 'noble' ? 'noble' : undefined;
+
+const CONFLICT_KEY = 'ferry.conflict';
+
+/** The name-clash choice made in advance on this device ('ask' when none was). */
+function savedConflict(): ConflictPolicy | 'ask' {
+  try {
+    const v = localStorage.getItem(CONFLICT_KEY);
+    return v === 'version' || v === 'rename' || v === 'overwrite' ? v : 'ask';
+  } catch {
+    return 'ask';
+  }
+}
 
 export class Transfer {
   readonly id: string;
@@ -128,7 +140,12 @@ export class Transfer {
 
 class Transfers {
   items = $state<Transfer[]>([]);
-  conflict = $state<ConflictPolicy>('version');
+  /** What an upload does when a name exists: ask each time (the default), or a policy chosen in advance (kept on this device). */
+  conflict = $state<ConflictPolicy | 'ask'>(savedConflict());
+  /** A name clash waiting for the person's choice. */
+  clash = $state<{ path: string; remaining: number; choose: (choice: 'version' | 'rename' | 'skip', forAll: boolean) => void } | undefined>();
+  /** The latest finished or failed transfer in words, for screen readers (a live region). */
+  announcement = $state('');
   private running = 0;
 
   constructor() {
@@ -261,10 +278,51 @@ class Transfers {
    * that matches a waiting upload (name, size, mtime and first-chunk hash) resumes it.
    * While the relay is unreachable, files are copied to this device's storage first.
    */
+  /** Sets the policy chosen in advance, and keeps it on this device. */
+  setConflict(c: ConflictPolicy | 'ask'): void {
+    this.conflict = c;
+    try {
+      localStorage.setItem(CONFLICT_KEY, c);
+    } catch {
+      /* storage refused: the choice lasts this session */
+    }
+  }
+
+  /**
+   * With `ask`: the policy for each file whose path is taken, asked in a dialog (with "do
+   * this for all"); undefined skips it. A file whose path is free gets `version`, so one
+   * that appears meanwhile (another device) becomes a version, never lost.
+   */
+  private async policies(space: number | undefined, paths: string[]): Promise<(ConflictPolicy | undefined)[]> {
+    if (this.conflict !== 'ask') return paths.map(() => this.conflict as ConflictPolicy);
+    const taken = new Set<string>();
+    for (const folder of new Set(paths.map(parentOf))) {
+      const r = await request('list', { space, folder }).catch(() => undefined);
+      for (const e of r?.entries ?? []) if (e.kind === 'file') taken.add(e.path);
+    }
+    const clashing = paths.filter((p) => taken.has(p));
+    const decided = new Map<string, ConflictPolicy | undefined>();
+    let forAll: 'version' | 'rename' | 'skip' | undefined;
+    for (const [i, p] of clashing.entries()) {
+      const choice = forAll ?? (await new Promise<{ choice: 'version' | 'rename' | 'skip'; all: boolean }>((resolve) => {
+        this.clash = { path: p, remaining: clashing.length - i - 1, choose: (choice, all) => resolve({ choice, all }) };
+      }).then(({ choice, all }) => {
+        this.clash = undefined;
+        if (all) forAll = choice;
+        return choice;
+      }));
+      decided.set(p, choice === 'skip' ? undefined : choice);
+      if (choice === 'skip') clientLog.add('info', `skipped ${p}: it exists already`);
+    }
+    return paths.map((p) => (decided.has(p) ? decided.get(p) : 'version'));
+  }
+
   async add(files: { file: File; relativePath: string }[]): Promise<void> {
     if (!this.online) {
       for (const { file, relativePath } of files) {
-        const entry = await enqueueFile(file, library.space, joinPath(library.folder, relativePath), this.conflict);
+        // Offline nothing can be asked: a clash becomes a new version (the old one stays in history).
+        const policy = this.conflict === 'ask' ? 'version' : this.conflict;
+        const entry = await enqueueFile(file, library.space, joinPath(library.folder, relativePath), policy);
         if (entry.problem) this.uncopied.set(entry.id, file);
         else await requestQueueSync(await navigator.serviceWorker?.getRegistration());
         clientLog.add(entry.problem ? 'warn' : 'info', `kept ${entry.path} on this device until the relay is reachable`, entry.problem ? { problem: entry.problem } : undefined);
@@ -272,7 +330,12 @@ class Transfers {
       await this.drainQueue();
       return;
     }
-    for (const { file, relativePath } of files) {
+    const space = library.space;
+    const folder = library.folder;
+    const policies = await this.policies(space, files.map((f) => joinPath(folder, f.relativePath)));
+    for (const [i, { file, relativePath }] of files.entries()) {
+      const conflict = policies[i];
+      if (conflict === undefined) continue;
       const waiting = this.items.filter((t) => t.state === 'waiting' && t.checkpoint && t.name === file.name && t.size === file.size && t.checkpoint.mtime === file.lastModified);
       if (waiting.length > 0) {
         const [first] = file.size > 0 ? await engine.hash(file, { limit: CHUNK_SIZE, kind: FORCED_HASHER }) : [];
@@ -284,8 +347,8 @@ class Transfers {
           continue;
         }
       }
-      const path = joinPath(library.folder, relativePath);
-      this.items.push(new Transfer({ id: crypto.randomUUID(), name: file.name, size: file.size, space: library.space, path, conflict: this.conflict, file }));
+      const path = joinPath(folder, relativePath);
+      this.items.push(new Transfer({ id: crypto.randomUUID(), name: file.name, size: file.size, space, path, conflict, file }));
     }
     this.pump();
   }
@@ -334,6 +397,7 @@ class Transfers {
       await t.forgetCheckpoint();
       if (t.queued) await dequeue(t.queued);
       clientLog.add('info', r.unchanged ? `unchanged: ${r.path} is v${r.version} already` : `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
+      this.announcement = r.unchanged ? `${t.name} is unchanged.` : `${t.name} uploaded.`;
       void library.refresh();
     } catch (err) {
       const now = t.state as TransferState; // changed by pause() or cancel() meanwhile
@@ -342,6 +406,7 @@ class Transfers {
       t.errorCode = errorCode(err);
       t.error = (err as Error).message;
       clientLog.add('error', `upload of ${t.path} failed`, { code: t.errorCode, message: t.error });
+      this.announcement = `Upload of ${t.name} failed: ${t.error}`;
     }
   }
 
