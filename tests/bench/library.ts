@@ -98,22 +98,27 @@ async function scrolling(url: string, user: { name: string; password: string }):
     await signInPage(page, url, user.name, user.password);
     const opened = performance.now();
     await page.locator('.entry[data-path="big"] button.folder').click();
-    await page.locator('.entry[data-path="big/report-0.txt"]').waitFor({ timeout: 120_000 });
+    await page.locator('.entries .entry').first().waitFor({ timeout: 120_000 });
     const shownMs = performance.now() - opened;
-    const longest = await page.evaluate(async () => {
+    // Once the rows are on the page, scroll down a screen per frame to the end.
+    await page.waitForFunction((n) => document.querySelectorAll('.entries .entry').length >= n, FOLDER_FILES, { timeout: 120_000 });
+    const allMs = performance.now() - opened;
+    const longest = await page.evaluate(async (total) => {
       const tasks: number[] = [];
       const observer = new PerformanceObserver((l) => l.getEntries().forEach((e) => tasks.push(e.duration)));
       observer.observe({ type: 'longtask', buffered: false });
+      const started = performance.now();
       const height = document.documentElement.scrollHeight;
       for (let y = 0; y < height; y += 600) {
         window.scrollTo(0, y);
         await new Promise((r) => requestAnimationFrame(() => r(null)));
+        if (performance.now() - started > 300_000) break;
       }
       await new Promise((r) => setTimeout(r, 500));
       observer.disconnect();
-      return { max: Math.max(0, ...tasks), count: tasks.length };
-    });
-    return `| scroll the app through ${FOLDER_FILES.toLocaleString('en')} rows (Chromium, 1280 px; the folder showed in ${(shownMs / 1000).toFixed(1)} s) | longest main-thread task ${longest.max.toFixed(0)} ms (${longest.count} over 50 ms) | — | < 100 ms |`;
+      return { max: Math.max(0, ...tasks), count: tasks.length, rows: document.querySelectorAll('.entries .entry').length, seconds: (performance.now() - started) / 1000, total };
+    }, FOLDER_FILES);
+    return `| scroll the app through ${longest.rows.toLocaleString('en')} rows (Chromium, 1280 px; first rows in ${(shownMs / 1000).toFixed(1)} s, all in ${(allMs / 1000).toFixed(1)} s, scrolled to the end in ${longest.seconds.toFixed(0)} s) | longest main-thread task ${longest.max.toFixed(0)} ms (${longest.count} over 50 ms) | — | < 100 ms |`;
   } finally {
     await profile.close();
   }

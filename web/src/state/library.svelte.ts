@@ -68,11 +68,11 @@ class Library {
     });
   }
 
-  /** The open folder's entries in the chosen order, of the chosen kind. */
-  get shown(): Entry[] {
+  /** The open folder's entries in the chosen order, of the chosen kind (sorted once per change, not per read). */
+  shown = $derived.by(() => {
     const kept = this.kind === 'all' ? this.entries : this.entries.filter((e) => kindOf(e) === this.kind);
     return sortEntries(kept, this.sort, this.descending);
-  }
+  });
 
   /** Names containing `text` in every space I can see; a newer query wins over an older answer. */
   async search(text: string): Promise<void> {
