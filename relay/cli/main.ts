@@ -5,7 +5,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
+import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
 import { RemotePaths, spacePrefix } from '../client/remote-path.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
@@ -399,16 +399,6 @@ async function mkdir(args: string[]): Promise<void> {
   });
 }
 
-function sizeText(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[u]}`;
-}
 
 async function trash(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, empty: { type: 'boolean' } } });
@@ -422,7 +412,7 @@ async function trash(args: string[]): Promise<void> {
     if (values.json) return out(JSON.stringify(r, null, 2));
     if (r.items.length === 0) return out(`The trash of ${spacePrefix(at.info)} is empty.`);
     for (const t of r.items) {
-      out(`${when(t.trashedAt)}  ${t.trashedBy.padEnd(12)} ${sizeText(t.bytes).padStart(10)}  ${spacePrefix(at.info)}${displayName(t.path)}${t.kind === 'folder' ? `/  (${t.files} file(s))` : ''}`);
+      out(`${when(t.trashedAt)}  ${t.trashedBy.padEnd(12)} ${formatBytes(t.bytes).padStart(10)}  ${spacePrefix(at.info)}${displayName(t.path)}${t.kind === 'folder' ? `/  (${t.files} file(s))` : ''}`);
     }
     if (r.purgeAfterDays) out(`Items are deleted for good ${r.purgeAfterDays} days after they were trashed.`);
   });
@@ -457,7 +447,7 @@ async function search(args: string[]): Promise<void> {
     if (values.json) return out(JSON.stringify(r, null, 2));
     for (const h of r.hits) {
       const where = `${await remote.label(h.space, h.path)}${h.kind === 'folder' ? '/' : ''}`;
-      out(`${(h.size === undefined ? 'folder' : sizeText(h.size)).padStart(10)}  ${when(h.modifiedAt).padEnd(16)}  ${displayName(where)}`);
+      out(`${(h.size === undefined ? 'folder' : formatBytes(h.size)).padStart(10)}  ${when(h.modifiedAt).padEnd(16)}  ${displayName(where)}`);
     }
     if (r.truncated) out(`(only the first ${r.hits.length} matches; type more of the name)`);
   });
@@ -476,7 +466,7 @@ async function folders(args: string[]): Promise<void> {
   if (values.json) return out(JSON.stringify(r, null, 2));
   for (const f of r.folders) {
     const members = f.members.map((m) => `${m.user}=${m.access}`).join(' ') || '(no members)';
-    out(`${`${f.name}:`.padEnd(24)} ${String(f.files).padStart(6)} files ${sizeText(f.bytes).padStart(10)}  ${members}`);
+    out(`${`${f.name}:`.padEnd(24)} ${String(f.files).padStart(6)} files ${formatBytes(f.bytes).padStart(10)}  ${members}`);
   }
 }
 

@@ -5,3 +5,4 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './paths.js';
 export * from './hashing.js';
+export * from './units.js';

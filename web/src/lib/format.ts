@@ -1,16 +1,8 @@
 /** Human-readable sizes, durations and dates. */
+import { formatBytes } from '../../../relay/protocol/units';
 
 export function bytes(n: number | undefined): string {
-  if (n === undefined) return '';
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+  return n === undefined ? '' : formatBytes(n);
 }
 
 export function speed(bytesPerSecond: number): string {
