@@ -36,10 +36,21 @@ async function violations(page: Page): Promise<string[]> {
   return lines;
 }
 
-/** What every screen has, whatever axe says. */
+/** What every screen has, whatever axe says: one h1, one main landmark, no visible text under 14 px. */
 async function landmarks(page: Page): Promise<void> {
   expect(await page.locator('h1').count(), 'one h1').toBe(1);
   expect(await page.locator('main').count(), 'one main landmark').toBe(1);
+  const small = await page.evaluate(() => {
+    const found: string[] = [];
+    for (const el of document.querySelectorAll<HTMLElement>('body *')) {
+      if (el.closest('.visually-hidden') || !el.offsetParent) continue;
+      const text = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim());
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      if (text && size < 14) found.push(`${el.tagName.toLowerCase()}.${el.className} ${size}px`);
+    }
+    return found.slice(0, 5);
+  });
+  expect(small, 'text under 14 px').toEqual([]);
 }
 
 describe.runIf(hasChromium)('accessibility', () => {
