@@ -21,6 +21,14 @@ describe.runIf(hasChromium)('sharing from the web app', () => {
     await dialog.getByRole('button', { name: 'Create link' }).click();
     const url = await dialog.getByTestId('share-url').inputValue();
     expect(url).toMatch(new RegExp(`^${f.env.relay.httpUrl}/s/[A-Za-z0-9_-]{24}$`));
+    // A QR code of exactly that link, for a phone to scan.
+    const qr = dialog.getByTestId('share-qr');
+    await qr.locator('svg').waitFor();
+    const QRCode = (await import('qrcode')).default;
+    const expected = await QRCode.toString(url, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    const paths = (svg: string) => [...svg.matchAll(/ d="([^"]+)"/g)].map((m) => m[1]);
+    expect(paths(await qr.innerHTML())).toEqual(paths(expected));
+    expect(paths(expected).join('').length).toBeGreaterThan(100);
     await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'share-1280.png') });
     await dialog.getByRole('button', { name: 'Close' }).click();
 

@@ -14,7 +14,11 @@ describe.runIf(hasChromium)('uploading from the web app', () => {
     writeFileSync(file, data);
     await f.page.getByTestId('file-input').setInputFiles(file);
     const row = f.page.locator('.transfer[data-path="fifty.bin"]');
+    // Progress is in sight while it runs: in the header, and in the tab's title.
+    await expect.poll(() => f.page.title(), { timeout: 30_000, interval: 50 }).toMatch(/^\d+% · 1 uploading · Ferry$/);
+    expect(await f.page.getByTestId('header-progress').textContent()).toMatch(/^↑ \d+% \(1\)$/);
     await row.and(f.page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+    await expect.poll(() => f.page.title()).toBe('Ferry');
     await expect.poll(() => row.getByTestId('sha256').textContent()).toContain(sha256(data));
     const sink = memorySink();
     await downloadFile(f.alice, sink, { path: 'fifty.bin' });
