@@ -46,6 +46,8 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       await page.locator('.entry[data-path="report.pdf"]').waitFor();
       // Nothing is wider than the screen (a long option once pushed the page sideways on a phone).
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      // The header never wraps: it is one line of controls (44 px) and its padding.
+      expect(await page.locator('header.bar').evaluate((el) => el.getBoundingClientRect().height)).toBeLessThan(70);
       // The whole page: on a phone the transfers panel follows the library.
       await page.screenshot({ path: path.join(OUT, `app-${width}.png`), fullPage: true });
       await page.locator('section.library').screenshot({ path: path.join(OUT, `library-${width}.png`) });
