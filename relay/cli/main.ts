@@ -405,7 +405,7 @@ async function trash(args: string[]): Promise<void> {
   await withClient(async (c) => {
     const at = await new RemotePaths(c).resolve(positionals[0] ?? '');
     if (values.empty) {
-      const r = await c.request('trash.purge', { space: at.space ?? (await c.request('spaces', {})).spaces[0].id });
+      const r = await c.request('trash.purge', { space: at.info.id });
       return out(`${spacePrefix(at.info)}  trash emptied: ${r.items} item(s), ${r.files} file(s) deleted for good`);
     }
     const r = await c.request('trash.list', { space: at.space });
@@ -442,7 +442,7 @@ async function search(args: string[]): Promise<void> {
   await withClient(async (c) => {
     const remote = new RemotePaths(c);
     const only = values.in === undefined ? undefined : await remote.resolve(values.in);
-    const space = only ? (only.space ?? (await remote.list()).find((s) => s.kind === 'home')!.id) : undefined;
+    const space = only?.info.id;
     const r = await c.request('search', { text, space });
     if (values.json) return out(JSON.stringify(r, null, 2));
     for (const h of r.hits) {
