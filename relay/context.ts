@@ -6,6 +6,7 @@ import type { LogHub, Logger } from './log.js';
 import type { ShareLinks } from './links/share-links.js';
 import type { ClientConnection } from './connection.js';
 import type { ZipDownloads } from './zip/zip-download.js';
+import type { MediaServer } from './media/media-http.js';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -15,6 +16,7 @@ export interface RelayContext {
   logHub: LogHub;
   links: ShareLinks;
   zips: ZipDownloads;
+  media: MediaServer;
   /** Closes the live connections of a user (but `except`), e.g. when they are disabled. */
   disconnectUser(userId: number, except?: unknown): number;
   /** Closes the live connections signed in with one session (but `except`): a sign-out ends them all. */

@@ -20,6 +20,7 @@ import { createLogger, RefusalLog } from './log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
 import { SqliteMetaStore } from './store/sqlite-meta-store.js';
+import { MediaServer } from './media/media-http.js';
 import { ZipDownloads } from './zip/zip-download.js';
 import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
 
@@ -137,6 +138,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     links: new ShareLinks(library),
     // Set just below: the zip downloads need the context itself.
     zips: undefined as unknown as ZipDownloads,
+    media: undefined as unknown as MediaServer,
     disconnectUser(userId, except) {
       let n = 0;
       for (const c of connections) {
@@ -176,6 +178,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   };
 
   ctx.zips = new ZipDownloads(ctx);
+  const secret = linkSecret(config.dataDir);
+  ctx.media = new MediaServer(ctx, secret);
 
   // Every signed-in client hears about every change to the library.
   library.onChange((event) => {
@@ -189,7 +193,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     }
   });
 
-  const server = createServer(createHttpHandler(ctx, linkSecret(config.dataDir)));
+  const server = createServer(createHttpHandler(ctx, secret));
   // A socket with no traffic either way for this long is closed (a link download nobody
   // reads, a request that never finishes); WebSocket upgrades turn this off for theirs.
   server.timeout = HTTP_IDLE_MS;

@@ -153,6 +153,11 @@ export const zipTicket: Handler<'zip.ticket'> = async (conn, msg) => {
   return result;
 };
 
+export const mediaKey: Handler<'media.key'> = async (conn) => {
+  conn.requireUser();
+  return conn.ctx.media.issue(conn.tokenHash!);
+};
+
 export const search: Handler<'search'> = async (conn, msg) => {
   const user = conn.requireUser();
   const { library } = conn.ctx;

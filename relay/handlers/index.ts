@@ -2,7 +2,7 @@
 import type { HandlerMap } from './types.js';
 import { auth, login, logout, ping } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
-import { history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket } from './files.js';
+import { history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
 import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, userAdd, userList, userRemove, userUpdate } from './admin.js';
@@ -33,6 +33,7 @@ export const HANDLERS: HandlerMap = {
   'trash.purge': trashPurge,
   search,
   'zip.ticket': zipTicket,
+  'media.key': mediaKey,
   'link.create': linkCreate,
   'link.list': linkList,
   'link.revoke': linkRevoke,

@@ -16,7 +16,7 @@ import { verifyPassword } from '../auth/passwords.js';
 import type { RelayContext } from '../context.js';
 import { escapeHtml, htmlPage, SECURITY_HEADERS } from '../html.js';
 import { readForm } from '../http.js';
-import { LINK_READ_BYTES } from '../limits.js';
+import { chunksIn, writeRange } from '../version-bytes.js';
 import { DOWNLOAD_UNITS, type ShareLink } from '../store/meta-store.js';
 
 /** How long the cookie a right link password sets stays good. */
@@ -142,7 +142,7 @@ ${
     const start = range ? range.start : 0;
     const end = range ? range.end : v.size - 1;
     const length = v.size === 0 ? 0 : end - start + 1;
-    const wanted = v.chunks.filter((c) => c.offset <= end && c.offset + c.length > start);
+    const wanted = chunksIn(v.chunks, start, end);
     // A chunk gone from storage fails the request before any header is sent.
     for (const c of wanted) {
       if (!(await ctx.library.chunks.has(c.sha256))) {
@@ -164,38 +164,9 @@ ${
     res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': length, ...(range ? { 'Content-Range': `bytes ${start}-${end}/${v.size}` } : {}) });
     logUse(req, link.id, range ? 206 : 200, { path: v.path, version: v.version, bytes: length });
     if (req.method === 'HEAD' || length === 0) return void res.end();
-    let sent = 0;
-    let closed = false;
-    const gone = new Promise<void>((resolve) => res.once('close', () => {
-      closed = true;
-      resolve();
-    }));
-    // Two buffers taken in turn, each reused once its write is out: a response that is
-    // not read holds two pieces, and a fast one makes no garbage.
-    const buffers = [Buffer.allocUnsafe(LINK_READ_BYTES), Buffer.allocUnsafe(LINK_READ_BYTES)];
-    const flushed: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
-    let turn = 0;
-    const store = ctx.library.chunks;
+    const progress = { sent: 0 };
     try {
-      for (const c of wanted) {
-        if (closed) break;
-        // One open per chunk where the store allows it, not one per piece.
-        const reader = store.openChunk ? await store.openChunk(c.sha256) : { read: (o: number, l: number, into?: Uint8Array) => store.getRange(c.sha256, o, l, into), close: async () => {} };
-        try {
-          for (let at = Math.max(start, c.offset); at <= Math.min(end, c.offset + c.length - 1) && !closed; at += LINK_READ_BYTES) {
-            await Promise.race([flushed[turn], gone]);
-            if (closed) break;
-            const piece = await reader.read(at - c.offset, Math.min(LINK_READ_BYTES, end - at + 1, c.offset + c.length - at), buffers[turn]);
-            if (piece.byteLength === 0) throw new FerryError('INTEGRITY_FAILED', `Chunk ${c.sha256} is shorter than its length.`);
-            sent += piece.byteLength;
-            flushed[turn] = new Promise((resolve) => res.write(piece, resolve));
-            turn = 1 - turn;
-          }
-        } finally {
-          await reader.close();
-        }
-      }
-      if (!closed) res.end();
+      await writeRange(ctx.library.chunks, res, v.chunks, start, end, progress);
     } catch (err) {
       // Headers are out: end the response short, so the client sees it failed (Content-Length).
       ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', id: link.id, path: v.path, err: (err as Error).message }, 'a linked file could not be read whole');
@@ -203,7 +174,7 @@ ${
     } finally {
       // What was reserved and not sent (an aborted or failed response) goes back to the budget.
       if (taken > 0) {
-        ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(sent, v.size)));
+        ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(progress.sent, v.size)));
         // The owner sees the count move without reloading.
         ctx.linkChanged(link.id);
       }

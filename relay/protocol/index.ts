@@ -6,3 +6,4 @@ export * from './codec.js';
 export * from './paths.js';
 export * from './hashing.js';
 export * from './units.js';
+export * from './media-types.js';

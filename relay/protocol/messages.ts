@@ -313,6 +313,15 @@ export const REQUESTS = {
     request: z.object({ space: spaceId, paths: z.array(pathString).min(1).max(1000) }),
     reply: z.object({ url: z.string(), name: z.string(), files: uint, bytes: uint }),
   },
+  /**
+   * A key for `/media/<key>?space=S&path=P[&v=N][&thumb=1]`: the app's thumbnails, and
+   * files opened in its viewer (Range works, so video seeks). It works while this
+   * session lasts, for `expiresAt` at most; ask again before.
+   */
+  'media.key': {
+    request: z.object({}),
+    reply: z.object({ key: z.string(), expiresAt: uint }),
+  },
   /** Files and folders whose name contains `text` (case-insensitive), in one space, or every space I can see when `space` is absent. */
   search: {
     request: z.object({ text: z.string().min(1).max(256), space: spaceId }),

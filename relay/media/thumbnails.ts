@@ -1,0 +1,67 @@
+/**
+ * Thumbnails of images, made by the relay whichever client uploaded the file: the
+ * current bytes are read from the chunk store once, scaled to fit a square (EXIF
+ * orientation applied) and kept as WebP under `<data>/thumbs/<content hash>.webp`.
+ * A content hash is made once however many ask at once, and one at a time relay-wide
+ * so a folder of photos cannot take both cores. An image that cannot be decoded is
+ * remembered (an empty file) and not tried again.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { ChunkRef } from '../protocol/index.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+
+/** The longest side of a thumbnail, in pixels (sharp on a phone's 3× screen at ~85 CSS px). */
+export const THUMB_PX = 256;
+/** Images larger than this are not read for a thumbnail. */
+export const THUMB_MAX_BYTES = 64 * 1024 * 1024;
+
+sharp.concurrency(1);
+sharp.cache(false);
+
+export class Thumbnails {
+  private readonly making = new Map<string, Promise<Buffer | undefined>>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly dir: string, private readonly chunks: ChunkStore) {}
+
+  /** The WebP thumbnail of a version, or undefined when it cannot be made. */
+  async get(version: { contentHash: string; size: number; chunks: ChunkRef[] }): Promise<Buffer | undefined> {
+    if (version.size === 0 || version.size > THUMB_MAX_BYTES) return undefined;
+    const file = path.join(this.dir, `${version.contentHash}.webp`);
+    try {
+      const kept = await readFile(file);
+      return kept.byteLength ? kept : undefined;
+    } catch {
+      // not made yet
+    }
+    let pending = this.making.get(version.contentHash);
+    if (!pending) {
+      pending = this.queue.then(() => this.make(file, version.chunks)).finally(() => this.making.delete(version.contentHash));
+      this.queue = pending.catch(() => {});
+      this.making.set(version.contentHash, pending);
+    }
+    return pending;
+  }
+
+  private async make(file: string, chunks: ChunkRef[]): Promise<Buffer | undefined> {
+    const parts: Uint8Array[] = [];
+    for (const c of chunks) parts.push(await this.chunks.getRange(c.sha256, 0, c.length));
+    let out: Buffer;
+    try {
+      out = await sharp(Buffer.concat(parts), { limitInputPixels: 100_000_000, failOn: 'error' })
+        .rotate()
+        .resize(THUMB_PX, THUMB_PX, { fit: 'inside', withoutEnlargement: true })
+        .webp({ quality: 72 })
+        .toBuffer();
+    } catch {
+      out = Buffer.alloc(0);
+    }
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, out, { mode: 0o600 });
+    await rename(temp, file);
+    return out.byteLength ? out : undefined;
+  }
+}
