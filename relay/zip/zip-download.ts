@@ -73,7 +73,10 @@ export class ZipDownloads {
     for (const [id, t] of this.tickets) if (t.expiresAt <= now) this.tickets.delete(id);
     if (this.tickets.size >= MAX_TICKETS) throw new FerryError('RELAY_BUSY', 'Too many zip downloads are waiting to start; try again in a few minutes.');
     const id = randomBytes(18).toString('base64url');
-    const name = `${paths.length === 1 ? (paths[0] === '' ? spaceName : baseName(paths[0])) : spaceName}.zip`;
+    // One item: its name; a selection in one folder: the folder's; else the space's.
+    const parents = new Set(paths.map((p) => (p === '' ? '' : parentOf(p))));
+    const [parent] = parents;
+    const name = `${paths.length === 1 ? (paths[0] === '' ? spaceName : baseName(paths[0])) : parents.size === 1 && parent ? baseName(parent) : spaceName}.zip`;
     this.tickets.set(id, { userId: user.id, spaceId, paths, name, expiresAt: now + TICKET_MS });
     return { url: `/zip/${id}`, name, files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
   }

@@ -98,6 +98,18 @@ describe.runIf(hasChromium)('accessibility', () => {
       await page.locator('.entry[data-path="docs"] button.folder').click();
       await page.locator('.entry[data-path="docs/notes.txt"]').waitFor();
       expect(await violations(page), 'a folder').toEqual([]);
+      await page.getByRole('button', { name: 'Grid' }).click();
+      await page.locator('.entries.grid').waitFor();
+      expect(await violations(page), 'the grid').toEqual([]);
+      await page.getByRole('checkbox', { name: 'Select notes.txt' }).check();
+      expect(await violations(page), 'a selection').toEqual([]);
+      await page.getByRole('checkbox', { name: 'Select notes.txt' }).uncheck();
+      await page.getByRole('button', { name: 'List' }).click();
+      await page.locator('.entry[data-path="docs/notes.txt"] button.file').click();
+      await page.getByRole('dialog', { name: 'notes.txt' }).locator('pre.code').waitFor();
+      await landmarks(page);
+      expect(await violations(page), 'the viewer').toEqual([]);
+      await page.keyboard.press('Escape');
       await page.getByRole('button', { name: 'Actions for notes.txt' }).click();
       await page.getByRole('menu').waitFor();
       expect(await violations(page), 'actions menu').toEqual([]);

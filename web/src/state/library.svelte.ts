@@ -44,6 +44,10 @@ class Library {
   /** Path and version being downloaded, with progress 0..1. */
   downloading = $state<{ path: string; version?: number; progress: number } | undefined>();
   message = $state('');
+  /** Rows or a grid of thumbnails, kept on this device. */
+  layout = $state<'list' | 'grid'>(typeof localStorage !== 'undefined' && localStorage.getItem('ferry.layout') === 'grid' ? 'grid' : 'list');
+  /** The file open in the viewer. */
+  viewing = $state<Entry | undefined>();
 
   private refreshTimer?: ReturnType<typeof setTimeout>;
 
@@ -290,6 +294,61 @@ class Library {
       a.remove();
       this.message = `Downloading ${t.name}: ${t.files} ${t.files === 1 ? 'file' : 'files'}.`;
       clientLog.add('info', `zip download of ${paths.join(', ')}`, { files: t.files, bytes: t.bytes });
+    });
+  }
+
+  setLayout(layout: 'list' | 'grid'): void {
+    this.layout = layout;
+    localStorage.setItem('ferry.layout', layout);
+  }
+
+  /** The files of the open folder as shown, which the viewer steps through. */
+  get viewable(): Entry[] {
+    return this.shown.filter((e) => e.kind === 'file');
+  }
+
+  /** Opens the file next to the one in the viewer (`step` -1 or 1). */
+  viewStep(step: number): void {
+    const files = this.viewable;
+    const at = files.findIndex((e) => e.path === this.viewing?.path);
+    if (at >= 0 && files[at + step]) this.viewing = files[at + step];
+  }
+
+  /** Moves several files and folders into one folder (each move is atomic; they are made one after another). */
+  async moveMany(paths: string[], folder: string, toSpace = this.space): Promise<boolean> {
+    return this.act(async () => {
+      let moved = 0;
+      try {
+        for (const path of paths) {
+          const name = path.slice(path.lastIndexOf('/') + 1);
+          await request('move', { space: this.space, path, toSpace, to: folder ? `${folder}/${name}` : name });
+          moved++;
+        }
+      } finally {
+        const where = `${this.spaceName(toSpace)}/${folder}`;
+        if (moved) this.message = `Moved ${moved} of ${paths.length} to ${displayName(where)}.`;
+        clientLog.add('info', `moved ${moved} of ${paths.length} to ${where}`);
+        await this.refresh();
+      }
+    });
+  }
+
+  /** Moves several files and folders to the trash (one after another; Undo is per item in the trash). */
+  async trashMany(paths: string[]): Promise<boolean> {
+    if (paths.length === 1) return this.trash(paths[0]);
+    return this.act(async () => {
+      let trashed = 0;
+      try {
+        for (const path of paths) {
+          await request('trash', { space: this.space, path });
+          trashed++;
+        }
+      } finally {
+        this.lastTrashed = undefined;
+        if (trashed) this.message = `Moved ${trashed} of ${paths.length} to the trash. Restore them from the trash.`;
+        clientLog.add('info', `trashed ${trashed} of ${paths.length}`);
+        await this.refresh();
+      }
     });
   }
 
