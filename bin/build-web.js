@@ -20,7 +20,16 @@ export async function ensureWebBuilt() {
   if (Math.max(...inputs) > built) {
     console.log('Building the web app…');
     const { build } = await import('vite');
-    await build({ configFile: path.join(ROOT, 'vite.config.ts'), root: path.join(ROOT, 'web'), logLevel: 'warn' });
+    // Always the production build: under the test runner NODE_ENV is "test", which made
+    // Svelte compile in dev mode (slower, larger), and `npm start` then served that build.
+    const was = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await build({ configFile: path.join(ROOT, 'vite.config.ts'), root: path.join(ROOT, 'web'), mode: 'production', logLevel: 'warn' });
+    } finally {
+      if (was === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = was;
+    }
   }
   return WEB_DIR;
 }

@@ -100,11 +100,13 @@ async function scrolling(url: string, user: { name: string; password: string }):
     await page.locator('.entry[data-path="big"] button.folder').click();
     await page.locator('.entries .entry').first().waitFor({ timeout: 120_000 });
     const shownMs = performance.now() - opened;
-    // Once the rows are on the page, scroll down a screen per frame to the end.
-    await page.waitForFunction((n) => document.querySelectorAll('.entries .entry').length >= n, FOLDER_FILES, { timeout: 120_000 });
+    // Once the folder is listed (the list draws the rows near the screen of all 10,000),
+    // scroll down a screen per frame to the end.
+    await page.waitForFunction((n) => document.querySelector('.entries .entry')?.getAttribute('aria-setsize') === String(n), FOLDER_FILES, { timeout: 120_000 });
     const allMs = performance.now() - opened;
     const longest = await page.evaluate(async (total) => {
       const tasks: number[] = [];
+      let drawn = 0;
       const observer = new PerformanceObserver((l) => l.getEntries().forEach((e) => tasks.push(e.duration)));
       observer.observe({ type: 'longtask', buffered: false });
       const started = performance.now();
@@ -112,13 +114,16 @@ async function scrolling(url: string, user: { name: string; password: string }):
       for (let y = 0; y < height; y += 600) {
         window.scrollTo(0, y);
         await new Promise((r) => requestAnimationFrame(() => r(null)));
+        drawn = Math.max(drawn, document.querySelectorAll('.entries .entry').length);
         if (performance.now() - started > 300_000) break;
       }
       await new Promise((r) => setTimeout(r, 500));
       observer.disconnect();
-      return { max: Math.max(0, ...tasks), count: tasks.length, rows: document.querySelectorAll('.entries .entry').length, seconds: (performance.now() - started) / 1000, total };
+      // The end was reached: the last row is drawn.
+      const last = document.querySelector(`.entries .entry[aria-posinset="${total}"]`) ? total : 0;
+      return { max: Math.max(0, ...tasks), count: tasks.length, rows: last, drawn, seconds: (performance.now() - started) / 1000, total };
     }, FOLDER_FILES);
-    return `| scroll the app through ${longest.rows.toLocaleString('en')} rows (Chromium, 1280 px; first rows in ${(shownMs / 1000).toFixed(1)} s, all in ${(allMs / 1000).toFixed(1)} s, scrolled to the end in ${longest.seconds.toFixed(0)} s) | longest main-thread task ${longest.max.toFixed(0)} ms (${longest.count} over 50 ms) | — | < 100 ms |`;
+    return `| scroll the app through ${longest.rows.toLocaleString('en')} rows (Chromium, 1280 px; first rows in ${(shownMs / 1000).toFixed(1)} s, listed in ${(allMs / 1000).toFixed(1)} s, at most ${longest.drawn} rows drawn at once, scrolled to the end in ${longest.seconds.toFixed(0)} s) | longest main-thread task ${longest.max.toFixed(0)} ms (${longest.count} over 50 ms) | — | < 100 ms |`;
   } finally {
     await profile.close();
   }
