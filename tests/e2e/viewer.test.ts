@@ -152,4 +152,29 @@ describe.runIf(hasChromium)('seeing files', () => {
     await page.getByRole('button', { name: 'Undo' }).click();
     await page.locator('.entry[data-path="Photos/Colours"]').waitFor();
   });
+
+  it('draws only the rows near the screen of a long folder, and every row is reachable by scrolling', async () => {
+    const { page } = f;
+    await Promise.all(Array.from({ length: 4 }, async (_, k) => {
+      for (let i = k; i < 300; i += 4) await uploadFile(f.alice, bufferSource(Buffer.from(`row ${i}`)), { path: `Long/row ${String(i).padStart(3, '0')}.txt` });
+    }));
+    await page.goto(`${f.env.relay.httpUrl}/files/me/Long`);
+    const first = page.locator('.entries .entry').first();
+    await expect.poll(() => first.getAttribute('aria-setsize'), { timeout: 10_000 }).toBe('300');
+    const drawn = () => page.locator('.entries .entry').count();
+    expect(await drawn()).toBeLessThan(60);
+    // The list is as tall as all its rows, so the scroll bar tells the truth.
+    const rowHeight = await first.evaluate((el) => el.getBoundingClientRect().height);
+    const listHeight = await page.locator('.entries').evaluate((el) => el.getBoundingClientRect().height);
+    expect(listHeight).toBeGreaterThanOrEqual(300 * rowHeight - 2);
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    await page.locator('.entry[data-path="Long/row 299.txt"]').waitFor();
+    expect(await page.locator('.entry[data-path="Long/row 299.txt"]').getAttribute('aria-posinset')).toBe('300');
+    expect(await page.locator('.entry[data-path="Long/row 000.txt"]').count()).toBe(0);
+    expect(await drawn()).toBeLessThan(60);
+    // Select all takes every row, drawn or not.
+    await page.getByRole('checkbox', { name: 'Select all' }).check();
+    await page.getByText('300 selected').waitFor();
+    await page.getByRole('button', { name: 'Clear selection' }).click();
+  });
 });
