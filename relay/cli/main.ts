@@ -41,7 +41,7 @@ Client:
   ferry untrash REMOTE                         put back from the trash, with every version
   ferry verify REMOTE [--version N]
   ferry restore REMOTE --version N
-  ferry link REMOTE [--expires 1h|7d] [--max-downloads N] [--password] [--version N]
+  ferry link REMOTE [--expires 1h|7d] [--max-downloads N] [--password] [--version N] [--message TEXT]
                                                a share link (password from FERRY_LINK_PASSWORD or a prompt)
   ferry links [--json] [--all]                 my links (--all: everyone's, admins only)
   ferry unlink ID|URL                          revoke a link
@@ -515,9 +515,9 @@ async function link(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { expires: { type: 'string' }, 'max-downloads': { type: 'string' }, password: { type: 'boolean' }, version: { type: 'string' } },
+    options: { expires: { type: 'string' }, 'max-downloads': { type: 'string' }, password: { type: 'boolean' }, version: { type: 'string' }, message: { type: 'string' } },
   });
-  if (!positionals[0]) throw new UsageError('usage: ferry link REMOTE [--expires 1h|7d|…] [--max-downloads N] [--password] [--version N]');
+  if (!positionals[0]) throw new UsageError('usage: ferry link REMOTE [--expires 1h|7d|…] [--max-downloads N] [--password] [--version N] [--message TEXT]');
   const max = values['max-downloads'] === undefined ? undefined : Number(values['max-downloads']);
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new UsageError('--max-downloads must be a positive whole number');
   const password = values.password ? (process.env.FERRY_LINK_PASSWORD ?? (await readPassword('Link password: '))) : undefined;
@@ -531,6 +531,7 @@ async function link(args: string[]): Promise<void> {
       expiresInMs: values.expires ? parseDuration(values.expires) : undefined,
       maxDownloads: max,
       password,
+      message: values.message,
     });
   });
   out(r.href ?? new URL(r.url, session.url).toString());

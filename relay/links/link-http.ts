@@ -11,7 +11,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FerryError, baseName, displayName } from '../protocol/index.js';
+import { FerryError, baseName, displayName, formatBytes, hasThumbnail } from '../protocol/index.js';
 import { verifyPassword } from '../auth/passwords.js';
 import type { RelayContext } from '../context.js';
 import { escapeHtml, htmlPage, SECURITY_HEADERS } from '../html.js';
@@ -72,18 +72,34 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end };
 }
 
-function bytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]} (${n} bytes)`;
+/** "in 3 days", "in 5 hours", "in 20 minutes": how long until `at`. */
+function fromNow(at: number, now = Date.now()): string {
+  const minutes = Math.max(1, Math.round((at - now) / 60_000));
+  const [n, unit] = minutes >= 2 * 1440 ? [Math.round(minutes / 1440), 'day'] : minutes >= 120 ? [Math.round(minutes / 60), 'hour'] : [minutes, 'minute'];
+  return `in ${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
+/** A time as UTC text, for people without JavaScript (the page's script shows it in their own zone). */
+function utcText(at: number): string {
+  return `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** The small script that shows times in the visitor's own time zone (the page works without it). */
+const LOCAL_TIME_JS = `for (const t of document.querySelectorAll('time[data-local]')) {
+  const d = new Date(t.dateTime);
+  t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) + ' (' + Intl.DateTimeFormat().resolvedOptions().timeZone + ')';
+}
+`;
+
 export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
+  /** The link's whole address as this visitor reaches it (or the relay's public one). */
+  const linkAddress = (req: IncomingMessage, id: string) => {
+    try {
+      return new URL(`/s/${id}`, ctx.config.publicUrl ?? `${overHttps(req) ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`).toString();
+    } catch {
+      return `/s/${id}`; // a Host header that is no host
+    }
+  };
   const cookieName = (id: string) => `ferry_link_${id}`;
   // The cookie is `<issued at, ms>.<HMAC of link, password hash and time>`: it dies when the
   // password changes, and a copied cookie stops working UNLOCK_MS after it was issued.
@@ -102,19 +118,38 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
   const logUse = (req: IncomingMessage, id: string, status: number, extra: Record<string, unknown> = {}) =>
     ctx.log.info({ event: 'link', id, status, method: req.method, range: req.headers.range, addr: req.socket.remoteAddress, ...extra }, 'link used');
 
+  /**
+   * The link's page. Locked: only the password form, nothing about the file (not its name,
+   * size, sender or message). Open: a preview of an image, the name, size, sender and
+   * message, one big download button, the expiry in the visitor's time zone, and how to
+   * fetch it from a terminal.
+   */
   function infoPage(req: IncomingMessage, res: ServerResponse, link: ShareLink, v: { path: string; size: number; sha256: string; version: number }, error?: string, status = 200) {
+    const errorLine = error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : '';
+    if (!unlocked(req, link)) {
+      const body = `<p class="muted">Someone shared a file with you. It is protected: enter the password they gave you to see it.</p>${errorLine}
+<form method="post" action="/s/${link.id}"><label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password" autofocus><button type="submit">Unlock</button></form>`;
+      return htmlPage(res, status, 'Protected file', body);
+    }
     const name = displayName(baseName(v.path));
-    const expiry = link.expiresAt ? `<dt>Expires</dt><dd>${new Date(link.expiresAt).toISOString().replace('T', ' ').slice(0, 16)} UTC</dd>` : '';
-    const left = link.maxDownloads !== undefined ? `<dt>Downloads left</dt><dd>${Math.max(0, link.maxDownloads - link.downloads)}</dd>` : '';
-    const body = `<dl><dt>File</dt><dd class="name"><bdi>${escapeHtml(name)}</bdi></dd><dt>Size</dt><dd>${bytes(v.size)}</dd>
-<dt>SHA-256</dt><dd class="mono">${v.sha256}</dd>${expiry}${left}</dl>
-${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
-${
-  unlocked(req, link)
-    ? `<a class="button" href="/s/${link.id}/file" download>Download</a>`
-    : `<form method="post" action="/s/${link.id}"><label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password"><button type="submit">Unlock</button></form>`
-}`;
-    htmlPage(res, status, name, body);
+    const preview = hasThumbnail(v.path) ? `<img class="preview" src="/s/${link.id}/preview" alt="Preview of ${escapeHtml(name)}">` : '';
+    const exact = v.size >= 1024 ? ` <span class="muted">(${v.size.toLocaleString('en')} bytes)</span>` : '';
+    const facts: string[] = [`<li>${escapeHtml(formatBytes(v.size))}${exact}</li>`];
+    if (link.expiresAt) facts.push(`<li>Expires ${fromNow(link.expiresAt)}: <time datetime="${new Date(link.expiresAt).toISOString()}" data-local>${utcText(link.expiresAt)}</time></li>`);
+    if (link.maxDownloads !== undefined) {
+      const left = Math.max(0, link.maxDownloads - link.downloads);
+      facts.push(`<li>${left} ${left === 1 ? 'download' : 'downloads'} left</li>`);
+    }
+    const message = link.message ? `<blockquote class="message">${escapeHtml(link.message)}</blockquote>` : '';
+    const terminal = link.passwordHash ? `curl -u :PASSWORD -OJ ${escapeHtml(linkAddress(req, link.id))}` : `curl -OJ ${escapeHtml(linkAddress(req, link.id))}`;
+    const body = `${preview}<h1><bdi>${escapeHtml(name)}</bdi></h1>
+<p class="from"><strong>${escapeHtml(link.owner)}</strong> shared this file with you.</p>${message}
+<ul class="facts">${facts.join('')}</ul>${errorLine}
+<a class="button" href="/s/${link.id}/file" download>Download</a>
+<details><summary>Check it, or get it from a terminal</summary>
+<p>SHA-256 of the whole file, as <code>sha256sum</code> prints it:</p><p class="mono">${v.sha256}</p>
+<p>From a terminal: <code>${terminal}</code></p></details>`;
+    htmlPage(res, status, name, body, {}, { heading: false, script: '/s/local-time.js' });
   }
 
   async function sendFile(req: IncomingMessage, res: ServerResponse, link: ShareLink, v: ReturnType<RelayContext['links']['resolve']>['version']) {
@@ -183,9 +218,15 @@ ${
 
   /** Handles `/s/...` requests; returns false for other paths. */
   return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
-    const m = /^\/s\/([^/]+)(\/file)?$/.exec(pathname);
+    if (pathname === '/s/local-time.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=86400', 'X-Content-Type-Options': 'nosniff' });
+      res.end(LOCAL_TIME_JS);
+      return true;
+    }
+    const m = /^\/s\/([^/]+)(\/file|\/preview)?$/.exec(pathname);
     if (!m) return false;
-    const [, id, file] = m;
+    const [, id, tail] = m;
+    const file = tail === '/file';
     let resolved;
     try {
       resolved = ctx.links.resolve(id);
@@ -203,6 +244,19 @@ ${
     const { link, version: v } = resolved;
     // A client that does not ask for HTML (curl, wget, scripts) gets the file itself at the
     // link's own address, so `curl -OJ <link>` saves the file, not this page.
+    if (tail === '/preview') {
+      // The preview of an image on the page: not a download (nothing counts), and only for
+      // those who may see the page's file.
+      const thumb = req.method === 'GET' && !resolved.exhausted && unlocked(req, link) && hasThumbnail(v.path) ? await ctx.media.thumbnail(v) : undefined;
+      if (!thumb) {
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.end('No preview.\n');
+        return true;
+      }
+      res.writeHead(200, { 'Content-Type': 'image/webp', 'Content-Length': thumb.byteLength, 'Cache-Control': 'private, no-cache', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'none'" });
+      res.end(thumb);
+      return true;
+    }
     const script = !file && (req.method === 'GET' || req.method === 'HEAD') && !/text\/html/i.test(req.headers.accept ?? '');
     if (file || script) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -25,6 +25,7 @@ export function linkInfo(l: ShareLink, publicUrl?: string): ShareLinkInfo {
     maxDownloads: l.maxDownloads,
     downloads: l.downloads,
     protected: !!l.passwordHash,
+    message: l.message,
     revoked: l.revokedAt !== undefined,
     trashed: l.trashed,
   };
@@ -45,7 +46,7 @@ export class ShareLinks {
   constructor(private readonly library: Library) {}
 
   /** A link to a file of a space the user can view (sharing is part of viewing). */
-  async create(user: User, req: { space?: number; path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string }): Promise<ShareLink> {
+  async create(user: User, req: { space?: number; path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string; message?: string }): Promise<ShareLink> {
     const path = checkPath(req.path);
     const space = this.library.space(user, req.space, 'view');
     const file = this.library.version(space, path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
@@ -60,6 +61,7 @@ export class ShareLinks {
       expiresAt: req.expiresInMs ? now + req.expiresInMs : undefined,
       maxDownloads: req.maxDownloads,
       passwordHash: req.password ? await hashPassword(req.password) : undefined,
+      message: req.message?.trim() || undefined,
     });
     return this.library.meta.getLink(id)!;
   }

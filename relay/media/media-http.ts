@@ -38,6 +38,11 @@ export class MediaServer {
     return createHmac('sha256', this.secret).update(`media:${session}:${expiresAt}`).digest('base64url');
   }
 
+  /** The thumbnail of a version (for a link's page), or undefined. */
+  thumbnail(version: Parameters<Thumbnails['get']>[0]): Promise<Buffer | undefined> {
+    return this.thumbs.get(version);
+  }
+
   /** A key for the connection signed in with this session. */
   issue(tokenHash: string, now = Date.now()): { key: string; expiresAt: number } {
     const expiresAt = now + MEDIA_KEY_MS;

@@ -36,6 +36,8 @@ export const MAX_CONTROL_BYTES = 1024 * 1024;
 
 /** Longest expiry a share link may be given (100 years, in ms). */
 export const MAX_LINK_EXPIRY_MS = 100 * 365 * 86_400_000;
+/** The longest message a share link may carry, in UTF-16 code units. */
+export const MAX_LINK_MESSAGE = 2000;
 
 /** Longest path component, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;

@@ -11,7 +11,8 @@
  * Chunk acknowledgements and refusals are unsolicited and keyed by upload handle.
  */
 import { z } from 'zod';
-import { ACCESS_LEVELS, CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LIST_CHUNKS, ROLES } from './constants.js';
+import { ACCESS_LEVELS, CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LINK_MESSAGE, MAX_LIST_CHUNKS, ROLES } from './constants.js';
+import { LONE_SURROGATE } from './paths.js';
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const requestId = uint;
@@ -86,6 +87,7 @@ export const ShareLinkInfo = z.object({
   maxDownloads: uint.optional(),
   downloads: uint,
   protected: z.boolean(),
+  message: z.string().optional(),
   revoked: z.boolean(),
   /** The file is in the trash: the link serves nothing until it is restored. */
   trashed: z.boolean(),
@@ -418,6 +420,8 @@ export const REQUESTS = {
       expiresInMs: uint.max(MAX_LINK_EXPIRY_MS).optional(),
       maxDownloads: uint.min(1).optional(),
       password: z.string().min(1).max(1024).optional(),
+      /** A note shown with the file on the link's page (after its password, if any). */
+      message: z.string().max(MAX_LINK_MESSAGE).refine((s) => !LONE_SURROGATE.test(s), 'a lone surrogate is not text').optional(),
     }),
     reply: ShareLinkInfo,
   },

@@ -9,7 +9,7 @@ const encoder = new TextEncoder();
 // C0 controls, DEL and C1 controls. Backslash is refused too: it is a separator on Windows.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\\]/;
 // In a `u` regex a surrogate pair is one code point, so this matches only lone halves.
-const LONE_SURROGATE = /\p{Surrogate}/u;
+export const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
  * Returns the normalised form of a file path, or throws BAD_PATH.

@@ -170,6 +170,8 @@ export interface ShareLink {
    */
   servedUnits: number;
   passwordHash?: string;
+  /** What the sender wrote to go with the file (shown on the link's page once it is unlocked). */
+  message?: string;
   revokedAt?: number;
 }
 

@@ -237,6 +237,10 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       for (let p = path; p !== ''; p = parentOf(p)) folder.run(shared, p, parentOf(p), baseName(p), now);
     }
   },
+  // 3: a share link may carry a message from its sender, shown on its page.
+  (db) => {
+    db.exec('ALTER TABLE share_links ADD COLUMN message TEXT');
+  },
 ];
 
 /** The schema version this code writes. */
@@ -373,6 +377,7 @@ interface LinkRow {
   served_units: number;
   password_hash: string | null;
   revoked_at: number | null;
+  message: string | null;
 }
 
 const LINK_SELECT = `SELECT l.*, u.name AS owner, f.space_id, f.path AS file_path, f.trash_id
@@ -395,6 +400,7 @@ function toLink(r: LinkRow): ShareLink {
     servedUnits: r.served_units,
     passwordHash: r.password_hash ?? undefined,
     revokedAt: r.revoked_at ?? undefined,
+    message: r.message ?? undefined,
   };
 }
 
@@ -1109,10 +1115,10 @@ export class SqliteMetaStore implements MetaStore {
   createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner'>): void {
     this.db
       .prepare(
-        `INSERT INTO share_links (id, owner_id, file_id, path, version, created_at, expires_at, max_downloads, password_hash)
-         VALUES (?, ?, ?, (SELECT path FROM files WHERE id = ?), ?, ?, ?, ?, ?)`,
+        `INSERT INTO share_links (id, owner_id, file_id, path, version, created_at, expires_at, max_downloads, password_hash, message)
+         VALUES (?, ?, ?, (SELECT path FROM files WHERE id = ?), ?, ?, ?, ?, ?, ?)`,
       )
-      .run(link.id, link.ownerId, link.fileId, link.fileId, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null);
+      .run(link.id, link.ownerId, link.fileId, link.fileId, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null, link.message ?? null);
   }
 
   getLink(id: string): ShareLink | undefined {

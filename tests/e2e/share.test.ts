@@ -18,6 +18,7 @@ describe.runIf(hasChromium)('sharing from the web app', () => {
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Expires').selectOption('7 days');
     await dialog.getByLabel('Most downloads').fill('2');
+    await dialog.getByLabel(/^Message/).fill('The handout for Monday.\nBring it printed.');
     await dialog.getByRole('button', { name: 'Create link' }).click();
     const url = await dialog.getByTestId('share-url').inputValue();
     expect(url).toMatch(new RegExp(`^${f.env.relay.httpUrl}/s/[A-Za-z0-9_-]{24}$`));
@@ -31,6 +32,24 @@ describe.runIf(hasChromium)('sharing from the web app', () => {
     expect(paths(expected).join('').length).toBeGreaterThan(100);
     await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'share-1280.png') });
     await dialog.getByRole('button', { name: 'Close' }).click();
+
+    // The page a visitor sees, in a browser in another time zone: the expiry in theirs.
+    const visitor = await page.context().browser()!.newContext({ timezoneId: 'Asia/Tokyo' });
+    try {
+      const v = await visitor.newPage();
+      for (const width of [390, 1280]) {
+        await v.setViewportSize({ width, height: width < 600 ? 844 : 900 });
+        await v.goto(url);
+        await v.getByText('alice shared this file with you.').waitFor();
+        await expect.poll(() => v.locator('time').textContent()).toMatch(/\(Asia\/Tokyo\)$/);
+        expect(await v.locator('.message').textContent()).toBe('The handout for Monday.\nBring it printed.');
+        expect(await v.getByRole('link', { name: 'Download' }).boundingBox().then((b) => b!.height)).toBeGreaterThanOrEqual(44);
+        expect(await v.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+        await v.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', `link-page-${width}.png`) });
+      }
+    } finally {
+      await visitor.close();
+    }
 
     // Someone without an account downloads it.
     const got = await fetch(`${url}/file`);

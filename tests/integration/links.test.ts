@@ -85,6 +85,50 @@ describe('share links', () => {
     expect(Buffer.from(await file.arrayBuffer()).toString()).toBe(data.toString());
   });
 
+  it('shows a preview, the sender and their message, the size in units and the expiry; a locked page shows nothing of the file', async () => {
+    const sharp = (await import('sharp')).default;
+    const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: 10, g: 120, b: 200 } } }).jpeg().toBuffer();
+    await upload('share/Lake.jpg', photo);
+    const message = 'Photos from Sunday <b>not bold</b>\nsecond line';
+    const link = await f.alice.request('link.create', { path: 'share/Lake.jpg', expiresInMs: 3 * 86_400_000, maxDownloads: 2, message });
+    expect(link.message).toBe(message);
+    const html = await (await fetch(`${base()}${link.url}`, HTML)).text();
+    expect(html).toContain('<strong>alice</strong> shared this file with you.');
+    expect(html).toContain('Photos from Sunday &#60;b&#62;not bold&#60;/b&#62;\nsecond line');
+    expect(html).toMatch(/Expires in 3 days: <time datetime="[^"]+Z" data-local>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/time>/);
+    expect(html).toContain('2 downloads left');
+    expect(html).toMatch(/KiB <span class="muted">\([\d,]+ bytes\)/);
+    expect(html).toContain(`curl -OJ ${base()}${link.url}`);
+    expect(html).toContain('<script src="/s/local-time.js" defer></script>');
+    const script = await fetch(`${base()}/s/local-time.js`);
+    expect(script.headers.get('content-type')).toContain('text/javascript');
+    expect(await script.text()).toContain("querySelectorAll('time[data-local]')");
+    // The preview is a thumbnail, and looking at it is not a download.
+    for (let i = 0; i < 3; i++) {
+      const preview = await fetch(`${base()}${link.url}/preview`);
+      expect([preview.status, preview.headers.get('content-type')]).toEqual([200, 'image/webp']);
+      expect((await sharp(Buffer.from(await preview.arrayBuffer())).metadata()).width).toBe(256);
+    }
+    expect((await f.alice.request('link.list', {})).links.find((l) => l.id === link.id)!.downloads).toBe(0);
+
+    const locked = await f.alice.request('link.create', { path: 'share/Lake.jpg', password: 'sesame', message: 'secret plans' });
+    const lockedPage = await (await fetch(`${base()}${locked.url}`, HTML)).text();
+    for (const leak of ['Lake', 'alice', 'secret plans', 'KiB', 'bytes', 'SHA-256', '/preview']) expect(lockedPage, leak).not.toContain(leak);
+    expect(lockedPage).toContain('<title>Protected file · Ferry</title>');
+    expect((await fetch(`${base()}${locked.url}/preview`)).status).toBe(404);
+    // Unlocked with the password, it shows all of it.
+    const unlock = await fetch(`${base()}${locked.url}`, { method: 'POST', body: new URLSearchParams({ password: 'sesame' }), redirect: 'manual' });
+    const cookie = unlock.headers.get('set-cookie')!.split(';')[0];
+    const open = await (await fetch(`${base()}${locked.url}`, { headers: { ...HTML.headers, cookie } })).text();
+    expect(open).toContain('secret plans');
+    expect(open).toContain(`curl -u :PASSWORD -OJ ${base()}${locked.url}`);
+    expect((await fetch(`${base()}${locked.url}/preview`, { headers: { cookie } })).status).toBe(200);
+    // Messages are bounded and must be text.
+    for (const bad of ['x'.repeat(2001), 'half \ud800 a pair']) {
+      await expect(f.alice.request('link.create', { path: 'share/Lake.jpg', message: bad })).rejects.toMatchObject({ code: 'BAD_MESSAGE' });
+    }
+  });
+
   it('saves the file itself with `curl -OJ <link>`, and takes a password from scripts with HTTP Basic', async () => {
     const data = randomData(300_000);
     await upload('share/Quarterly report.pdf', data);

@@ -8,6 +8,7 @@ export interface LinkOptions {
   expiresInMs?: number;
   maxDownloads?: number;
   password?: string;
+  message?: string;
   version?: number;
 }
 
