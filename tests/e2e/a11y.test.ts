@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { uploadFile } from '../../relay/client/index.js';
 import { ADMIN, ALICE, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, openSpace, signInPage } from '../helpers/browser.js';
+import { hasChromium, openProfile, openSpace, signInPage, openAdmin } from '../helpers/browser.js';
 import { bufferSource } from '../helpers/files.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -153,6 +153,7 @@ describe.runIf(hasChromium)('accessibility', () => {
   it('has no axe violations in administration, and its scrolling log is reachable by keyboard', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await signInPage(page, env.relay.httpUrl, ADMIN.name, ADMIN.password);
+    await openAdmin(page);
     await page.locator('section.admin [data-folder="Team"]').waitFor();
     // With log lines on the page: their size counts too.
     await page.getByTestId('relay-log').locator('li').first().waitFor();

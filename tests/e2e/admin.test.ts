@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ADMIN, ROOT, signIn, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
+import { hasChromium, openAdmin, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
 
 describe.runIf(hasChromium)('administration in the web app', () => {
   let env: Awaited<ReturnType<typeof standardRelay>>;
@@ -22,6 +22,10 @@ describe.runIf(hasChromium)('administration in the web app', () => {
   });
 
   it('adds a user and a shared folder; the user uploads there and cannot delete for good; the admin deletes a version; the log shows the upload', async () => {
+    // Administration is a view of its own, with an address.
+    expect(await page.locator('section.admin').count()).toBe(0);
+    await openAdmin(page);
+    expect(new URL(page.url()).pathname).toBe('/admin');
     const panel = page.locator('section.admin');
     await panel.getByLabel('Name', { exact: true }).fill('dave');
     await panel.getByLabel('Password', { exact: true }).fill('dave-password');
@@ -60,14 +64,19 @@ describe.runIf(hasChromium)('administration in the web app', () => {
       expect(await dave.locator('section.admin').count()).toBe(0);
 
       // The admin sees the upload in the live log, then deletes version 1.
+      await openAdmin(page);
       await page.getByLabel('Event', { exact: true }).fill('transfer');
       await expect.poll(() => page.getByTestId('relay-log').textContent()).toContain('minutes.txt');
+      // Back returns to the shared folder, where it was.
+      await page.goBack();
+      await page.locator('#library-title', { hasText: 'Board' }).waitFor();
       await rowAction(page, 'minutes.txt', 'Versions of minutes.txt');
       const dialog = page.getByRole('dialog');
       await dialog.getByRole('button', { name: 'Delete version 1 for good' }).click();
       await expect.poll(() => dialog.locator('li[data-version]').count()).toBe(1);
-      await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'admin-1280.png'), fullPage: true });
       await dialog.getByRole('button', { name: 'Close' }).click();
+      await openAdmin(page);
+      await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'admin-1280.png'), fullPage: true });
 
       // A password reset is typed twice in a form, never shown.
       await page.getByRole('button', { name: 'Reset password of dave' }).click();

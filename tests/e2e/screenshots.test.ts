@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ALICE, ROOT, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, openSpace, rowAction, signInPage } from '../helpers/browser.js';
+import { hasChromium, openProfile, openSpace, openTab, rowAction, signInPage } from '../helpers/browser.js';
 import { uploadFile } from '../../relay/client/index.js';
 import { bufferSource } from '../helpers/files.js';
 import { randomData } from '../helpers/files.js';
@@ -48,10 +48,29 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
       // The header never wraps: it is one line of controls (44 px) and its padding.
       expect(await page.locator('header.bar').evaluate((el) => el.getBoundingClientRect().height)).toBeLessThan(70);
-      // The whole page: on a phone the transfers panel follows the library.
-      await page.screenshot({ path: path.join(OUT, `app-${width}.png`), fullPage: true });
+      // The whole page: on a laptop a sidebar, the files and the transfers side by side; on a
+      // phone one pane at a time, chosen in the bottom navigation.
+      await page.screenshot({ path: path.join(OUT, `app-${width}.png`), fullPage: width > 600 });
       await page.locator('section.library').screenshot({ path: path.join(OUT, `library-${width}.png`) });
+      const tabs = page.getByRole('navigation', { name: 'App' });
+      expect(await tabs.isVisible()).toBe(width < 600);
+      if (width < 600) {
+        // The bottom navigation: four targets a thumb reaches, Files current.
+        const boxes = await tabs.getByRole('button').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
+        expect(boxes).toHaveLength(4);
+        for (const h of boxes) expect(h).toBeGreaterThanOrEqual(44);
+        expect(await tabs.getByRole('button', { name: 'Files' }).getAttribute('aria-current')).toBe('page');
+        expect(await page.locator('section.transfers').isVisible()).toBe(false);
+        await openTab(page, 'Transfers');
+        expect(await page.locator('section.library').isVisible()).toBe(false);
+        await page.screenshot({ path: path.join(OUT, `app-${width}-transfers.png`) });
+      }
       await page.locator('section.transfers').screenshot({ path: path.join(OUT, `transfers-${width}.png`) });
+      if (width < 600) {
+        await openTab(page, 'More');
+        await page.screenshot({ path: path.join(OUT, `app-${width}-more.png`) });
+        await openTab(page, 'Files');
+      }
       // Names with markup show as text, never as markup.
       await expect.poll(() => page.locator('.entry[data-path="a\\"b<script>é😀.txt"] .filename').textContent()).toBe('a"b<script>é😀.txt');
       expect(await page.locator('section.library script').count()).toBe(0);
@@ -74,6 +93,8 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
       const menu = page.getByRole('menu', { name: 'Actions for report.pdf' });
       await menu.waitFor();
       // Keyboard: arrows move through the items, Escape closes and gives focus back.
+      await page.keyboard.press('ArrowDown');
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Open report.pdf');
       await page.keyboard.press('ArrowDown');
       expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Download report.pdf');
       await page.keyboard.press('ArrowDown');
@@ -119,9 +140,15 @@ describe.runIf(hasChromium)('screenshots for the docs', () => {
     expect(await page.getByRole('button', { name: 'New folder' }).count()).toBe(0);
     await page.getByRole('button', { name: 'Actions for brief.txt' }).click();
     const items = await page.getByRole('menuitem').evaluateAll((els) => els.map((e) => e.textContent));
-    expect(items).toEqual(['Download', 'Versions', 'Share link']);
+    expect(items).toEqual(['Open', 'Download', 'Versions', 'Share link']);
     await page.screenshot({ path: path.join(OUT, 'view-only-1280.png') });
     await page.keyboard.press('Escape');
+    // A selection here can be downloaded, not moved or trashed.
+    await page.getByRole('checkbox', { name: 'Select brief.txt' }).check();
+    await page.getByRole('button', { name: 'Download as zip', exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: 'Move…' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Move to trash', exact: true }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Clear selection' }).click();
     await openSpace(page, 'My files');
   });
 });

@@ -59,9 +59,25 @@ export async function rowAction(page: Page, name: string, item: string): Promise
   await page.getByRole('menuitem', { name: item }).click();
 }
 
+/** Opens Administration (an admin's own view): from the sidebar, or on a phone from More. */
+export async function openAdmin(page: Page): Promise<void> {
+  const link = page.getByRole('button', { name: 'Administration' }).first();
+  if (!(await link.isVisible())) await page.getByRole('navigation', { name: 'App' }).getByRole('button', { name: 'More' }).click();
+  await page.getByRole('button', { name: 'Administration' }).filter({ visible: true }).first().click();
+  await page.locator('#admin-title').waitFor();
+}
+
+/** Opens a pane of the phone's bottom navigation (Files, Transfers, Links, More). */
+export async function openTab(page: Page, name: 'Files' | 'Transfers' | 'Links' | 'More'): Promise<void> {
+  const nav = page.getByRole('navigation', { name: 'App' });
+  if (await nav.isVisible()) await nav.getByRole('button', { name }).click();
+}
+
 /** Opens a space from the navigation: "My files" or a shared folder's name. */
 export async function openSpace(page: Page, name: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name }).click();
+  const spaces = page.getByRole('navigation', { name: 'Spaces' });
+  if (!(await spaces.isVisible())) await openTab(page, 'Files');
+  await spaces.getByRole('button', { name }).click();
   await page.locator('#library-title', { hasText: name }).waitFor();
 }
 

@@ -6,6 +6,9 @@
  */
 import type { SpaceInfo } from '../../../relay/protocol';
 
+/** The address of Administration (admins). */
+export const ADMIN_PATH = '/admin';
+
 export interface Route {
   /** `me`, or a shared folder's name. */
   space: string;

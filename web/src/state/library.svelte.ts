@@ -4,8 +4,9 @@ import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 import { downloadedFile, forgetDownload, listDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
-import { findSpace, parseRoute, routePath, spaceKey } from '../lib/routes';
+import { ADMIN_PATH, findSpace, parseRoute, routePath, spaceKey } from '../lib/routes';
 import { kindOf, sortEntries, type Kind, type SortKey } from '../lib/sorting';
+import { SpeedMeter } from '../lib/speed';
 
 export type SearchHit = ReplyBody<'search'>['hits'][number];
 
@@ -41,8 +42,8 @@ class Library {
   /** The relay could not be reached when the folder was last asked for. */
   offline = $state(false);
   history = $state<{ path: string; versions: Version[] } | undefined>();
-  /** Path and version being downloaded, with progress 0..1. */
-  downloading = $state<{ path: string; version?: number; progress: number } | undefined>();
+  /** Downloads to this device, newest first, for the Transfers panel. */
+  downloads = $state<DeviceDownload[]>([]);
   message = $state('');
   /** Rows or a grid of thumbnails, kept on this device. */
   layout = $state<'list' | 'grid'>(typeof localStorage !== 'undefined' && localStorage.getItem('ferry.layout') === 'grid' ? 'grid' : 'list');
@@ -106,6 +107,12 @@ class Library {
 
   /** Opens the view an address names (after sign-in, on Back/Forward); anything else opens My files. */
   async openRoute(pathname: string, push: boolean): Promise<void> {
+    // Administration is the app's own view: the library stays as it is, its address untouched.
+    if (pathname === ADMIN_PATH) {
+      this.routed = true;
+      if (!this.entries.length) await this.open(this.folder, { push: false, address: false });
+      return;
+    }
     const route = parseRoute(pathname);
     const space = route && findSpace(this.spaces, route.space);
     if (space) this.space = space.id;
@@ -182,7 +189,7 @@ class Library {
   }
 
   /** Lists a folder of the open space; `push` makes it a step Back returns from (a refresh is not). */
-  async open(folder: string, opts: { push?: boolean } = {}): Promise<void> {
+  async open(folder: string, opts: { push?: boolean; address?: boolean } = {}): Promise<void> {
     this.loading = true;
     this.error = '';
     this.view = 'files';
@@ -191,7 +198,7 @@ class Library {
       this.folder = r.folder;
       this.entries = r.entries;
       this.offline = false;
-      this.remember(opts.push ?? true);
+      if (opts.address !== false) this.remember(opts.push ?? true);
     } catch (err) {
       // Not reaching the relay is a state, not an error: say so, keep what was shown.
       if (errorCode(err) === 'CONNECTION_LOST') this.offline = true;
@@ -439,24 +446,89 @@ class Library {
   }
 
   private async runDownload(d: DownloadCheckpoint): Promise<void> {
-    this.downloading = { path: d.path, version: d.version, progress: 0 };
+    const item = new DeviceDownload(d);
+    this.downloads = [item, ...this.downloads.filter((x) => x.id !== d.id)];
     const off = onEngineEvent((e) => {
-      if (e.type === 'download.progress.v1' && e.id === d.id && this.downloading) this.downloading.progress = e.total ? e.done / e.total : 1;
+      if (e.type === 'download.progress.v1' && e.id === d.id) item.progress(e.done);
     });
     try {
       const r = await engine.downloadToDevice(d.id, d.space, d.path, d.version);
+      item.progress(d.size);
+      item.state = 'done';
+      item.speed = 0;
       const file = await downloadedFile(d.id);
-      await handOver(file, d.path.slice(d.path.lastIndexOf('/') + 1), r.sha256);
+      await handOver(file, item.name, r.sha256);
       clientLog.add('info', `downloaded ${d.path} v${r.version}`, { sha256: r.sha256, fetchedBytes: r.fetchedBytes, keptChunks: r.keptChunks });
       await forgetDownload(d.id, 60_000);
     } catch (err) {
-      this.error = describe(err);
+      item.speed = 0;
+      if (item.state === 'cancelled') {
+        // The engine has let go of the file by now: what it fetched can go.
+        await forgetDownload(d.id);
+        clientLog.add('info', `download of ${d.path} cancelled`);
+        return;
+      }
+      item.state = 'failed';
+      item.error = describe(err);
       clientLog.add('error', `download of ${d.path} failed`, { code: errorCode(err) });
       if (errorCode(err) === 'NOT_FOUND' || errorCode(err) === 'DOWNLOAD_HASH_MISMATCH') await forgetDownload(d.id);
     } finally {
       off();
-      this.downloading = undefined;
     }
+  }
+
+  /** Stops a download and forgets what it had fetched on this device. */
+  async cancelDownload(item: DeviceDownload): Promise<void> {
+    if (item.state !== 'downloading') return;
+    item.state = 'cancelled';
+    await engine.stop(item.id);
+  }
+
+  /** Downloads still running. */
+  get downloading(): number {
+    return this.downloads.filter((d) => d.state === 'downloading').length;
+  }
+
+  /** Takes finished, failed and cancelled downloads off the list. */
+  clearDownloads(): void {
+    this.downloads = this.downloads.filter((d) => d.state === 'downloading');
+  }
+}
+
+/** A download to this device, as the Transfers panel shows it. */
+export class DeviceDownload {
+  readonly id: string;
+  readonly path: string;
+  readonly name: string;
+  readonly size: number;
+  readonly version: number;
+  state = $state<'downloading' | 'done' | 'failed' | 'cancelled'>('downloading');
+  done = $state(0);
+  speed = $state(0);
+  error = $state('');
+  private meter = new SpeedMeter();
+
+  constructor(d: DownloadCheckpoint) {
+    this.id = d.id;
+    this.path = d.path;
+    this.name = d.path.slice(d.path.lastIndexOf('/') + 1);
+    this.size = d.size;
+    this.version = d.version;
+  }
+
+  progress(done: number): void {
+    const speed = this.meter.sample(done);
+    if (speed !== undefined) this.speed = speed;
+    this.done = done;
+  }
+
+  get fraction(): number {
+    return this.size === 0 ? (this.state === 'done' ? 1 : 0) : Math.min(1, this.done / this.size);
+  }
+
+  /** Seconds left at the current speed, when it can be told. */
+  get eta(): number | undefined {
+    return this.state === 'downloading' && this.speed > 0 ? (this.size - this.done) / this.speed : undefined;
   }
 }
 

@@ -11,6 +11,7 @@ import { requestQueueSync, SYNC_MESSAGE, withQueueLock } from '../background-syn
 import { deleteCheckpoint, dequeue, enqueueFile, listCheckpoints, listQueue, queuedFile, saveCheckpoint, type Checkpoint, type QueuedFile } from '../storage/db';
 import type { HasherKind } from '../workers/engine-api';
 import { clientLog } from './log.svelte';
+import { SpeedMeter } from '../lib/speed';
 import { library } from './library.svelte';
 
 export type TransferState = 'waiting' | 'offline' | 'queued' | 'hashing' | 'uploading' | 'verifying' | 'done' | 'paused' | 'failed' | 'cancelled';
@@ -20,9 +21,6 @@ const ENDED: ReadonlySet<TransferState> = new Set(['done', 'cancelled']);
 
 /** Uploads running at once. */
 const CONCURRENCY = 2;
-
-/** Speed is measured over this much recent time. */
-const SPEED_WINDOW_MS = 3000;
 
 /**
  * `?hasher=noble` forces the portable hasher even where WebCrypto exists: it is what a
@@ -87,7 +85,7 @@ export class Transfer {
     this.checkpointWrites = this.checkpointWrites.then(() => deleteCheckpoint(this.id)).catch(() => {});
     return this.checkpointWrites as Promise<void>;
   }
-  private samples: { time: number; done: number }[] = [];
+  private meter = new SpeedMeter();
 
   constructor(init: { id: string; name: string; size: number; space?: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
     this.id = init.id;
@@ -122,19 +120,14 @@ export class Transfer {
 
   /** Updates progress, and the speed over the last few seconds (steady even when acks come in bursts). */
   progress(done: number): void {
-    const now = performance.now();
-    if (this.samples.length && done < this.samples[this.samples.length - 1].done) this.samples = [];
-    this.samples.push({ time: now, done });
-    while (this.samples.length > 2 && now - this.samples[0].time > SPEED_WINDOW_MS) this.samples.shift();
-    const first = this.samples[0];
-    const span = now - first.time;
-    if (span >= 500) this.speed = ((done - first.done) / span) * 1000;
+    const speed = this.meter.sample(done);
+    if (speed !== undefined) this.speed = speed;
     this.done = done;
   }
 
   resetSpeed(): void {
     this.speed = 0;
-    this.samples = [];
+    this.meter.reset();
   }
 }
 
