@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { uploadFile } from '../../relay/client/index.js';
 import { ADMIN, ALICE, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
-import { hasChromium, openProfile, openSpace, signInPage, openAdmin } from '../helpers/browser.js';
+import { hasChromium, openProfile, openSpace, signInPage, openAdmin, openTab } from '../helpers/browser.js';
 import { bufferSource } from '../helpers/files.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -94,6 +94,15 @@ describe.runIf(hasChromium)('accessibility', () => {
       expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to the files');
       await page.keyboard.press('Enter');
       expect(await page.evaluate(() => document.activeElement?.id)).toBe('library-title');
+      if (width < 600) {
+        // Each pane of the bottom navigation is a screen of its own.
+        for (const pane of ['Transfers', 'Links', 'More'] as const) {
+          await openTab(page, pane);
+          await landmarks(page);
+          expect(await violations(page), pane).toEqual([]);
+        }
+        await openTab(page, 'Files');
+      }
 
       await page.locator('.entry[data-path="docs"] button.folder').click();
       await page.locator('.entry[data-path="docs/notes.txt"]').waitFor();
