@@ -93,9 +93,19 @@ describe.runIf(hasChromium)('seeing files', () => {
     const viewer = page.getByRole('dialog', { name: 'red.jpg' });
     await expect.poll(() => viewer.locator('img').evaluate((img: HTMLImageElement) => img.naturalWidth), { timeout: 10_000 }).toBe(900);
     await page.screenshot({ path: path.join(OUT, 'viewer-image-1280.png') });
+    // An open file has an address: a reload opens it again, Back closes it.
+    expect(new URL(page.url()).pathname).toBe('/files/me/Photos/red.jpg');
+    await page.reload();
+    await page.getByRole('dialog', { name: 'red.jpg' }).locator('img').waitFor();
+    await page.goBack();
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    expect(new URL(page.url()).pathname).toBe('/files/me/Photos');
+    await page.goForward();
+    await page.getByRole('dialog', { name: 'red.jpg' }).waitFor();
     // Sorted by name: add.ts, blue.webp, green.png, page.pdf, red.jpg, tone.wav, tool.exe.
     await page.keyboard.press('ArrowRight');
     const audio = page.getByRole('dialog', { name: 'tone.wav' }).locator('audio');
+    expect(new URL(page.url()).pathname).toBe('/files/me/Photos/tone.wav');
     await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => a.duration), { timeout: 10_000 }).toBeCloseTo(1, 1);
     await page.getByRole('button', { name: 'Next file' }).click();
     await page.getByRole('dialog', { name: 'tool.exe' }).getByText('There is no preview of this kind of file.').waitFor();
@@ -121,8 +131,13 @@ describe.runIf(hasChromium)('seeing files', () => {
     await page.getByRole('button', { name: 'Previous file' }).click();
     await page.getByRole('dialog', { name: 'green.png' }).locator('img').waitFor();
     await page.screenshot({ path: path.join(OUT, 'viewer-image-390.png') });
+    // Share from the viewer.
+    await page.getByRole('dialog', { name: 'green.png' }).getByRole('button', { name: 'Share link' }).click();
+    await page.getByRole('dialog', { name: 'Share Photos/green.png' }).waitFor();
+    await page.keyboard.press('Escape');
     await page.keyboard.press('Escape');
     await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    expect(new URL(page.url()).pathname).toBe('/files/me/Photos');
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 

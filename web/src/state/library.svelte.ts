@@ -114,6 +114,8 @@ class Library {
       return;
     }
     const route = parseRoute(pathname);
+    // The address decides whether a file is open (a file's address opens it again).
+    this.viewing = undefined;
     const space = route && findSpace(this.spaces, route.space);
     if (space) this.space = space.id;
     else if (route) this.space = this.spaces[0]?.id;
@@ -131,9 +133,10 @@ class Library {
     await this.refresh();
   }
 
-  /** The address of what is shown. */
+  /** The address of what is shown: the trash, the file in the viewer, or the folder. */
   path(): string {
-    return routePath({ space: spaceKey(this.current), view: this.view, folder: this.view === 'trash' ? '' : this.folder });
+    const where = this.view === 'trash' ? '' : (this.viewing?.path ?? this.folder);
+    return routePath({ space: spaceKey(this.current), view: this.view, folder: where });
   }
 
   private remember(push: boolean): void {
@@ -195,9 +198,18 @@ class Library {
     this.view = 'files';
     try {
       const r = await request('list', { space: this.space, folder });
+      // A file's address (a link to it, a reload while it was open): its folder, with the file in the viewer.
+      const file = r.entries.length === 1 && r.entries[0].kind === 'file' && r.entries[0].path === r.folder ? r.entries[0] : undefined;
+      if (file) {
+        await this.open(parentOf(file.path), { ...opts, address: false });
+        this.viewing = file;
+        if (opts.address !== false) this.remember(opts.push ?? true);
+        return;
+      }
       this.folder = r.folder;
       this.entries = r.entries;
       this.offline = false;
+      if (this.viewing && parentOf(this.viewing.path) !== r.folder) this.viewing = undefined;
       if (opts.address !== false) this.remember(opts.push ?? true);
     } catch (err) {
       // Not reaching the relay is a state, not an error: say so, keep what was shown.
@@ -314,11 +326,27 @@ class Library {
     return this.shown.filter((e) => e.kind === 'file');
   }
 
+  /** Opens a file in the viewer; its address is a step Back returns from. */
+  openFile(entry: Entry): void {
+    this.viewing = entry;
+    this.remember(true);
+  }
+
+  /** Closes the viewer: the address is the folder's again. */
+  closeViewer(): void {
+    if (!this.viewing) return;
+    this.viewing = undefined;
+    this.remember(false);
+  }
+
   /** Opens the file next to the one in the viewer (`step` -1 or 1). */
   viewStep(step: number): void {
     const files = this.viewable;
     const at = files.findIndex((e) => e.path === this.viewing?.path);
-    if (at >= 0 && files[at + step]) this.viewing = files[at + step];
+    if (at >= 0 && files[at + step]) {
+      this.viewing = files[at + step];
+      this.remember(false);
+    }
   }
 
   /** Moves several files and folders into one folder (each move is atomic; they are made one after another). */
