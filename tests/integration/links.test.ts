@@ -325,14 +325,15 @@ describe('share links', () => {
   it('works from the command line: link, links, unlink', async () => {
     const env = { FERRY_CONFIG: path.join(f.env.tmp, 'cli.json'), FERRY_PASSWORD: 'alice-password' };
     await ferry(['login', base(), '--user', 'alice'], { env });
-    const made = await ferry(['link', 'share/doc.txt', '--expires', '7d', '--max-downloads', '3'], { env });
+    const made = await ferry(['link', 'share/doc.txt', '--expires', '7d', '--max-downloads', '3', '--message', 'From the CLI, with love'], { env });
     expect(made.code, made.stderr).toBe(0);
     const url = made.stdout.trim();
     expect(url).toMatch(new RegExp(`^${base()}/s/[A-Za-z0-9_-]{24}$`));
+    expect(await (await fetch(url, HTML)).text()).toContain('From the CLI, with love');
     expect(await (await fetch(`${url}/file`)).text()).toBe('second');
     const listed = JSON.parse((await ferry(['links', '--json'], { env })).stdout);
     const id = url.split('/').pop();
-    expect(listed.links.find((l: { id: string }) => l.id === id)).toMatchObject({ maxDownloads: 3, downloads: 1 });
+    expect(listed.links.find((l: { id: string }) => l.id === id)).toMatchObject({ maxDownloads: 3, downloads: 1, message: 'From the CLI, with love' });
     expect((await ferry(['unlink', url], { env })).stdout).toBe(`${id} revoked\n`);
     expect((await fetch(url)).status).toBe(410);
     const again = await ferry(['unlink', id!], { env });
