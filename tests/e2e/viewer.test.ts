@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { uploadFile } from '../../relay/client/index.js';
 import { ROOT } from '../helpers/relay.js';
-import { aliceInApp, hasChromium, rowAction } from '../helpers/browser.js';
+import { aliceInApp, hasChromium, openTab, rowAction } from '../helpers/browser.js';
 import { bufferSource } from '../helpers/files.js';
 
 const OUT = path.join(ROOT, 'docs', 'screenshots');
@@ -191,5 +191,33 @@ describe.runIf(hasChromium)('seeing files', () => {
     await page.getByRole('checkbox', { name: 'Select all' }).check();
     await page.getByText('300 selected').waitFor();
     await page.getByRole('button', { name: 'Clear selection' }).click();
+  });
+
+  it('on a phone: selects and zips, opens a file full screen, and follows a download in the Transfers pane', async () => {
+    const { page } = f;
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${f.env.relay.httpUrl}/files/me/Photos/Colours`);
+    await page.locator('.entry[data-path="Photos/Colours/red.jpg"]').waitFor();
+    await page.getByRole('checkbox', { name: 'Select red.jpg' }).check();
+    await page.getByRole('checkbox', { name: 'Select green.png' }).check();
+    const [zip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as zip', exact: true }).click()]);
+    expect(zip.suggestedFilename()).toBe('Colours.zip');
+    await page.getByRole('button', { name: 'Clear selection' }).click();
+    await page.locator('.entry[data-path="Photos/Colours/red.jpg"] button.file').click();
+    const viewer = page.getByRole('dialog', { name: 'red.jpg' });
+    await expect.poll(() => viewer.locator('img').evaluate((img: HTMLImageElement) => img.naturalWidth), { timeout: 10_000 }).toBe(900);
+    // Full screen on a phone, every control within it.
+    const box = (await viewer.boundingBox())!;
+    expect([Math.round(box.width), Math.round(box.height)]).toEqual([390, 844]);
+    const [saved] = await Promise.all([page.waitForEvent('download'), viewer.getByRole('button', { name: 'Download' }).click()]);
+    expect(saved.suggestedFilename()).toBe('red.jpg');
+    await page.keyboard.press('Escape');
+    await openTab(page, 'Transfers');
+    const row = page.locator('.transfer.download[data-path="Photos/Colours/red.jpg"]');
+    await expect.poll(() => row.getAttribute('data-state')).toBe('done');
+    expect(await row.getByTestId('download-bytes').textContent()).toMatch(/^([\d.]+ KiB) of \1$/);
+    await page.screenshot({ path: path.join(OUT, 'transfers-download-390.png') });
+    await openTab(page, 'Files');
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 });
