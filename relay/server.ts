@@ -284,7 +284,12 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ event: 'start', port, host: config.host, data: config.dataDir }, 'relay started');
 
-  const sweep = () => library.sweep().catch((err) => log.error({ event: 'sweep', err }, 'sweep failed'));
+  const sweep = () =>
+    library
+      .sweep()
+      .then(() => ctx.media.sweepThumbnails())
+      .then((thumbs) => thumbs && log.info({ event: 'sweep', thumbnails: thumbs }, 'thumbnails of deleted content removed'))
+      .catch((err) => log.error({ event: 'sweep', err }, 'sweep failed'));
   const sweepTimer = setInterval(sweep, 3_600_000);
   sweepTimer.unref();
   const firstSweep = setTimeout(sweep, 10_000);

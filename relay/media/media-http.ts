@@ -38,6 +38,11 @@ export class MediaServer {
     return createHmac('sha256', this.secret).update(`media:${session}:${expiresAt}`).digest('base64url');
   }
 
+  /** Deletes thumbnails of content that no version has any more. */
+  sweepThumbnails(): Promise<number> {
+    return this.thumbs.sweep((hash) => this.ctx.library.meta.hasContent(hash));
+  }
+
   /** The thumbnail of a version (for a link's page), or undefined. */
   thumbnail(version: Parameters<Thumbnails['get']>[0]): Promise<Buffer | undefined> {
     return this.thumbs.get(version);

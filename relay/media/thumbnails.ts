@@ -6,7 +6,7 @@
  * so a folder of photos cannot take both cores. An image that cannot be decoded is
  * remembered (an empty file) and not tried again.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { ChunkRef } from '../protocol/index.js';
@@ -43,6 +43,33 @@ export class Thumbnails {
       this.making.set(version.contentHash, pending);
     }
     return pending;
+  }
+
+  /**
+   * Deletes the thumbnails of content no version has any more (purged, deleted for good),
+   * and temporary files a crash left. Returns how many files went.
+   */
+  async sweep(isLive: (contentHash: string) => boolean, now = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return 0; // no thumbnail made yet
+    }
+    let removed = 0;
+    for (const name of names) {
+      const m = /^([0-9a-f]{64})\.webp(\.\d+\.tmp)?$/.exec(name);
+      if (!m || this.making.has(m[1])) continue;
+      const file = path.join(this.dir, name);
+      if (m[2]) {
+        // A temporary file: gone unless it is an hour old (a crash between write and rename).
+        const made = (await stat(file).catch(() => undefined))?.mtimeMs ?? now;
+        if (made > now - 3_600_000) continue;
+      } else if (isLive(m[1])) continue;
+      await unlink(file).catch(() => {});
+      removed++;
+    }
+    return removed;
   }
 
   private async make(file: string, chunks: ChunkRef[]): Promise<Buffer | undefined> {

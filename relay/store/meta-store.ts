@@ -306,6 +306,8 @@ export interface MetaStore {
   userBytes(userId: number): number;
   /** Every chunk hash a version or an open upload references. */
   referencedChunks(): Set<string>;
+  /** True when any version (in the trash too) has this content hash. */
+  hasContent(contentHash: string): boolean;
   /** True when a version or an open upload references this chunk. */
   isChunkReferenced(hash: string): boolean;
   /** Logical bytes of all versions (before dedup). */

@@ -1106,6 +1106,10 @@ export class SqliteMetaStore implements MetaStore {
     return new Set(rows);
   }
 
+  hasContent(contentHash: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM versions WHERE content_hash = ? LIMIT 1').get(contentHash);
+  }
+
   isChunkReferenced(hash: string): boolean {
     return !!this.db.prepare('SELECT 1 FROM version_chunks WHERE hash = ? UNION ALL SELECT 1 FROM upload_chunks WHERE hash = ? LIMIT 1').get(hash, hash);
   }

@@ -256,7 +256,9 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
     it('deletes one version (the next newest becomes current) or the whole file', withStore((s, u) => {
       commit(s, u, 'x.txt', 'a');
       commit(s, u, 'x.txt', 'b');
+      expect([s.hasContent(h('a')), s.hasContent(h('b'))]).toEqual([true, true]);
       expect(s.deleteVersions(home(s), 'x.txt', 2)).toBe(1);
+      expect([s.hasContent(h('a')), s.hasContent(h('b'))]).toEqual([true, false]);
       expect(s.getVersion(home(s), 'x.txt')?.version).toBe(1);
       commit(s, u, 'x.txt', 'c');
       expect(s.getVersion(home(s), 'x.txt')?.version).toBe(3);
