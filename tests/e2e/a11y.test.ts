@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { uploadFile } from '../../relay/client/index.js';
-import { ADMIN, ALICE, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
+import { ADMIN, ALICE, ROOT, sharedFolder, signIn, standardRelay } from '../helpers/relay.js';
 import { hasChromium, openProfile, openSpace, signInPage, openAdmin, openTab } from '../helpers/browser.js';
 import { bufferSource } from '../helpers/files.js';
 
@@ -170,6 +170,19 @@ describe.runIf(hasChromium)('accessibility', () => {
     expect(await violations(page), 'administration').toEqual([]);
     const log = page.getByTestId('relay-log');
     expect(await log.getAttribute('tabindex')).toBe('0');
+    // On a phone, Administration opens from More and fits the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await openTab(page, 'Files');
+    await page.locator('#library-title').waitFor();
+    await openAdmin(page);
+    await page.locator('section.admin [data-folder="Team"]').waitFor();
+    expect(await page.getByRole('navigation', { name: 'App' }).getByRole('button', { name: 'More' }).getAttribute('aria-current')).toBe('page');
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 390.5).map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 8));
+    expect(wide, 'wider than the screen').toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await violations(page), 'administration on a phone').toEqual([]);
+    await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'admin-390.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.getByRole('button', { name: 'Sign out' }).click();
   });
 

@@ -127,6 +127,11 @@ describe.runIf(hasChromium)('seeing files', () => {
     expect(head[0]).toBe(200);
     expect(head[1]).toBe('application/pdf');
     expect(head[2]).toMatch(/^inline/);
+    // The frame holds the PDF itself, not the app (the service worker leaves /media/ alone).
+    await expect.poll(async () => {
+      const pdfFrame = page.frames().find((fr) => fr.url().includes('/media/'));
+      return pdfFrame ? pdfFrame.evaluate(() => document.contentType).catch(() => 'unreadable') : 'none';
+    }, { timeout: 10_000 }).toBe('application/pdf');
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('button', { name: 'Previous file' }).click();
     await page.getByRole('dialog', { name: 'green.png' }).locator('img').waitFor();

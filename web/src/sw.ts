@@ -17,7 +17,7 @@ precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
 
 // Every page of the app is the app shell; the relay's own pages are not.
-registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denylist: [/^\/s\//, /^\/zip\//, /^\/setup/, /^\/healthz/, /^\/ws/] }));
+registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denylist: [/^\/s\//, /^\/zip\//, /^\/media\//, /^\/setup/, /^\/healthz/, /^\/ws/] }));
 
 self.addEventListener('message', (event) => {
   if (event.data?.type === 'SKIP_WAITING') void self.skipWaiting();
