@@ -241,6 +241,16 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   (db) => {
     db.exec('ALTER TABLE share_links ADD COLUMN message TEXT');
   },
+  // 4: names kept folded (NFKC, lower case) next to themselves, so search compares
+  // stored text instead of folding every name on every query.
+  (db) => {
+    db.exec(`
+      ALTER TABLE files ADD COLUMN fold TEXT;
+      ALTER TABLE folders ADD COLUMN fold TEXT;
+      UPDATE files SET fold = ferry_fold(name);
+      UPDATE folders SET fold = ferry_fold(name);
+    `);
+  },
 ];
 
 /** The schema version this code writes. */
@@ -817,7 +827,7 @@ export class SqliteMetaStore implements MetaStore {
       if (!file) {
         // Every folder is a row of its own (found by search, kept when emptied).
         this.keepParents(space, path);
-        const info = this.db.prepare('INSERT INTO files (space_id, path, parent, name) VALUES (?, ?, ?, ?)').run(space, path, parentOf(path), baseName(path));
+        const info = this.db.prepare('INSERT INTO files (space_id, path, parent, name, fold) VALUES (?, ?, ?, ?, ?)').run(space, path, parentOf(path), baseName(path), foldName(baseName(path)));
         file = { id: Number(info.lastInsertRowid), current_version_id: null, last_version: 0 };
       }
       const num = file.last_version + 1;
@@ -958,7 +968,7 @@ export class SqliteMetaStore implements MetaStore {
 
   /** Records a live folder at `path` unless one is there. */
   private folderStays(spaceId: number, path: string, now: number): void {
-    this.db.prepare('INSERT INTO folders (space_id, path, parent, name, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(spaceId, path, parentOf(path), baseName(path), now);
+    this.db.prepare('INSERT INTO folders (space_id, path, parent, name, fold, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(spaceId, path, parentOf(path), baseName(path), foldName(baseName(path)), now);
   }
 
   makeFolder(spaceId: number, path: string, now: number): void {
@@ -985,7 +995,7 @@ export class SqliteMetaStore implements MetaStore {
       this.assertAncestorsFree(to.spaceId, to.path);
       this.keepParents(from.spaceId, from.path);
       if (file) {
-        this.db.prepare('UPDATE files SET space_id = ?, path = ?, parent = ?, name = ? WHERE id = ?').run(to.spaceId, to.path, parentOf(to.path), baseName(to.path), file.id);
+        this.db.prepare('UPDATE files SET space_id = ?, path = ?, parent = ?, name = ?, fold = ? WHERE id = ?').run(to.spaceId, to.path, parentOf(to.path), baseName(to.path), foldName(baseName(to.path)), file.id);
         return { kind: 'file' as const, files: 1 };
       }
       const live = 'space_id = ? AND trash_id IS NULL';
@@ -1011,8 +1021,8 @@ export class SqliteMetaStore implements MetaStore {
       )
       .run(toSpace, to, fromLen, to, fromLen, ...params, `${from}/`, `${from}0`);
     this.db
-      .prepare(`UPDATE ${table} SET space_id = ?, path = ?, parent = ?, name = ? WHERE ${where} AND path = ?`)
-      .run(toSpace, to, parentOf(to), baseName(to), ...params, from);
+      .prepare(`UPDATE ${table} SET space_id = ?, path = ?, parent = ?, name = ?, fold = ? WHERE ${where} AND path = ?`)
+      .run(toSpace, to, parentOf(to), baseName(to), foldName(baseName(to)), ...params, from);
   }
 
   trash(spaceId: number, path: string, userId: number, now: number): TrashItem {
@@ -1082,10 +1092,10 @@ export class SqliteMetaStore implements MetaStore {
         `SELECT * FROM (
            SELECT f.space_id AS spaceId, 'file' AS kind, f.path, f.name, v.size, v.created_at AS modifiedAt
            FROM files f JOIN versions v ON v.id = f.current_version_id
-           WHERE f.space_id IN (${spaces}) AND f.trash_id IS NULL AND instr(ferry_fold(f.name), ?) > 0
+           WHERE f.space_id IN (${spaces}) AND f.trash_id IS NULL AND instr(coalesce(f.fold, ferry_fold(f.name)), ?) > 0
            UNION ALL
            SELECT space_id, 'folder', path, name, NULL, NULL FROM folders
-           WHERE space_id IN (${spaces}) AND trash_id IS NULL AND instr(ferry_fold(name), ?) > 0
+           WHERE space_id IN (${spaces}) AND trash_id IS NULL AND instr(coalesce(fold, ferry_fold(name)), ?) > 0
          ) ORDER BY name LIMIT ?`,
       )
       .all(...spaceIds, needle, ...spaceIds, needle, limit + 1) as (SearchHit & { size: number | null; modifiedAt: number | null })[];

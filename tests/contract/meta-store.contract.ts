@@ -506,5 +506,22 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
       expect(s.search([sp, team.id], 'report', 2)).toMatchObject({ truncated: true });
       expect(s.search([], 'report', 10).hits).toEqual([]);
     }));
+
+    it('finds things by their names after a rename, a move and a restore, and no longer by the old ones', withStore((s, u) => {
+      const sp = home(s);
+      commit(s, u, 'Drafts/Alpha Plan.txt', 'a');
+      s.move({ spaceId: sp, path: 'Drafts/Alpha Plan.txt' }, { spaceId: sp, path: 'Drafts/Ｂeta plan.txt' });
+      s.move({ spaceId: sp, path: 'Drafts' }, { spaceId: sp, path: 'Final' });
+      const paths = (text: string) => s.search([sp], text, 50).hits.map((x) => x.path).sort();
+      expect(paths('alpha')).toEqual([]);
+      expect(paths('beta')).toEqual(['Final/Ｂeta plan.txt']);
+      expect(paths('draft')).toEqual([]);
+      expect(paths('final')).toEqual(['Final']);
+      // Restored under another name (the old one was taken meanwhile).
+      const item = s.trash(sp, 'Final/Ｂeta plan.txt', u, 1);
+      commit(s, u, 'Final/Ｂeta plan.txt', 'b');
+      const back = s.untrash(item.id);
+      expect(paths('beta')).toEqual(['Final/Ｂeta plan.txt', back.path].sort());
+    }));
   });
 }

@@ -34,6 +34,11 @@ describe('SqliteMetaStore migrations', () => {
     const store = new SqliteMetaStore(file);
     try {
       expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      // Every name carried over is kept folded for search (schema step 4).
+      for (const table of ['files', 'folders']) {
+        expect(store.db.prepare(`SELECT count(*) FROM ${table} WHERE fold IS NULL OR fold <> ferry_fold(name)`).pluck().get(), table).toBe(0);
+        expect(store.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get(), table).toBeGreaterThan(0);
+      }
       expect(store.getUserByName('alice')).toMatchObject({ id: 1, role: 'user' });
       expect(store.getSession('s'.repeat(64))).toMatchObject({ userId: 1 });
       const shared = store.getSharedSpace('Shared')!.id;
