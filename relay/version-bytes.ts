@@ -15,6 +15,15 @@ export function chunksIn(chunks: ChunkRef[], start: number, end: number): ChunkR
 }
 
 /**
+ * The first chunk holding bytes `start..end` that is gone from storage, if any: checked
+ * before any header is sent, so a damaged file fails its request whole.
+ */
+export async function missingChunk(store: ChunkStore, chunks: ChunkRef[], start: number, end: number): Promise<ChunkRef | undefined> {
+  for (const c of chunksIn(chunks, start, end)) if (!(await store.has(c.sha256))) return c;
+  return undefined;
+}
+
+/**
  * Writes bytes `start..end` of `chunks` to `res` (headers already sent), counting what
  * it wrote in `progress.sent` as it goes (so a caller knows how much went out even when
  * it fails); stops early when the response closes. Throws INTEGRITY_FAILED when a chunk

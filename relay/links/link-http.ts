@@ -16,7 +16,7 @@ import { verifyPassword } from '../auth/passwords.js';
 import type { RelayContext } from '../context.js';
 import { escapeHtml, htmlPage, SECURITY_HEADERS } from '../html.js';
 import { readForm } from '../http.js';
-import { chunksIn, writeRange } from '../version-bytes.js';
+import { missingChunk, writeRange } from '../version-bytes.js';
 import { DOWNLOAD_UNITS, type ShareLink } from '../store/meta-store.js';
 
 /** How long the cookie a right link password sets stays good. */
@@ -177,15 +177,13 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     const start = range ? range.start : 0;
     const end = range ? range.end : v.size - 1;
     const length = v.size === 0 ? 0 : end - start + 1;
-    const wanted = chunksIn(v.chunks, start, end);
     // A chunk gone from storage fails the request before any header is sent.
-    for (const c of wanted) {
-      if (!(await ctx.library.chunks.has(c.sha256))) {
-        ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', id: link.id, path: v.path, version: v.version, chunk: c.sha256 }, 'a chunk of a linked file is missing from storage');
-        logUse(req, link.id, 500, { code: 'INTEGRITY_FAILED' });
-        htmlPage(res, 500, 'File damaged', '<p>The relay cannot read this file whole right now (INTEGRITY_FAILED). The owner has been told in the relay log.</p>');
-        return;
-      }
+    const missing = await missingChunk(ctx.library.chunks, v.chunks, start, end);
+    if (missing) {
+      ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', id: link.id, path: v.path, version: v.version, chunk: missing.sha256 }, 'a chunk of a linked file is missing from storage');
+      logUse(req, link.id, 500, { code: 'INTEGRITY_FAILED' });
+      htmlPage(res, 500, 'File damaged', '<p>The relay cannot read this file whole right now (INTEGRITY_FAILED). The owner has been told in the relay log.</p>');
+      return;
     }
     let taken = 0;
     if (req.method === 'GET') {

@@ -17,7 +17,7 @@ import { FerryError, baseName, checkPath, hasThumbnail, inlineType } from '../pr
 import type { RelayContext } from '../context.js';
 import type { User } from '../store/meta-store.js';
 import { contentDisposition, parseRange } from '../links/link-http.js';
-import { chunksIn, writeRange } from '../version-bytes.js';
+import { missingChunk, writeRange } from '../version-bytes.js';
 import { Thumbnails } from './thumbnails.js';
 
 /** How long a media key works (the app asks for a new one well before). */
@@ -129,11 +129,10 @@ export class MediaServer {
     const start = range ? range.start : 0;
     const end = range ? range.end : version.size - 1;
     const length = version.size === 0 ? 0 : end - start + 1;
-    for (const c of chunksIn(version.chunks, start, end)) {
-      if (!(await this.ctx.library.chunks.has(c.sha256))) {
-        this.ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', user: user.name, path: version.path, version: version.version, chunk: c.sha256 }, 'a chunk of a viewed file is missing from storage');
-        return notFound(500), true;
-      }
+    const missing = await missingChunk(this.ctx.library.chunks, version.chunks, start, end);
+    if (missing) {
+      this.ctx.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', user: user.name, path: version.path, version: version.version, chunk: missing.sha256 }, 'a chunk of a viewed file is missing from storage');
+      return notFound(500), true;
     }
     res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': length, ...(range ? { 'Content-Range': `bytes ${start}-${end}/${version.size}` } : {}) });
     if (req.method === 'HEAD' || length === 0) return void res.end(), true;
