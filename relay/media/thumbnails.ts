@@ -8,7 +8,6 @@
  */
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import type { ChunkRef } from '../protocol/index.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 
@@ -17,8 +16,16 @@ export const THUMB_PX = 256;
 /** Images larger than this are not read for a thumbnail. */
 export const THUMB_MAX_BYTES = 64 * 1024 * 1024;
 
-sharp.concurrency(1);
-sharp.cache(false);
+/** libvips is loaded on the first thumbnail, not at start: a relay that makes none never holds it in memory. */
+let loaded: Promise<typeof import('sharp')['default']> | undefined;
+function imageLibrary() {
+  loaded ??= import('sharp').then(({ default: sharp }) => {
+    sharp.concurrency(1);
+    sharp.cache(false);
+    return sharp;
+  });
+  return loaded;
+}
 
 export class Thumbnails {
   private readonly making = new Map<string, Promise<Buffer | undefined>>();
@@ -76,6 +83,7 @@ export class Thumbnails {
     const parts: Uint8Array[] = [];
     for (const c of chunks) parts.push(await this.chunks.getRange(c.sha256, 0, c.length));
     let out: Buffer;
+    const sharp = await imageLibrary();
     try {
       out = await sharp(Buffer.concat(parts), { limitInputPixels: 100_000_000, failOn: 'error' })
         .rotate()
