@@ -239,7 +239,13 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       ws.on('close', (code) => {
         log.info({ event: 'disconnect', addr: address, user: conn.user?.name, code, bytesIn: conn.bytesIn, seconds: (Date.now() - conn.connectedAt) / 1000 }, 'client disconnected');
       });
-      ws.on('error', (err) => ctx.logRefusal({ event: 'socket.error', addr: address, err: err.message }, 'socket error'));
+      // A frame that breaks the protocol (too long, bad opcode, bad UTF-8): ws would send a
+      // close frame and keep reading, discarding, for up to 30 s while a hostile peer keeps
+      // sending. Nothing good comes from this peer any more: drop the socket now.
+      ws.on('error', (err) => {
+        ctx.logRefusal({ event: 'socket.error', addr: address, err: err.message }, 'socket error');
+        ws.terminate();
+      });
     });
   });
 

@@ -3,7 +3,7 @@ import { displayName, parentOf } from '../../../relay/protocol/paths';
 import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
-import { downloadedFile, forgetDownload, listDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
+import { downloadedFile, dropDownload, forgetDownload, listDownloads, removeOrphanDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
 import { ADMIN_PATH, findSpace, parseRoute, routePath, spaceKey } from '../lib/routes';
 import { kindOf, sortEntries, type Kind, type SortKey } from '../lib/sorting';
 import { SpeedMeter } from '../lib/speed';
@@ -470,6 +470,7 @@ class Library {
 
   /** Continues downloads a reload or a restart interrupted. */
   async resumeDownloads(): Promise<void> {
+    await removeOrphanDownloads().catch(() => {});
     for (const d of await listDownloads()) await this.runDownload(d);
   }
 
@@ -507,6 +508,9 @@ class Library {
 
   /** Stops a download and forgets what it had fetched on this device. */
   async cancelDownload(item: DeviceDownload): Promise<void> {
+    if (item.state !== 'downloading') return;
+    // The checkpoint goes first: a reload from now on must not resume this download.
+    await dropDownload(item.id);
     if (item.state !== 'downloading') return;
     item.state = 'cancelled';
     await engine.stop(item.id);

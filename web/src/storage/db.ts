@@ -229,6 +229,11 @@ export async function listDownloads(): Promise<DownloadCheckpoint[]> {
   return (await db()).getAll('downloads');
 }
 
+/** Forgets a download's checkpoint only (its file may still be open). */
+export async function dropDownload(id: string): Promise<void> {
+  await (await db()).delete('downloads', id);
+}
+
 /** Forgets a download; its stored file goes after `keepFileMs` (the browser may still be saving it). */
 export async function forgetDownload(id: string, keepFileMs = 0): Promise<void> {
   await (await db()).delete('downloads', id);
@@ -238,6 +243,19 @@ export async function forgetDownload(id: string, keepFileMs = 0): Promise<void> 
   };
   if (keepFileMs) setTimeout(() => void remove(), keepFileMs);
   else await remove();
+}
+
+/**
+ * Removes stored download files no checkpoint refers to: a download cancelled or
+ * finished just before a reload leaves its file behind (the file was still open, or
+ * its removal was still waiting).
+ */
+export async function removeOrphanDownloads(): Promise<void> {
+  const known = new Set((await listDownloads()).map((d) => d.id));
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('downloads', { create: true });
+  const names: string[] = [];
+  for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) if (!known.has(name)) names.push(name);
+  for (const name of names) await dir.removeEntry(name).catch(() => {});
 }
 
 /** The finished (or partial) downloaded file. */
