@@ -37,6 +37,15 @@ export interface RelayConfig {
   hosts: string[];
   /** The address people reach the relay at (behind a proxy, or a DNS name): for the URLs it prints and puts in links. */
   publicUrl?: string;
+  /**
+   * How the relay speaks TLS on its port: `auto` (its own CA in the data folder),
+   * `files` (`tlsCert`/`tlsKey`), or `off` (plain HTTP only).
+   */
+  tls: 'auto' | 'files' | 'off';
+  tlsCert?: string;
+  tlsKey?: string;
+  /** A second, plain-HTTP port that only sends browsers to the https URL (0 = none). */
+  redirectPort: number;
 }
 
 export const SETTINGS: { flag: string; env: string; default: string; help: string }[] = [
@@ -55,6 +64,10 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--quota', env: 'FERRY_QUOTA', default: '0', help: 'bytes each user may store, like 50G or 2T (0 = no quota; admins have none)' },
   { flag: '--trash-days', env: 'FERRY_TRASH_DAYS', default: '30', help: 'delete trashed items for good after D days (0 = keep until emptied)' },
   { flag: '--hosts', env: 'FERRY_HOSTS', default: '', help: "extra host names browsers may use (this machine's are always allowed; * = any)" },
+  { flag: '--tls', env: 'FERRY_TLS', default: 'auto', help: "'auto': HTTPS with the relay's own CA (made once in the data folder); 'off': plain HTTP only" },
+  { flag: '--tls-cert', env: 'FERRY_TLS_CERT', default: '', help: 'PEM certificate (chain) to serve instead; read again when it changes' },
+  { flag: '--tls-key', env: 'FERRY_TLS_KEY', default: '', help: 'PEM private key of --tls-cert' },
+  { flag: '--redirect-port', env: 'FERRY_REDIRECT_PORT', default: '0', help: 'also listen here for plain HTTP and send it to the https URL (0 = no)' },
   { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
 ];
 
@@ -108,5 +121,18 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     trashDays: num('--trash-days', get('--trash-days')),
     hosts: get('--hosts').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
     publicUrl: publicUrl(get('--public-url')),
+    ...tlsSettings(get('--tls'), get('--tls-cert'), get('--tls-key')),
+    redirectPort: num('--redirect-port', get('--redirect-port')),
   };
+}
+
+function tlsSettings(mode: string, cert: string, key: string): Pick<RelayConfig, 'tls' | 'tlsCert' | 'tlsKey'> {
+  if (cert || key) {
+    if (!cert || !key) throw new Error('--tls-cert and --tls-key go together: give both files');
+    return { tls: 'files', tlsCert: path.resolve(cert), tlsKey: path.resolve(key) };
+  }
+  const m = mode.toLowerCase();
+  if (m === 'auto') return { tls: 'auto' };
+  if (['off', 'false', '0', 'no'].includes(m)) return { tls: 'off' };
+  throw new Error(`--tls takes auto or off (or give --tls-cert and --tls-key), got "${mode}"`);
 }

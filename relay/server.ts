@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,12 +23,24 @@ import { FsChunkStore } from './store/fs-chunk-store.js';
 import { SqliteMetaStore } from './store/sqlite-meta-store.js';
 import { MediaServer } from './media/media-http.js';
 import { ZipDownloads } from './zip/zip-download.js';
+import { AutoCredentials, FileCredentials, type CredentialSource } from './tls/certificates.js';
+import { handleConnect } from './tls/connect-http.js';
+import { frontDoor, isLoopback, PLAIN_PATHS, redirectToHttps } from './tls/front-door.js';
 import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
 
 export interface Relay extends RelayContext {
+  /** The plain-HTTP server (all of it with `--tls off`; this machine's plain requests otherwise). */
   server: Server;
+  /** The HTTPS server, when the relay speaks TLS. */
+  secureServer?: HttpsServer;
+  /** Where its certificate comes from, when it speaks TLS. */
+  tls?: CredentialSource;
+  /** Reads or issues the certificate again if due at `now` (a timer calls this); true when it changed. */
+  renewTls(now: number): Promise<boolean>;
   /** The port actually bound (useful with port 0). */
   port: number;
+  /** The redirect port actually bound, when there is one. */
+  redirectPort?: number;
   /** A one-time setup token when the relay has no admin yet. */
   setupToken?: string;
   close(): Promise<void>;
@@ -103,6 +116,22 @@ function keepPrivate(dataDir: string): void {
   for (const dir of ['chunks', 'logs']) tighten(path.join(dataDir, dir), 0o700);
   for (const file of ['ferry.db', 'ferry.db-wal', 'ferry.db-shm', 'link-secret']) tighten(path.join(dataDir, file), 0o600);
 }
+
+/** The names and addresses a `--tls auto` certificate covers: this machine's, `--hosts`, and the public URL's. */
+function certificateNames(config: RelayConfig): string[] {
+  const names = new Set([...machineHosts()].map((h) => h.replace(/^\[|\]$/g, '')));
+  for (const h of config.hosts) if (h !== '*') names.add(h);
+  if (config.publicUrl) names.add(new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ''));
+  return [...names].sort();
+}
+
+function encrypted(req: IncomingMessage): boolean {
+  return !!(req.socket as { encrypted?: boolean }).encrypted;
+}
+
+/** How often certificate files are looked at again, and an automatic certificate checked for renewal. */
+const TLS_FILES_CHECK_MS = 2_000;
+const TLS_AUTO_CHECK_MS = 3_600_000;
 
 export async function startRelay(config: RelayConfig): Promise<Relay> {
   keepPrivate(config.dataDir);
@@ -193,10 +222,27 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     }
   });
 
-  const server = createServer(createHttpHandler(ctx, secret));
+  const tls: CredentialSource | undefined =
+    config.tls === 'auto'
+      ? await AutoCredentials.open(path.join(config.dataDir, 'tls'), os.hostname(), () => certificateNames(config), Date.now())
+      : config.tls === 'files'
+        ? new FileCredentials(config.tlsCert!, config.tlsKey!)
+        : undefined;
+  const handle = createHttpHandler(ctx, secret);
+  const label = os.hostname();
+  // With TLS, plain HTTP is served in full only to this machine (see front-door.ts).
+  const serve = (req: IncomingMessage, res: ServerResponse, redirectPort?: number) => {
+    const pathname = (req.url ?? '/').split('?')[0];
+    if (tls?.ca && handleConnect(req, res, pathname, tls.ca, label)) return;
+    if (tls && !encrypted(req) && (redirectPort !== undefined || !isLoopback(req.socket.remoteAddress)) && !PLAIN_PATHS.has(pathname)) return redirectToHttps(req, res, redirectPort);
+    void handle(req, res);
+  };
+  const server = createServer((req, res) => serve(req, res));
+  const secureServer = tls ? createHttpsServer({ ...tls.current }, serve) : undefined;
   // A socket with no traffic either way for this long is closed (a link download nobody
   // reads, a request that never finishes); WebSocket upgrades turn this off for theirs.
   server.timeout = HTTP_IDLE_MS;
+  if (secureServer) secureServer.timeout = HTTP_IDLE_MS;
   const wss = new WebSocketServer({
     noServer: true,
     // Chunk frames are the largest messages; control messages are bounded again, lower,
@@ -206,15 +252,16 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  server.on('upgrade', (req, socket: Socket, head) => {
+  const upgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const refuse = (status: number, code: string, message: string) => {
       ctx.logRefusal({ event: 'upgrade.refused', code, origin: req.headers.origin, host: req.headers.host, addr: req.socket.remoteAddress }, message);
       socket.end(`HTTP/1.1 ${status} ${message}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${code}: ${message}\n`);
     };
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname !== WS_PATH) return refuse(404, 'NOT_FOUND', 'Not Found');
+    if (tls && !encrypted(req) && !isLoopback(req.socket.remoteAddress)) return refuse(426, 'TLS_REQUIRED', 'Upgrade Required: this relay speaks HTTPS, connect with wss://');
     const origins = config.publicUrl ? [...config.origins, config.publicUrl] : config.origins;
-    if (!originAllowed(req.headers.origin, req.headers.host, origins, { hosts: config.hosts })) {
+    if (!originAllowed(req.headers.origin, req.headers.host, origins, { hosts: config.hosts, scheme: encrypted(req) ? 'https:' : 'http:' })) {
       return refuse(403, 'ORIGIN_REFUSED', `Forbidden: a page at ${req.headers.origin} may not connect (see --origins and --hosts)`);
     }
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
@@ -247,7 +294,9 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
         ws.terminate();
       });
     });
-  });
+  };
+  server.on('upgrade', upgrade);
+  secureServer?.on('upgrade', upgrade);
 
   // Dead peers and peers that do not read: ping every HEARTBEAT_MS, close a connection
   // that missed two pongs or whose send buffer has not shrunk for STALL_MS.
@@ -282,13 +331,35 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  log.info({ event: 'start', port, host: config.host, data: config.dataDir }, 'relay started');
+  const listener = secureServer ? frontDoor(server, secureServer, HTTP_IDLE_MS) : server;
+  const listen = (what: { once: Server['once']; listen: Server['listen']; address: Server['address'] }, at: number) =>
+    new Promise<number>((resolve, reject) => {
+      what.once('error', reject);
+      what.listen(at, config.host, () => {
+        const a = what.address();
+        resolve(typeof a === 'object' && a ? a.port : at);
+      });
+    });
+  const port = await listen(listener as Server, config.port);
+  let redirector: Server | undefined;
+  let redirectPort: number | undefined;
+  if (secureServer && config.redirectPort) {
+    redirector = createServer((req, res) => serve(req, res, port));
+    redirector.timeout = HTTP_IDLE_MS;
+    redirectPort = await listen(redirector, config.redirectPort);
+  }
+  log.info({ event: 'start', port, host: config.host, data: config.dataDir, tls: config.tls, redirectPort }, 'relay started');
+
+  const renewTls = async (now: number): Promise<boolean> => {
+    if (!tls || !secureServer || !(await tls.refresh(now))) return false;
+    secureServer.setSecureContext({ ...tls.current });
+    log.info({ event: 'tls.renewed', mode: config.tls }, 'certificate replaced');
+    return true;
+  };
+  const tlsTimer = tls
+    ? setInterval(() => void renewTls(Date.now()).catch((err) => log.error({ event: 'tls.renewed', err }, 'could not renew the certificate')), config.tls === 'files' ? TLS_FILES_CHECK_MS : TLS_AUTO_CHECK_MS)
+    : undefined;
+  tlsTimer?.unref();
 
   const sweep = () =>
     library
@@ -304,16 +375,25 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   return {
     ...ctx,
     server,
+    secureServer,
+    tls,
+    renewTls,
     port,
+    redirectPort,
     setupToken,
     async close() {
+      clearInterval(tlsTimer);
       clearInterval(sweepTimer);
       clearInterval(watch);
       clearTimeout(firstSweep);
       await library.close();
       for (const ws of wss.clients) ws.terminate();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closing = [server, secureServer, redirector, listener === server ? undefined : listener].filter(Boolean) as { close(cb: () => void): unknown }[];
+      const closed = Promise.all(closing.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       server.closeAllConnections?.();
+      secureServer?.closeAllConnections?.();
+      redirector?.closeAllConnections?.();
+      await closed;
       meta.close();
       log.info({ event: 'stop' }, 'relay stopped');
       closeLog();

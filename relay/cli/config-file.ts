@@ -15,6 +15,8 @@ export interface CliSession {
 interface ConfigFile extends Partial<CliSession> {
   /** Device token per `url|user`: sign-ins from this machine are not held back by guesses elsewhere. */
   devices?: Record<string, string>;
+  /** The CA certificate (PEM) trusted for each relay origin that has its own CA. */
+  trusted?: Record<string, string>;
 }
 
 async function readConfig(): Promise<ConfigFile> {
@@ -38,6 +40,17 @@ export async function loadDevice(url: string, user: string): Promise<string | un
   return (await readConfig()).devices?.[deviceKey(url, user)];
 }
 
+/** The CA certificate this machine trusts for the relay at `url`, if one was kept. */
+export async function trustedCa(url: string): Promise<string | undefined> {
+  return (await readConfig()).trusted?.[new URL(url).origin];
+}
+
+/** Keeps `pem` as the CA trusted for the relay at `url` (replacing an earlier one). */
+export async function trustCa(url: string, pem: string): Promise<void> {
+  const c = await readConfig();
+  await writeConfig({ ...c, trusted: { ...c.trusted, [new URL(url).origin]: pem } });
+}
+
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.FERRY_CONFIG) return path.resolve(env.FERRY_CONFIG);
   const base = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
@@ -58,10 +71,10 @@ export async function saveSession(session: CliSession, device?: string): Promise
   await writeConfig({ ...session, devices });
 }
 
-/** Forgets the session (device tokens stay). */
+/** Forgets the session (device tokens and trusted CAs stay). */
 export async function clearSession(): Promise<void> {
-  const { devices } = await readConfig();
-  if (devices && Object.keys(devices).length > 0) await writeConfig({ devices });
+  const { devices, trusted } = await readConfig();
+  if (Object.keys(devices ?? {}).length > 0 || Object.keys(trusted ?? {}).length > 0) await writeConfig({ devices, trusted });
   else await rm(configPath(), { force: true });
 }
 

@@ -2,7 +2,7 @@
  * `ferry`: the relay (`ferry serve`), server-side user management, and a client
  * that speaks the same protocol with the same transfer engine as the web app.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
@@ -12,12 +12,13 @@ import { RemotePaths, spacePrefix } from '../client/remote-path.js';
 // so client commands start fast.
 const relayModules = () =>
   Promise.all([import('../config.js'), import('../server.js'), import('../store/sqlite-meta-store.js'), import('../auth/accounts.js')]);
-import { clearSession, loadDevice, loadSession, saveSession, wsUrl, configPath } from './config-file.js';
+import { clearSession, loadDevice, loadSession, saveSession, trustCa, trustedCa, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
+import { probeTls, untrusted } from './tls-trust.js';
 import { fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
 import { createProgress, type Progress } from './progress.js';
 import { NodeHashPool } from './hash-pool.js';
-import { readPassword } from './prompt.js';
+import { readAnswer, readPassword } from './prompt.js';
 
 const USAGE = `ferry — self-hosted file sharing
 
@@ -71,9 +72,22 @@ function versionFlag(v: string | undefined): number | undefined {
   return n;
 }
 
+/**
+ * The CA to trust for an https relay: the kept one, checked now with one handshake so a
+ * certificate from another authority is refused before anything is sent.
+ */
+async function relayCa(url: string): Promise<string | undefined> {
+  if (new URL(url).protocol !== 'https:') return undefined;
+  const ca = await trustedCa(url);
+  const probe = await probeTls(url, ca);
+  if (!probe.trusted) throw untrusted(url, probe, ca ? 'It is not signed by the authority you trusted before. If the relay was given a new one, sign in again with: ferry login URL --user NAME --ca FILE' : 'Sign in again with: ferry login URL --user NAME');
+  return ca;
+}
+
 async function withClient<T>(fn: (client: FerryClient) => Promise<T>, onState?: (state: string) => void): Promise<T> {
   const session = await loadSession();
-  const client = await connectNode({ url: wsUrl(session.url), token: session.token, reconnectTimeoutMs: 120_000, onState });
+  const ca = await relayCa(session.url);
+  const client = await connectNode({ url: wsUrl(session.url), token: session.token, reconnectTimeoutMs: 120_000, onState, ca });
   try {
     return await fn(client);
   } finally {
@@ -97,16 +111,32 @@ async function serve(args: string[]): Promise<void> {
   const relay = await startRelay(config);
   const everywhere = config.host === '0.0.0.0' || config.host === '::';
   const shown = everywhere ? 'localhost' : config.host;
-  const local = `http://${shown}:${relay.port}`;
+  const scheme = config.tls === 'off' ? 'http' : 'https';
+  const local = `${scheme}://${shown}:${relay.port}`;
   out(`Ferry relay on ${local}  (data: ${config.dataDir})`);
+  if (scheme === 'https') out(`  on this machine also http://${shown}:${relay.port}`);
+  const lan: string[] = [];
   if (everywhere) {
     const { networkInterfaces } = await import('node:os');
     for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out(`  on this network: http://${a.address}:${relay.port}`);
+      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) lan.push(a.address);
     }
+    for (const a of lan) out(`  on this network: ${scheme}://${a}:${relay.port}`);
   }
   if (config.publicUrl) out(`  public address: ${config.publicUrl}`);
-  const base = config.publicUrl ?? local;
+  if (relay.tls?.ca) {
+    // A phone trusts the relay's own CA once; the connect page is served over plain HTTP for that.
+    const connect = `http://${lan[0] ?? shown}:${relay.port}/connect`;
+    out(`To add a phone or another computer, open ${connect} on it (or scan this code)`);
+    out(`and install the relay's certificate. Its SHA-256 fingerprint:\n  ${relay.tls.ca.fingerprint}`);
+    if (process.stdout.isTTY) {
+      const QRCode = await import('qrcode');
+      out(await QRCode.toString(connect, { type: 'utf8', margin: 2 }));
+    }
+  }
+  // On this machine plain http://localhost is served in full (and is a secure context).
+  const here = everywhere || shown === 'localhost' || shown.startsWith('127.') || shown === '::1';
+  const base = config.publicUrl ?? (here ? `http://${shown}:${relay.port}` : local);
   if (relay.setupToken) {
     out(`No admin yet. Create one within 24 h at:\n  ${base}/setup?token=${relay.setupToken}`);
     out(`or on this machine: ferry user add NAME --role admin --data ${config.dataDir}`);
@@ -139,18 +169,46 @@ async function userAdd(args: string[]): Promise<void> {
 }
 
 async function login(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { user: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { user: { type: 'string' }, ca: { type: 'string' } } });
   const [url] = positionals;
-  if (!url || !values.user) throw new UsageError('usage: ferry login URL --user NAME');
+  if (!url || !values.user) throw new UsageError('usage: ferry login URL --user NAME [--ca FILE]');
+  const ca = await trustFor(url, values.ca);
   const password = process.env.FERRY_PASSWORD ?? (await readPassword(`Password for ${values.user}: `));
-  const client = await connectNode({ url: wsUrl(url), reconnect: false });
+  const client = await connectNode({ url: wsUrl(url), reconnect: false, ca });
   try {
     const reply = await client.login(values.user, password, await loadDevice(url, values.user));
     await saveSession({ url, user: reply.user.name, token: reply.token }, reply.device);
+    if (ca) await trustCa(url, ca);
     out(`Signed in to ${url} as ${reply.user.name} (${reply.user.role}). Session saved in ${configPath()}.`);
   } finally {
     client.close();
   }
+}
+
+/**
+ * The CA to trust for `url` at sign-in: `--ca FILE`, else the one kept from before, else
+ * the system's; a relay with its own CA, unknown here, is shown and trusted on first use.
+ */
+async function trustFor(url: string, caFile: string | undefined): Promise<string | undefined> {
+  if (new URL(url).protocol !== 'https:') {
+    if (caFile) throw new UsageError('--ca is for https:// relays');
+    return undefined;
+  }
+  const given = caFile ? await readFile(caFile, 'utf8').catch((err) => { throw new UsageError(`cannot read --ca ${caFile}: ${(err as Error).message}`); }) : undefined;
+  const kept = given ? undefined : await trustedCa(url);
+  const probe = await probeTls(url, given ?? kept);
+  if (probe.trusted) return given ?? kept;
+  if (given) throw untrusted(url, probe, `It is not signed by the authority in ${caFile}.`);
+  if (kept) throw untrusted(url, probe, 'It is not signed by the authority you trusted before (the relay may have been given a new one, or someone is in between). If you expect the change, sign in with --ca FILE.');
+  // Only a relay's own authority is offered for trust on first use, and only for a chain it signed for this name.
+  if (!probe.root || /ALTNAME|HOSTNAME|EXPIRED|NOT_YET_VALID/i.test(probe.reason ?? '')) throw untrusted(url, probe, 'Give the authority with --ca FILE.');
+  const answer = await readAnswer(
+    `The relay at ${new URL(url).host} has its own certificate authority, new to this computer:\n  ${probe.root.subject}\n  SHA-256 ${probe.root.fingerprint}\nCompare the fingerprint with the one the relay printed at start (or its Connect a device page).\nTrust it for this relay? [y/N] `,
+  );
+  if (!/^y(es)?$/i.test(answer.trim())) throw untrusted(url, probe, 'Not trusted: nothing was sent.');
+  const again = await probeTls(url, probe.root.pem);
+  if (!again.trusted) throw untrusted(url, again, 'The relay answered with another certificate the second time.');
+  return probe.root.pem;
 }
 
 async function logout(): Promise<void> {
@@ -280,17 +338,23 @@ async function getZip(remotes: string[], output: string | undefined, force: bool
   let target = output ?? ticket.name;
   if (await isDirectory(target)) target = path.join(target, ticket.name);
   if (!force && (await stat(target).catch(() => undefined))) throw new FerryError('LOCAL_FILE_EXISTS', `${target} exists; pass --force to replace it, or -o another name.`);
-  const res = await fetch(new URL(ticket.url, session.url));
-  if (!res.ok || !res.body) throw new FerryError('NOT_FOUND', `The relay answered ${res.status} for the zip.`);
+  const zipUrl = new URL(ticket.url, session.url);
+  const ca = await trustedCa(session.url);
+  const { get } = await import(zipUrl.protocol === 'https:' ? 'node:https' : 'node:http');
+  const body = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    get(zipUrl, ca ? { ca } : {}, resolve).once('error', (err: Error) => reject(new FerryError('CONNECTION_LOST', `Cannot fetch the zip: ${err.message}`)));
+  });
+  if (body.statusCode !== 200) {
+    body.resume();
+    throw new FerryError('NOT_FOUND', `The relay answered ${body.statusCode} for the zip.`);
+  }
   const { createWriteStream } = await import('node:fs');
   const { rename } = await import('node:fs/promises');
-  const { Readable } = await import('node:stream');
   const { pipeline } = await import('node:stream/promises');
   const part = partPath(target);
   const bar = createProgress(ticket.bytes, ticket.name);
   let written = 0;
   try {
-    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
     body.on('data', (b: Buffer) => bar.update(Math.min(ticket.bytes, (written += b.length))));
     await pipeline(body, createWriteStream(part));
   } catch (err) {

@@ -14,17 +14,20 @@ function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
 
-export function nodeSocketFactory(url: string, protocol: string): WebSocketLike {
+/** `ca`: the PEM certificate of the authority to trust for wss:// (instead of the system's). */
+export function nodeSocketFactory(url: string, protocol: string, ca?: string): WebSocketLike {
   return new WebSocket(url, protocol, {
     maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES,
     perMessageDeflate: false,
     generateMask: zeroMask,
+    ...(ca ? { ca } : {}),
   }) as unknown as WebSocketLike;
 }
 
-/** Opens a connection to a relay (`ws://host/ws`) and authenticates when a token is given. */
-export async function connectNode(opts: Omit<FerryClientOptions, 'createSocket'>): Promise<FerryClient> {
-  const client = new FerryClient({ ...opts, createSocket: nodeSocketFactory });
+/** Opens a connection to a relay (`ws://host/ws` or `wss://`) and authenticates when a token is given. */
+export async function connectNode(opts: Omit<FerryClientOptions, 'createSocket'> & { ca?: string }): Promise<FerryClient> {
+  const { ca, ...rest } = opts;
+  const client = new FerryClient({ ...rest, createSocket: (url, protocol) => nodeSocketFactory(url, protocol, ca) });
   await client.connect();
   return client;
 }

@@ -42,3 +42,24 @@ export async function readPassword(prompt: string): Promise<string> {
     stdin.on('data', onData);
   });
 }
+
+/** Asks a question on stderr and reads one line: from the terminal, else the first line of stdin. */
+export async function readAnswer(prompt: string): Promise<string> {
+  process.stderr.write(prompt);
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    let text = '';
+    for await (const chunk of stdin) {
+      text += chunk;
+      if (text.includes('\n')) break;
+    }
+    return text.split(/\r?\n/)[0];
+  }
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: stdin, terminal: false });
+  try {
+    return await new Promise<string>((resolve) => rl.once('line', resolve).once('close', () => resolve('')));
+  } finally {
+    rl.close();
+  }
+}

@@ -44,6 +44,8 @@ export const ERRORS = {
   RANGE_NOT_SATISFIABLE: 'The requested byte range is outside the file.',
   ORIGIN_REFUSED: 'This page\'s origin may not connect to the relay.',
   RELAY_BUSY: 'The relay is busy. Try again in a moment.',
+  TLS_REQUIRED: 'This relay speaks HTTPS: connect with https:// or wss://.',
+  TLS_UNTRUSTED: 'The relay\'s certificate is not one this client trusts (it changed, or its authority is unknown).',
   INTERNAL: 'The relay hit an unexpected error. Nothing was lost; try again.',
 } as const;
 

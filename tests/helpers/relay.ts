@@ -49,7 +49,7 @@ export async function startRelayProcess(opts: { dataDir: string; port?: number; 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000);
     const check = () => {
-      const m = /Ferry relay on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const m = /Ferry relay on https?:\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
