@@ -44,6 +44,8 @@ export interface RelayConfig {
   tls: 'auto' | 'files' | 'off';
   tlsCert?: string;
   tlsKey?: string;
+  /** Take the client's address and scheme from the proxy's `Forwarded` / `X-Forwarded-*` headers. */
+  trustProxy: boolean;
   /** A second, plain-HTTP port that only sends browsers to the https URL (0 = none). */
   redirectPort: number;
 }
@@ -68,6 +70,7 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--tls-cert', env: 'FERRY_TLS_CERT', default: '', help: 'PEM certificate (chain) to serve instead; read again when it changes' },
   { flag: '--tls-key', env: 'FERRY_TLS_KEY', default: '', help: 'PEM private key of --tls-cert' },
   { flag: '--redirect-port', env: 'FERRY_REDIRECT_PORT', default: '0', help: 'also listen here for plain HTTP and send it to the https URL (0 = no)' },
+  { flag: '--trust-proxy', env: 'FERRY_TRUST_PROXY', default: 'off', help: "'on' behind a reverse proxy: client address and scheme from X-Forwarded-For/-Proto or Forwarded" },
   { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
 ];
 
@@ -123,6 +126,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     publicUrl: publicUrl(get('--public-url')),
     ...tlsSettings(get('--tls'), get('--tls-cert'), get('--tls-key')),
     redirectPort: num('--redirect-port', get('--redirect-port')),
+    trustProxy: ['on', 'true', '1', 'yes'].includes(get('--trust-proxy').toLowerCase()),
   };
 }
 

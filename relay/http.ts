@@ -9,6 +9,7 @@ import { FerryError, PROTOCOL_VERSION } from './protocol/index.js';
 import type { RelayContext } from './context.js';
 import { escapeHtml, htmlPage, SECURITY_HEADERS } from './html.js';
 import { createLinkHandler } from './links/link-http.js';
+import { peerOf } from './peer.js';
 
 /** Reads a small urlencoded form body. */
 export async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams> {
@@ -59,7 +60,7 @@ export function createHttpHandler(ctx: RelayContext, linkSecret: Buffer) {
             const confirm = form.get('confirm');
             if (confirm !== null && confirm !== form.get('password')) throw new FerryError('BAD_MESSAGE', 'The two passwords differ. Type the same password twice.');
             const user = await ctx.accounts.setupAdmin(form.get('token') ?? '', form.get('user') ?? '', form.get('password') ?? '');
-            ctx.log.info({ event: 'setup', user: user.name, addr: req.socket.remoteAddress }, 'admin created');
+            ctx.log.info({ event: 'setup', user: user.name, addr: peerOf(req, ctx.config.trustProxy).address }, 'admin created');
             return htmlPage(res, 201, 'Ready', `<p>Admin <strong>${escapeHtml(user.name)}</strong> created. <a href="/">Open Ferry</a> and sign in.</p>`);
           } catch (err) {
             const e = err as FerryError;

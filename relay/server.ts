@@ -15,6 +15,7 @@ import type { RelayConfig } from './config.js';
 import { CLOSE, ClientConnection } from './connection.js';
 import type { RelayContext } from './context.js';
 import { createHttpHandler } from './http.js';
+import { peerOf } from './peer.js';
 import { Library } from './library.js';
 import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
@@ -253,20 +254,21 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   });
 
   const upgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const peer = peerOf(req, config.trustProxy);
     const refuse = (status: number, code: string, message: string) => {
-      ctx.logRefusal({ event: 'upgrade.refused', code, origin: req.headers.origin, host: req.headers.host, addr: req.socket.remoteAddress }, message);
+      ctx.logRefusal({ event: 'upgrade.refused', code, origin: req.headers.origin, host: req.headers.host, addr: peer.address }, message);
       socket.end(`HTTP/1.1 ${status} ${message}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${code}: ${message}\n`);
     };
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname !== WS_PATH) return refuse(404, 'NOT_FOUND', 'Not Found');
     if (tls && !encrypted(req) && !isLoopback(req.socket.remoteAddress)) return refuse(426, 'TLS_REQUIRED', 'Upgrade Required: this relay speaks HTTPS, connect with wss://');
     const origins = config.publicUrl ? [...config.origins, config.publicUrl] : config.origins;
-    if (!originAllowed(req.headers.origin, req.headers.host, origins, { hosts: config.hosts, scheme: encrypted(req) ? 'https:' : 'http:' })) {
+    if (!originAllowed(req.headers.origin, req.headers.host, origins, { hosts: config.hosts, scheme: peer.secure ? 'https:' : 'http:' })) {
       return refuse(403, 'ORIGIN_REFUSED', `Forbidden: a page at ${req.headers.origin} may not connect (see --origins and --hosts)`);
     }
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, 'BAD_MESSAGE', `Upgrade Required: speak ${SUBPROTOCOL}`);
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = peer.address;
     const mine = unauthenticated.get(address)?.size ?? 0;
     if (mine >= MAX_UNAUTH_PER_ADDRESS || unauthenticatedTotal >= MAX_UNAUTH_CONNECTIONS) {
       return refuse(503, 'RELAY_BUSY', 'Service Unavailable: too many connections waiting to sign in');

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, baseName, displayName, formatBytes, hasThumbnail } from '../protocol/index.js';
 import { verifyPassword } from '../auth/passwords.js';
 import type { RelayContext } from '../context.js';
+import { peerOf } from '../peer.js';
 import { escapeHtml, htmlPage, SECURITY_HEADERS } from '../html.js';
 import { readForm } from '../http.js';
 import { missingChunk, writeRange } from '../version-bytes.js';
@@ -37,8 +38,8 @@ function basicPassword(req: IncomingMessage): string | undefined {
 }
 
 /** True when the request came over TLS (a cookie set then gets `Secure`). */
-function overHttps(req: IncomingMessage): boolean {
-  return !!(req.socket as { encrypted?: boolean }).encrypted;
+function overHttps(req: IncomingMessage, trustProxy: boolean): boolean {
+  return peerOf(req, trustProxy).secure;
 }
 
 const GONE: Record<string, string> = {
@@ -95,7 +96,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
   /** The link's whole address as this visitor reaches it (or the relay's public one). */
   const linkAddress = (req: IncomingMessage, id: string) => {
     try {
-      return new URL(`/s/${id}`, ctx.config.publicUrl ?? `${overHttps(req) ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`).toString();
+      return new URL(`/s/${id}`, ctx.config.publicUrl ?? `${overHttps(req, ctx.config.trustProxy) ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`).toString();
     } catch {
       return `/s/${id}`; // a Host header that is no host
     }
@@ -116,7 +117,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
   const logUse = (req: IncomingMessage, id: string, status: number, extra: Record<string, unknown> = {}) =>
-    ctx.log.info({ event: 'link', id, status, method: req.method, range: req.headers.range, addr: req.socket.remoteAddress, ...extra }, 'link used');
+    ctx.log.info({ event: 'link', id, status, method: req.method, range: req.headers.range, addr: peerOf(req, ctx.config.trustProxy).address, ...extra }, 'link used');
 
   /**
    * The link's page. Locked: only the password form, nothing about the file (not its name,
@@ -275,7 +276,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
           htmlPage(res, 401, 'Password required', `<p>This link is protected. <a href="/s/${link.id}">Enter the password</a>.</p>`, script ? { 'WWW-Authenticate': 'Basic realm="Ferry link", charset="UTF-8"' } : {});
           return true;
         }
-        const address = req.socket.remoteAddress ?? 'unknown';
+        const address = peerOf(req, ctx.config.trustProxy).address;
         const hash = link.passwordHash!;
         let ok = false;
         try {
@@ -297,7 +298,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
       return true;
     }
     if (req.method === 'POST') {
-      const address = req.socket.remoteAddress ?? 'unknown';
+      const address = peerOf(req, ctx.config.trustProxy).address;
       const form = await readForm(req);
       try {
         // Counted before the password is checked: guesses sent at once are judged one by one.
@@ -316,7 +317,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
         return true;
       }
       logUse(req, id, 303, { unlocked: true });
-      const secure = overHttps(req) ? '; Secure' : '';
+      const secure = overHttps(req, ctx.config.trustProxy) ? '; Secure' : '';
       res.writeHead(303, { Location: `/s/${id}`, 'Set-Cookie': `${cookieName(id)}=${cookieValue(link)}; Path=/s/${id}; HttpOnly; SameSite=Lax; Max-Age=${UNLOCK_MS / 1000}${secure}` });
       res.end();
       return true;

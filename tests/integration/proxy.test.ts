@@ -1,0 +1,183 @@
+/**
+ * The relay behind Debian's nginx, run with docs/proxy/nginx.conf: TLS at nginx, an
+ * upload over wss that resumes after the relay restarts, a share link with Range, and
+ * the throttle seeing each client's own address only with --trust-proxy on.
+ */
+import { writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadFile, FerryClient, uploadFile, type WebSocketLike } from '../../relay/client/index.js';
+import { CHUNK_SIZE, FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL } from '../../relay/protocol/index.js';
+import { RelayCa } from '../../relay/tls/certificates.js';
+import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
+import { NGINX, startNginx, type Nginx } from '../helpers/nginx.js';
+import { addUsers, ALICE, relayLog, startRelayProcess, tempDir, type RelayProcess } from '../helpers/relay.js';
+
+const NAME = 'ferry.lan';
+if (!NGINX) console.log('proxy tests skipped: nginx is not installed (apt-get install nginx-light)');
+
+/** `ferry.lan` is 127.0.0.1 for these clients, as a LAN's DNS would say. */
+const lookup: LookupFunction = (_host, options, callback) => {
+  if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+  else callback(null, '127.0.0.1', 4);
+};
+
+describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
+  const tmp = tempDir();
+  const dataDir = path.join(tmp.dir, 'data');
+  let ca: RelayCa;
+  let relay: RelayProcess;
+  let nginx: Nginx;
+  let base: string;
+
+  /** A client of the relay through nginx, connecting from `from` (an address of this machine's 127/8). */
+  const client = (from = '127.0.0.1', browser = true) =>
+    new FerryClient({
+      url: `wss://${NAME}:${nginx.port}/ws`,
+      reconnectTimeoutMs: 60_000,
+      createSocket: (url, protocol) =>
+        new WebSocket(url, protocol, { ca: ca.certPem, lookup, localAddress: from, maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, perMessageDeflate: false, headers: browser ? { Origin: `https://${NAME}:${nginx.port}` } : {} }) as unknown as WebSocketLike,
+    });
+
+  const get = (pathname: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      https
+        .get(`${base}${pathname}`, { ca: ca.certPem, lookup, headers, agent: false }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+        })
+        .once('error', reject);
+    });
+
+  const startRelay = (trustProxy: boolean, port?: number) => startRelayProcess({ dataDir, port, args: ['--tls', 'off', '--hosts', NAME, ...(trustProxy ? ['--trust-proxy', 'on'] : [])] });
+
+  beforeAll(async () => {
+    await addUsers(dataDir, [ALICE]);
+    ca = await RelayCa.open(path.join(tmp.dir, 'ca'), 'test');
+    const issued = await ca.issue([NAME], Date.now());
+    writeFileSync(path.join(tmp.dir, 'site.crt'), issued.cert);
+    writeFileSync(path.join(tmp.dir, 'site.key'), issued.key);
+    relay = await startRelay(true);
+    nginx = await startNginx({ dir: tmp.dir, upstreamPort: relay.port, serverName: NAME, cert: path.join(tmp.dir, 'site.crt'), key: path.join(tmp.dir, 'site.key') });
+    base = `https://${NAME}:${nginx.port}`;
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+    await relay?.stop();
+    tmp.remove();
+  });
+
+  it('uploads over wss through nginx, resumes after the relay restarts, and downloads byte-identical', async () => {
+    const alice = client();
+    try {
+      await alice.connect();
+      await alice.login(ALICE.name, ALICE.password);
+      const data = randomData(24 * CHUNK_SIZE + 999);
+      const source = bufferSource(data);
+      const slow = { ...source, read: async (o: number, l: number) => { await new Promise((r) => setTimeout(r, 15)); return source.read(o, l); } };
+      let restarted: Promise<void> | undefined;
+      const result = await uploadFile(alice, slow, {
+        path: 'proxied/big.bin',
+        window: 4,
+        onProgress: (p) => {
+          if (!restarted && p.phase === 'uploading' && p.done >= 8 * CHUNK_SIZE) {
+            const port = relay.port;
+            restarted = (async () => {
+              await relay.kill();
+              relay = await startRelay(true, port);
+            })();
+          }
+        },
+      });
+      await restarted;
+      expect(result.stats.reconnects).toBeGreaterThanOrEqual(1);
+      expect(result.sha256).toBe(sha256(data));
+      const sink = memorySink();
+      await downloadFile(alice, sink, { path: 'proxied/big.bin' });
+      expect(sha256(sink.bytes())).toBe(sha256(data));
+
+      // A share link through nginx: whole, and a Range answered 206 with the right bytes.
+      const link = await alice.request('link.create', { path: 'proxied/big.bin' });
+      const at = new URL(link.url, base).pathname;
+      const part = await get(`${at}?download=1`, { Range: 'bytes=5000000-5000999' });
+      expect(part.status).toBe(206);
+      expect(part.headers['content-range']).toBe(`bytes 5000000-5000999/${data.length}`);
+      expect(Buffer.compare(part.body, data.subarray(5_000_000, 5_001_000))).toBe(0);
+      const tail = await get(`${at}?download=1`, { Range: 'bytes=-10' });
+      expect(Buffer.compare(tail.body, data.subarray(data.length - 10))).toBe(0);
+      // The relay saw https (the link page says so) and logged the client's address, not nginx's.
+      const page = (await get(at, { Accept: 'text/html' })).body.toString();
+      expect(page).toContain(`https://${NAME}:${nginx.port}${at}`);
+    } finally {
+      alice.close();
+    }
+  });
+
+  /** Five wrong passwords from 127.0.0.2, then the right one from 127.0.0.2 and from 127.0.0.3. */
+  async function guess(browser = true): Promise<{ sameAddress: string; otherAddress: string }> {
+    const attempt = async (from: string, password: string) => {
+      const c = client(from, browser);
+      try {
+        await c.connect();
+        await c.login(ALICE.name, password);
+        return 'ok';
+      } catch (err) {
+        return (err as { code?: string }).code ?? 'error';
+      } finally {
+        c.close();
+      }
+    };
+    for (let i = 0; i < 5; i++) expect(await attempt('127.0.0.2', 'wrong password')).toBe('LOGIN_FAILED');
+    return { sameAddress: await attempt('127.0.0.2', ALICE.password), otherAddress: await attempt('127.0.0.3', ALICE.password) };
+  }
+
+  it('with --trust-proxy on, the throttle holds back one address and lets another in', async () => {
+    const r = await guess();
+    expect(r.sameAddress).toBe('LOGIN_THROTTLED');
+    expect(r.otherAddress).toBe('ok');
+    const connects = relayLog(dataDir).filter((l) => l.event === 'connect').map((l) => l.addr);
+    expect(connects).toContain('127.0.0.2');
+    expect(connects).toContain('127.0.0.3');
+  });
+
+  it('a forged X-Forwarded-For from the client changes nothing: nginx appends the real address last', async () => {
+    const port = relay.port;
+    await relay.stop();
+    relay = await startRelay(true, port); // a fresh throttle
+    const forged = (from: string) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(`wss://${NAME}:${nginx.port}/ws`, SUBPROTOCOL, { ca: ca.certPem, lookup, localAddress: from, headers: { 'X-Forwarded-For': '10.9.9.9' } });
+        ws.once('open', () => {
+          ws.close();
+          resolve('open');
+        });
+        ws.once('error', (e) => resolve(e.message));
+      });
+    expect(await forged('127.0.0.4')).toBe('open');
+    await new Promise((r) => setTimeout(r, 300));
+    const connects = relayLog(dataDir).filter((l) => l.event === 'connect').map((l) => l.addr);
+    expect(connects).toContain('127.0.0.4');
+    expect(connects).not.toContain('10.9.9.9');
+  });
+
+  it('with --trust-proxy off, every client is nginx: the other address is held back too', async () => {
+    const port = relay.port;
+    await relay.stop();
+    relay = await startRelay(false, port);
+    // Not told the scheme, the relay takes a browser's https origin for a foreign one.
+    const browser = client('127.0.0.5');
+    await expect(browser.connect()).rejects.toThrow();
+    browser.close();
+    expect(relayLog(dataDir).filter((l) => l.event === 'upgrade.refused').pop()?.code).toBe('ORIGIN_REFUSED');
+    // The CLI (no Origin) gets in, but every client looks like nginx itself.
+    const r = await guess(false);
+    expect(r.sameAddress).toBe('LOGIN_THROTTLED');
+    expect(r.otherAddress).toBe('LOGIN_THROTTLED');
+    const last = relayLog(dataDir).filter((l) => l.event === 'connect').slice(-3).map((l) => l.addr);
+    expect(new Set(last)).toEqual(new Set(['127.0.0.1']));
+  });
+});
