@@ -25,7 +25,7 @@ import { SqliteMetaStore } from './store/sqlite-meta-store.js';
 import { MediaServer } from './media/media-http.js';
 import { ZipDownloads } from './zip/zip-download.js';
 import { AutoCredentials, FileCredentials, type CredentialSource } from './tls/certificates.js';
-import { handleConnect } from './tls/connect-http.js';
+import { handleConnect, handleConnectInfo, type ConnectInfo } from './tls/connect-http.js';
 import { frontDoor, isLoopback, PLAIN_PATHS, redirectToHttps } from './tls/front-door.js';
 import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
 
@@ -230,10 +230,22 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
         ? new FileCredentials(config.tlsCert!, config.tlsKey!)
         : undefined;
   const handle = createHttpHandler(ctx, secret);
+  let boundPort = config.port;
+  const connectInfo = (): ConnectInfo => {
+    const scheme = tls ? 'https' : 'http';
+    const lan: string[] = [];
+    if (config.host === '0.0.0.0' || config.host === '::') {
+      for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) lan.push(`${scheme}://${a.address}:${boundPort}`);
+    } else if (!isLoopback(config.host) && config.host !== 'localhost') lan.push(`${scheme}://${config.host}:${boundPort}`);
+    // Names given with --hosts are names people reach the relay by (a LAN's DNS, mDNS).
+    const named = config.hosts.filter((h) => h !== '*').map((h) => `${scheme}://${h}:${boundPort}`);
+    return { tls: config.tls, fingerprint: tls?.ca?.fingerprint, urls: config.publicUrl ? [config.publicUrl] : [...named, ...lan] };
+  };
   const label = os.hostname();
   // With TLS, plain HTTP is served in full only to this machine (see front-door.ts).
   const serve = (req: IncomingMessage, res: ServerResponse, redirectPort?: number) => {
     const pathname = (req.url ?? '/').split('?')[0];
+    if (pathname === '/connect.json') return handleConnectInfo(res, connectInfo());
     if (tls?.ca && handleConnect(req, res, pathname, tls.ca, label)) return;
     if (tls && !encrypted(req) && (redirectPort !== undefined || !isLoopback(req.socket.remoteAddress)) && !PLAIN_PATHS.has(pathname)) return redirectToHttps(req, res, redirectPort);
     void handle(req, res);
@@ -343,6 +355,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       });
     });
   const port = await listen(listener as Server, config.port);
+  boundPort = port;
   let redirector: Server | undefined;
   let redirectPort: number | undefined;
   if (secureServer && config.redirectPort) {

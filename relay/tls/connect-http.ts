@@ -9,6 +9,22 @@ import { escapeHtml, htmlPage } from '../html.js';
 import { mobileConfig, type RelayCa } from './certificates.js';
 import { httpsUrlOf } from './front-door.js';
 
+/** What the app's Connect a device screen and its insecure-page notice show. */
+export interface ConnectInfo {
+  /** How the relay speaks TLS: its own CA, certificate files, or not at all. */
+  tls: 'auto' | 'files' | 'off';
+  /** The SHA-256 fingerprint of the relay's own CA (`auto` only). */
+  fingerprint?: string;
+  /** Addresses other devices can open: the public URL, else one per LAN address. */
+  urls: string[];
+}
+
+/** Serves `/connect.json` (every TLS mode). */
+export function handleConnectInfo(res: ServerResponse, info: ConnectInfo): void {
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.end(JSON.stringify(info));
+}
+
 /** Serves `/connect`, `/ca.crt` and `/ca.mobileconfig`; false for any other path. */
 export function handleConnect(req: IncomingMessage, res: ServerResponse, pathname: string, ca: RelayCa, label: string): boolean {
   if (pathname === '/ca.crt') {

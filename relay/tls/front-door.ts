@@ -13,7 +13,7 @@ import type { Server as HttpsServer } from 'node:https';
 import net from 'node:net';
 
 /** Paths served over plain HTTP to anyone: what a device needs to come to trust the relay. */
-export const PLAIN_PATHS = new Set(['/connect', '/ca.crt', '/ca.mobileconfig', '/healthz']);
+export const PLAIN_PATHS = new Set(['/connect', '/connect.json', '/ca.crt', '/ca.mobileconfig', '/healthz']);
 
 /** Is this peer address this machine? */
 export function isLoopback(address: string | undefined): boolean {

@@ -21,12 +21,13 @@ export const CHROME_ARGS = [
 ];
 
 /** A persistent browser profile (so IndexedDB survives closing and reopening). */
-export async function openProfile(dir?: string): Promise<{ context: BrowserContext; dir: string; close: () => Promise<void> }> {
+export async function openProfile(dir?: string, opts: { args?: string[]; env?: Record<string, string> } = {}): Promise<{ context: BrowserContext; dir: string; close: () => Promise<void> }> {
   const profile = dir ? { dir, remove: () => {} } : tempDir('ferry-profile-');
   const context = await chromium.launchPersistentContext(profile.dir, {
     executablePath: CHROME_PATH,
     headless: true,
-    args: CHROME_ARGS,
+    args: [...CHROME_ARGS, ...(opts.args ?? [])],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } as Record<string, string> } : {}),
     viewport: { width: 1280, height: 900 },
     acceptDownloads: true,
   });

@@ -1,4 +1,6 @@
 /** The library view: the spaces, the open space and folder, its entries, a file's history, the trash. */
+import { media } from './media.svelte';
+import { newId } from '../lib/ids';
 import { displayName, parentOf } from '../../../relay/protocol/paths';
 import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
@@ -460,12 +462,31 @@ class Library {
       const versions = (await request('history', { space: this.space, path })).versions;
       const v = versions.find((x) => (version === undefined ? x.current : x.version === version));
       if (!v) throw Object.assign(new Error(`No version ${version} of ${path}.`), { name: 'NOT_FOUND' });
-      const checkpoint: DownloadCheckpoint = { id: crypto.randomUUID(), space: this.space, path, version: v.version, size: v.size, addedAt: Date.now() };
+      if (!navigator.storage?.getDirectory) return await this.downloadPlain(path, v.version);
+      const checkpoint: DownloadCheckpoint = { id: newId(), space: this.space, path, version: v.version, size: v.size, addedAt: Date.now() };
       await saveDownload(checkpoint);
       await this.runDownload(checkpoint);
     } catch (err) {
       this.error = describe(err);
     }
+  }
+
+  /**
+   * Without the Origin Private File System (a page that is not a secure context): the
+   * browser downloads the file itself from the relay's media address (no resume, no
+   * check of every chunk on this device; the relay still checked them on the way in).
+   */
+  private async downloadPlain(path: string, version: number): Promise<void> {
+    await media.refresh();
+    const url = media.url(this.space, path, { version, download: true });
+    if (!url) throw Object.assign(new Error('The relay gave no download address; try again.'), { name: 'CONNECTION_LOST' });
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = path.slice(path.lastIndexOf('/') + 1);
+    document.body.append(a);
+    a.click();
+    a.remove();
+    clientLog.add('info', `downloading ${path} v${version} through the browser (no device storage on this page)`);
   }
 
   /** Continues downloads a reload or a restart interrupted. */

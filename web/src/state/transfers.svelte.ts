@@ -3,6 +3,7 @@
  * left; the queue; checkpoints in IndexedDB so a reload or browser restart shows
  * unfinished files as waiting, and picking the same file again resumes it.
  */
+import { newId } from '../lib/ids';
 import type { ConflictPolicy } from '../../../relay/protocol';
 import { CHUNK_SIZE } from '../../../relay/protocol/constants';
 import { joinPath, parentOf } from '../../../relay/protocol/paths';
@@ -341,7 +342,7 @@ class Transfers {
         }
       }
       const path = joinPath(folder, relativePath);
-      this.items.push(new Transfer({ id: crypto.randomUUID(), name: file.name, size: file.size, space, path, conflict, file }));
+      this.items.push(new Transfer({ id: newId(), name: file.name, size: file.size, space, path, conflict, file }));
     }
     this.pump();
   }

@@ -3,6 +3,7 @@
  * signed-in session. The only module that imports idb. Rule kept everywhere: nothing
  * else is awaited inside a transaction.
  */
+import { newId } from '../lib/ids';
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { ChunkRef, ConflictPolicy, UserInfo } from '../../../relay/protocol';
 
@@ -164,9 +165,12 @@ async function opfsDir(): Promise<FileSystemDirectoryHandle> {
  * recorded, with the problem, so nothing is dropped silently.
  */
 export async function enqueueFile(file: File, space: number | undefined, path: string, conflict: ConflictPolicy): Promise<QueuedFile> {
-  const entry: QueuedFile = { id: crypto.randomUUID(), name: file.name, size: file.size, mtime: file.lastModified, space, path, conflict, addedAt: Date.now() };
-  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
-  if (quota && file.size > quota - usage) {
+  const entry: QueuedFile = { id: newId(), name: file.name, size: file.size, mtime: file.lastModified, space, path, conflict, addedAt: Date.now() };
+  // Not a secure context (plain http on a LAN address): the browser offers no storage to keep it in.
+  const { usage = 0, quota = 0 } = navigator.storage ? await navigator.storage.estimate() : {};
+  if (!navigator.storage?.getDirectory) {
+    entry.problem = `This page is not secure (plain http), so the browser cannot keep a copy of ${file.name}: keep the page open until the relay is back, or open Ferry over https.`;
+  } else if (quota && file.size > quota - usage) {
     entry.problem = `Not enough space on this device to keep ${file.name}: ${file.size} bytes needed, ${quota - usage} free.`;
   } else {
     // The estimate is only an estimate: the write itself can still run out of quota.

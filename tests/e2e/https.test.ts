@@ -1,0 +1,111 @@
+/**
+ * The app as a phone on the LAN reaches it: at a LAN name (`ferry.lan`, mapped to
+ * 127.0.0.1 by Chromium's resolver rules) over https with `--tls auto`, the relay's CA
+ * trusted through an NSS database made with certutil, as a person installs it, not by
+ * ignoring certificate errors. And the same name over plain http: the notice, and an
+ * upload that still completes.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { ALICE, ROOT, standardRelay, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
+import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { randomData, sha256 } from '../helpers/files.js';
+
+const CERTUTIL = ['/usr/bin/certutil'].find((p) => existsSync(p));
+const NAME = 'ferry.lan';
+if (!CERTUTIL) console.log('https browser tests skipped: certutil is not installed (apt-get install libnss3-tools)');
+const OUT = path.join(ROOT, 'test-results', 'screenshots');
+mkdirSync(OUT, { recursive: true });
+const RESOLVE = `--host-resolver-rules=MAP ${NAME} 127.0.0.1`;
+
+/** A home folder whose NSS database trusts `caFile` for websites, as Chromium on Linux reads it. */
+function homeTrusting(caFile: string, home: string): void {
+  const db = path.join(home, '.pki', 'nssdb');
+  mkdirSync(db, { recursive: true });
+  execFileSync(CERTUTIL!, ['-d', `sql:${db}`, '-N', '--empty-password']);
+  execFileSync(CERTUTIL!, ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'Ferry relay CA', '-i', caFile]);
+}
+
+async function addFile(page: Page, dir: string, name: string, size: number): Promise<Buffer> {
+  const data = randomData(size);
+  const file = path.join(dir, name);
+  writeFileSync(file, data);
+  await page.getByTestId('file-input').setInputFiles(file);
+  return data;
+}
+
+describe.runIf(hasChromium && CERTUTIL)('the app at a LAN name', () => {
+  it('over https with the CA installed: installable, under its service worker, offline queue, 50 MiB byte-identical', async () => {
+    const env = await standardRelay(['--hosts', NAME], {}, { web: true });
+    let relay = env.relay;
+    const home = path.join(env.tmp, 'home');
+    homeTrusting(path.join(env.relay.dataDir, 'tls', 'ca.crt'), home);
+    const profile = await openProfile(undefined, { args: [RESOLVE], env: { HOME: home } });
+    try {
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      const url = `https://${NAME}:${relay.port}/`;
+      await signInPage(page, url, ALICE.name, ALICE.password);
+      expect(await page.evaluate(() => [window.isSecureContext, typeof crypto.subtle?.digest])).toEqual([true, 'function']);
+      expect(await page.getByTestId('insecure-notice').count()).toBe(0);
+      await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+      await page.reload();
+      await page.getByRole('heading', { name: 'My files' }).waitFor();
+      expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
+      const cdp = await page.context().newCDPSession(page);
+      const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+      expect(installabilityErrors).toEqual([]);
+
+      const big = await addFile(page, env.tmp, 'fifty.bin', 50 * 1024 * 1024);
+      await page.locator('.transfer[data-path="fifty.bin"][data-state="done"]').waitFor({ timeout: 120_000 });
+      expect(await storedSha256(relay, 'fifty.bin')).toBe(sha256(big));
+
+      // The relay goes away; a file added meanwhile waits on the device and goes up when it returns.
+      const port = relay.port;
+      await relay.stop();
+      await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
+      const queued = await addFile(page, env.tmp, 'while-away.bin', 2 * 1024 * 1024 + 3);
+      await page.locator('.transfer[data-path="while-away.bin"][data-state="offline"]').waitFor();
+      relay = await startRelayProcess({ dataDir: env.relay.dataDir, port, web: true, args: ['--hosts', NAME] });
+      await page.locator('.transfer[data-path="while-away.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
+      expect(await storedSha256(relay, 'while-away.bin')).toBe(sha256(queued));
+
+      // Connect a device shows the fingerprint the relay printed, and QR codes.
+      await page.locator('summary', { hasText: 'Connect a device' }).click();
+      const fp = /SHA-256 fingerprint:\s+([0-9A-F:]+)/.exec(env.relay.output())![1];
+      expect(await page.getByTestId('connect-fingerprint').textContent()).toBe(fp);
+      await page.getByTestId('connect-qr').locator('svg').waitFor();
+      await page.getByTestId('connect-qr-setup').locator('svg').waitFor();
+      expect(await page.getByRole('link', { name: `https://${NAME}:${port}` }).count()).toBeGreaterThan(0);
+      await page.locator('section.connect').screenshot({ path: path.join(OUT, 'connect-1280.png') });
+    } finally {
+      await profile.close();
+      await relay.stop();
+      await env.close();
+    }
+  });
+
+  it('over plain http: says what will not work and where to go, and an upload still completes byte-identical', async () => {
+    const env = await standardRelay(['--hosts', NAME, '--tls', 'off'], {}, { web: true });
+    const profile = await openProfile(undefined, { args: [RESOLVE] });
+    try {
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await page.goto(`http://${NAME}:${env.relay.port}/`);
+      const notice = page.getByTestId('insecure-notice');
+      await notice.waitFor();
+      await expect.poll(() => notice.textContent()).toContain('without HTTPS');
+      expect(await page.evaluate(() => [window.isSecureContext, typeof crypto.subtle])).toEqual([false, 'undefined']);
+      await signInPage(page, `http://${NAME}:${env.relay.port}/`, ALICE.name, ALICE.password);
+      const data = await addFile(page, env.tmp, 'plain.bin', 9 * 1024 * 1024 + 1);
+      await page.locator('.transfer[data-path="plain.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: path.join(OUT, 'insecure-390.png') });
+      expect(await storedSha256(env.relay, 'plain.bin')).toBe(sha256(data));
+    } finally {
+      await profile.close();
+      await env.close();
+    }
+  });
+});
