@@ -22,12 +22,13 @@ export interface CdpPage {
   close(): Promise<void>;
 }
 
-export async function openPage(url: string): Promise<CdpPage> {
+/** `home`: a home folder for Chromium (its NSS database decides which CAs it trusts). */
+export async function openPage(url: string, opts: { home?: string } = {}): Promise<CdpPage> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'ferry-cdp-'));
   const browser = spawn(CHROME_PATH, [...CHROME_ARGS, '--headless=new', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     // Chromium's own temporary folders go inside the profile, removed with it.
-    env: { ...process.env, TMPDIR: profile },
+    env: { ...process.env, TMPDIR: profile, ...(opts.home ? { HOME: opts.home } : {}) },
     detached: true, // its own process group, so closing ends every Chromium process
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,11 +1,14 @@
-// Baseline for the link download benchmark: Node's own fs.createReadStream piped to an
-// HTTP response. Usage: node file-server.mjs FILE (prints "port N").
-import { createReadStream, statSync } from 'node:fs';
+// Baseline for the link download benchmarks: Node's own fs.createReadStream piped to an
+// HTTP response, or an HTTPS one with a certificate and key given.
+// Usage: node file-server.mjs FILE [CERT.pem KEY.pem] (prints "port N").
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createSecureServer } from 'node:https';
 
-const file = process.argv[2];
-const server = createServer((req, res) => {
+const [file, cert, key] = process.argv.slice(2);
+const serve = (req, res) => {
   res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': statSync(file).size });
   createReadStream(file).pipe(res);
-});
+};
+const server = cert ? createSecureServer({ cert: readFileSync(cert), key: readFileSync(key) }, serve) : createServer(serve);
 server.listen(0, '127.0.0.1', () => console.log(`port ${server.address().port}`));

@@ -10,6 +10,8 @@
  *   6. renderer memory growth during a 4 GiB app upload                        (target ≤ 256 MB)
  * then the library benchmarks (tests/bench/library.ts): listing 10,000 files, searching
  * 100,000 names, scrolling 10,000 rows. `BENCH_ONLY=library` runs only those.
+ * The HTTPS costs (CLI over wss vs ws, a link over https vs http, the app over https vs
+ * http; targets ≥ 0.85) run in the full bench; `BENCH_ONLY=tls` runs only those.
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { execSync, spawn } from 'node:child_process';
@@ -19,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { addUsers, startRelayProcess, FERRY_BIN, ROOT } from '../helpers/relay.js';
 import { hasChromium } from '../helpers/browser.js';
-import { benchWeb, benchWebMemory } from './web.js';
+import { benchWeb, benchWebMemory, benchWebTls } from './web.js';
 import { benchLibrary } from './library.js';
 
 const GiB = 1024 ** 3;
@@ -90,9 +92,9 @@ async function ferryPut(file: string, remote: string, env: Record<string, string
 }
 
 /** Seconds for `curl` to fetch a URL to /dev/null. */
-async function curlSeconds(url: string): Promise<number> {
+async function curlSeconds(url: string, extra: string[] = []): Promise<number> {
   settle();
-  const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', url]);
+  const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', ...extra, url]);
   if (r.code !== 0) throw new Error(`curl failed: ${r.err}`);
   return r.seconds;
 }
@@ -124,6 +126,83 @@ async function benchLink(file: string, cliEnv: Record<string, string>): Promise<
   return `| share-link download of ${SIZE / MiB} MiB with curl vs fs.createReadStream over HTTP (best of ${RUNS}; runs ${plain.map((x) => x.toFixed(2)).join(', ')} / ${link.map((x) => x.toFixed(2)).join(', ')} s) | ${mibs(p).toFixed(1)} MiB/s | ${mibs(l).toFixed(1)} MiB/s | ${(p / l).toFixed(2)} | ≥ 0.9 |`;
 }
 
+/**
+ * The cost of TLS, in one run: CLI upload over wss against ws, and a share-link download
+ * over https against http, from the same relay (`--tls auto` serves both on its port).
+ */
+async function benchTls(file: string): Promise<string[]> {
+  const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
+  const dataDir = path.join(work, 'tls-data');
+  rmSync(dataDir, { recursive: true, force: true });
+  await addUsers(dataDir, [user]);
+  let relay = await startRelayProcess({ dataDir });
+  const ca = path.join(dataDir, 'tls', 'ca.crt');
+  const plainEnv = { FERRY_CONFIG: path.join(work, 'cli-ws.json'), FERRY_PASSWORD: user.password };
+  const tlsEnv = { FERRY_CONFIG: path.join(work, 'cli-wss.json'), FERRY_PASSWORD: user.password };
+  const login = async () => {
+    for (const [env, url, extra] of [[plainEnv, relay.httpUrl, []], [tlsEnv, `https://localhost:${relay.port}`, ['--ca', ca]]] as const) {
+      const r = await run(process.execPath, [FERRY_BIN, 'login', url, '--user', user.name, ...extra], env);
+      if (r.code !== 0) throw new Error(r.err);
+    }
+  };
+  await login();
+  const ws: number[] = [];
+  const wss: number[] = [];
+  const linkHttp: number[] = [];
+  const linkHttps: number[] = [];
+  const bareHttps: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      for (const [env, into] of [[plainEnv, ws], [tlsEnv, wss]] as const) {
+        console.error(`tls run ${i + 1}/${RUNS}: ferry put over ${into === ws ? 'ws' : 'wss'}`);
+        into.push((await ferryPut(file, `tls${i}-${into === ws ? 'ws' : 'wss'}`, env)).seconds);
+        // New content for the next upload: the relay forgets what it holds (its CA stays).
+        await relay.stop();
+        for (const f of ['ferry.db', 'ferry.db-wal', 'ferry.db-shm', 'chunks']) rmSync(path.join(dataDir, f), { recursive: true, force: true });
+        await addUsers(dataDir, [user]);
+        relay = await startRelayProcess({ dataDir, port: relay.port });
+        await login();
+      }
+    }
+    await ferryPut(file, 'shared', plainEnv);
+    const made = await run(process.execPath, [FERRY_BIN, 'link', `shared/${path.basename(file)}`], plainEnv);
+    if (made.code !== 0) throw new Error(made.err);
+    const id = new URL(made.out.trim()).pathname;
+    // A bare Node HTTPS server sending the same file with the relay's certificate: what TLS itself costs here.
+    let resolvePort: (p: number) => void;
+    const port = new Promise<number>((r) => (resolvePort = r));
+    const tlsDir = path.join(dataDir, 'tls');
+    const server = spawn(process.execPath, [path.join(ROOT, 'tests/bench/file-server.mjs'), file, path.join(tlsDir, 'server.crt'), path.join(tlsDir, 'server.key')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server.stdout.on('data', (d) => resolvePort(Number(/port (\d+)/.exec(String(d))![1])));
+    const bareUrl = `https://localhost:${await port}/`;
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        linkHttp.push(await curlSeconds(`${relay.httpUrl}${id}/file`));
+        linkHttps.push(await curlSeconds(`https://localhost:${relay.port}${id}/file`, ['--cacert', ca]));
+        bareHttps.push(await curlSeconds(bareUrl, ['--cacert', ca]));
+      }
+    } finally {
+      server.kill();
+    }
+  } finally {
+    await relay.stop();
+  }
+  const best = (xs: number[]) => Math.min(...xs);
+  const mibs = (s: number) => SIZE / MiB / s;
+  const list = (xs: number[]) => xs.map((s) => s.toFixed(2)).join(', ');
+  return [
+    `| CLI upload of ${SIZE / MiB} MiB over wss (the relay's own CA) vs over ws (best of ${RUNS}; runs ${list(ws)} / ${list(wss)} s) | ${mibs(best(ws)).toFixed(1)} MiB/s | ${mibs(best(wss)).toFixed(1)} MiB/s | ${(best(ws) / best(wss)).toFixed(2)} | ≥ 0.85 |`,
+    `| share-link download of ${SIZE / MiB} MiB with curl over https vs over http (best of ${RUNS}; runs ${list(linkHttp)} / ${list(linkHttps)} s) | ${mibs(best(linkHttp)).toFixed(1)} MiB/s | ${mibs(best(linkHttps)).toFixed(1)} MiB/s | ${(best(linkHttp) / best(linkHttps)).toFixed(2)} | ≥ 0.85 |`,
+    `| the same link over https vs a bare Node HTTPS server (fs.createReadStream, same certificate; runs ${list(bareHttps)} s) | ${mibs(best(bareHttps)).toFixed(1)} MiB/s | ${mibs(best(linkHttps)).toFixed(1)} MiB/s | ${(best(bareHttps) / best(linkHttps)).toFixed(2)} | — |`,
+  ];
+}
+
+async function tlsReport(file: string, skipWeb: boolean): Promise<string[]> {
+  const lines = await benchTls(file);
+  if (!skipWeb) lines.push(...(await benchWebTls({ file, work, runs: RUNS })));
+  return ['', '| HTTPS | over plain | over TLS | ratio | target |', '| --- | --- | --- | --- | --- |', ...lines];
+}
+
 const machine = () => `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}`;
 
 async function libraryReport(): Promise<string[]> {
@@ -138,6 +217,19 @@ async function main() {
     return;
   }
   mkdirSync(work, { recursive: true });
+  if (process.env.BENCH_ONLY === 'tls') {
+    try {
+      const file = path.join(work, 'random-1g.bin');
+      console.error(`creating ${SIZE / MiB} MiB random file`);
+      makeRandomFile(file, SIZE);
+      const lines = await tlsReport(file, !hasChromium || process.env.BENCH_SKIP_WEB === '1');
+      console.log(`Ferry HTTPS benchmark — ${machine()}\n`);
+      console.log(lines.join('\n'));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    return;
+  }
   const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
   const report: string[] = [];
   try {
@@ -180,6 +272,7 @@ async function main() {
     const linkLine = await benchLink(file, cliEnv);
     await relay.stop();
     const skipWeb = !hasChromium || process.env.BENCH_SKIP_WEB === '1';
+    const tlsLines = await tlsReport(file, skipWeb);
     const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : [hasChromium ? '(web benchmarks skipped: BENCH_SKIP_WEB=1)' : '(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
@@ -216,6 +309,7 @@ async function main() {
       ...webLines.filter((l) => !l.startsWith('|') && l),
       `All runs (seconds): sink ${sink.map((s) => fmt(s, 2)).join(', ')}; ferry put ${first.map((s) => fmt(s, 2)).join(', ')}; re-upload ${again.map((s) => fmt(s, 2)).join(', ')}.`,
     );
+    report.push(...tlsLines);
     report.push(...(await libraryReport()));
     console.log(`Ferry benchmark — ${machine()}\n`);
     console.log(report.join('\n'));

@@ -10,6 +10,7 @@ import { rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { addUsers, ROOT, startRelayProcess } from '../helpers/relay.js';
 import { openPage, rendererRss, type CdpPage } from './cdp.js';
+import { homeTrusting } from '../helpers/browser.js';
 
 const MiB = 1024 * 1024;
 const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
@@ -60,9 +61,11 @@ async function bareUpload(file: string, work: string, stream = false): Promise<n
 }
 
 /** Seconds for the app to upload `file` (picked to relay's commit shown as done). */
-export async function appUpload(file: string, dataDir: string): Promise<{ seconds: number; baseRss: number; peakRss: number; longestTask: number }> {
+export async function appUpload(file: string, dataDir: string, opts: { https?: boolean } = {}): Promise<{ seconds: number; baseRss: number; peakRss: number; longestTask: number }> {
   const relay = await freshRelay(dataDir);
-  const page = await openPage(relay.httpUrl);
+  // Over https the relay's own CA is trusted as a person installs it: in an NSS database.
+  const home = opts.https ? homeTrusting(path.join(dataDir, 'tls', 'ca.crt'), path.join(dataDir, '..', 'home')) : undefined;
+  const page = await openPage(opts.https ? `https://localhost:${relay.port}/` : relay.httpUrl, { home });
   try {
     await signInApp(page);
     const name = path.basename(file);
@@ -87,6 +90,27 @@ export async function appUpload(file: string, dataDir: string): Promise<{ second
     await page.close();
     await relay.stop();
   }
+}
+
+
+/** App upload over https (the relay's own CA) against the same over http, alternating. */
+export async function benchWebTls(opts: { file: string; work: string; runs: number }): Promise<string[]> {
+  const dataDir = path.join(opts.work, 'web-tls-data');
+  const plain: number[] = [];
+  const secure: number[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    console.error(`web tls run ${i + 1}/${opts.runs}: app over http`);
+    plain.push((await appUpload(opts.file, dataDir)).seconds);
+    console.error(`web tls run ${i + 1}/${opts.runs}: app over https`);
+    secure.push((await appUpload(opts.file, dataDir, { https: true })).seconds);
+  }
+  const size = statSync(opts.file).size;
+  const best = (xs: number[]) => Math.min(...xs);
+  const mibs = (s: number) => size / MiB / s;
+  const list = (xs: number[]) => xs.map((s) => s.toFixed(2)).join(', ');
+  return [
+    `| app upload of ${size / MiB} MiB over https (wss, the relay's own CA) vs over http (best of ${opts.runs}; runs ${list(plain)} / ${list(secure)} s) | ${mibs(best(plain)).toFixed(1)} MiB/s | ${mibs(best(secure)).toFixed(1)} MiB/s | ${(mibs(best(secure)) / mibs(best(plain))).toFixed(2)} | ≥ 0.85 |`,
+  ];
 }
 
 /** Seconds from re-picking a file after a reload to the relay answering which chunks it still needs. */

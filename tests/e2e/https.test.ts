@@ -5,29 +5,20 @@
  * ignoring certificate errors. And the same name over plain http: the notice, and an
  * upload that still completes.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ALICE, ROOT, standardRelay, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
-import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { CERTUTIL, hasChromium, homeTrusting, openProfile, signInPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/files.js';
 
-const CERTUTIL = ['/usr/bin/certutil'].find((p) => existsSync(p));
 const NAME = 'ferry.lan';
 if (!CERTUTIL) console.log('https browser tests skipped: certutil is not installed (apt-get install libnss3-tools)');
 const OUT = path.join(ROOT, 'test-results', 'screenshots');
 mkdirSync(OUT, { recursive: true });
 const RESOLVE = `--host-resolver-rules=MAP ${NAME} 127.0.0.1`;
 
-/** A home folder whose NSS database trusts `caFile` for websites, as Chromium on Linux reads it. */
-function homeTrusting(caFile: string, home: string): void {
-  const db = path.join(home, '.pki', 'nssdb');
-  mkdirSync(db, { recursive: true });
-  execFileSync(CERTUTIL!, ['-d', `sql:${db}`, '-N', '--empty-password']);
-  execFileSync(CERTUTIL!, ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'Ferry relay CA', '-i', caFile]);
-}
 
 async function addFile(page: Page, dir: string, name: string, size: number): Promise<Buffer> {
   const data = randomData(size);

@@ -2,13 +2,31 @@
  * Real Chromium for end-to-end tests: Debian's build driven by playwright-core.
  * CHROME_PATH overrides the binary.
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { ALICE, aliceOnRelay, tempDir, type AliceOnRelay } from './relay.js';
 
 export const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROME_PATH);
+
+/** Debian's certutil (libnss3-tools), which makes the NSS databases Chromium on Linux trusts CAs from. */
+export const CERTUTIL = ['/usr/bin/certutil'].find((p) => existsSync(p));
+
+/**
+ * A fresh home folder whose NSS database trusts `caFile` for websites, as a person
+ * installs a CA for Chromium on Linux: give it to Chromium as `HOME`.
+ */
+export function homeTrusting(caFile: string, home: string): string {
+  rmSync(home, { recursive: true, force: true });
+  const db = path.join(home, '.pki', 'nssdb');
+  mkdirSync(db, { recursive: true });
+  execFileSync(CERTUTIL ?? 'certutil', ['-d', `sql:${db}`, '-N', '--empty-password']);
+  execFileSync(CERTUTIL ?? 'certutil', ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'Ferry relay CA', '-i', caFile]);
+  return home;
+}
 
 export const CHROME_ARGS = [
   '--no-sandbox',

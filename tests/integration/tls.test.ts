@@ -7,7 +7,6 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,19 +15,12 @@ import { loadConfig } from '../../relay/config.js';
 import { startRelay } from '../../relay/server.js';
 import { RelayCa, RENEW_DAYS, SERVER_DAYS } from '../../relay/tls/certificates.js';
 import { ferry } from '../helpers/cli.js';
+import { freePort } from '../helpers/nginx.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 import { addUsers, ALICE, signIn, standardRelay, startRelayProcess, tempDir, waitFor } from '../helpers/relay.js';
 
 const DAY = 86_400_000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   status: number;
