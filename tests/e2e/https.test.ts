@@ -9,9 +9,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ALICE, ROOT, standardRelay, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
+import { ALICE, ROOT, relayLog, standardRelay, waitFor, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
 import { CERTUTIL, hasChromium, homeTrusting, openProfile, signInPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/files.js';
+import { NGINX, startNginx } from '../helpers/nginx.js';
+import { RelayCa } from '../../relay/tls/certificates.js';
 
 const NAME = 'ferry.lan';
 if (!CERTUTIL) console.log('https browser tests skipped: certutil is not installed (apt-get install libnss3-tools)');
@@ -96,6 +98,34 @@ describe.runIf(hasChromium && CERTUTIL)('the app at a LAN name', () => {
       expect(await storedSha256(env.relay, 'plain.bin')).toBe(sha256(data));
     } finally {
       await profile.close();
+      await env.close();
+    }
+  });
+});
+
+describe.runIf(hasChromium && CERTUTIL && NGINX)('the app behind nginx (docs/proxy/nginx.conf)', () => {
+  it('signs in, uploads byte-identical over wss through nginx, and the relay sees https', async () => {
+    const env = await standardRelay(['--hosts', NAME, '--tls', 'off', '--trust-proxy', 'on'], {}, { web: true });
+    const ca = await RelayCa.open(path.join(env.tmp, 'proxy-ca'), 'test');
+    const site = await ca.issue([NAME], Date.now());
+    writeFileSync(path.join(env.tmp, 'site.crt'), site.cert);
+    writeFileSync(path.join(env.tmp, 'site.key'), site.key);
+    const nginx = await startNginx({ dir: env.tmp, upstreamPort: env.relay.port, serverName: NAME, cert: path.join(env.tmp, 'site.crt'), key: path.join(env.tmp, 'site.key') });
+    const home = homeTrusting(path.join(env.tmp, 'proxy-ca', 'ca.crt'), path.join(env.tmp, 'home'));
+    const profile = await openProfile(undefined, { args: [RESOLVE], env: { HOME: home } });
+    try {
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await signInPage(page, `https://${NAME}:${nginx.port}/`, ALICE.name, ALICE.password);
+      expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
+      const data = await addFile(page, env.tmp, 'through-nginx.bin', 20 * 1024 * 1024 + 7);
+      await page.locator('.transfer[data-path="through-nginx.bin"][data-state="done"]').waitFor({ timeout: 60_000 });
+      expect(await storedSha256(env.relay, 'through-nginx.bin')).toBe(sha256(data));
+      // The relay logged the browser's connection as nginx reported it: over TLS, from this machine.
+      await waitFor(() => (relayLog(env.relay.dataDir).some((l) => l.event === 'connect') ? true : undefined));
+      expect(relayLog(env.relay.dataDir).filter((l) => l.event === 'upgrade.refused')).toEqual([]);
+    } finally {
+      await profile.close();
+      await nginx.stop();
       await env.close();
     }
   });
