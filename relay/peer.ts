@@ -47,10 +47,15 @@ function forwarded(header: string | undefined): { for?: string; proto?: string }
   return out;
 }
 
+/** Did this request itself come over TLS (to this relay, not to a proxy in front)? */
+export function overTls(req: IncomingMessage): boolean {
+  return !!(req.socket as { encrypted?: boolean }).encrypted;
+}
+
 /** The peer of `req`; with `trustProxy`, as the proxy in front reports it. */
 export function peerOf(req: IncomingMessage, trustProxy: boolean): Peer {
   const direct = req.socket.remoteAddress ?? 'unknown';
-  const encrypted = !!(req.socket as { encrypted?: boolean }).encrypted;
+  const encrypted = overTls(req);
   if (!trustProxy) return { address: direct, secure: encrypted };
   const f = forwarded(req.headers.forwarded);
   const forAddress = (f?.for && addressOf(f.for)) || addressOf(lastOf(req.headers['x-forwarded-for']) ?? '');

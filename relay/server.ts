@@ -15,7 +15,7 @@ import type { RelayConfig } from './config.js';
 import { CLOSE, ClientConnection } from './connection.js';
 import type { RelayContext } from './context.js';
 import { createHttpHandler } from './http.js';
-import { peerOf } from './peer.js';
+import { overTls, peerOf } from './peer.js';
 import { Library } from './library.js';
 import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
@@ -126,8 +126,11 @@ function certificateNames(config: RelayConfig): string[] {
   return [...names].sort();
 }
 
-function encrypted(req: IncomingMessage): boolean {
-  return !!(req.socket as { encrypted?: boolean }).encrypted;
+/** This machine's IPv4 addresses on its networks (not loopback): where other devices reach it. */
+export function lanAddresses(): string[] {
+  const found: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) found.push(a.address);
+  return found;
 }
 
 /** How often certificate files are looked at again, and an automatic certificate checked for renewal. */
@@ -223,9 +226,10 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     }
   });
 
+  const label = os.hostname();
   const tls: CredentialSource | undefined =
     config.tls === 'auto'
-      ? await AutoCredentials.open(path.join(config.dataDir, 'tls'), os.hostname(), () => certificateNames(config), Date.now())
+      ? await AutoCredentials.open(path.join(config.dataDir, 'tls'), label, () => certificateNames(config), Date.now())
       : config.tls === 'files'
         ? new FileCredentials(config.tlsCert!, config.tlsKey!)
         : undefined;
@@ -233,21 +237,20 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   let boundPort = config.port;
   const connectInfo = (): ConnectInfo => {
     const scheme = tls ? 'https' : 'http';
-    const lan: string[] = [];
-    if (config.host === '0.0.0.0' || config.host === '::') {
-      for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) lan.push(`${scheme}://${a.address}:${boundPort}`);
-    } else if (!isLoopback(config.host) && config.host !== 'localhost') lan.push(`${scheme}://${config.host}:${boundPort}`);
+    const everywhere = config.host === '0.0.0.0' || config.host === '::';
+    const hosts = everywhere ? lanAddresses() : !isLoopback(config.host) && config.host !== 'localhost' ? [config.host] : [];
+    const lan = hosts.map((h) => `${scheme}://${h}:${boundPort}`);
     // Names given with --hosts are names people reach the relay by (a LAN's DNS, mDNS).
     const named = config.hosts.filter((h) => h !== '*').map((h) => `${scheme}://${h}:${boundPort}`);
     return { tls: config.tls, fingerprint: tls?.ca?.fingerprint, urls: config.publicUrl ? [config.publicUrl] : [...named, ...lan] };
   };
-  const label = os.hostname();
   // With TLS, plain HTTP is served in full only to this machine (see front-door.ts).
+  const plainFromElsewhere = (req: IncomingMessage) => !!tls && !overTls(req) && !isLoopback(req.socket.remoteAddress);
   const serve = (req: IncomingMessage, res: ServerResponse, redirectPort?: number) => {
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname === '/connect.json') return handleConnectInfo(res, connectInfo());
     if (tls?.ca && handleConnect(req, res, pathname, tls.ca, label)) return;
-    if (tls && !encrypted(req) && (redirectPort !== undefined || !isLoopback(req.socket.remoteAddress)) && !PLAIN_PATHS.has(pathname)) return redirectToHttps(req, res, redirectPort);
+    if ((plainFromElsewhere(req) || (tls && redirectPort !== undefined)) && !PLAIN_PATHS.has(pathname)) return redirectToHttps(req, res, redirectPort);
     void handle(req, res);
   };
   const server = createServer((req, res) => serve(req, res));
@@ -273,7 +276,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     };
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname !== WS_PATH) return refuse(404, 'NOT_FOUND', 'Not Found');
-    if (tls && !encrypted(req) && !isLoopback(req.socket.remoteAddress)) return refuse(426, 'TLS_REQUIRED', 'Upgrade Required: this relay speaks HTTPS, connect with wss://');
+    if (plainFromElsewhere(req)) return refuse(426, 'TLS_REQUIRED', 'Upgrade Required: this relay speaks HTTPS, connect with wss://');
     const origins = config.publicUrl ? [...config.origins, config.publicUrl] : config.origins;
     if (!originAllowed(req.headers.origin, req.headers.host, origins, { hosts: config.hosts, scheme: peer.secure ? 'https:' : 'http:' })) {
       return refuse(403, 'ORIGIN_REFUSED', `Forbidden: a page at ${req.headers.origin} may not connect (see --origins and --hosts)`);

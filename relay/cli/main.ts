@@ -96,7 +96,7 @@ async function withClient<T>(fn: (client: FerryClient) => Promise<T>, onState?: 
 }
 
 async function serve(args: string[]): Promise<void> {
-  const [{ loadConfig, SETTINGS }, { startRelay }] = await relayModules();
+  const [{ loadConfig, SETTINGS }, { startRelay, lanAddresses }] = await relayModules();
   const options = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: 'string' as const }]));
   const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true });
   if (values.help) {
@@ -115,14 +115,8 @@ async function serve(args: string[]): Promise<void> {
   const local = `${scheme}://${shown}:${relay.port}`;
   out(`Ferry relay on ${local}  (data: ${config.dataDir})`);
   if (scheme === 'https') out(`  on this machine also http://${shown}:${relay.port}`);
-  const lan: string[] = [];
-  if (everywhere) {
-    const { networkInterfaces } = await import('node:os');
-    for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) lan.push(a.address);
-    }
-    for (const a of lan) out(`  on this network: ${scheme}://${a}:${relay.port}`);
-  }
+  const lan = everywhere ? lanAddresses() : [];
+  for (const a of lan) out(`  on this network: ${scheme}://${a}:${relay.port}`);
   if (config.publicUrl) out(`  public address: ${config.publicUrl}`);
   if (relay.tls?.ca) {
     // A phone trusts the relay's own CA once; the connect page is served over plain HTTP for that.

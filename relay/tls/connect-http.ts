@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { escapeHtml, htmlPage } from '../html.js';
 import { mobileConfig, type RelayCa } from './certificates.js';
 import { httpsUrlOf } from './front-door.js';
+import { overTls } from '../peer.js';
 
 /** What the app's Connect a device screen and its insecure-page notice show. */
 export interface ConnectInfo {
@@ -38,8 +39,7 @@ export function handleConnect(req: IncomingMessage, res: ServerResponse, pathnam
     return true;
   }
   if (pathname !== '/connect') return false;
-  const encrypted = !!(req.socket as { encrypted?: boolean }).encrypted;
-  const https = encrypted ? undefined : httpsUrlOf(req.headers.host, '/');
+  const https = overTls(req) ? undefined : httpsUrlOf(req.headers.host, '/');
   const open = escapeHtml(https ?? '/');
   const fp = escapeHtml(ca.fingerprint);
   htmlPage(

@@ -8,10 +8,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { ALICE, ROOT, relayLog, standardRelay, waitFor, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
-import { CERTUTIL, hasChromium, homeTrusting, openProfile, signInPage } from '../helpers/browser.js';
-import { randomData, sha256 } from '../helpers/files.js';
+import { addFile, CERTUTIL, hasChromium, homeTrusting, openProfile, signInPage } from '../helpers/browser.js';
+import { sha256 } from '../helpers/files.js';
 import { NGINX, startNginx } from '../helpers/nginx.js';
 import { RelayCa } from '../../relay/tls/certificates.js';
 
@@ -21,14 +20,6 @@ const OUT = path.join(ROOT, 'test-results', 'screenshots');
 mkdirSync(OUT, { recursive: true });
 const RESOLVE = `--host-resolver-rules=MAP ${NAME} 127.0.0.1`;
 
-
-async function addFile(page: Page, dir: string, name: string, size: number): Promise<Buffer> {
-  const data = randomData(size);
-  const file = path.join(dir, name);
-  writeFileSync(file, data);
-  await page.getByTestId('file-input').setInputFiles(file);
-  return data;
-}
 
 describe.runIf(hasChromium && CERTUTIL)('the app at a LAN name', () => {
   it('over https with the CA installed: installable, under its service worker, offline queue, 50 MiB byte-identical', async () => {

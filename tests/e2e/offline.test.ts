@@ -1,10 +1,9 @@
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ALICE, signIn, standardRelay, startRelayProcess, storedSha256, tempDir, type RelayProcess } from '../helpers/relay.js';
-import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
-import { randomData, sha256 } from '../helpers/files.js';
+import { addFile, hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { sha256 } from '../helpers/files.js';
 
 /** Signs in and reloads once the service worker is ready, so the page runs under it. */
 async function openAppUnderServiceWorker(page: Page, url: string): Promise<void> {
@@ -20,15 +19,6 @@ async function stopRelayUnder(page: Page, relay: RelayProcess): Promise<number> 
   await relay.stop();
   await page.getByTestId('connection').and(page.getByText('Connected')).waitFor({ state: 'detached' });
   return port;
-}
-
-/** Writes `size` random bytes to `dir/name` and adds the file in the app; returns the bytes. */
-async function addFile(page: Page, dir: string, name: string, size: number): Promise<Buffer> {
-  const data = randomData(size);
-  const file = path.join(dir, name);
-  writeFileSync(file, data);
-  await page.getByTestId('file-input').setInputFiles(file);
-  return data;
 }
 
 describe.runIf(hasChromium)('uploads while the relay is unreachable', () => {

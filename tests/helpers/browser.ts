@@ -3,11 +3,12 @@
  * CHROME_PATH overrides the binary.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { ALICE, aliceOnRelay, tempDir, type AliceOnRelay } from './relay.js';
+import { randomData } from './files.js';
 
 export const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROME_PATH);
@@ -61,6 +62,15 @@ export async function openProfile(dir?: string, opts: { args?: string[]; env?: R
 
 export async function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROME_PATH, headless: true, args: CHROME_ARGS });
+}
+
+/** Writes `size` random bytes to `dir/name` and adds the file in the app; returns the bytes. */
+export async function addFile(page: Page, dir: string, name: string, size: number): Promise<Buffer> {
+  const data = randomData(size);
+  const file = path.join(dir, name);
+  writeFileSync(file, data);
+  await page.getByTestId('file-input').setInputFiles(file);
+  return data;
 }
 
 /** Signs in through the login form. */
