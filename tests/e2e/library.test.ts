@@ -221,7 +221,7 @@ describe.runIf(hasChromium)('finding things', () => {
   it('gives every folder an address: Back and Forward work, a reload keeps the view, a deep link opens after sign-in', async () => {
     const page = f.page;
     await openSpace(page, 'My files');
-    expect(new URL(page.url()).pathname).toBe('/files/me');
+    await expect.poll(() => new URL(page.url()).pathname).toBe('/files/me');
     await page.locator('.entry[data-path="notes"] button.folder').click();
     await page.locator('.entry[data-path="notes/note1.txt"]').waitFor();
     expect(new URL(page.url()).pathname).toBe('/files/me/notes');
