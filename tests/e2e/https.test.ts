@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ALICE, ROOT, relayLog, standardRelay, waitFor, startRelayProcess, storedSha256, tempDir } from '../helpers/relay.js';
 import { addFile, CERTUTIL, hasChromium, homeTrusting, openProfile, signInPage } from '../helpers/browser.js';
 import { sha256 } from '../helpers/files.js';
-import { NGINX, startNginx } from '../helpers/nginx.js';
+import { NGINX, startNginx } from '../helpers/proxies.js';
 import { RelayCa } from '../../relay/tls/certificates.js';
 
 const NAME = 'ferry.lan';

@@ -1,7 +1,7 @@
 /**
- * The relay behind Debian's nginx, run with docs/proxy/nginx.conf: TLS at nginx, an
- * upload over wss that resumes after the relay restarts, a share link with Range, and
- * the throttle seeing each client's own address only with --trust-proxy on.
+ * The relay behind Debian's nginx and Caddy, each run with its file in docs/proxy/: TLS
+ * at the proxy, an upload over wss that resumes after the relay restarts, a share link
+ * with Range, and the throttle seeing each client's own address only with --trust-proxy on.
  */
 import { writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -13,11 +13,12 @@ import { downloadFile, FerryClient, uploadFile, type WebSocketLike } from '../..
 import { CHUNK_SIZE, FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL } from '../../relay/protocol/index.js';
 import { RelayCa } from '../../relay/tls/certificates.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
-import { NGINX, startNginx, type Nginx } from '../helpers/nginx.js';
+import { CADDY, NGINX, startCaddy, startNginx, type Proxy, type ProxyOptions } from '../helpers/proxies.js';
 import { addUsers, ALICE, relayLog, startRelayProcess, tempDir, waitFor, type RelayProcess } from '../helpers/relay.js';
 
 const NAME = 'ferry.lan';
-if (!NGINX) console.log('proxy tests skipped: nginx is not installed (apt-get install nginx-light)');
+if (!NGINX) console.log('nginx proxy tests skipped: nginx is not installed (apt-get install nginx-light)');
+if (!CADDY) console.log('Caddy proxy tests skipped: caddy is not installed (apt-get install caddy)');
 
 /** `ferry.lan` is 127.0.0.1 for these clients, as a LAN's DNS would say. */
 const lookup: LookupFunction = (_host, options, callback) => {
@@ -25,21 +26,27 @@ const lookup: LookupFunction = (_host, options, callback) => {
   else callback(null, '127.0.0.1', 4);
 };
 
-describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
+const PROXIES: { name: string; file: string; installed: boolean; start: (o: ProxyOptions) => Promise<Proxy> }[] = [
+  { name: 'nginx', file: 'nginx.conf', installed: !!NGINX, start: startNginx },
+  { name: 'Caddy', file: 'Caddyfile', installed: !!CADDY, start: startCaddy },
+];
+
+for (const { name: proxyName, file, installed, start } of PROXIES)
+describe.skipIf(!installed)(`behind ${proxyName} (docs/proxy/${file})`, () => {
   const tmp = tempDir();
   const dataDir = path.join(tmp.dir, 'data');
   let ca: RelayCa;
   let relay: RelayProcess;
-  let nginx: Nginx;
+  let proxy: Proxy;
   let base: string;
 
-  /** A client of the relay through nginx, connecting from `from` (an address of this machine's 127/8). */
+  /** A client of the relay through the proxy, connecting from `from` (an address of this machine's 127/8). */
   const client = (from = '127.0.0.1', browser = true) =>
     new FerryClient({
-      url: `wss://${NAME}:${nginx.port}/ws`,
+      url: `wss://${NAME}:${proxy.port}/ws`,
       reconnectTimeoutMs: 60_000,
       createSocket: (url, protocol) =>
-        new WebSocket(url, protocol, { ca: ca.certPem, lookup, localAddress: from, maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, perMessageDeflate: false, headers: browser ? { Origin: `https://${NAME}:${nginx.port}` } : {} }) as unknown as WebSocketLike,
+        new WebSocket(url, protocol, { ca: ca.certPem, lookup, localAddress: from, maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, perMessageDeflate: false, headers: browser ? { Origin: `https://${NAME}:${proxy.port}` } : {} }) as unknown as WebSocketLike,
     });
 
   const get = (pathname: string, headers: Record<string, string> = {}) =>
@@ -62,16 +69,16 @@ describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
     writeFileSync(path.join(tmp.dir, 'site.crt'), issued.cert);
     writeFileSync(path.join(tmp.dir, 'site.key'), issued.key);
     relay = await startRelay(true);
-    nginx = await startNginx({ dir: tmp.dir, upstreamPort: relay.port, serverName: NAME, cert: path.join(tmp.dir, 'site.crt'), key: path.join(tmp.dir, 'site.key') });
-    base = `https://${NAME}:${nginx.port}`;
+    proxy = await start({ dir: tmp.dir, upstreamPort: relay.port, serverName: NAME, cert: path.join(tmp.dir, 'site.crt'), key: path.join(tmp.dir, 'site.key') });
+    base = `https://${NAME}:${proxy.port}`;
   });
   afterAll(async () => {
-    await nginx?.stop();
+    await proxy?.stop();
     await relay?.stop();
     tmp.remove();
   });
 
-  it('uploads over wss through nginx, resumes after the relay restarts, and downloads byte-identical', async () => {
+  it('uploads over wss through the proxy, resumes after the relay restarts, and downloads byte-identical', async () => {
     const alice = client();
     try {
       await alice.connect();
@@ -100,7 +107,7 @@ describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
       await downloadFile(alice, sink, { path: 'proxied/big.bin' });
       expect(sha256(sink.bytes())).toBe(sha256(data));
 
-      // A share link through nginx: whole, and a Range answered 206 with the right bytes.
+      // A share link through the proxy: whole, and a Range answered 206 with the right bytes.
       const link = await alice.request('link.create', { path: 'proxied/big.bin' });
       const at = new URL(link.url, base).pathname;
       const part = await get(`${at}?download=1`, { Range: 'bytes=5000000-5000999' });
@@ -109,9 +116,9 @@ describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
       expect(Buffer.compare(part.body, data.subarray(5_000_000, 5_001_000))).toBe(0);
       const tail = await get(`${at}?download=1`, { Range: 'bytes=-10' });
       expect(Buffer.compare(tail.body, data.subarray(data.length - 10))).toBe(0);
-      // The relay saw https (the link page says so) and logged the client's address, not nginx's.
+      // The relay saw https (the link page says so) and logged the client's address, not the proxy's.
       const page = (await get(at, { Accept: 'text/html' })).body.toString();
-      expect(page).toContain(`https://${NAME}:${nginx.port}${at}`);
+      expect(page).toContain(`https://${NAME}:${proxy.port}${at}`);
     } finally {
       alice.close();
     }
@@ -146,13 +153,13 @@ describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
     expect(connects).toContain('127.0.0.2');
   });
 
-  it('a forged X-Forwarded-For from the client changes nothing: nginx appends the real address last', async () => {
+  it('a forged X-Forwarded-For from the client changes nothing: the proxy puts the real address last', async () => {
     const port = relay.port;
     await relay.stop();
     relay = await startRelay(true, port); // a fresh throttle
     const forged = (from: string) =>
       new Promise<string>((resolve) => {
-        const ws = new WebSocket(`wss://${NAME}:${nginx.port}/ws`, SUBPROTOCOL, { ca: ca.certPem, lookup, localAddress: from, headers: { 'X-Forwarded-For': '10.9.9.9' } });
+        const ws = new WebSocket(`wss://${NAME}:${proxy.port}/ws`, SUBPROTOCOL, { ca: ca.certPem, lookup, localAddress: from, headers: { 'X-Forwarded-For': '10.9.9.9' } });
         ws.once('open', () => {
           ws.close();
           resolve('open');
@@ -167,7 +174,7 @@ describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
     expect(connects).not.toContain('10.9.9.9');
   });
 
-  it('with --trust-proxy off, every client is nginx: the other address is held back too', async () => {
+  it('with --trust-proxy off, every client is the proxy: the other address is held back too', async () => {
     const port = relay.port;
     await relay.stop();
     relay = await startRelay(false, port);
@@ -177,12 +184,12 @@ describe.skipIf(!NGINX)('behind nginx (docs/proxy/nginx.conf)', () => {
     browser.close();
     // The log is written a moment later.
     await waitFor(() => relayLog(dataDir).find((l) => l.event === 'upgrade.refused' && l.code === 'ORIGIN_REFUSED'));
-    // The CLI (no Origin) gets in, but every client looks like nginx itself.
+    // The CLI (no Origin) gets in, but every client looks like the proxy itself.
     const connectsBefore = relayLog(dataDir).filter((l) => l.event === 'connect').length;
     const r = await guess(false);
     expect(r.sameAddress).toBe('LOGIN_THROTTLED');
     expect(r.otherAddress).toBe('LOGIN_THROTTLED');
-    // The seven attempts are logged with nginx's address, whatever the client's.
+    // The seven attempts are logged with the proxy's address, whatever the client's.
     const seven = await waitFor(() => {
       const all = relayLog(dataDir).filter((l) => l.event === 'connect');
       return all.length >= connectsBefore + 7 ? all.slice(connectsBefore).map((l) => l.addr) : undefined;

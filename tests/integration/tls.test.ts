@@ -15,7 +15,7 @@ import { loadConfig } from '../../relay/config.js';
 import { startRelay } from '../../relay/server.js';
 import { RelayCa, RENEW_DAYS, SERVER_DAYS } from '../../relay/tls/certificates.js';
 import { ferry } from '../helpers/cli.js';
-import { freePort } from '../helpers/nginx.js';
+import { freePort } from '../helpers/proxies.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 import { addUsers, ALICE, signIn, standardRelay, startRelayProcess, tempDir, waitFor } from '../helpers/relay.js';
 

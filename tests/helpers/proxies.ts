@@ -1,7 +1,7 @@
 /**
- * Debian's nginx in front of a relay, run with the configuration in docs/proxy/nginx.conf
- * (its name, port, certificate and upstream changed for the test, nothing else), on
- * 127.0.0.1, stopped by its PID.
+ * Debian's nginx or Caddy in front of a relay, each run with its configuration in
+ * docs/proxy/ (its name, port, certificate and upstream changed for the test, nothing
+ * else), on 127.0.0.1, stopped by its PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { ROOT } from './relay.js';
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+export const CADDY = ['/usr/bin/caddy', '/usr/local/bin/caddy'].find((p) => existsSync(p));
 
 /** A port free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
@@ -21,14 +22,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-export interface Nginx {
+export interface Proxy {
   port: number;
   child: ChildProcess;
   stop(): Promise<void>;
 }
 
+export interface ProxyOptions {
+  dir: string;
+  upstreamPort: number;
+  serverName: string;
+  cert: string;
+  key: string;
+}
+
 /** Starts nginx with the documented site, proxying to the relay on `upstreamPort`. */
-export async function startNginx(opts: { dir: string; upstreamPort: number; serverName: string; cert: string; key: string }): Promise<Nginx> {
+export async function startNginx(opts: ProxyOptions): Promise<Proxy> {
   if (!NGINX) throw new Error('nginx is not installed');
   const port = await freePort();
   const prefix = path.join(opts.dir, 'nginx');
@@ -64,11 +73,37 @@ http {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
+  return running(child, port, 'nginx', () => out + (existsSync(t('error.log')) ? readFileSync(t('error.log'), 'utf8') : ''));
+}
+
+/** Starts Caddy with docs/proxy/Caddyfile, proxying to the relay on `upstreamPort`. */
+export async function startCaddy(opts: ProxyOptions): Promise<Proxy> {
+  if (!CADDY) throw new Error('caddy is not installed');
+  const port = await freePort();
+  const dir = path.join(opts.dir, 'caddy');
+  mkdirSync(dir, { recursive: true });
+  const site = readFileSync(path.join(ROOT, 'docs', 'proxy', 'Caddyfile'), 'utf8')
+    .replace(/^files\.example\.org \{$/m, `${opts.serverName}:${port} {\n    bind 127.0.0.1`)
+    .replace(/^ {4}# tls \S+ \S+$/m, `    tls ${opts.cert} ${opts.key}`)
+    .replace(/reverse_proxy 127\.0\.0\.1:8080 \{/, `reverse_proxy 127.0.0.1:${opts.upstreamPort} {`);
+  if (!site.includes(`:${port} {`) || !site.includes(`tls ${opts.cert}`) || !site.includes(`127.0.0.1:${opts.upstreamPort} {`)) throw new Error('docs/proxy/Caddyfile no longer has the lines the test adapts');
+  // No admin endpoint, no listener on port 80 for redirects, state kept in the test's folder.
+  const file = path.join(dir, 'Caddyfile');
+  writeFileSync(file, `{\n    admin off\n    auto_https disable_redirects\n    storage file_system ${path.join(dir, 'data')}\n}\n\n${site}`);
+  const child = spawn(CADDY, ['run', '--config', file, '--adapter', 'caddyfile'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') } });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return running(child, port, 'caddy', () => out);
+}
+
+/** Waits until `child` answers on `port`, and hands it back with a stop that waits for its exit. */
+async function running(child: ChildProcess, port: number, name: string, output: () => string): Promise<Proxy> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Up when the port answers.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${out}${existsSync(t('error.log')) ? readFileSync(t('error.log'), 'utf8') : ''}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${output()}`);
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => {
         s.destroy();
@@ -77,7 +112,7 @@ http {
       s.once('error', () => resolve(false));
     });
     if (up) break;
-    if (Date.now() > deadline) throw new Error(`nginx did not start: ${out}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
