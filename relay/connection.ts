@@ -39,7 +39,7 @@ import { storageError } from './store/storage-error.js';
 import type { LogLine } from './log.js';
 
 /** Requests a connection may send before signing in. */
-const PUBLIC_REQUESTS: ReadonlySet<RequestType> = new Set(['login', 'auth', 'ping']);
+const PUBLIC_REQUESTS: ReadonlySet<RequestType> = new Set(['login', 'login.code', 'auth', 'ping']);
 
 /** WebSocket close codes the relay uses (docs/limits.md). */
 export const CLOSE = {

@@ -69,6 +69,11 @@ export const HTTP_IDLE_MS = limit('HTTP_IDLE_MS', 60_000);
 /** Link downloads read chunks in pieces of this size, so a stalled response holds little. */
 export const LINK_READ_BYTES = limit('LINK_READ_BYTES', 256 * KiB);
 
+// ---------------------------------------------------------------- sign-in
+
+/** A one-time sign-in code (the QR code that signs a phone in) is good for this long. */
+export const SIGNIN_CODE_MS = limit('SIGNIN_CODE_MS', 5 * 60_000);
+
 // ---------------------------------------------------------------- password hashing
 
 /** scrypt runs at once (each takes a libuv thread, which file I/O needs too). */

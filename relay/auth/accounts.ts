@@ -1,10 +1,11 @@
 /**
- * Accounts: users, sign-in, sessions and the one-time setup token. Session tokens
+ * Accounts: users, sign-in, sessions, one-time sign-in codes and the one-time setup token. Session tokens
  * are 256-bit random strings handed to the client once; only their SHA-256 is stored.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { FerryError, type Role } from '../protocol/index.js';
 import type { MetaStore, User } from '../store/meta-store.js';
+import { SIGNIN_CODE_MS } from '../limits.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import { Throttle, type RuleName } from './throttle.js';
 
@@ -58,16 +59,56 @@ export class Accounts {
     if (!ok || !user) throw new FerryError('LOGIN_FAILED');
     // Said only to whoever knows the password: a guesser cannot tell a disabled account apart.
     if (user.disabled) throw new FerryError('ACCOUNT_DISABLED');
+    return this.openSession(user, known ? device : undefined);
+  }
+
+  /** A new session for `user`, and the device token to keep (`device` when it is one of theirs already). */
+  private openSession(user: User, device?: string): { token: string; user: User; expiresAt: number; device: string } {
     const token = randomToken();
     const now = Date.now();
     const expiresAt = now + this.sessionTtlMs;
     this.meta.createSession(hashToken(token), user.id, now, expiresAt);
     let deviceToken = device;
-    if (!known || !deviceToken) {
+    if (!deviceToken) {
       deviceToken = randomToken();
       this.meta.createDevice(hashToken(deviceToken), user.id, now);
     }
     return { token, user, expiresAt, device: deviceToken };
+  }
+
+  /**
+   * A one-time sign-in code for `user` (256 random bits, only its hash kept), good for
+   * SIGNIN_CODE_MS: a signed-in device shows it in a QR code and the phone that scans it
+   * is signed in as `user` without typing a password.
+   */
+  createSigninCode(user: User, now = Date.now()): { code: string; expiresAt: number } {
+    const code = randomToken();
+    const expiresAt = now + SIGNIN_CODE_MS;
+    this.meta.createSigninCode(hashToken(code), user.id, expiresAt, now);
+    return { code, expiresAt };
+  }
+
+  /** Withdraws one of `user`'s unused codes (it was shown and is no longer wanted). */
+  cancelSigninCode(user: User, code: string): boolean {
+    return this.meta.deleteSigninCode(hashToken(code), user.id);
+  }
+
+  /**
+   * Opens a session with a sign-in code: once, before it expires, while its maker is
+   * enabled. The code is spent by the first try, right or not. Failures count against
+   * the address like wrong passwords. Throws SIGNIN_CODE_INVALID or LOGIN_THROTTLED.
+   */
+  async loginWithCode(code: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
+    let user: User | undefined;
+    const ok = await this.throttle.check([['address', address]], async () => {
+      const userId = this.meta.consumeSigninCode(hashToken(code), Date.now());
+      user = userId === undefined ? undefined : this.meta.getUser(userId);
+      return !!user && !user.disabled;
+    });
+    if (!ok || !user) throw new FerryError('SIGNIN_CODE_INVALID');
+    const deviceHash = device ? hashToken(device) : undefined;
+    const known = !!(deviceHash && this.meta.getDevice(deviceHash)?.userId === user.id);
+    return this.openSession(user, known ? device : undefined);
   }
 
   /** The user a session token belongs to. Throws SESSION_EXPIRED. */
@@ -103,7 +144,10 @@ export class Accounts {
       disabled: change.disabled,
       passwordHash: change.password !== undefined ? await hashPassword(change.password) : undefined,
     });
-    if (change.disabled || change.password !== undefined) this.meta.deleteUserSessions(user.id);
+    if (change.disabled || change.password !== undefined) {
+      this.meta.deleteUserSessions(user.id);
+      this.meta.deleteSigninCodes(user.id);
+    }
     return this.meta.getUser(user.id)!;
   }
 
@@ -116,6 +160,7 @@ export class Accounts {
       throw new FerryError('LOGIN_FAILED', 'The current password is wrong.');
     }
     this.meta.updateUser(user.id, { passwordHash: await hashPassword(password, address) });
+    this.meta.deleteSigninCodes(user.id);
     return this.meta.deleteUserSessions(user.id, keepTokenHash);
   }
 

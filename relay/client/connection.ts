@@ -127,6 +127,14 @@ export class FerryClient {
     return reply;
   }
 
+  /** Signs in with a one-time code (`signin.code` on another device); the token is kept for reconnects. */
+  async loginWithCode(code: string, device?: string): Promise<ReplyBody<'login.code'>> {
+    const reply = await this.request('login.code', { code, device });
+    this.token = reply.token;
+    this.user = reply.user;
+    return reply;
+  }
+
   /** Ends the session on the relay and forgets the token. */
   async logout(): Promise<void> {
     await this.request('logout', {});

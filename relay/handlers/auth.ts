@@ -15,6 +15,33 @@ export const login: Handler<'login'> = async (conn, msg) => {
   }
 };
 
+export const loginCode: Handler<'login.code'> = async (conn, msg) => {
+  const { accounts, log } = conn.ctx;
+  try {
+    const { token, user, expiresAt, device } = await accounts.loginWithCode(msg.code, conn.address, msg.device);
+    conn.signIn(user, hashToken(token), expiresAt);
+    log.info({ event: 'login', method: 'code', user: user.name, addr: conn.address, ok: true, knownDevice: device === msg.device }, 'login ok with a sign-in code');
+    return { token, user: { name: user.name, role: user.role }, expiresAt, device };
+  } catch (err) {
+    conn.ctx.logRefusal({ event: 'login', method: 'code', addr: conn.address, ok: false, code: (err as { code?: string }).code }, 'login with a sign-in code failed');
+    throw err;
+  }
+};
+
+export const signinCode: Handler<'signin.code'> = async (conn) => {
+  const user = conn.requireUser();
+  const made = conn.ctx.accounts.createSigninCode(user);
+  conn.ctx.log.info({ event: 'signin.code', user: user.name, addr: conn.address, expiresAt: made.expiresAt }, 'sign-in code made');
+  return made;
+};
+
+export const signinCodeCancel: Handler<'signin.code.cancel'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const cancelled = conn.ctx.accounts.cancelSigninCode(user, msg.code);
+  conn.ctx.log.info({ event: 'signin.code.cancel', user: user.name, addr: conn.address, cancelled }, 'sign-in code withdrawn');
+  return { cancelled };
+};
+
 export const auth: Handler<'auth'> = async (conn, msg) => {
   const { user, expiresAt, tokenHash } = conn.ctx.accounts.authenticate(msg.token);
   conn.signIn(user, tokenHash, expiresAt);

@@ -1,6 +1,6 @@
 /** One handler per request type; the map's type makes a missing handler a compile error. */
 import type { HandlerMap } from './types.js';
-import { auth, login, logout, ping } from './auth.js';
+import { auth, login, loginCode, logout, ping, signinCode, signinCodeCancel } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
 import { history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
@@ -9,6 +9,9 @@ import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubs
 
 export const HANDLERS: HandlerMap = {
   login,
+  'login.code': loginCode,
+  'signin.code': signinCode,
+  'signin.code.cancel': signinCodeCancel,
   auth,
   logout,
   ping,

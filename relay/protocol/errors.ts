@@ -13,6 +13,7 @@ export const ERRORS = {
   SESSION_EXPIRED: 'The session expired or was revoked. Sign in again.',
   FORBIDDEN: 'Your role does not allow this.',
   SETUP_INVALID: 'The setup link is unknown or was already used.',
+  SIGNIN_CODE_INVALID: 'This sign-in code is unknown, expired or was already used. Make a new one on a signed-in device.',
   USER_EXISTS: 'A user with that name already exists.',
   SPACE_EXISTS: 'A shared folder with that name already exists.',
   READ_ONLY: 'You can view this shared folder but not change it.',

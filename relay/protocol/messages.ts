@@ -116,6 +116,24 @@ export const REQUESTS = {
       device: z.string(),
     }),
   },
+  /**
+   * Signs in with a one-time code from `signin.code` (a QR code shown on a signed-in
+   * device) instead of a password; allowed before sign-in. Replies like `login`.
+   */
+  'login.code': {
+    request: z.object({ code: z.string().min(1).max(256), device: opaqueId.optional() }),
+    reply: z.object({ token: z.string(), user: UserInfo, expiresAt: uint, device: z.string() }),
+  },
+  /** A one-time sign-in code for me, good for a few minutes, for another device of mine. */
+  'signin.code': {
+    request: z.object({}),
+    reply: z.object({ code: z.string(), expiresAt: uint }),
+  },
+  /** Withdraws an unused code of mine before it expires; `cancelled` is false when it was used or gone. */
+  'signin.code.cancel': {
+    request: z.object({ code: z.string().min(1).max(256) }),
+    reply: z.object({ cancelled: z.boolean() }),
+  },
   auth: {
     request: z.object({ token: z.string().max(256) }),
     reply: z.object({ user: UserInfo, expiresAt: uint }),

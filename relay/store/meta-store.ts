@@ -200,6 +200,14 @@ export interface MetaStore {
   createSetupToken(tokenHash: string, expiresAt: number): void;
   /** True once per valid, unexpired token; the token is gone afterwards. */
   consumeSetupToken(tokenHash: string, now: number): boolean;
+  /** Keeps a one-time sign-in code (its hash) for `userId`; expired codes go. */
+  createSigninCode(codeHash: string, userId: number, expiresAt: number, now: number): void;
+  /** The user of an unexpired code, once: the code is gone afterwards (expired or not). */
+  consumeSigninCode(codeHash: string, now: number): number | undefined;
+  /** Forgets one unused sign-in code of `userId`; false when it was not theirs or is gone. */
+  deleteSigninCode(codeHash: string, userId: number): boolean;
+  /** Forgets a user's unused sign-in codes; returns how many. */
+  deleteSigninCodes(userId: number): number;
 
   // spaces and members
   /** A user's My files. */

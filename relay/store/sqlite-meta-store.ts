@@ -251,6 +251,16 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       UPDATE folders SET fold = ferry_fold(name);
     `);
   },
+  // 5: one-time sign-in codes (a QR code that signs a phone in as its maker).
+  (db) => {
+    db.exec(`
+      CREATE TABLE signin_codes (
+        code_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+      );
+    `);
+  },
 ];
 
 /** The schema version this code writes. */
@@ -557,6 +567,24 @@ export class SqliteMetaStore implements MetaStore {
 
   consumeSetupToken(tokenHash: string, now: number): boolean {
     return this.db.prepare('DELETE FROM setup_tokens WHERE token_hash = ? AND expires_at > ?').run(tokenHash, now).changes === 1;
+  }
+
+  createSigninCode(codeHash: string, userId: number, expiresAt: number, now: number): void {
+    this.db.prepare('DELETE FROM signin_codes WHERE expires_at <= ?').run(now);
+    this.db.prepare('INSERT INTO signin_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?)').run(codeHash, userId, expiresAt);
+  }
+
+  consumeSigninCode(codeHash: string, now: number): number | undefined {
+    const r = this.db.prepare('DELETE FROM signin_codes WHERE code_hash = ? RETURNING user_id, expires_at').get(codeHash) as { user_id: number; expires_at: number } | undefined;
+    return r && r.expires_at > now ? r.user_id : undefined;
+  }
+
+  deleteSigninCode(codeHash: string, userId: number): boolean {
+    return this.db.prepare('DELETE FROM signin_codes WHERE code_hash = ? AND user_id = ?').run(codeHash, userId).changes === 1;
+  }
+
+  deleteSigninCodes(userId: number): number {
+    return this.db.prepare('DELETE FROM signin_codes WHERE user_id = ?').run(userId).changes;
   }
 
   // ------------------------------------------------------------------ spaces

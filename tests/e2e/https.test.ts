@@ -28,6 +28,7 @@ describe.runIf(hasChromium && CERTUTIL)('the app at a LAN name', () => {
     const home = path.join(env.tmp, 'home');
     homeTrusting(path.join(env.relay.dataDir, 'tls', 'ca.crt'), home);
     const profile = await openProfile(undefined, { args: [RESOLVE], env: { HOME: home } });
+    let phone: Awaited<ReturnType<typeof openProfile>> | undefined;
     try {
       const page = profile.context.pages()[0] ?? (await profile.context.newPage());
       const url = `https://${NAME}:${relay.port}/`;
@@ -64,7 +65,44 @@ describe.runIf(hasChromium && CERTUTIL)('the app at a LAN name', () => {
       await page.getByTestId('connect-qr-setup').locator('svg').waitFor();
       expect(await page.getByRole('link', { name: `https://${NAME}:${port}` }).count()).toBeGreaterThan(0);
       await page.locator('section.connect').screenshot({ path: path.join(OUT, 'connect-1280.png') });
+
+      // With a sign-in code in the QR code, a phone that opens it is signed in without a password, once.
+      await page.getByRole('button', { name: 'Sign the phone in for me' }).click();
+      await page.getByTestId('connect-signin').getByText('once, until').waitFor();
+      const signinUrl = await page.getByTestId('connect-qr').getAttribute('data-url');
+      await page.locator('section.connect').screenshot({ path: path.join(OUT, 'connect-signin-1280.png') });
+      expect(signinUrl).toMatch(new RegExp(`^https://${NAME}:${port}/#signin=[A-Za-z0-9_-]{40,}$`));
+      phone = await openProfile(undefined, { args: [RESOLVE], env: { HOME: home } });
+      const phonePage = phone.context.pages()[0] ?? (await phone.context.newPage());
+      await phonePage.setViewportSize({ width: 390, height: 844 });
+      await phonePage.goto(signinUrl!);
+      await phonePage.getByRole('heading', { name: 'My files' }).waitFor();
+      await expect.poll(() => phonePage.url()).toBe(`https://${NAME}:${port}/files/me`);
+      expect(await phonePage.evaluate(() => location.hash)).toBe('');
+      // On the phone, Connect a device as a person sees it at 390 px.
+      await phonePage.locator('nav button.tab', { hasText: 'More' }).click();
+      await phonePage.locator('summary', { hasText: 'Connect a device' }).click();
+      await phonePage.getByTestId('connect-qr').locator('svg').waitFor();
+      await phonePage.screenshot({ path: path.join(OUT, 'connect-390.png'), fullPage: true });
+      // The same code a second time (another phone, or the QR code photographed) signs nobody in.
+      await phone.close();
+      phone = await openProfile(undefined, { args: [RESOLVE], env: { HOME: home } });
+      const other = phone.context.pages()[0] ?? (await phone.context.newPage());
+      await other.goto(signinUrl!);
+      await other.getByText('This sign-in code is unknown, expired or was already used').waitFor();
+      expect(await other.getByRole('heading', { name: 'My files' }).count()).toBe(0);
+      // A code removed from the QR code is withdrawn on the relay too.
+      await page.getByRole('button', { name: 'Remove the sign-in code' }).click();
+      await page.getByRole('button', { name: 'Sign the phone in for me' }).click();
+      await page.getByTestId('connect-signin').getByText('once, until').waitFor();
+      const removedUrl = await page.getByTestId('connect-qr').getAttribute('data-url');
+      await page.getByRole('button', { name: 'Remove the sign-in code' }).click();
+      await expect.poll(() => page.getByTestId('connect-qr').getAttribute('data-url')).toBe(`https://${NAME}:${port}`);
+      await waitFor(() => relayLog(env.relay.dataDir).find((l) => l.event === 'signin.code.cancel' && l.cancelled === true));
+      await other.goto(removedUrl!);
+      await other.getByText('This sign-in code is unknown, expired or was already used').waitFor();
     } finally {
+      await phone?.close();
       await profile.close();
       await relay.stop();
       await env.close();

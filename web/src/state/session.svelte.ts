@@ -1,6 +1,6 @@
 /** Who is signed in and how the connection to the relay is doing. */
 import type { ConnectionState } from '../../../relay/client';
-import type { UserInfo } from '../../../relay/protocol';
+import { FerryError, type UserInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, relayUrl, request } from '../net/engine';
 import { clearSession, loadDevice, loadSession, saveDevice, saveSession } from '../storage/db';
 import { clientLog } from './log.svelte';
@@ -22,8 +22,26 @@ class Session {
     });
   }
 
-  /** Reconnects with the saved session, if any. */
+  /**
+   * Reconnects with the saved session, if any. An address ending in `#signin=CODE` (the
+   * QR code of Connect a device) signs in with that one-time code instead: the code is
+   * taken out of the address first, so it is not left in the history or a bookmark.
+   */
   async init(): Promise<void> {
+    const code = takeSigninCode();
+    if (code !== undefined) {
+      try {
+        if (!code) throw new FerryError('SIGNIN_CODE_INVALID');
+        await engine.connect(relayUrl());
+        await this.signedIn(await engine.loginWithCode(code), 'with a sign-in code');
+        this.ready = true;
+        return;
+      } catch (err) {
+        // Said on the sign-in screen; a saved session, if any, still opens below.
+        this.error = describe(err);
+        clientLog.add('warn', 'sign-in with a code failed', { code: errorCode(err) });
+      }
+    }
     const saved = await loadSession();
     try {
       const user = await engine.connect(relayUrl(), saved?.token);
@@ -44,15 +62,28 @@ class Session {
     this.error = '';
     try {
       if (this.connection === 'closed') await engine.connect(relayUrl());
-      const r = await engine.login(name, password, await loadDevice(name));
-      await saveSession({ token: r.token, user: r.user });
-      await saveDevice(r.user.name, r.device);
-      this.user = r.user;
-      clientLog.add('info', `signed in as ${r.user.name}`);
+      await this.signedIn(await engine.login(name, password, await loadDevice(name)));
     } catch (err) {
       this.error = (err as Error).message;
       clientLog.add('warn', 'sign-in failed', { code: errorCode(err) });
     }
+  }
+
+  private async signedIn(r: { token: string; user: UserInfo; device: string }, how = ''): Promise<void> {
+    await saveSession({ token: r.token, user: r.user });
+    await saveDevice(r.user.name, r.device);
+    this.user = r.user;
+    clientLog.add('info', `signed in as ${r.user.name}${how ? ` ${how}` : ''}`);
+  }
+
+  /** A one-time code that signs another device in as me (its QR code is shown in Connect a device). */
+  async signinCode(): Promise<{ code: string; expiresAt: number }> {
+    return request('signin.code', {});
+  }
+
+  /** Withdraws a code that was shown and is no longer wanted. */
+  async cancelSigninCode(code: string): Promise<void> {
+    await request('signin.code.cancel', { code });
   }
 
   accountMessage = $state('');
@@ -74,6 +105,17 @@ class Session {
     this.user = undefined;
     clientLog.add('info', 'signed out');
   }
+}
+
+/**
+ * The sign-in code in this page's address (`#signin=CODE`; '' when malformed), removed
+ * from the address; undefined when there is none.
+ */
+function takeSigninCode(): string | undefined {
+  const hash = location.hash;
+  if (!hash.startsWith('#signin=')) return undefined;
+  history.replaceState(history.state, '', location.pathname + location.search);
+  return /^#signin=([A-Za-z0-9_-]{1,256})$/.exec(hash)?.[1] ?? '';
 }
 
 export const session = new Session();

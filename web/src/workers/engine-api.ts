@@ -60,6 +60,8 @@ export interface EngineApi {
   setListener(listener: (e: EngineEvent) => void): void;
   connect(url: string, token?: string): Promise<UserInfo | undefined>;
   login(user: string, password: string, device?: string): Promise<{ token: string; user: UserInfo; expiresAt: number; device: string }>;
+  /** Signs in with a one-time code from another device's QR code. */
+  loginWithCode(code: string, device?: string): Promise<{ token: string; user: UserInfo; expiresAt: number; device: string }>;
   logout(): Promise<void>;
   request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ReplyBody<T>>;
   /** Chunk list of a file, or of its first `limit` bytes. */

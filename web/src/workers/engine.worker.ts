@@ -123,6 +123,10 @@ const api: EngineApi = {
     return guard(() => requireClient().login(user, password, device));
   },
 
+  loginWithCode(code, device) {
+    return guard(() => requireClient().loginWithCode(code, device));
+  },
+
   logout() {
     return guard(() => requireClient().logout());
   },
