@@ -3,6 +3,7 @@
  * over defaults. `ferry serve --help` prints this table.
  */
 import path from 'node:path';
+import { parseS3Url } from './store/s3-chunk-store.js';
 
 export interface RelayConfig {
   port: number;
@@ -48,6 +49,8 @@ export interface RelayConfig {
   trustProxy: boolean;
   /** A second, plain-HTTP port that only sends browsers to the https URL (0 = none). */
   redirectPort: number;
+  /** Where chunks are kept: files under `<data>/chunks`, or an S3-compatible bucket. */
+  chunks: { kind: 'files' } | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string };
 }
 
 export const SETTINGS: { flag: string; env: string; default: string; help: string }[] = [
@@ -72,6 +75,9 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--redirect-port', env: 'FERRY_REDIRECT_PORT', default: '0', help: 'also listen here for plain HTTP and send it to the https URL (0 = no)' },
   { flag: '--trust-proxy', env: 'FERRY_TRUST_PROXY', default: 'off', help: "'on' behind a reverse proxy: client address and scheme from X-Forwarded-For/-Proto or Forwarded" },
   { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
+  { flag: '--chunks', env: 'FERRY_CHUNKS', default: 'files', help: "'files' (in the data folder) or s3://BUCKET[/prefix]; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" },
+  { flag: '--s3-endpoint', env: 'FERRY_S3_ENDPOINT', default: '', help: 'the S3 engine, like http://127.0.0.1:7480 (Ceph RGW, Swift, MinIO); none for AWS' },
+  { flag: '--s3-region', env: 'FERRY_S3_REGION', default: '', help: 'the bucket\'s region (default AWS_REGION, else us-east-1)' },
 ];
 
 /** `10G`, `512M`, `2T`, `1000` → bytes (binary units: K = 1024). */
@@ -127,7 +133,18 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     ...tlsSettings(get('--tls'), get('--tls-cert'), get('--tls-key')),
     redirectPort: num('--redirect-port', get('--redirect-port')),
     trustProxy: ['on', 'true', '1', 'yes'].includes(get('--trust-proxy').toLowerCase()),
+    chunks: chunkSettings(get('--chunks'), get('--s3-endpoint'), get('--s3-region')),
   };
+}
+
+function chunkSettings(where: string, endpoint: string, region: string): RelayConfig['chunks'] {
+  if (where === 'files') {
+    if (endpoint) throw new Error('--s3-endpoint needs --chunks s3://BUCKET');
+    return { kind: 'files' };
+  }
+  if (!where.startsWith('s3://')) throw new Error(`--chunks takes files or s3://BUCKET[/prefix], got "${where}"`);
+  if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) throw new Error(`--s3-endpoint must be an address like http://127.0.0.1:7480, got "${endpoint}"`);
+  return { kind: 's3', ...parseS3Url(where), endpoint: endpoint || undefined, region: region || undefined };
 }
 
 function tlsSettings(mode: string, cert: string, key: string): Pick<RelayConfig, 'tls' | 'tlsCert' | 'tlsKey'> {

@@ -20,7 +20,9 @@ import { Library } from './library.js';
 import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
+import type { ChunkStore } from './store/chunk-store.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
+import { S3ChunkStore } from './store/s3-chunk-store.js';
 import { SqliteMetaStore } from './store/sqlite-meta-store.js';
 import { MediaServer } from './media/media-http.js';
 import { ZipDownloads } from './zip/zip-download.js';
@@ -137,11 +139,24 @@ export function lanAddresses(): string[] {
 const TLS_FILES_CHECK_MS = 2_000;
 const TLS_AUTO_CHECK_MS = 3_600_000;
 
+/** The chunk store the settings name; an S3 bucket is reached (and made if missing) before the relay starts. */
+async function openChunkStore(config: RelayConfig): Promise<ChunkStore & { close?: () => void }> {
+  if (config.chunks.kind === 'files') return new FsChunkStore(path.join(config.dataDir, 'chunks'));
+  const store = new S3ChunkStore(config.chunks);
+  try {
+    await store.open();
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  return store;
+}
+
 export async function startRelay(config: RelayConfig): Promise<Relay> {
   keepPrivate(config.dataDir);
   const { log, close: closeLog, hub: logHub } = createLogger(config.dataDir, config.logLevel);
   const meta = new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
-  const chunks = new FsChunkStore(path.join(config.dataDir, 'chunks'));
+  const chunks = await openChunkStore(config);
   const library = new Library(chunks, meta, {
     retention: { keepVersions: config.keepVersions, keepDays: config.keepDays },
     history: config.history,
@@ -413,6 +428,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       redirector?.closeAllConnections?.();
       await closed;
       meta.close();
+      chunks.close?.();
       log.info({ event: 'stop' }, 'relay stopped');
       closeLog();
     },

@@ -6,7 +6,7 @@
 import { FerryError } from '../protocol/errors.js';
 
 const FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
-const BROKEN = new Set(['EIO', 'EROFS', 'EMFILE', 'ENFILE', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_CORRUPT', 'SQLITE_NOMEM', 'SQLITE_BUSY']);
+const BROKEN = new Set(['EIO', 'S3_FAILED', 'EROFS', 'EMFILE', 'ENFILE', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_CORRUPT', 'SQLITE_NOMEM', 'SQLITE_BUSY']);
 
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
