@@ -1,7 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-/** Files that measure main-thread long tasks: they run alone, after the rest, so other tests' load does not stretch their timings. */
-const ALONE = ['tests/e2e/transfers.test.ts'];
+/**
+ * Files that run alone, after the rest: one measures main-thread long tasks (other tests'
+ * load would stretch its timings); one runs Ceph and Swift clusters, whose load would
+ * slow the browser tests beside it past their timeouts.
+ */
+const ALONE = ['tests/e2e/transfers.test.ts', 'tests/contract/s3-chunk-store.test.ts'];
 
 export default defineConfig({
   test: {
