@@ -179,10 +179,10 @@ export class S3ChunkStore implements ChunkStore {
   }
 
   async openChunk(hash: string): Promise<ChunkReader> {
-    // Fails here, as the contract asks, when the chunk is missing.
-    if (!(await this.has(hash))) throw new FerryError('NOT_FOUND', `Chunk ${hash} is not stored.`);
-    let stream: Readable | undefined;
-    let at = -1;
+    // The GET from the start both finds a missing chunk here (NOT_FOUND, as the contract
+    // asks) and serves a whole-chunk read with no second request.
+    let stream: Readable | undefined = await this.body(hash, 0);
+    let at = 0;
     return {
       read: async (offset, length, into) => {
         if (length <= 0) return new Uint8Array(0);
