@@ -205,18 +205,31 @@ export class ClientConnection {
   }
 
   /**
-   * The signed-in user as the database has them now; throws AUTH_REQUIRED or
-   * SESSION_EXPIRED. Checked on every request and chunk frame.
+   * The signed-in user, as `checkUser` last found them in the database (at the start of
+   * this request); throws AUTH_REQUIRED.
    */
   requireUser(): User {
     if (!this.user || !this.tokenHash) throw new FerryError('AUTH_REQUIRED');
+    return this.user;
+  }
+
+  /**
+   * Looks the session and its user up again (any relay may have changed them); throws
+   * AUTH_REQUIRED or SESSION_EXPIRED. Done before every request and every chunk's ack,
+   * so a demotion, a disabled account or a sign-out elsewhere applies at once.
+   */
+  async checkUser(): Promise<User> {
+    const tokenHash = this.tokenHash;
+    if (!this.user || !tokenHash) throw new FerryError('AUTH_REQUIRED');
     try {
-      const { user, expiresAt } = this.ctx.accounts.checkSession(this.tokenHash);
+      const { user, expiresAt } = await this.ctx.accounts.checkSession(tokenHash);
+      // Signed out (or in as someone else) while the lookup ran: that answer is stale.
+      if (this.tokenHash !== tokenHash) throw new FerryError('AUTH_REQUIRED');
       this.applyUser(user);
       this.sessionExpiresAt = expiresAt;
       return user;
     } catch (err) {
-      this.signOut();
+      if (this.tokenHash === tokenHash) this.signOut();
       throw err;
     }
   }
@@ -303,7 +316,7 @@ export class ClientConnection {
 
   private async dispatch(msg: ClientMessage): Promise<void> {
     try {
-      if (!PUBLIC_REQUESTS.has(msg.type)) this.requireUser();
+      if (!PUBLIC_REQUESTS.has(msg.type)) await this.checkUser();
       const handler = HANDLERS[msg.type] as (conn: ClientConnection, msg: ClientMessage) => Promise<object>;
       const body = await handler(this, msg);
       this.send({ type: 'reply', id: msg.id, op: msg.type, body });
@@ -337,8 +350,9 @@ export class ClientConnection {
       if (!upload) throw new FerryError('UNKNOWN_UPLOAD', `No upload with handle ${handle} on this connection.`);
       this.pendingWrites++;
       if (this.pendingWrites >= MAX_PENDING_WRITES) this.pauseReading();
-      this.ctx.library
-        .storeChunk(upload, index, frame.data)
+      // Stored while the session is looked up again; acknowledged only when both are fine.
+      const stored = this.ctx.library.storeChunk(upload, index, frame.data);
+      Promise.all([stored, this.checkUser()])
         .then(
           () => this.send({ type: 'chunk.ack', handle, index }),
           (err) => this.refuseChunk(handle, index, err),

@@ -22,11 +22,11 @@ export interface RelayContext {
   /** Closes the live connections signed in with one session (but `except`): a sign-out ends them all. */
   disconnectSession(tokenHash: string, except?: unknown): number;
   /** Re-reads a user on their open connections (a role changed): an admin's powers end with their role. */
-  refreshUser(userId: number): void;
+  refreshUser(userId: number): Promise<void>;
   /** Tells these users' open connections (everyone's when undefined) that their spaces changed. */
   spacesChanged(userIds?: number[]): void;
   /** Tells the owner's open connections that one of their links changed. */
-  linkChanged(linkId: string): void;
+  linkChanged(linkId: string): Promise<void>;
   /** A connection signed in (it no longer counts against the unauthenticated limits). */
   signedIn(conn: ClientConnection): void;
   /**

@@ -52,7 +52,7 @@ export function createHttpHandler(ctx: RelayContext, linkSecret: Buffer) {
       if (url.pathname.startsWith('/media/') && (await ctx.media.handle(req, res, url))) return;
       if (url.pathname.startsWith('/zip/') && (await ctx.zips.handle(req, res, url.pathname))) return;
       if (url.pathname === '/setup') {
-        if (ctx.library.meta.countAdmins() > 0) return htmlPage(res, 410, 'Already set up', '<p>This relay already has an administrator. <a href="/">Open Ferry</a>.</p>');
+        if (await ctx.library.meta.countAdmins() > 0) return htmlPage(res, 410, 'Already set up', '<p>This relay already has an administrator. <a href="/">Open Ferry</a>.</p>');
         if (req.method === 'POST') {
           const form = await readForm(req);
           try {

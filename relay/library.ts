@@ -109,9 +109,9 @@ export class Library {
    * told); one they may only view is READ_ONLY for changes. Checked on every request,
    * so access removed a moment ago already applies.
    */
-  space(user: User, spaceId: number | undefined, need: Access): number {
-    if (spaceId === undefined) return this.meta.homeSpace(user.id).id;
-    const access = this.meta.accessOf(user.id, spaceId);
+  async space(user: User, spaceId: number | undefined, need: Access): Promise<number> {
+    if (spaceId === undefined) return (await this.meta.homeSpace(user.id)).id;
+    const access = await this.meta.accessOf(user.id, spaceId);
     if (!access) throw new FerryError('NOT_FOUND', 'No such space.');
     if (need === 'edit' && access !== 'edit') throw new FerryError('READ_ONLY', 'You can view this shared folder but not change it.');
     return spaceId;
@@ -144,31 +144,31 @@ export class Library {
     if (req.partial) checkChunkRun(req.size, req.chunks);
     else checkChunkList(req.size, req.chunks);
     const quota = this.quotaFor(user);
-    if (quota && this.meta.userBytes(user.id) + req.size > quota) {
-      const used = this.meta.userBytes(user.id);
+    if (quota && await this.meta.userBytes(user.id) + req.size > quota) {
+      const used = await this.meta.userBytes(user.id);
       throw new FerryError('QUOTA_EXCEEDED', `This file needs ${req.size} bytes; you use ${used} of your ${quota}.`, { usedBytes: used, quotaBytes: quota, neededBytes: req.size });
     }
     const now = Date.now();
     const leg = randomBytes(8).toString('hex');
     let record: UploadRecord | undefined;
     if (req.resume) {
-      const earlier = this.meta.getUpload(req.resume);
+      const earlier = await this.meta.getUpload(req.resume);
       const same = earlier && earlier.userId === user.id && earlier.spaceId === req.spaceId && earlier.path === req.path && earlier.size === req.size && agreeOnOverlap(earlier.chunks, req.chunks);
-      if (same) record = this.meta.claimUpload(earlier.id, leg, now);
+      if (same) record = await this.meta.claimUpload(earlier.id, leg, now);
       if (record) {
         const previous = this.live.get(record.id);
         if (previous) previous.superseded = true;
         if (req.chunks.length > record.chunks.length) {
           const extra = req.chunks.slice(record.chunks.length);
           const contentHashNow = req.partial ? '' : contentHash(req.chunks);
-          this.meta.setUploadChunks(record.id, leg, record.chunks.length, extra, contentHashNow);
+          await this.meta.setUploadChunks(record.id, leg, record.chunks.length, extra, contentHashNow);
           record.chunks = req.chunks;
           record.contentHash = contentHashNow;
         }
       }
     }
     if (!record) {
-      this.makeRoomForUpload(user, req.size);
+      await this.makeRoomForUpload(user, req.size);
       record = {
         id: randomBytes(16).toString('hex'),
         userId: user.id,
@@ -183,9 +183,9 @@ export class Library {
         createdAt: now,
         updatedAt: now,
       };
-      this.meta.createUpload(record);
+      await this.meta.createUpload(record);
     }
-    const upload = new ActiveUpload(leg, record, this.meta.heldChunks(record.id), req.conflict, req.chunks.length);
+    const upload = new ActiveUpload(leg, record, await this.meta.heldChunks(record.id), req.conflict, req.chunks.length);
     this.live.set(record.id, upload);
     return { upload, need: await this.needed(user, upload, 0, req.chunks.length) };
   }
@@ -195,14 +195,14 @@ export class Library {
    * drops their least recently active sessions that no live connection holds, and
    * refuses with TOO_MANY_UPLOADS when that is not enough.
    */
-  private makeRoomForUpload(user: User, size: number): void {
-    const open = this.meta.openUploads(user.id);
+  private async makeRoomForUpload(user: User, size: number): Promise<void> {
+    const open = await this.meta.openUploads(user.id);
     let count = open.length;
     let bytes = open.reduce((n, u) => n + u.size, 0);
     for (const u of open) {
       if (count < MAX_OPEN_UPLOADS_PER_USER && bytes + size <= MAX_OPEN_UPLOAD_BYTES_PER_USER) break;
       if (this.live.has(u.id)) continue;
-      this.meta.deleteUpload(u.id);
+      await this.meta.deleteUpload(u.id);
       this.log.info({ event: 'upload.evicted', user: user.name, upload: u.id, size: u.size }, 'oldest idle upload session dropped to make room');
       count--;
       bytes -= u.size;
@@ -242,7 +242,7 @@ export class Library {
       const hash = complete ? contentHash(next) : '';
       const writeFrom = changedAt >= 0 ? from + changedAt : listed.length;
       const dropFrom = changedAt >= 0 ? from + changedAt : undefined;
-      this.meta.setUploadChunks(upload.record.id, upload.key, writeFrom, next.slice(writeFrom), hash, dropFrom);
+      await this.meta.setUploadChunks(upload.record.id, upload.key, writeFrom, next.slice(writeFrom), hash, dropFrom);
       upload.record.chunks = next;
       upload.record.contentHash = hash;
       if (dropFrom !== undefined) for (const i of [...upload.held]) if (i >= dropFrom) upload.held.delete(i);
@@ -261,12 +261,12 @@ export class Library {
     const chunks = upload.record.chunks;
     const missing: number[] = [];
     for (let i = from; i < to; i++) if (!upload.held.has(i)) missing.push(i);
-    const mine = this.meta.userChunks(user.id, missing.map((i) => chunks[i].sha256));
+    const mine = await this.meta.userChunks(user.id, missing.map((i) => chunks[i].sha256));
     const dedup: { index: number; hash: string }[] = [];
     for (const i of missing) {
       if (mine.has(chunks[i].sha256) && (await this.chunks.has(chunks[i].sha256))) dedup.push({ index: i, hash: chunks[i].sha256 });
     }
-    if (dedup.length) this.meta.markChunksHeld(upload.record.id, upload.key, dedup, Date.now());
+    if (dedup.length) await this.meta.markChunksHeld(upload.record.id, upload.key, dedup, Date.now());
     for (const d of dedup) upload.held.add(d.index);
     return missing.filter((i) => !upload.held.has(i));
   }
@@ -304,7 +304,7 @@ export class Library {
     } finally {
       this.hasher.release(held);
     }
-    this.meta.markChunksHeld(upload.record.id, upload.key, [{ index, hash: chunk.sha256 }], Date.now());
+    await this.meta.markChunksHeld(upload.record.id, upload.key, [{ index, hash: chunk.sha256 }], Date.now());
     upload.held.add(index);
   }
 
@@ -320,10 +320,10 @@ export class Library {
   async commitUpload(user: User, uploadId: string, active: ActiveUpload | undefined, expectedContentHash: string) {
     if (!active || active.record.id !== uploadId) throw new FerryError('UNKNOWN_UPLOAD', 'No such upload session on this connection; begin (or resume) it first.');
     this.checkLeg(active);
-    const record = this.meta.getUpload(uploadId);
+    const record = await this.meta.getUpload(uploadId);
     if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
     // Edit access may have been taken away since the upload began.
-    this.space(user, record.spaceId, 'edit');
+    await this.space(user, record.spaceId, 'edit');
     if (record.leg !== active.key) throw new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.');
     if (!record.contentHash || active.confirmed !== record.chunks.length) {
       throw new FerryError('BAD_CHUNK_LIST', `The chunk list covers ${chunkListEnd(record.chunks.slice(0, active.confirmed))} of ${record.size} bytes; list the rest first.`);
@@ -331,7 +331,7 @@ export class Library {
     if (record.contentHash !== active.record.contentHash || record.contentHash !== expectedContentHash) {
       throw new FerryError('UPLOAD_CHANGED', 'The upload session\'s chunk list is not the one this client listed.', { expected: expectedContentHash, actual: record.contentHash });
     }
-    const held = this.meta.heldChunks(uploadId);
+    const held = await this.meta.heldChunks(uploadId);
     const missing = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
     for (const [i, c] of record.chunks.entries()) {
       if (held.has(i) && !(await this.chunks.has(c.sha256))) missing.push(i);
@@ -341,9 +341,9 @@ export class Library {
     }
     const sha256 =
       (await this.hasher.wholeDigest(active.key, record.chunks.length)) ??
-      this.meta.sha256ForContent(record.contentHash) ??
+      await this.meta.sha256ForContent(record.contentHash) ??
       (await this.readBackSha256(record.chunks));
-    const result = this.meta.commitVersion({
+    const result = await this.meta.commitVersion({
       upload: { id: uploadId, leg: active.key },
       userId: user.id,
       spaceId: record.spaceId,
@@ -366,7 +366,7 @@ export class Library {
       this.scheduleGc();
       return answer;
     }
-    const pruned = this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId: record.spaceId, path: result.path }) + result.removed;
+    const pruned = await this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId: record.spaceId, path: result.path }) + result.removed;
     if (pruned > 0) this.scheduleGc();
     this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', space: record.spaceId, path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
     return answer;
@@ -397,18 +397,18 @@ export class Library {
   }
 
   /** Drops an upload session; its chunks are collected unless something else uses them. */
-  cancelUpload(user: User, uploadId: string): void {
-    const record = this.meta.getUpload(uploadId);
+  async cancelUpload(user: User, uploadId: string): Promise<void> {
+    const record = await this.meta.getUpload(uploadId);
     if (!record || record.userId !== user.id) throw new FerryError('UNKNOWN_UPLOAD');
-    this.meta.deleteUpload(uploadId);
+    await this.meta.deleteUpload(uploadId);
     this.scheduleGc();
   }
 
   /** A stored version with its chunk list. Throws NOT_FOUND or IS_FOLDER. */
-  version(spaceId: number, path: string, version?: number) {
-    const v = this.meta.getVersion(spaceId, path, version);
+  async version(spaceId: number, path: string, version?: number) {
+    const v = await this.meta.getVersion(spaceId, path, version);
     if (!v) {
-      if (version === undefined && this.meta.isFolder(spaceId, path)) throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
+      if (version === undefined && await this.meta.isFolder(spaceId, path)) throw new FerryError('IS_FOLDER', `"${path}" is a folder.`);
       throw new FerryError('NOT_FOUND', version === undefined ? `No file "${path}".` : `"${path}" has no version ${version}.`);
     }
     return v;
@@ -416,7 +416,7 @@ export class Library {
 
   /** Re-reads a stored version and checks every chunk and the whole file against their hashes. */
   async verify(spaceId: number, path: string, version?: number) {
-    const v = this.version(spaceId, path, version);
+    const v = await this.version(spaceId, path, version);
     const bad: number[] = [];
     const whole = createHash('sha256');
     for (const [i, c] of v.chunks.entries()) {
@@ -432,66 +432,66 @@ export class Library {
     }
     const sha256Ok = bad.length === 0 && whole.digest('hex') === v.sha256;
     // Now computed from the bytes: a source for versions with the same content from here on.
-    if (sha256Ok && !v.sha256Verified) this.meta.markSha256Verified(v.id);
+    if (sha256Ok && !v.sha256Verified) await this.meta.markSha256Verified(v.id);
     return { path: v.path, version: v.version, ok: bad.length === 0 && sha256Ok, badChunks: bad, sha256: v.sha256, sha256Ok };
   }
 
-  restore(user: User, spaceId: number, path: string, version: number) {
-    this.version(spaceId, path, version);
-    const restored = this.meta.restoreVersion(spaceId, path, version, user.id, Date.now(), this.quotaFor(user));
-    if (this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId, path }) > 0) this.scheduleGc();
+  async restore(user: User, spaceId: number, path: string, version: number) {
+    await this.version(spaceId, path, version);
+    const restored = await this.meta.restoreVersion(spaceId, path, version, user.id, Date.now(), this.quotaFor(user));
+    if (await this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId, path }) > 0) this.scheduleGc();
     this.changed({ kind: 'version.restored', space: spaceId, path, version: restored.version, user: user.name });
     return { path, version: restored.version, restoredFrom: version };
   }
 
   /** Deletes a file or one version for good (admins only; everyone else trashes). */
-  remove(user: User, spaceId: number, path: string, version?: number) {
+  async remove(user: User, spaceId: number, path: string, version?: number) {
     if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete for good; move it to the trash instead.');
-    const deletedVersions = this.meta.deleteVersions(spaceId, path, version);
+    const deletedVersions = await this.meta.deleteVersions(spaceId, path, version);
     this.scheduleGc();
-    const fileGone = version === undefined || !this.meta.getVersion(spaceId, path);
+    const fileGone = version === undefined || !(await this.meta.getVersion(spaceId, path));
     this.changed({ kind: fileGone ? 'file.deleted' : 'version.deleted', space: spaceId, path, version, user: user.name });
     return { path, deletedVersions };
   }
 
-  makeFolder(user: User, spaceId: number, path: string) {
-    this.meta.makeFolder(spaceId, path, Date.now());
+  async makeFolder(user: User, spaceId: number, path: string) {
+    await this.meta.makeFolder(spaceId, path, Date.now());
     this.changed({ kind: 'folder.added', space: spaceId, path, user: user.name });
     return { space: spaceId, path };
   }
 
   /** Renames or moves a file or folder (see MetaStore.move); both spaces were checked for edit. */
-  move(user: User, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }) {
-    const moved = this.meta.move(from, to);
+  async move(user: User, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }) {
+    const moved = await this.meta.move(from, to);
     this.changed({ kind: 'moved', space: to.spaceId, path: to.path, from: from.path, fromSpace: from.spaceId === to.spaceId ? undefined : from.spaceId, user: user.name });
     return { space: to.spaceId, path: to.path, ...moved };
   }
 
-  trash(user: User, spaceId: number, path: string): TrashItem {
-    const item = this.meta.trash(spaceId, path, user.id, Date.now());
+  async trash(user: User, spaceId: number, path: string): Promise<TrashItem> {
+    const item = await this.meta.trash(spaceId, path, user.id, Date.now());
     this.changed({ kind: 'trashed', space: spaceId, path, user: user.name });
     return item;
   }
 
   /** A trash item of this space, or NOT_FOUND. */
-  private trashItem(spaceId: number, id: number): TrashItem {
-    const item = this.meta.getTrashItem(id);
+  private async trashItem(spaceId: number, id: number): Promise<TrashItem> {
+    const item = await this.meta.getTrashItem(id);
     if (!item || item.spaceId !== spaceId) throw new FerryError('NOT_FOUND', 'That is no longer in the trash.');
     return item;
   }
 
-  untrash(user: User, spaceId: number, id: number) {
-    this.trashItem(spaceId, id);
-    const { path } = this.meta.untrash(id);
+  async untrash(user: User, spaceId: number, id: number) {
+    await this.trashItem(spaceId, id);
+    const { path } = await this.meta.untrash(id);
     this.changed({ kind: 'untrashed', space: spaceId, path, user: user.name });
     return { space: spaceId, path };
   }
 
   /** Deletes one trash item or a space's whole trash for good (admins only). */
-  purge(user: User, spaceId: number, id?: number) {
+  async purge(user: User, spaceId: number, id?: number) {
     if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete from the trash for good.');
-    const item = id === undefined ? undefined : this.trashItem(spaceId, id);
-    const result = this.meta.purgeTrash(item ? { id: item.id } : { spaceId });
+    const item = id === undefined ? undefined : await this.trashItem(spaceId, id);
+    const result = await this.meta.purgeTrash(item ? { id: item.id } : { spaceId });
     if (result.items) this.scheduleGc();
     this.changed({ kind: 'purged', space: spaceId, path: item?.path ?? '', user: user.name });
     return { space: spaceId, ...result };
@@ -499,10 +499,10 @@ export class Library {
 
   /** Drops expired uploads, applies retention everywhere, empties old trash, then collects chunks. */
   async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; purgedTrash: number; collectedChunks: number }> {
-    const stale = this.meta.staleUploads(now - this.opts.uploadExpiryMs);
-    for (const u of stale) this.meta.deleteUpload(u.id);
-    const prunedVersions = this.meta.applyRetention(this.opts.retention, now);
-    const purgedTrash = this.opts.trashDays > 0 ? this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 }).items : 0;
+    const stale = await this.meta.staleUploads(now - this.opts.uploadExpiryMs);
+    for (const u of stale) await this.meta.deleteUpload(u.id);
+    const prunedVersions = await this.meta.applyRetention(this.opts.retention, now);
+    const purgedTrash = this.opts.trashDays > 0 ? (await this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 })).items : 0;
     const collectedChunks = await this.collectGarbage(now);
     if (stale.length || prunedVersions || purgedTrash || collectedChunks) {
       this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks }, 'sweep');
@@ -517,12 +517,12 @@ export class Library {
   collectGarbage(now = Date.now()): Promise<number> {
     this.gcRunning ??= (async () => {
       try {
-        const referenced = this.meta.referencedChunks();
+        const referenced = await this.meta.referencedChunks();
         let removed = 0;
         for await (const c of this.chunks.list()) {
           if (referenced.has(c.hash) || c.mtimeMs > now - this.opts.gcGraceMs) continue;
           // Look again: an upload may have claimed the chunk while we listed.
-          if (this.meta.isChunkReferenced(c.hash)) continue;
+          if (await this.meta.isChunkReferenced(c.hash)) continue;
           await this.chunks.delete(c.hash);
           removed++;
         }

@@ -19,7 +19,7 @@ import { overTls, peerOf } from './peer.js';
 import { Library } from './library.js';
 import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
-import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH } from './protocol/index.js';
+import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH, type LibraryEvent } from './protocol/index.js';
 import type { ChunkStore } from './store/chunk-store.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
 import { S3ChunkStore } from './store/s3-chunk-store.js';
@@ -207,8 +207,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       }
       return n;
     },
-    refreshUser(userId) {
-      const user = meta.getUser(userId);
+    async refreshUser(userId) {
+      const user = await meta.getUser(userId);
       for (const c of connections) if (c.user?.id === userId && user) c.applyUser(user);
     },
     signedIn: forgetUnauthenticated,
@@ -216,8 +216,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       const who = userIds && new Set(userIds);
       for (const c of connections) if (c.user && (!who || who.has(c.user.id))) c.send({ type: 'spaces.changed' });
     },
-    linkChanged(linkId) {
-      const link = meta.getLink(linkId);
+    async linkChanged(linkId) {
+      const link = await meta.getLink(linkId).catch(() => undefined);
       if (!link) return;
       const info = linkInfo(link, config.publicUrl);
       for (const c of connections) if (c.user?.id === link.ownerId) c.send({ type: 'link.changed', link: info });
@@ -230,15 +230,21 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   ctx.media = new MediaServer(ctx, secret);
 
   // Every signed-in client hears about every change to the library.
-  library.onChange((event) => {
+  // Delivered one event after another, so every client sees them in order.
+  let delivering = Promise.resolve();
+  const deliver = async (event: LibraryEvent) => {
     // Only to those who can see the space: a private space's changes go to its owner alone.
     const allowed = new Map<number, boolean>();
+    const sees = async (userId: number, space: number | undefined) => space !== undefined && (await meta.accessOf(userId, space)) !== undefined;
     for (const c of connections) {
       if (!c.user) continue;
       let ok = allowed.get(c.user.id);
-      if (ok === undefined) allowed.set(c.user.id, (ok = meta.accessOf(c.user.id, event.space) !== undefined || (event.fromSpace !== undefined && meta.accessOf(c.user.id, event.fromSpace) !== undefined)));
+      if (ok === undefined) allowed.set(c.user.id, (ok = (await sees(c.user.id, event.space)) || (await sees(c.user.id, event.fromSpace))));
       if (ok) c.send({ type: 'library.event', event });
     }
+  };
+  library.onChange((event) => {
+    delivering = delivering.then(() => deliver(event)).catch((err) => log.error({ event: 'error', op: 'library.event', err }, 'a library event was not delivered'));
   });
 
   const label = os.hostname();
@@ -355,9 +361,9 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   watch.unref();
 
   let setupToken: string | undefined;
-  if (meta.countAdmins() === 0) {
+  if (await meta.countAdmins() === 0) {
     try {
-      setupToken = accounts.createSetupToken();
+      setupToken = await accounts.createSetupToken();
     } catch (err) {
       log.error({ event: 'setup', err }, 'could not create the setup token (is the disk full?)');
     }
@@ -427,7 +433,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       secureServer?.closeAllConnections?.();
       redirector?.closeAllConnections?.();
       await closed;
-      meta.close();
+      await meta.close();
       chunks.close?.();
       log.info({ event: 'stop' }, 'relay stopped');
       closeLog();

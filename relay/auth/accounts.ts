@@ -37,7 +37,7 @@ export class Accounts {
 
   async addUser(name: string, role: Role, password: string): Promise<User> {
     this.checkNewUser(name, password);
-    return this.meta.createUser({ name, role, passwordHash: await hashPassword(password), now: Date.now() });
+    return await this.meta.createUser({ name, role, passwordHash: await hashPassword(password), now: Date.now() });
   }
 
   /**
@@ -48,9 +48,9 @@ export class Accounts {
    * token to keep.
    */
   async login(name: string, password: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
-    const user = this.meta.getUserByName(name);
+    const user = await this.meta.getUserByName(name);
     const deviceHash = device ? hashToken(device) : undefined;
-    const known = !!(user && deviceHash && this.meta.getDevice(deviceHash)?.userId === user.id);
+    const known = !!(user && deviceHash && (await this.meta.getDevice(deviceHash))?.userId === user.id);
     const account = name.toLowerCase();
     const keys: [RuleName, string][] = known
       ? [['pair', `device:${deviceHash}`]]
@@ -63,15 +63,15 @@ export class Accounts {
   }
 
   /** A new session for `user`, and the device token to keep (`device` when it is one of theirs already). */
-  private openSession(user: User, device?: string): { token: string; user: User; expiresAt: number; device: string } {
+  private async openSession(user: User, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
     const token = randomToken();
     const now = Date.now();
     const expiresAt = now + this.sessionTtlMs;
-    this.meta.createSession(hashToken(token), user.id, now, expiresAt);
+    await this.meta.createSession(hashToken(token), user.id, now, expiresAt);
     let deviceToken = device;
     if (!deviceToken) {
       deviceToken = randomToken();
-      this.meta.createDevice(hashToken(deviceToken), user.id, now);
+      await this.meta.createDevice(hashToken(deviceToken), user.id, now);
     }
     return { token, user, expiresAt, device: deviceToken };
   }
@@ -81,15 +81,15 @@ export class Accounts {
    * SIGNIN_CODE_MS: a signed-in device shows it in a QR code and the phone that scans it
    * is signed in as `user` without typing a password.
    */
-  createSigninCode(user: User, now = Date.now()): { code: string; expiresAt: number } {
+  async createSigninCode(user: User, now = Date.now()): Promise<{ code: string; expiresAt: number }> {
     const code = randomToken();
     const expiresAt = now + SIGNIN_CODE_MS;
-    this.meta.createSigninCode(hashToken(code), user.id, expiresAt, now);
+    await this.meta.createSigninCode(hashToken(code), user.id, expiresAt, now);
     return { code, expiresAt };
   }
 
   /** Withdraws one of `user`'s unused codes (it was shown and is no longer wanted). */
-  cancelSigninCode(user: User, code: string): boolean {
+  cancelSigninCode(user: User, code: string): Promise<boolean> {
     return this.meta.deleteSigninCode(hashToken(code), user.id);
   }
 
@@ -101,20 +101,20 @@ export class Accounts {
   async loginWithCode(code: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
     let user: User | undefined;
     const ok = await this.throttle.check([['address', address]], async () => {
-      const userId = this.meta.consumeSigninCode(hashToken(code), Date.now());
-      user = userId === undefined ? undefined : this.meta.getUser(userId);
+      const userId = await this.meta.consumeSigninCode(hashToken(code), Date.now());
+      user = userId === undefined ? undefined : await this.meta.getUser(userId);
       return !!user && !user.disabled;
     });
     if (!ok || !user) throw new FerryError('SIGNIN_CODE_INVALID');
     const deviceHash = device ? hashToken(device) : undefined;
-    const known = !!(deviceHash && this.meta.getDevice(deviceHash)?.userId === user.id);
+    const known = !!(deviceHash && (await this.meta.getDevice(deviceHash))?.userId === user.id);
     return this.openSession(user, known ? device : undefined);
   }
 
   /** The user a session token belongs to. Throws SESSION_EXPIRED. */
-  authenticate(token: string): { user: User; expiresAt: number; tokenHash: string } {
+  async authenticate(token: string): Promise<{ user: User; expiresAt: number; tokenHash: string }> {
     const tokenHash = hashToken(token);
-    return { ...this.checkSession(tokenHash), tokenHash };
+    return { ...(await this.checkSession(tokenHash)), tokenHash };
   }
 
   /**
@@ -122,11 +122,11 @@ export class Accounts {
    * a demotion, a disabled account or a sign-out elsewhere applies at once. Throws
    * SESSION_EXPIRED when the session is gone, expired or its user disabled.
    */
-  checkSession(tokenHash: string, now = Date.now()): { user: User; expiresAt: number } {
-    const session = this.meta.getSession(tokenHash);
-    const user = session && this.meta.getUser(session.userId);
+  async checkSession(tokenHash: string, now = Date.now()): Promise<{ user: User; expiresAt: number }> {
+    const session = await this.meta.getSession(tokenHash);
+    const user = session && (await this.meta.getUser(session.userId));
     if (!session || !user || user.disabled || session.expiresAt <= now) {
-      if (session) this.meta.deleteSession(tokenHash);
+      if (session) await this.meta.deleteSession(tokenHash);
       throw new FerryError('SESSION_EXPIRED');
     }
     return { user, expiresAt: session.expiresAt };
@@ -134,51 +134,51 @@ export class Accounts {
 
   /** Changes a user (admins only, checked by the caller). Disabling or a new password ends their sessions. */
   async update(name: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<User> {
-    const user = this.meta.getUserByName(name);
+    const user = await this.meta.getUserByName(name);
     if (!user) throw new FerryError('NOT_FOUND', `No user ${name}.`);
     if (change.password !== undefined) this.checkNewUser(user.name, change.password);
     const losesAdmin = user.role === 'admin' && !user.disabled && (change.role === 'user' || change.disabled === true);
-    if (losesAdmin && this.meta.countAdmins() <= 1) throw new FerryError('FORBIDDEN', 'The last admin cannot be demoted or disabled.');
-    this.meta.updateUser(user.id, {
+    if (losesAdmin && (await this.meta.countAdmins()) <= 1) throw new FerryError('FORBIDDEN', 'The last admin cannot be demoted or disabled.');
+    await this.meta.updateUser(user.id, {
       role: change.role,
       disabled: change.disabled,
       passwordHash: change.password !== undefined ? await hashPassword(change.password) : undefined,
     });
     if (change.disabled || change.password !== undefined) {
-      this.meta.deleteUserSessions(user.id);
-      this.meta.deleteSigninCodes(user.id);
+      await this.meta.deleteUserSessions(user.id);
+      await this.meta.deleteSigninCodes(user.id);
     }
-    return this.meta.getUser(user.id)!;
+    return (await this.meta.getUser(user.id))!;
   }
 
   /** Changes my own password after checking the current one; ends my other sessions. */
   async changePassword(user: User, keepTokenHash: string | undefined, current: string, password: string, address = 'local'): Promise<number> {
-    const fresh = this.meta.getUser(user.id)!;
+    const fresh = (await this.meta.getUser(user.id))!;
     this.checkNewUser(fresh.name, password);
     // Guessing the current password through a stolen session is throttled like a sign-in.
     if (!(await this.throttle.check([['pair', `password:${user.id}`]], () => verifyPassword(current, fresh.passwordHash, address)))) {
       throw new FerryError('LOGIN_FAILED', 'The current password is wrong.');
     }
-    this.meta.updateUser(user.id, { passwordHash: await hashPassword(password, address) });
-    this.meta.deleteSigninCodes(user.id);
+    await this.meta.updateUser(user.id, { passwordHash: await hashPassword(password, address) });
+    await this.meta.deleteSigninCodes(user.id);
     return this.meta.deleteUserSessions(user.id, keepTokenHash);
   }
 
-  logout(tokenHash: string): void {
-    this.meta.deleteSession(tokenHash);
+  async logout(tokenHash: string): Promise<void> {
+    await this.meta.deleteSession(tokenHash);
   }
 
   /** Creates a one-time setup token for the first admin (valid 24 h). */
-  createSetupToken(): string {
+  async createSetupToken(): Promise<string> {
     const token = randomToken();
-    this.meta.createSetupToken(hashToken(token), Date.now() + 86_400_000);
+    await this.meta.createSetupToken(hashToken(token), Date.now() + 86_400_000);
     return token;
   }
 
   /** Creates the first admin with a setup token. Throws SETUP_INVALID. */
   async setupAdmin(token: string, name: string, password: string): Promise<User> {
     this.checkNewUser(name, password);
-    if (this.meta.countAdmins() > 0 || !this.meta.consumeSetupToken(hashToken(token), Date.now())) throw new FerryError('SETUP_INVALID');
+    if ((await this.meta.countAdmins()) > 0 || !(await this.meta.consumeSetupToken(hashToken(token), Date.now()))) throw new FerryError('SETUP_INVALID');
     return this.addUser(name, 'admin', password);
   }
 }

@@ -158,7 +158,7 @@ async function userAdd(args: string[]): Promise<void> {
     const user = await new Accounts(meta, config.sessionTtlMs).addUser(name, values.role as Role, password);
     out(`Added ${user.role} ${user.name}.`);
   } finally {
-    meta.close();
+    await meta.close();
   }
 }
 

@@ -14,23 +14,23 @@ function requireAdmin(conn: ClientConnection) {
 export const userList: Handler<'user.list'> = async (conn) => {
   requireAdmin(conn);
   const { meta } = conn.ctx.library;
-  return {
-    users: meta.listUsers().map((u) => {
-      const usage = meta.spaceUsage(meta.homeSpace(u.id).id);
-      return { name: u.name, role: u.role, disabled: u.disabled, createdAt: u.createdAt, homeBytes: usage.bytes, homeFiles: usage.files };
-    }),
-  };
+  const users = [];
+  for (const u of await meta.listUsers()) {
+    const usage = await meta.spaceUsage((await meta.homeSpace(u.id)).id);
+    users.push({ name: u.name, role: u.role, disabled: u.disabled, createdAt: u.createdAt, homeBytes: usage.bytes, homeFiles: usage.files });
+  }
+  return { users };
 };
 
 export const userRemove: Handler<'user.remove'> = async (conn, msg) => {
   const admin = requireAdmin(conn);
   const { meta } = conn.ctx.library;
-  const user = meta.getUserByName(msg.name);
+  const user = await meta.getUserByName(msg.name);
   if (!user) throw new FerryError('NOT_FOUND', `No user ${msg.name}.`);
   if (user.id === admin.id) throw new FerryError('FORBIDDEN', 'You cannot remove yourself; another admin can.');
   // Signed out first: nothing of theirs runs while their rows go.
   conn.ctx.disconnectUser(user.id);
-  const removed = meta.deleteUser(user.id);
+  const removed = await meta.deleteUser(user.id);
   conn.ctx.library.scheduleGc();
   conn.ctx.log.info({ event: 'user.remove', by: admin.name, user: user.name, ...removed }, 'user removed with their files');
   return { name: user.name, ...removed };
@@ -45,67 +45,70 @@ function folderName(name: string): string {
   return n;
 }
 
-function folderInfo(conn: Parameters<Handler<'folder.list'>>[0], space: Space) {
+async function folderInfo(conn: Parameters<Handler<'folder.list'>>[0], space: Space) {
   const { meta } = conn.ctx.library;
-  const usage = meta.spaceUsage(space.id);
+  const usage = await meta.spaceUsage(space.id);
   return {
     id: space.id,
     name: space.name,
-    members: meta.members(space.id).map((m) => ({ user: m.name, access: m.access })),
+    members: (await meta.members(space.id)).map((m) => ({ user: m.name, access: m.access })),
     files: usage.files,
     bytes: usage.bytes,
     createdAt: space.createdAt,
   };
 }
 
-function sharedFolder(conn: Parameters<Handler<'folder.list'>>[0], id: number): Space {
-  const space = conn.ctx.library.meta.getSpace(id);
+async function sharedFolder(conn: Parameters<Handler<'folder.list'>>[0], id: number): Promise<Space> {
+  const space = await conn.ctx.library.meta.getSpace(id);
   if (!space || space.kind !== 'shared') throw new FerryError('NOT_FOUND', 'No such shared folder.');
   return space;
 }
 
 /** Applies member changes: every user must exist; all or nothing. */
-function setMembers(conn: Parameters<Handler<'folder.list'>>[0], space: Space, set: { user: string; access: Access | 'none' }[]) {
+async function setMembers(conn: Parameters<Handler<'folder.list'>>[0], space: Space, set: { user: string; access: Access | 'none' }[]) {
   const { meta } = conn.ctx.library;
-  const users = set.map((m) => {
-    const u = meta.getUserByName(m.user);
+  const users: { id: number; access: Access | undefined }[] = [];
+  for (const m of set) {
+    const u = await meta.getUserByName(m.user);
     if (!u) throw new FerryError('NOT_FOUND', `No user ${m.user}.`);
-    return { id: u.id, access: m.access === 'none' ? undefined : m.access };
-  });
-  for (const u of users) meta.setMember(space.id, u.id, u.access);
+    users.push({ id: u.id, access: m.access === 'none' ? undefined : m.access });
+  }
+  for (const u of users) await meta.setMember(space.id, u.id, u.access);
   conn.ctx.spacesChanged(users.map((u) => u.id));
 }
 
 export const folderList: Handler<'folder.list'> = async (conn) => {
   requireAdmin(conn);
-  return { folders: conn.ctx.library.meta.listSharedSpaces().map((s) => folderInfo(conn, s)) };
+  const folders = [];
+  for (const s of await conn.ctx.library.meta.listSharedSpaces()) folders.push(await folderInfo(conn, s));
+  return { folders };
 };
 
 export const folderCreate: Handler<'folder.create'> = async (conn, msg) => {
   const admin = requireAdmin(conn);
   const { meta } = conn.ctx.library;
   const name = folderName(msg.name);
-  for (const m of msg.members) if (!meta.getUserByName(m.user)) throw new FerryError('NOT_FOUND', `No user ${m.user}.`);
-  const space = meta.createSharedSpace(name, Date.now());
-  setMembers(conn, space, msg.members);
+  for (const m of msg.members) if (!(await meta.getUserByName(m.user))) throw new FerryError('NOT_FOUND', `No user ${m.user}.`);
+  const space = await meta.createSharedSpace(name, Date.now());
+  await setMembers(conn, space, msg.members);
   conn.ctx.log.info({ event: 'folder.create', by: admin.name, folder: space.name, members: msg.members }, 'shared folder created');
   return folderInfo(conn, space);
 };
 
 export const folderMembers: Handler<'folder.members'> = async (conn, msg) => {
   const admin = requireAdmin(conn);
-  const space = sharedFolder(conn, msg.folder);
-  setMembers(conn, space, msg.set);
+  const space = await sharedFolder(conn, msg.folder);
+  await setMembers(conn, space, msg.set);
   conn.ctx.log.info({ event: 'folder.members', by: admin.name, folder: space.name, set: msg.set }, 'shared folder members changed');
   return folderInfo(conn, space);
 };
 
 export const folderRemove: Handler<'folder.remove'> = async (conn, msg) => {
   const admin = requireAdmin(conn);
-  const space = sharedFolder(conn, msg.folder);
-  const { files } = conn.ctx.library.meta.spaceUsage(space.id);
-  const members = conn.ctx.library.meta.members(space.id).map((m) => m.userId);
-  conn.ctx.library.meta.deleteSpace(space.id);
+  const space = await sharedFolder(conn, msg.folder);
+  const { files } = await conn.ctx.library.meta.spaceUsage(space.id);
+  const members = (await conn.ctx.library.meta.members(space.id)).map((m) => m.userId);
+  await conn.ctx.library.meta.deleteSpace(space.id);
   conn.ctx.spacesChanged(members);
   conn.ctx.library.scheduleGc();
   conn.ctx.log.info({ event: 'folder.remove', by: admin.name, folder: space.name, files }, 'shared folder deleted with everything in it');
@@ -125,7 +128,7 @@ export const userUpdate: Handler<'user.update'> = async (conn, msg) => {
   // A disabled user, or one whose password was reset, is signed out everywhere at once;
   // a changed role applies to their open connections at once.
   const closed = msg.disabled || msg.password !== undefined ? conn.ctx.disconnectUser(user.id, user.id === admin.id ? conn : undefined) : 0;
-  conn.ctx.refreshUser(user.id);
+  await conn.ctx.refreshUser(user.id);
   conn.ctx.log.info({ event: 'user.update', by: admin.name, user: user.name, role: msg.role, disabled: msg.disabled, passwordReset: msg.password !== undefined, closed }, 'user changed');
   return { name: user.name, role: user.role, disabled: user.disabled };
 };
@@ -146,7 +149,7 @@ export const stats: Handler<'stats'> = async (conn) => {
     storedBytes += c.size;
     chunks++;
   }
-  return { logicalBytes: conn.ctx.library.meta.logicalBytes(), storedBytes, chunks, ...conn.ctx.library.meta.counts() };
+  return { logicalBytes: await conn.ctx.library.meta.logicalBytes(), storedBytes, chunks, ...(await conn.ctx.library.meta.counts()) };
 };
 
 export const logSubscribe: Handler<'log.subscribe'> = async (conn) => {

@@ -30,20 +30,20 @@ export const loginCode: Handler<'login.code'> = async (conn, msg) => {
 
 export const signinCode: Handler<'signin.code'> = async (conn) => {
   const user = conn.requireUser();
-  const made = conn.ctx.accounts.createSigninCode(user);
+  const made = await conn.ctx.accounts.createSigninCode(user);
   conn.ctx.log.info({ event: 'signin.code', user: user.name, addr: conn.address, expiresAt: made.expiresAt }, 'sign-in code made');
   return made;
 };
 
 export const signinCodeCancel: Handler<'signin.code.cancel'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const cancelled = conn.ctx.accounts.cancelSigninCode(user, msg.code);
+  const cancelled = await conn.ctx.accounts.cancelSigninCode(user, msg.code);
   conn.ctx.log.info({ event: 'signin.code.cancel', user: user.name, addr: conn.address, cancelled }, 'sign-in code withdrawn');
   return { cancelled };
 };
 
 export const auth: Handler<'auth'> = async (conn, msg) => {
-  const { user, expiresAt, tokenHash } = conn.ctx.accounts.authenticate(msg.token);
+  const { user, expiresAt, tokenHash } = await conn.ctx.accounts.authenticate(msg.token);
   conn.signIn(user, tokenHash, expiresAt);
   conn.ctx.log.debug({ event: 'auth', user: user.name, addr: conn.address }, 'session resumed');
   return { user: { name: user.name, role: user.role }, expiresAt };
@@ -54,7 +54,7 @@ export const logout: Handler<'logout'> = async (conn) => {
   const name = conn.user?.name;
   let closed = 0;
   if (tokenHash) {
-    conn.ctx.accounts.logout(tokenHash);
+    await conn.ctx.accounts.logout(tokenHash);
     // Every connection signed in with this session ends with it, not just this one.
     closed = conn.ctx.disconnectSession(tokenHash, conn);
   }

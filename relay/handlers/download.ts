@@ -4,8 +4,8 @@ import type { Handler } from './types.js';
 
 export const downloadBegin: Handler<'download.begin'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'view');
-  const v = conn.ctx.library.version(space, checkPath(msg.path), msg.version);
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
+  const v = await conn.ctx.library.version(space, checkPath(msg.path), msg.version);
   const handle = conn.handle();
   // A client that never sends download.end does not grow this map without end.
   if (conn.downloads.size >= 256) conn.downloads.delete(conn.downloads.keys().next().value!);
@@ -28,9 +28,9 @@ export const downloadRead: Handler<'download.read'> = async (conn, msg) => {
   const user = conn.requireUser();
   const d = conn.downloads.get(msg.handle);
   if (!d) throw new FerryError('NOT_FOUND', `No download with handle ${msg.handle} on this connection.`);
-  const v = conn.ctx.library.meta.getFileVersion(d.fileId, d.version);
+  const v = await conn.ctx.library.meta.getFileVersion(d.fileId, d.version);
   // Access taken away (or the file trashed) since the download began ends it.
-  if (!v || conn.ctx.library.meta.accessOf(user.id, v.spaceId) === undefined) throw new FerryError('NOT_FOUND', `"${d.path}" is no longer there.`);
+  if (!v || await conn.ctx.library.meta.accessOf(user.id, v.spaceId) === undefined) throw new FerryError('NOT_FOUND', `"${d.path}" is no longer there.`);
   for (const index of msg.indices) if (!v.chunks[index]) throw new FerryError('CHUNK_OUT_OF_RANGE', `Chunk ${index} is not in the chunk list.`, { index });
   // One read at a time per connection, each waiting for room in the send buffer: a client
   // that asks for everything and reads nothing holds at most one chunk in the relay.

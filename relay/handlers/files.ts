@@ -5,19 +5,19 @@ import type { TrashItem } from '../store/meta-store.js';
 
 export const spaces: Handler<'spaces'> = async (conn) => {
   const user = conn.requireUser();
-  return { spaces: conn.ctx.library.meta.spacesOf(user.id).map((s) => ({ id: s.id, kind: s.kind, name: s.name, access: s.access })) };
+  return { spaces: (await conn.ctx.library.meta.spacesOf(user.id)).map((s) => ({ id: s.id, kind: s.kind, name: s.name, access: s.access })) };
 };
 
 export const list: Handler<'list'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'view');
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
   const folder = checkFolder(msg.folder);
   const { meta } = conn.ctx.library;
-  let entries = meta.listFolder(space, folder);
-  if (entries.length === 0 && folder !== '' && !meta.isFolder(space, folder)) {
-    const file = meta.getVersion(space, folder);
+  let entries = await meta.listFolder(space, folder);
+  if (entries.length === 0 && folder !== '' && !(await meta.isFolder(space, folder))) {
+    const file = await meta.getVersion(space, folder);
     if (!file) throw new FerryError('NOT_FOUND', `No file or folder "${folder}".`);
-    entries = meta.listFolder(space, parentOf(file.path)).filter((e) => e.path === folder);
+    entries = (await meta.listFolder(space, parentOf(file.path))).filter((e) => e.path === folder);
   }
   return {
     space,
@@ -44,9 +44,9 @@ export const list: Handler<'list'> = async (conn, msg) => {
 
 export const history: Handler<'history'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'view');
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
   const path = checkPath(msg.path);
-  const versions = conn.ctx.library.meta.listVersions(space, path);
+  const versions = await conn.ctx.library.meta.listVersions(space, path);
   if (versions.length === 0) throw new FerryError('NOT_FOUND', `No file "${path}".`);
   return {
     path,
@@ -65,7 +65,7 @@ export const history: Handler<'history'> = async (conn, msg) => {
 
 export const verify: Handler<'verify'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'view');
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
   const result = await conn.ctx.library.verify(space, checkPath(msg.path), msg.version);
   conn.ctx.log[result.ok ? 'info' : 'error']({ event: 'verify', user: user.name, space, ...result }, result.ok ? 'verify ok' : 'verify found damage');
   return result;
@@ -73,8 +73,8 @@ export const verify: Handler<'verify'> = async (conn, msg) => {
 
 export const restore: Handler<'restore'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'edit');
-  const result = conn.ctx.library.restore(user, space, checkPath(msg.path), msg.version);
+  const space = await conn.ctx.library.space(user, msg.space, 'edit');
+  const result = await conn.ctx.library.restore(user, space, checkPath(msg.path), msg.version);
   conn.ctx.log.info({ event: 'restore', user: user.name, space, ...result }, 'version restored');
   return result;
 };
@@ -82,16 +82,16 @@ export const restore: Handler<'restore'> = async (conn, msg) => {
 export const remove: Handler<'delete'> = async (conn, msg) => {
   const user = conn.requireUser();
   if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete for good; move it to the trash instead.');
-  const space = conn.ctx.library.space(user, msg.space, 'edit');
-  const result = conn.ctx.library.remove(user, space, checkPath(msg.path), msg.version);
+  const space = await conn.ctx.library.space(user, msg.space, 'edit');
+  const result = await conn.ctx.library.remove(user, space, checkPath(msg.path), msg.version);
   conn.ctx.log.info({ event: 'delete', user: user.name, space, version: msg.version, ...result }, 'deleted');
   return result;
 };
 
 export const mkdir: Handler<'mkdir'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'edit');
-  const result = conn.ctx.library.makeFolder(user, space, checkPath(msg.path));
+  const space = await conn.ctx.library.space(user, msg.space, 'edit');
+  const result = await conn.ctx.library.makeFolder(user, space, checkPath(msg.path));
   conn.ctx.log.info({ event: 'mkdir', user: user.name, ...result }, 'folder made');
   return result;
 };
@@ -99,9 +99,9 @@ export const mkdir: Handler<'mkdir'> = async (conn, msg) => {
 export const move: Handler<'move'> = async (conn, msg) => {
   const user = conn.requireUser();
   const { library } = conn.ctx;
-  const from = { spaceId: library.space(user, msg.space, 'edit'), path: checkPath(msg.path) };
-  const to = { spaceId: msg.toSpace === undefined ? from.spaceId : library.space(user, msg.toSpace, 'edit'), path: checkPath(msg.to) };
-  const result = library.move(user, from, to);
+  const from = { spaceId: await library.space(user, msg.space, 'edit'), path: checkPath(msg.path) };
+  const to = { spaceId: msg.toSpace === undefined ? from.spaceId : await library.space(user, msg.toSpace, 'edit'), path: checkPath(msg.to) };
+  const result = await library.move(user, from, to);
   conn.ctx.log.info({ event: 'move', user: user.name, space: from.spaceId, path: from.path, toSpace: to.spaceId, to: to.path, kind: result.kind, files: result.files }, 'moved');
   return result;
 };
@@ -112,22 +112,22 @@ function trashInfo(t: TrashItem) {
 
 export const trash: Handler<'trash'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'edit');
-  const item = conn.ctx.library.trash(user, space, checkPath(msg.path));
+  const space = await conn.ctx.library.space(user, msg.space, 'edit');
+  const item = await conn.ctx.library.trash(user, space, checkPath(msg.path));
   conn.ctx.log.info({ event: 'trash', user: user.name, space, path: item.path, item: item.id, files: item.files }, 'moved to the trash');
   return { space, trashed: trashInfo(item) };
 };
 
 export const trashList: Handler<'trash.list'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'view');
-  return { space, items: conn.ctx.library.meta.listTrash(space).map(trashInfo), purgeAfterDays: conn.ctx.library.opts.trashDays };
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
+  return { space, items: (await conn.ctx.library.meta.listTrash(space)).map(trashInfo), purgeAfterDays: conn.ctx.library.opts.trashDays };
 };
 
 export const trashRestore: Handler<'trash.restore'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'edit');
-  const result = conn.ctx.library.untrash(user, space, msg.item);
+  const space = await conn.ctx.library.space(user, msg.space, 'edit');
+  const result = await conn.ctx.library.untrash(user, space, msg.item);
   conn.ctx.log.info({ event: 'untrash', user: user.name, item: msg.item, ...result }, 'restored from the trash');
   return result;
 };
@@ -136,19 +136,19 @@ export const trashPurge: Handler<'trash.purge'> = async (conn, msg) => {
   const user = conn.requireUser();
   if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete from the trash for good.');
   // An admin empties any space's trash (a user's too) without seeing what was in it.
-  const space = msg.space ?? conn.ctx.library.meta.homeSpace(user.id).id;
-  if (!conn.ctx.library.meta.getSpace(space)) throw new FerryError('NOT_FOUND', 'No such space.');
-  const result = conn.ctx.library.purge(user, space, msg.item);
+  const space = msg.space ?? (await conn.ctx.library.meta.homeSpace(user.id)).id;
+  if (!(await conn.ctx.library.meta.getSpace(space))) throw new FerryError('NOT_FOUND', 'No such space.');
+  const result = await conn.ctx.library.purge(user, space, msg.item);
   conn.ctx.log.info({ event: 'trash.purge', user: user.name, item: msg.item, ...result }, 'deleted from the trash for good');
   return result;
 };
 
 export const zipTicket: Handler<'zip.ticket'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const space = conn.ctx.library.space(user, msg.space, 'view');
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
   const paths = msg.paths.map((p) => (p === '' ? '' : checkPath(p)));
-  const info = conn.ctx.library.meta.getSpace(space)!;
-  const result = conn.ctx.zips.issue(user, space, paths, info.kind === 'home' ? 'My files' : info.name);
+  const info = (await conn.ctx.library.meta.getSpace(space))!;
+  const result = await conn.ctx.zips.issue(user, space, paths, info.kind === 'home' ? 'My files' : info.name);
   conn.ctx.log.info({ event: 'zip.ticket', user: user.name, space, paths: paths.slice(0, 10), files: result.files, bytes: result.bytes }, 'zip download issued');
   return result;
 };
@@ -161,7 +161,7 @@ export const mediaKey: Handler<'media.key'> = async (conn) => {
 export const search: Handler<'search'> = async (conn, msg) => {
   const user = conn.requireUser();
   const { library } = conn.ctx;
-  const spaceIds = msg.space !== undefined ? [library.space(user, msg.space, 'view')] : library.meta.spacesOf(user.id).map((s) => s.id);
-  const { hits, truncated } = library.meta.search(spaceIds, msg.text, MAX_SEARCH_HITS);
+  const spaceIds = msg.space !== undefined ? [await library.space(user, msg.space, 'view')] : (await library.meta.spacesOf(user.id)).map((s) => s.id);
+  const { hits, truncated } = await library.meta.search(spaceIds, msg.text, MAX_SEARCH_HITS);
   return { hits: hits.map((h) => ({ space: h.spaceId, kind: h.kind, path: h.path, name: h.name, size: h.size, modifiedAt: h.modifiedAt })), truncated };
 };

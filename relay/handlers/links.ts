@@ -11,13 +11,13 @@ export const linkCreate: Handler<'link.create'> = async (conn, msg) => {
 
 export const linkList: Handler<'link.list'> = async (conn, msg) => {
   const user = conn.requireUser();
-  return { links: conn.ctx.links.list(user, msg.all).map((l) => linkInfo(l, conn.ctx.config.publicUrl)) };
+  return { links: (await conn.ctx.links.list(user, msg.all)).map((l) => linkInfo(l, conn.ctx.config.publicUrl)) };
 };
 
 export const linkRevoke: Handler<'link.revoke'> = async (conn, msg) => {
   const user = conn.requireUser();
-  conn.ctx.links.revoke(user, msg.link);
-  conn.ctx.linkChanged(msg.link);
+  await conn.ctx.links.revoke(user, msg.link);
+  await conn.ctx.linkChanged(msg.link);
   conn.ctx.log.info({ event: 'link.revoke', user: user.name, id: msg.link }, 'link revoked');
   return { link: msg.link };
 };

@@ -5,7 +5,7 @@ import { MAX_OPEN_UPLOADS_PER_USER } from '../limits.js';
 
 export const uploadBegin: Handler<'upload.begin'> = async (conn, msg) => {
   const user = conn.requireUser();
-  const spaceId = conn.ctx.library.space(user, msg.space, 'edit');
+  const spaceId = await conn.ctx.library.space(user, msg.space, 'edit');
   const path = checkPath(msg.path);
   // Legs another connection (or a later begin) took over are void: forget them.
   for (const [h, u] of conn.uploads) if (u.superseded) conn.uploads.delete(h);
@@ -55,7 +55,7 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
 
 export const uploadCancel: Handler<'upload.cancel'> = async (conn, msg) => {
   const user = conn.requireUser();
-  conn.ctx.library.cancelUpload(user, msg.upload);
+  await conn.ctx.library.cancelUpload(user, msg.upload);
   for (const [h, u] of conn.uploads) {
     if (u.record.id !== msg.upload) continue;
     conn.ctx.library.releaseUpload(u);

@@ -153,7 +153,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     htmlPage(res, status, name, body, {}, { heading: false, script: '/s/local-time.js' });
   }
 
-  async function sendFile(req: IncomingMessage, res: ServerResponse, link: ShareLink, v: ReturnType<RelayContext['links']['resolve']>['version']) {
+  async function sendFile(req: IncomingMessage, res: ServerResponse, link: ShareLink, v: Awaited<ReturnType<RelayContext['links']['resolve']>>['version']) {
     const etag = `"${v.contentHash}"`;
     let range = parseRange(req.headers.range, v.size);
     const ifRange = req.headers['if-range'];
@@ -188,7 +188,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     }
     let taken = 0;
     if (req.method === 'GET') {
-      const reserved = ctx.library.meta.reserveDownload(link.id, downloadUnits(length, v.size));
+      const reserved = await ctx.library.meta.reserveDownload(link.id, downloadUnits(length, v.size));
       if (!reserved.allowed) {
         logUse(req, link.id, 410, { code: 'LINK_EXHAUSTED' });
         return htmlPage(res, 410, 'Link used up', `<p>${GONE.LINK_EXHAUSTED}</p>`);
@@ -208,9 +208,9 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     } finally {
       // What was reserved and not sent (an aborted or failed response) goes back to the budget.
       if (taken > 0) {
-        ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(progress.sent, v.size)));
+        await ctx.library.meta.refundDownload(link.id, taken - Math.min(taken, downloadUnits(progress.sent, v.size)));
         // The owner sees the count move without reloading.
-        ctx.linkChanged(link.id);
+        void ctx.linkChanged(link.id);
       }
     }
   }
@@ -228,7 +228,7 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     const file = tail === '/file';
     let resolved;
     try {
-      resolved = ctx.links.resolve(id);
+      resolved = await ctx.links.resolve(id);
     } catch (err) {
       const code = (err as FerryError).code;
       if (code in GONE) {

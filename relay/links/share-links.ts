@@ -48,11 +48,11 @@ export class ShareLinks {
   /** A link to a file of a space the user can view (sharing is part of viewing). */
   async create(user: User, req: { space?: number; path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string; message?: string }): Promise<ShareLink> {
     const path = checkPath(req.path);
-    const space = this.library.space(user, req.space, 'view');
-    const file = this.library.version(space, path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
+    const space = await this.library.space(user, req.space, 'view');
+    const file = await this.library.version(space, path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
     const now = Date.now();
     const id = newLinkId();
-    this.library.meta.createLink({
+    await this.library.meta.createLink({
       id,
       ownerId: user.id,
       fileId: file.fileId,
@@ -63,19 +63,19 @@ export class ShareLinks {
       passwordHash: req.password ? await hashPassword(req.password) : undefined,
       message: req.message?.trim() || undefined,
     });
-    return this.library.meta.getLink(id)!;
+    return (await this.library.meta.getLink(id))!;
   }
 
-  list(user: User, all: boolean): ShareLink[] {
+  async list(user: User, all: boolean): Promise<ShareLink[]> {
     if (all && user.role !== 'admin') throw new FerryError('FORBIDDEN', "Only admins can list everyone's links.");
-    return this.library.meta.listLinks(all ? undefined : user.id);
+    return await this.library.meta.listLinks(all ? undefined : user.id);
   }
 
-  revoke(user: User, id: string): void {
-    const link = this.library.meta.getLink(id);
+  async revoke(user: User, id: string): Promise<void> {
+    const link = await this.library.meta.getLink(id);
     if (!link) throw new FerryError('NOT_FOUND', 'No such link.');
     if (link.ownerId !== user.id && user.role !== 'admin') throw new FerryError('FORBIDDEN', "Only the link's owner or an admin can revoke it.");
-    this.library.meta.revokeLink(id, Date.now());
+    await this.library.meta.revokeLink(id, Date.now());
   }
 
   /**
@@ -83,16 +83,16 @@ export class ShareLinks {
    * that is gone or in the trash, or an owner who can no longer see the file's space
    * (removed from the shared folder); LINK_REVOKED, LINK_EXPIRED or LINK_EXHAUSTED otherwise.
    */
-  resolve(id: string, now = Date.now()) {
-    const link = LINK_ID.test(id) ? this.library.meta.getLink(id) : undefined;
+  async resolve(id: string, now = Date.now()) {
+    const link = LINK_ID.test(id) ? await this.library.meta.getLink(id) : undefined;
     if (!link) throw new FerryError('NOT_FOUND', 'No such link.');
     if (link.revokedAt !== undefined) throw new FerryError('LINK_REVOKED');
     // A disabled account's links stop with it (and work again if it is enabled again).
-    if (this.library.meta.getUser(link.ownerId)?.disabled) throw new FerryError('LINK_REVOKED', "This link's owner can no longer share files.");
+    if ((await this.library.meta.getUser(link.ownerId))?.disabled) throw new FerryError('LINK_REVOKED', "This link's owner can no longer share files.");
     if (link.expiresAt !== undefined && link.expiresAt <= now) throw new FerryError('LINK_EXPIRED');
     const exhausted = link.maxDownloads !== undefined && link.servedUnits >= link.maxDownloads * DOWNLOAD_UNITS;
-    if (link.trashed || this.library.meta.accessOf(link.ownerId, link.spaceId) === undefined) throw new FerryError('NOT_FOUND', 'The file of this link is no longer shared.');
-    const version = this.library.meta.getFileVersion(link.fileId, link.version);
+    if (link.trashed || await this.library.meta.accessOf(link.ownerId, link.spaceId) === undefined) throw new FerryError('NOT_FOUND', 'The file of this link is no longer shared.');
+    const version = await this.library.meta.getFileVersion(link.fileId, link.version);
     if (!version) throw new FerryError('NOT_FOUND', `"${link.path}" has no version ${link.version}.`);
     return { link, exhausted, version };
   }

@@ -55,7 +55,7 @@ export class MediaServer {
   }
 
   /** The user a key stands for now, or undefined (forged, expired, signed out, disabled). */
-  private userOf(key: string): User | undefined {
+  private async userOf(key: string): Promise<User | undefined> {
     const [session, at, mac] = key.split('.');
     const expiresAt = Number(at);
     if (!session || !mac || !Number.isSafeInteger(expiresAt) || expiresAt <= Date.now()) return undefined;
@@ -63,7 +63,7 @@ export class MediaServer {
     const expected = Buffer.from(this.mac(session, expiresAt));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
     try {
-      return this.ctx.accounts.checkSession(session).user;
+      return (await this.ctx.accounts.checkSession(session)).user;
     } catch {
       return undefined;
     }
@@ -81,15 +81,15 @@ export class MediaServer {
       res.writeHead(405, { Allow: 'GET, HEAD' });
       return void res.end(), true;
     }
-    const user = this.userOf(m[1]);
+    const user = await this.userOf(m[1]);
     if (!user) return notFound(401), true;
     const q = url.searchParams;
     let version;
     try {
-      const space = this.ctx.library.space(user, q.has('space') ? Number(q.get('space')) : undefined, 'view');
+      const space = await this.ctx.library.space(user, q.has('space') ? Number(q.get('space')) : undefined, 'view');
       const v = q.has('v') ? Number(q.get('v')) : undefined;
       if (v !== undefined && !Number.isSafeInteger(v)) throw new FerryError('NOT_FOUND');
-      version = this.ctx.library.meta.getVersion(space, checkPath(q.get('path') ?? ''), v);
+      version = await this.ctx.library.meta.getVersion(space, checkPath(q.get('path') ?? ''), v);
     } catch {
       version = undefined;
     }

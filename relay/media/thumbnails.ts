@@ -56,7 +56,7 @@ export class Thumbnails {
    * Deletes the thumbnails of content no version has any more (purged, deleted for good),
    * and temporary files a crash left. Returns how many files went.
    */
-  async sweep(isLive: (contentHash: string) => boolean, now = Date.now()): Promise<number> {
+  async sweep(isLive: (contentHash: string) => Promise<boolean>, now = Date.now()): Promise<number> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -72,7 +72,7 @@ export class Thumbnails {
         // A temporary file: gone unless it is an hour old (a crash between write and rename).
         const made = (await stat(file).catch(() => undefined))?.mtimeMs ?? now;
         if (made > now - 3_600_000) continue;
-      } else if (isLive(m[1])) continue;
+      } else if (await isLive(m[1])) continue;
       await unlink(file).catch(() => {});
       removed++;
     }

@@ -178,83 +178,86 @@ export interface ShareLink {
 export interface MetaStore {
   // users and sessions
   /** Creates a user and their My files space, in one transaction. */
-  createUser(input: { name: string; role: Role; passwordHash: string; now: number }): User;
+  createUser(input: { name: string; role: Role; passwordHash: string; now: number }): Promise<User>;
   /**
    * Removes a user with their My files (every file, version and trash item in it), their
    * sessions, devices, memberships, uploads and links. Versions they added to shared
    * folders stay (uploaded by "(deleted user)").
    */
-  deleteUser(id: number): { files: number; bytes: number };
-  getUserByName(name: string): User | undefined;
-  getUser(id: number): User | undefined;
-  listUsers(): User[];
-  countAdmins(): number;
-  createSession(tokenHash: string, userId: number, now: number, expiresAt: number): void;
-  getSession(tokenHash: string): { userId: number; expiresAt: number } | undefined;
-  deleteSession(tokenHash: string): void;
+  deleteUser(id: number): Promise<{ files: number; bytes: number }>;
+  getUserByName(name: string): Promise<User | undefined>;
+  getUser(id: number): Promise<User | undefined>;
+  listUsers(): Promise<User[]>;
+  countAdmins(): Promise<number>;
+  createSession(tokenHash: string, userId: number, now: number, expiresAt: number): Promise<void>;
+  getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number } | undefined>;
+  deleteSession(tokenHash: string): Promise<void>;
   /** Ends every session of a user except `keep` (a token hash); returns how many ended. */
-  deleteUserSessions(userId: number, keep?: string): number;
-  deleteExpiredSessions(now: number): number;
-  /** Changes a user's role, disabled flag or password hash. */
-  updateUser(id: number, change: { role?: Role; disabled?: boolean; passwordHash?: string }): void;
-  createSetupToken(tokenHash: string, expiresAt: number): void;
+  deleteUserSessions(userId: number, keep?: string): Promise<number>;
+  deleteExpiredSessions(now: number): Promise<number>;
+  /**
+   * Changes a user's role, disabled flag or password hash (only those given). Throws
+   * FORBIDDEN, changing nothing, when no enabled admin would be left.
+   */
+  updateUser(id: number, change: { role?: Role; disabled?: boolean; passwordHash?: string }): Promise<void>;
+  createSetupToken(tokenHash: string, expiresAt: number): Promise<void>;
   /** True once per valid, unexpired token; the token is gone afterwards. */
-  consumeSetupToken(tokenHash: string, now: number): boolean;
+  consumeSetupToken(tokenHash: string, now: number): Promise<boolean>;
   /** Keeps a one-time sign-in code (its hash) for `userId`; expired codes go. */
-  createSigninCode(codeHash: string, userId: number, expiresAt: number, now: number): void;
+  createSigninCode(codeHash: string, userId: number, expiresAt: number, now: number): Promise<void>;
   /** The user of an unexpired code, once: the code is gone afterwards (expired or not). */
-  consumeSigninCode(codeHash: string, now: number): number | undefined;
+  consumeSigninCode(codeHash: string, now: number): Promise<number | undefined>;
   /** Forgets one unused sign-in code of `userId`; false when it was not theirs or is gone. */
-  deleteSigninCode(codeHash: string, userId: number): boolean;
+  deleteSigninCode(codeHash: string, userId: number): Promise<boolean>;
   /** Forgets a user's unused sign-in codes; returns how many. */
-  deleteSigninCodes(userId: number): number;
+  deleteSigninCodes(userId: number): Promise<number>;
 
   // spaces and members
   /** A user's My files. */
-  homeSpace(userId: number): Space;
-  getSpace(id: number): Space | undefined;
+  homeSpace(userId: number): Promise<Space>;
+  getSpace(id: number): Promise<Space | undefined>;
   /** A shared folder by name (case-insensitive). */
-  getSharedSpace(name: string): Space | undefined;
+  getSharedSpace(name: string): Promise<Space | undefined>;
   /** Creates a shared folder; throws SPACE_EXISTS when the name is taken. */
-  createSharedSpace(name: string, now: number): Space;
+  createSharedSpace(name: string, now: number): Promise<Space>;
   /** Every shared folder, by name. */
-  listSharedSpaces(): Space[];
+  listSharedSpaces(): Promise<Space[]>;
   /** Deletes a shared folder with everything in it, trash included. */
-  deleteSpace(id: number): void;
+  deleteSpace(id: number): Promise<void>;
   /** Sets a member's access, or removes them with `undefined`. */
-  setMember(spaceId: number, userId: number, access: Access | undefined): void;
-  members(spaceId: number): { userId: number; name: string; access: Access }[];
+  setMember(spaceId: number, userId: number, access: Access | undefined): Promise<void>;
+  members(spaceId: number): Promise<{ userId: number; name: string; access: Access }[]>;
   /** What `userId` may do in a space: `edit` for the owner of a home space, a member's access, else undefined. */
-  accessOf(userId: number, spaceId: number): Access | undefined;
+  accessOf(userId: number, spaceId: number): Promise<Access | undefined>;
   /** The spaces a user can see (their My files first, then shared folders by name) with their access. */
-  spacesOf(userId: number): (Space & { access: Access })[];
+  spacesOf(userId: number): Promise<(Space & { access: Access })[]>;
   /** Files (live and trashed) and bytes of all their versions in a space. */
-  spaceUsage(spaceId: number): { files: number; bytes: number; trashBytes: number };
+  spaceUsage(spaceId: number): Promise<{ files: number; bytes: number; trashBytes: number }>;
 
   // upload sessions
-  createUpload(upload: UploadRecord): void;
-  getUpload(id: string): UploadRecord | undefined;
+  createUpload(upload: UploadRecord): Promise<void>;
+  getUpload(id: string): Promise<UploadRecord | undefined>;
   /** This user's open uploads, least recently active first: how many and their declared bytes. */
-  openUploads(userId: number): { id: string; size: number; updatedAt: number }[];
+  openUploads(userId: number): Promise<{ id: string; size: number; updatedAt: number }[]>;
   /**
    * Gives the session to `leg` (a resume on a new connection); the leg that held it is
    * void from now on. Undefined when the session is gone.
    */
-  claimUpload(id: string, leg: string, now: number): UploadRecord | undefined;
+  claimUpload(id: string, leg: string, now: number): Promise<UploadRecord | undefined>;
   /**
    * Sets the chunks of an upload from index `from` on (it grew, or its tail changed) and
    * its content hash. Held chunks at `dropHeldFrom` and after are forgotten (their
    * content changed). Throws UNKNOWN_UPLOAD unless `leg` holds the session.
    */
-  setUploadChunks(id: string, leg: string, from: number, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): void;
+  setUploadChunks(id: string, leg: string, from: number, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): Promise<void>;
   /** Records that chunks of an upload are stored (acknowledged or already held). Throws UNKNOWN_UPLOAD unless `leg` holds the session. */
-  markChunksHeld(uploadId: string, leg: string, chunks: { index: number; hash: string }[], now: number): void;
-  heldChunks(uploadId: string): Set<number>;
-  deleteUpload(id: string): void;
+  markChunksHeld(uploadId: string, leg: string, chunks: { index: number; hash: string }[], now: number): Promise<void>;
+  heldChunks(uploadId: string): Promise<Set<number>>;
+  deleteUpload(id: string): Promise<void>;
   /** Uploads not touched since `before`. */
-  staleUploads(before: number): UploadRecord[];
+  staleUploads(before: number): Promise<UploadRecord[]>;
   /** Which of `hashes` this user already stored (in their versions or open uploads). Never looks at other users. */
-  userChunks(userId: number, hashes: string[]): Set<string>;
+  userChunks(userId: number, hashes: string[]): Promise<Set<string>>;
 
   // files and versions
   /**
@@ -262,88 +265,88 @@ export interface MetaStore {
    * path's current version adds none (`unchanged`, with that version's number). Throws
    * PATH_CONFLICT or IS_FOLDER.
    */
-  commitVersion(input: CommitInput): { path: string; version: number; removed: number; unchanged: boolean };
+  commitVersion(input: CommitInput): Promise<{ path: string; version: number; removed: number; unchanged: boolean }>;
   /** The live files and folders directly in `folder` of a space. */
-  listFolder(spaceId: number, folder: string): (FileEntry | FolderEntry)[];
+  listFolder(spaceId: number, folder: string): Promise<(FileEntry | FolderEntry)[]>;
   /** True when `path` is a live folder of the space: made with `makeFolder`, or some file lives under it. */
-  isFolder(spaceId: number, path: string): boolean;
-  listVersions(spaceId: number, path: string): VersionRecord[];
+  isFolder(spaceId: number, path: string): Promise<boolean>;
+  listVersions(spaceId: number, path: string): Promise<VersionRecord[]>;
   /** One version (the current one when `version` is undefined) of a live file, with its chunk list. */
-  getVersion(spaceId: number, path: string, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined;
+  getVersion(spaceId: number, path: string, version?: number): Promise<(VersionRecord & { chunks: ChunkRef[] }) | undefined>;
   /** The same, by file id; undefined while the file is in the trash. */
-  getFileVersion(fileId: number, version?: number): (VersionRecord & { chunks: ChunkRef[] }) | undefined;
+  getFileVersion(fileId: number, version?: number): Promise<(VersionRecord & { chunks: ChunkRef[] }) | undefined>;
   /** Makes a copy of `version` the new current version. */
-  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number): { version: number };
+  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number): Promise<{ version: number }>;
   /** Deletes one version, or the whole file with every version when `version` is undefined. */
-  deleteVersions(spaceId: number, path: string, version?: number): number;
+  deleteVersions(spaceId: number, path: string, version?: number): Promise<number>;
   /** Applies the retention policy to one file, or to all files when `at` is undefined. */
-  applyRetention(policy: RetentionPolicy, now: number, at?: { spaceId: number; path: string }): number;
+  applyRetention(policy: RetentionPolicy, now: number, at?: { spaceId: number; path: string }): Promise<number>;
   /** Every live file under `folder` of a space (`''`: all of them) with its current version's size and mtime, by path. */
-  filesUnder(spaceId: number, folder: string): { fileId: number; path: string; size: number; mtime: number }[];
+  filesUnder(spaceId: number, folder: string): Promise<{ fileId: number; path: string; size: number; mtime: number }[]>;
   /** Creates an empty folder (and its missing parents); throws PATH_CONFLICT when a file is in the way. */
-  makeFolder(spaceId: number, path: string, now: number): void;
+  makeFolder(spaceId: number, path: string, now: number): Promise<void>;
   /**
    * Renames or moves a file or a folder (with everything in it) in one transaction; the
    * files keep their ids, versions and links. Throws NOT_FOUND, PATH_CONFLICT (the target
    * exists, or a file is in its way) or BAD_PATH (a folder into itself).
    */
-  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): { kind: 'file' | 'folder'; files: number };
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): Promise<{ kind: 'file' | 'folder'; files: number }>;
   /** Moves a file or a folder to the trash; throws NOT_FOUND. */
-  trash(spaceId: number, path: string, userId: number, now: number): TrashItem;
+  trash(spaceId: number, path: string, userId: number, now: number): Promise<TrashItem>;
   /** A space's trash, newest first. */
-  listTrash(spaceId: number): TrashItem[];
-  getTrashItem(id: number): TrashItem | undefined;
+  listTrash(spaceId: number): Promise<TrashItem[]>;
+  getTrashItem(id: number): Promise<TrashItem | undefined>;
   /**
    * Puts a trash item back with every version: at its old path, or when that is taken at
    * the first free `name_vN`. Returns the path. Throws NOT_FOUND or PATH_CONFLICT (a file
    * now stands where one of its parent folders was).
    */
-  untrash(id: number): { path: string };
+  untrash(id: number): Promise<{ path: string }>;
   /** Deletes trash items for good: one, a space's whole trash, or those trashed before `before`. */
-  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }): { items: number; files: number };
+  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }): Promise<{ items: number; files: number }>;
   /** Live files and folders whose name contains `text` (case- and width-insensitive), in the given spaces. */
-  search(spaceIds: number[], text: string, limit: number): { hits: SearchHit[]; truncated: boolean };
+  search(spaceIds: number[], text: string, limit: number): Promise<{ hits: SearchHit[]; truncated: boolean }>;
   /**
    * The plain SHA-256 of some version with this content hash whose SHA-256 was computed
    * from its bytes, if any (same chunks ⇒ same bytes). Unverified ones are never a source.
    */
-  sha256ForContent(contentHash: string): string | undefined;
+  sha256ForContent(contentHash: string): Promise<string | undefined>;
   /** Records that a version's SHA-256 was checked against its bytes (a `verify` that passed). */
-  markSha256Verified(versionId: number): void;
+  markSha256Verified(versionId: number): Promise<void>;
   /** Bytes of every version this user uploaded or restored (what a quota counts). */
-  userBytes(userId: number): number;
+  userBytes(userId: number): Promise<number>;
   /** Every chunk hash a version or an open upload references. */
-  referencedChunks(): Set<string>;
+  referencedChunks(): Promise<Set<string>>;
   /** True when any version (in the trash too) has this content hash. */
-  hasContent(contentHash: string): boolean;
+  hasContent(contentHash: string): Promise<boolean>;
   /** True when a version or an open upload references this chunk. */
-  isChunkReferenced(hash: string): boolean;
+  isChunkReferenced(hash: string): Promise<boolean>;
   /** Logical bytes of all versions (before dedup). */
-  logicalBytes(): number;
+  logicalBytes(): Promise<number>;
   /** How many files, versions and users there are. */
-  counts(): { files: number; versions: number; users: number };
+  counts(): Promise<{ files: number; versions: number; users: number }>;
 
   // share links
-  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed'>): void;
-  getLink(id: string): ShareLink | undefined;
+  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed'>): Promise<void>;
+  getLink(id: string): Promise<ShareLink | undefined>;
   /** Links of one owner, or everyone's when `ownerId` is undefined; newest first. */
-  listLinks(ownerId?: number): ShareLink[];
-  revokeLink(id: string, now: number): boolean;
+  listLinks(ownerId?: number): Promise<ShareLink[]>;
+  revokeLink(id: string, now: number): Promise<boolean>;
   /**
    * Takes up to `units` of a link's download budget for a response about to be sent (the
    * last response may take the rest of the budget and send more). Refused (`allowed`
    * false) when nothing is left. What is taken counts as served until `refundDownload`
    * gives back what the response did not send, so a crash errs on the owner's side.
    */
-  reserveDownload(id: string, units: number): { allowed: boolean; taken: number };
-  refundDownload(id: string, units: number): void;
+  reserveDownload(id: string, units: number): Promise<{ allowed: boolean; taken: number }>;
+  refundDownload(id: string, units: number): Promise<void>;
 
   // devices: a device that signed in before is not held back by others' failed sign-ins
-  createDevice(tokenHash: string, userId: number, now: number): void;
+  createDevice(tokenHash: string, userId: number, now: number): Promise<void>;
   /** The user a device token was given to. */
-  getDevice(tokenHash: string): { userId: number } | undefined;
+  getDevice(tokenHash: string): Promise<{ userId: number } | undefined>;
 
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Units of a share link's download budget that make one whole download. */

@@ -47,16 +47,16 @@ export class ZipDownloads {
    * The files `paths` of a space stand for (a file, or every live file under a folder;
    * `''` is the whole space), named in the zip relative to each path's parent folder.
    */
-  files(spaceId: number, paths: string[]): ZipFile[] {
+  async files(spaceId: number, paths: string[]): Promise<ZipFile[]> {
     const { meta } = this.ctx.library;
     const out: ZipFile[] = [];
     const seen = new Set<number>();
     for (const path of paths) {
       const base = path === '' ? '' : parentOf(path);
       const inZip = (p: string) => (base ? p.slice(base.length + 1) : p);
-      const single = path === '' ? undefined : meta.getVersion(spaceId, path);
-      const found = single ? [{ fileId: single.fileId, path: single.path, size: single.size, mtime: single.mtime }] : meta.filesUnder(spaceId, path);
-      if (!single && found.length === 0 && !meta.isFolder(spaceId, path)) throw new FerryError('NOT_FOUND', `No file or folder "${path}".`);
+      const single = path === '' ? undefined : await meta.getVersion(spaceId, path);
+      const found = single ? [{ fileId: single.fileId, path: single.path, size: single.size, mtime: single.mtime }] : await meta.filesUnder(spaceId, path);
+      if (!single && found.length === 0 && !(await meta.isFolder(spaceId, path))) throw new FerryError('NOT_FOUND', `No file or folder "${path}".`);
       for (const f of found) {
         if (seen.has(f.fileId)) continue;
         seen.add(f.fileId);
@@ -67,8 +67,8 @@ export class ZipDownloads {
   }
 
   /** A URL for this user to fetch `paths` of a space as one zip. */
-  issue(user: User, spaceId: number, paths: string[], spaceName: string): { url: string; name: string; files: number; bytes: number } {
-    const files = this.files(spaceId, paths);
+  async issue(user: User, spaceId: number, paths: string[], spaceName: string): Promise<{ url: string; name: string; files: number; bytes: number }> {
+    const files = await this.files(spaceId, paths);
     const now = Date.now();
     for (const [id, t] of this.tickets) if (t.expiresAt <= now) this.tickets.delete(id);
     if (this.tickets.size >= MAX_TICKETS) throw new FerryError('RELAY_BUSY', 'Too many zip downloads are waiting to start; try again in a few minutes.');
@@ -89,15 +89,15 @@ export class ZipDownloads {
     // Single use: a copied URL does not work a second time.
     this.tickets.delete(m[1]);
     const { meta } = this.ctx.library;
-    const user = ticket && meta.getUser(ticket.userId);
+    const user = ticket && await meta.getUser(ticket.userId);
     // Access is checked again now: it may have been taken away since the ticket was issued.
-    if (!ticket || ticket.expiresAt <= Date.now() || !user || user.disabled || meta.accessOf(user.id, ticket.spaceId) === undefined) {
+    if (!ticket || ticket.expiresAt <= Date.now() || !user || user.disabled || await meta.accessOf(user.id, ticket.spaceId) === undefined) {
       htmlPage(res, 404, 'Not found', '<p>This download link has expired or was used already. Start the download again in Ferry.</p>');
       return true;
     }
     let files: ZipFile[];
     try {
-      files = this.files(ticket.spaceId, ticket.paths);
+      files = await this.files(ticket.spaceId, ticket.paths);
     } catch {
       htmlPage(res, 404, 'Not found', '<p>What this download was for is no longer there.</p>');
       return true;
@@ -145,7 +145,7 @@ export class ZipDownloads {
       highWaterMark: PIECE_BYTES,
       read() {
         (async () => {
-          chunks ??= library.meta.getFileVersion(f.fileId)?.chunks;
+          chunks ??= (await library.meta.getFileVersion(f.fileId))?.chunks;
           if (!chunks) throw new FerryError('NOT_FOUND', `"${f.entry}" was trashed or deleted while it was being zipped.`);
           if (index >= chunks.length) return this.push(null);
           const c = chunks[index];

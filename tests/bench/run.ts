@@ -23,6 +23,7 @@ import { addUsers, startRelayProcess, FERRY_BIN, ROOT } from '../helpers/relay.j
 import { hasChromium } from '../helpers/browser.js';
 import { benchWeb, benchWebMemory, benchWebTls } from './web.js';
 import { benchLibrary } from './library.js';
+import { ensureWebBuilt } from '../../bin/build-web.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -228,6 +229,8 @@ async function libraryReport(): Promise<string[]> {
 }
 
 async function main() {
+  // The browser benches serve the built app; a fresh clone has none yet.
+  await ensureWebBuilt();
   if (process.env.BENCH_ONLY === 'library') {
     const lines = await libraryReport();
     console.log(`Ferry library benchmark — ${machine()}\n`);

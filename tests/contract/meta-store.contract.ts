@@ -9,23 +9,23 @@ const h = (c: string) => c.repeat(64).slice(0, 64);
 const chunk = (c: string, offset = 0, length = 10): ChunkRef => ({ offset, length, sha256: h(c) });
 const DAY = 86_400_000;
 /** The My files of alice, the user every test starts with. */
-const home = (s: MetaStore) => s.homeSpace(s.getUserByName('alice')!.id).id;
+const home = async (s: MetaStore) => (await s.homeSpace((await s.getUserByName('alice'))!.id)).id;
 
-export function metaStoreContract(name: string, make: () => { store: MetaStore; dispose: () => void }) {
+export function metaStoreContract(name: string, make: () => Promise<{ store: MetaStore; dispose: () => Promise<void> }>) {
   describe(`MetaStore contract: ${name}`, () => {
     const withStore = (fn: (s: MetaStore, user: number) => void | Promise<void>) => async () => {
-      const { store, dispose } = make();
+      const { store, dispose } = await make();
       try {
-        const u = store.createUser({ name: 'alice', role: 'user', passwordHash: 'x', now: 1 });
+        const u = await store.createUser({ name: 'alice', role: 'user', passwordHash: 'x', now: 1 });
         await fn(store, u.id);
       } finally {
-        dispose();
+        await dispose();
       }
     };
-    const commit = (s: MetaStore, userId: number, path: string, content: string, extra: Partial<CommitInput> = {}) =>
-      s.commitVersion({
+    const commit = async (s: MetaStore, userId: number, path: string, content: string, extra: Partial<CommitInput> = {}) =>
+      await s.commitVersion({
         userId,
-        spaceId: home(s),
+        spaceId: await home(s),
         path,
         conflict: 'version',
         size: 10,
@@ -39,31 +39,31 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
         ...extra,
       });
 
-    it('creates users with unique names (case-insensitive) and counts admins', withStore((s) => {
-      expect(() => s.createUser({ name: 'ALICE', role: 'user', passwordHash: 'y', now: 2 })).toThrow(expect.objectContaining({ code: 'USER_EXISTS' }));
-      expect(s.countAdmins()).toBe(0);
-      s.createUser({ name: 'root', role: 'admin', passwordHash: 'y', now: 2 });
-      expect(s.countAdmins()).toBe(1);
-      expect(s.getUserByName('Alice')?.name).toBe('alice');
-      expect(s.listUsers().map((u) => u.name)).toEqual(['alice', 'root']);
+    it('creates users with unique names (case-insensitive) and counts admins', withStore(async (s) => {
+      await expect(s.createUser({ name: 'ALICE', role: 'user', passwordHash: 'y', now: 2 })).rejects.toMatchObject({ code: 'USER_EXISTS' });
+      expect(await s.countAdmins()).toBe(0);
+      await s.createUser({ name: 'root', role: 'admin', passwordHash: 'y', now: 2 });
+      expect(await s.countAdmins()).toBe(1);
+      expect((await s.getUserByName('Alice'))?.name).toBe('alice');
+      expect((await s.listUsers()).map((u) => u.name)).toEqual(['alice', 'root']);
     }));
 
-    it('keeps sessions until deleted or expired', withStore((s, u) => {
-      s.createSession('t1', u, 0, 100);
-      s.createSession('t2', u, 0, 10);
-      expect(s.getSession('t1')).toEqual({ userId: u, expiresAt: 100 });
-      expect(s.deleteExpiredSessions(50)).toBe(1);
-      expect(s.getSession('t2')).toBeUndefined();
-      s.deleteSession('t1');
-      expect(s.getSession('t1')).toBeUndefined();
+    it('keeps sessions until deleted or expired', withStore(async (s, u) => {
+      await s.createSession('t1', u, 0, 100);
+      await s.createSession('t2', u, 0, 10);
+      expect(await s.getSession('t1')).toEqual({ userId: u, expiresAt: 100 });
+      expect(await s.deleteExpiredSessions(50)).toBe(1);
+      expect(await s.getSession('t2')).toBeUndefined();
+      await s.deleteSession('t1');
+      expect(await s.getSession('t1')).toBeUndefined();
     }));
 
-    it('consumes a setup token once and only before it expires', withStore((s) => {
-      s.createSetupToken('a', 100);
-      s.createSetupToken('b', 10);
-      expect(s.consumeSetupToken('b', 50)).toBe(false);
-      expect(s.consumeSetupToken('a', 50)).toBe(true);
-      expect(s.consumeSetupToken('a', 50)).toBe(false);
+    it('consumes a setup token once and only before it expires', withStore(async (s) => {
+      await s.createSetupToken('a', 100);
+      await s.createSetupToken('b', 10);
+      expect(await s.consumeSetupToken('b', 50)).toBe(false);
+      expect(await s.consumeSetupToken('a', 50)).toBe(true);
+      expect(await s.consumeSetupToken('a', 50)).toBe(false);
     }));
 
     const upload = (u: number, id: string, extra: Partial<UploadRecord> = {}): UploadRecord => ({
@@ -82,420 +82,413 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
       ...extra,
     });
 
-    it('keeps upload sessions, their chunk lists and held chunks, for the leg that holds them', withStore((s, u) => {
+    it('keeps upload sessions, their chunk lists and held chunks, for the leg that holds them', withStore(async (s, u) => {
       const rec = upload(u, 'up1');
-      s.createUpload({ ...rec, spaceId: home(s) });
-      expect(s.getUpload('up1')).toMatchObject({ id: 'up1', leg: 'leg1', chunks: rec.chunks, contentHash: h('c') });
-      expect(s.openUploads(u)).toEqual([{ id: 'up1', size: 20, updatedAt: 1 }]);
-      s.markChunksHeld('up1', 'leg1', [{ index: 1, hash: h('b') }], 50);
-      expect([...s.heldChunks('up1')]).toEqual([1]);
-      expect(s.staleUploads(40)).toEqual([]);
-      expect(s.staleUploads(60).map((r) => r.id)).toEqual(['up1']);
-      expect(s.isChunkReferenced(h('b'))).toBe(true);
+      await s.createUpload({ ...rec, spaceId: await home(s) });
+      expect(await s.getUpload('up1')).toMatchObject({ id: 'up1', leg: 'leg1', chunks: rec.chunks, contentHash: h('c') });
+      expect(await s.openUploads(u)).toEqual([{ id: 'up1', size: 20, updatedAt: 1 }]);
+      await s.markChunksHeld('up1', 'leg1', [{ index: 1, hash: h('b') }], 50);
+      expect([...(await s.heldChunks('up1'))]).toEqual([1]);
+      expect(await s.staleUploads(40)).toEqual([]);
+      expect((await s.staleUploads(60)).map((r) => r.id)).toEqual(['up1']);
+      expect(await s.isChunkReferenced(h('b'))).toBe(true);
       // The list grows and its tail changes: held chunks from the change on are forgotten.
-      s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 51);
-      s.setUploadChunks('up1', 'leg1', 1, [chunk('z', 10)], '', 1);
-      expect(s.getUpload('up1')?.chunks).toEqual([chunk('a'), chunk('z', 10)]);
-      expect([...s.heldChunks('up1')]).toEqual([0]);
-      s.setUploadChunks('up1', 'leg1', 2, [chunk('y', 20)], h('full'));
-      expect(s.getUpload('up1')).toMatchObject({ contentHash: h('full'), chunks: [chunk('a'), chunk('z', 10), chunk('y', 20)] });
-      s.deleteUpload('up1');
-      expect(s.heldChunks('up1').size).toBe(0);
-      expect(() => s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 60)).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
-      expect(s.isChunkReferenced(h('b'))).toBe(false);
-      expect(s.openUploads(u)).toEqual([]);
+      await s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 51);
+      await s.setUploadChunks('up1', 'leg1', 1, [chunk('z', 10)], '', 1);
+      expect((await s.getUpload('up1'))?.chunks).toEqual([chunk('a'), chunk('z', 10)]);
+      expect([...(await s.heldChunks('up1'))]).toEqual([0]);
+      await s.setUploadChunks('up1', 'leg1', 2, [chunk('y', 20)], h('full'));
+      expect(await s.getUpload('up1')).toMatchObject({ contentHash: h('full'), chunks: [chunk('a'), chunk('z', 10), chunk('y', 20)] });
+      await s.deleteUpload('up1');
+      expect((await s.heldChunks('up1')).size).toBe(0);
+      await expect(s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 60)).rejects.toMatchObject({ code: 'UNKNOWN_UPLOAD' });
+      expect(await s.isChunkReferenced(h('b'))).toBe(false);
+      expect(await s.openUploads(u)).toEqual([]);
     }));
 
-    it('gives a session to the leg that claims it; the earlier leg can no longer change it', withStore((s, u) => {
-      s.createUpload(upload(u, 'up', { spaceId: home(s) }));
-      expect(s.claimUpload('up', 'leg2', 5)?.leg).toBe('leg2');
-      expect(() => s.markChunksHeld('up', 'leg1', [{ index: 0, hash: h('a') }], 6)).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
-      expect(() => s.setUploadChunks('up', 'leg1', 1, [chunk('q', 10)], h('q'))).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
-      expect(() => commit(s, u, 'a.bin', 'c', { upload: { id: 'up', leg: 'leg1' } })).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
-      s.markChunksHeld('up', 'leg2', [{ index: 0, hash: h('a') }], 6);
-      expect(s.claimUpload('gone', 'leg3', 7)).toBeUndefined();
+    it('gives a session to the leg that claims it; the earlier leg can no longer change it', withStore(async (s, u) => {
+      await s.createUpload(upload(u, 'up', { spaceId: await home(s) }));
+      expect((await s.claimUpload('up', 'leg2', 5))?.leg).toBe('leg2');
+      await expect(s.markChunksHeld('up', 'leg1', [{ index: 0, hash: h('a') }], 6)).rejects.toMatchObject({ code: 'UPLOAD_CHANGED' });
+      await expect(s.setUploadChunks('up', 'leg1', 1, [chunk('q', 10)], h('q'))).rejects.toMatchObject({ code: 'UPLOAD_CHANGED' });
+      await expect(commit(s, u, 'a.bin', 'c', { upload: { id: 'up', leg: 'leg1' } })).rejects.toMatchObject({ code: 'UPLOAD_CHANGED' });
+      await s.markChunksHeld('up', 'leg2', [{ index: 0, hash: h('a') }], 6);
+      expect(await s.claimUpload('gone', 'leg3', 7)).toBeUndefined();
     }));
 
-    it('commits an upload once: a second commit of it finds it gone, and changes nothing', withStore((s, u) => {
-      s.createUpload(upload(u, 'up', { spaceId: home(s), path: 'once.bin' }));
+    it('commits an upload once: a second commit of it finds it gone, and changes nothing', withStore(async (s, u) => {
+      await s.createUpload(upload(u, 'up', { spaceId: await home(s), path: 'once.bin' }));
       const input = { upload: { id: 'up', leg: 'leg1' } };
-      expect(commit(s, u, 'once.bin', 'c', input).version).toBe(1);
-      expect(() => commit(s, u, 'once.bin', 'c', input)).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
-      expect(() => commit(s, u, 'once.bin', 'c', { ...input, conflict: 'rename' })).toThrow(expect.objectContaining({ code: 'UNKNOWN_UPLOAD' }));
-      expect(s.listFolder(home(s), '').map((e) => e.name)).toEqual(['once.bin']);
-      expect(s.listVersions(home(s), 'once.bin')).toHaveLength(1);
+      expect((await commit(s, u, 'once.bin', 'c', input)).version).toBe(1);
+      await expect(commit(s, u, 'once.bin', 'c', input)).rejects.toMatchObject({ code: 'UNKNOWN_UPLOAD' });
+      await expect(commit(s, u, 'once.bin', 'c', { ...input, conflict: 'rename' })).rejects.toMatchObject({ code: 'UNKNOWN_UPLOAD' });
+      expect((await s.listFolder(await home(s), '')).map((e) => e.name)).toEqual(['once.bin']);
+      expect(await s.listVersions(await home(s), 'once.bin')).toHaveLength(1);
     }));
 
-    it('refuses to commit a session whose content hash is not the one committed', withStore((s, u) => {
-      s.createUpload(upload(u, 'up', { spaceId: home(s), path: 'x.bin', contentHash: h('other') }));
-      expect(() => commit(s, u, 'x.bin', 'c', { upload: { id: 'up', leg: 'leg1' } })).toThrow(expect.objectContaining({ code: 'UPLOAD_CHANGED' }));
-      expect(s.getUpload('up')).toBeDefined();
-      expect(s.getVersion(home(s), 'x.bin')).toBeUndefined();
+    it('refuses to commit a session whose content hash is not the one committed', withStore(async (s, u) => {
+      await s.createUpload(upload(u, 'up', { spaceId: await home(s), path: 'x.bin', contentHash: h('other') }));
+      await expect(commit(s, u, 'x.bin', 'c', { upload: { id: 'up', leg: 'leg1' } })).rejects.toMatchObject({ code: 'UPLOAD_CHANGED' });
+      expect(await s.getUpload('up')).toBeDefined();
+      expect(await s.getVersion(await home(s), 'x.bin')).toBeUndefined();
     }));
 
-    it('refuses a commit or restore past the quota, counting every version the user made', withStore((s, u) => {
-      commit(s, u, 'q1', 'a', { quotaBytes: 25 });
-      commit(s, u, 'q2', 'b', { quotaBytes: 25 });
-      expect(s.userBytes(u)).toBe(20);
-      expect(() => commit(s, u, 'q3', 'c', { quotaBytes: 25 })).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', detail: { usedBytes: 20, quotaBytes: 25, neededBytes: 10 } }));
-      expect(() => s.restoreVersion(home(s), 'q1', 1, u, 10, 25)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED' }));
-      expect(s.listVersions(home(s), 'q1')).toHaveLength(1);
-      expect(commit(s, u, 'q3', 'c', { quotaBytes: 30 }).version).toBe(1);
+    it('refuses a commit or restore past the quota, counting every version the user made', withStore(async (s, u) => {
+      await commit(s, u, 'q1', 'a', { quotaBytes: 25 });
+      await commit(s, u, 'q2', 'b', { quotaBytes: 25 });
+      expect(await s.userBytes(u)).toBe(20);
+      await expect(commit(s, u, 'q3', 'c', { quotaBytes: 25 })).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED', detail: { usedBytes: 20, quotaBytes: 25, neededBytes: 10 } });
+      await expect(s.restoreVersion(await home(s), 'q1', 1, u, 10, 25)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+      expect(await s.listVersions(await home(s), 'q1')).toHaveLength(1);
+      expect((await commit(s, u, 'q3', 'c', { quotaBytes: 30 })).version).toBe(1);
     }));
 
-    it('lists folders whose names are outside the Basic Multilingual Plane, and names from U+10FFFF at the root', withStore((s, u) => {
-      commit(s, u, 'p/😀/sub/f.txt', 'a');
-      commit(s, u, 'p/😀/g.txt', 'b');
-      commit(s, u, '\u{10FFFF}top/h.txt', 'c');
-      commit(s, u, 'plain.txt', 'd');
-      expect(s.listFolder(home(s), 'p').map((e) => [e.kind, e.name, e.path])).toEqual([['folder', '😀', 'p/😀']]);
-      expect(s.listFolder(home(s), 'p/😀').map((e) => [e.kind, e.name, e.path])).toEqual([['folder', 'sub', 'p/😀/sub'], ['file', 'g.txt', 'p/😀/g.txt']]);
-      expect(s.listFolder(home(s), '').map((e) => e.name)).toEqual(['p', '\u{10FFFF}top', 'plain.txt']);
-      expect(s.isFolder(home(s), '\u{10FFFF}top')).toBe(true);
+    it('lists folders whose names are outside the Basic Multilingual Plane, and names from U+10FFFF at the root', withStore(async (s, u) => {
+      await commit(s, u, 'p/😀/sub/f.txt', 'a');
+      await commit(s, u, 'p/😀/g.txt', 'b');
+      await commit(s, u, '\u{10FFFF}top/h.txt', 'c');
+      await commit(s, u, 'plain.txt', 'd');
+      expect((await s.listFolder(await home(s), 'p')).map((e) => [e.kind, e.name, e.path])).toEqual([['folder', '😀', 'p/😀']]);
+      expect((await s.listFolder(await home(s), 'p/😀')).map((e) => [e.kind, e.name, e.path])).toEqual([['folder', 'sub', 'p/😀/sub'], ['file', 'g.txt', 'p/😀/g.txt']]);
+      expect((await s.listFolder(await home(s), '')).map((e) => e.name)).toEqual(['p', '\u{10FFFF}top', 'plain.txt']);
+      expect(await s.isFolder(await home(s), '\u{10FFFF}top')).toBe(true);
     }));
 
-    it('keeps case-only twins apart: two files', withStore((s, u) => {
-      commit(s, u, 'Case.txt', 'a');
-      commit(s, u, 'case.txt', 'b');
-      expect(s.listFolder(home(s), '').map((e) => e.name)).toEqual(['Case.txt', 'case.txt']);
-      expect(s.getVersion(home(s), 'case.txt')?.contentHash).toBe(h('b'));
+    it('keeps case-only twins apart: two files', withStore(async (s, u) => {
+      await commit(s, u, 'Case.txt', 'a');
+      await commit(s, u, 'case.txt', 'b');
+      expect((await s.listFolder(await home(s), '')).map((e) => e.name)).toEqual(['Case.txt', 'case.txt']);
+      expect((await s.getVersion(await home(s), 'case.txt'))?.contentHash).toBe(h('b'));
     }));
 
-    it('counts link downloads by units served: reserved up front, refunded when not sent, refused when used up', withStore((s, u) => {
-      commit(s, u, 'f', 'f');
-      const fileId = s.getVersion(home(s), 'f')!.fileId;
-      s.createLink({ id: 'l1', ownerId: u, fileId, createdAt: 1, maxDownloads: 2 });
-      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS });
-      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS });
-      expect(s.reserveDownload('l1', 1)).toEqual({ allowed: false, taken: 0 });
-      s.refundDownload('l1', DOWNLOAD_UNITS / 2);
-      expect(s.getLink('l1')).toMatchObject({ downloads: 1, servedUnits: 1.5 * DOWNLOAD_UNITS });
+    it('counts link downloads by units served: reserved up front, refunded when not sent, refused when used up', withStore(async (s, u) => {
+      await commit(s, u, 'f', 'f');
+      const fileId = (await s.getVersion(await home(s), 'f'))!.fileId;
+      await s.createLink({ id: 'l1', ownerId: u, fileId, createdAt: 1, maxDownloads: 2 });
+      expect(await s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS });
+      expect(await s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS });
+      expect(await s.reserveDownload('l1', 1)).toEqual({ allowed: false, taken: 0 });
+      await s.refundDownload('l1', DOWNLOAD_UNITS / 2);
+      expect(await s.getLink('l1')).toMatchObject({ downloads: 1, servedUnits: 1.5 * DOWNLOAD_UNITS });
       // The last response may take what is left and send more.
-      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS / 2 });
-      expect(s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: false, taken: 0 });
-      s.createLink({ id: 'l2', ownerId: u, fileId, createdAt: 1 });
-      for (let i = 0; i < 5; i++) s.reserveDownload('l2', DOWNLOAD_UNITS);
-      expect(s.getLink('l2')?.downloads).toBe(5);
+      expect(await s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: true, taken: DOWNLOAD_UNITS / 2 });
+      expect(await s.reserveDownload('l1', DOWNLOAD_UNITS)).toEqual({ allowed: false, taken: 0 });
+      await s.createLink({ id: 'l2', ownerId: u, fileId, createdAt: 1 });
+      for (let i = 0; i < 5; i++) await s.reserveDownload('l2', DOWNLOAD_UNITS);
+      expect((await s.getLink('l2'))?.downloads).toBe(5);
     }));
 
-    it('remembers devices by token hash', withStore((s, u) => {
-      s.createDevice('d1', u, 1);
-      expect(s.getDevice('d1')).toEqual({ userId: u });
-      expect(s.getDevice('d2')).toBeUndefined();
+    it('remembers devices by token hash', withStore(async (s, u) => {
+      await s.createDevice('d1', u, 1);
+      expect(await s.getDevice('d1')).toEqual({ userId: u });
+      expect(await s.getDevice('d2')).toBeUndefined();
     }));
 
-    it("answers userChunks from the user's own versions and uploads only", withStore((s, u) => {
-      const other = s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 1 }).id;
-      commit(s, other, 'bob.bin', 'b');
-      commit(s, u, 'mine.bin', 'm');
-      expect(s.userChunks(u, [h('b'), h('m')])).toEqual(new Set([h('m')]));
-      expect(s.userChunks(other, [h('b'), h('m')])).toEqual(new Set([h('b')]));
+    it("answers userChunks from the user's own versions and uploads only", withStore(async (s, u) => {
+      const other = (await s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 1 })).id;
+      await commit(s, other, 'bob.bin', 'b');
+      await commit(s, u, 'mine.bin', 'm');
+      expect(await s.userChunks(u, [h('b'), h('m')])).toEqual(new Set([h('m')]));
+      expect(await s.userChunks(other, [h('b'), h('m')])).toEqual(new Set([h('b')]));
     }));
 
-    it('commits versions: numbers grow, the newest is current, history lists all', withStore((s, u) => {
-      expect(commit(s, u, 'f.txt', 'a')).toEqual({ path: 'f.txt', version: 1, removed: 0, unchanged: false });
-      expect(commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: false });
+    it('commits versions: numbers grow, the newest is current, history lists all', withStore(async (s, u) => {
+      expect(await commit(s, u, 'f.txt', 'a')).toEqual({ path: 'f.txt', version: 1, removed: 0, unchanged: false });
+      expect(await commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: false });
       // The current content again: no version; an earlier content again: a version.
-      expect(commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: true });
-      expect(commit(s, u, 'f.txt', 'b', { conflict: 'rename' })).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: true });
-      expect(commit(s, u, 'f.txt', 'a').version).toBe(3);
-      s.deleteVersions(home(s), 'f.txt', 3);
-      expect(s.getVersion(home(s), 'f.txt')?.contentHash).toBe(h('b'));
-      expect(s.getVersion(home(s), 'f.txt', 1)?.chunks).toEqual([chunk('a')]);
-      expect(s.listVersions(home(s), 'f.txt').map((v) => [v.version, v.current, v.uploader])).toEqual([[2, true, 'alice'], [1, false, 'alice']]);
+      expect(await commit(s, u, 'f.txt', 'b')).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: true });
+      expect(await commit(s, u, 'f.txt', 'b', { conflict: 'rename' })).toEqual({ path: 'f.txt', version: 2, removed: 0, unchanged: true });
+      expect((await commit(s, u, 'f.txt', 'a')).version).toBe(3);
+      await s.deleteVersions(await home(s), 'f.txt', 3);
+      expect((await s.getVersion(await home(s), 'f.txt'))?.contentHash).toBe(h('b'));
+      expect((await s.getVersion(await home(s), 'f.txt', 1))?.chunks).toEqual([chunk('a')]);
+      expect((await s.listVersions(await home(s), 'f.txt')).map((v) => [v.version, v.current, v.uploader])).toEqual([[2, true, 'alice'], [1, false, 'alice']]);
     }));
 
-    it('renames on conflict when asked: name_v2.ext, name_v3.ext', withStore((s, u) => {
-      commit(s, u, 'd/r.tar.gz', 'a');
-      expect(commit(s, u, 'd/r.tar.gz', 'b', { conflict: 'rename' }).path).toBe('d/r_v2.tar.gz');
-      expect(commit(s, u, 'd/r.tar.gz', 'c', { conflict: 'rename' }).path).toBe('d/r_v3.tar.gz');
-      expect(commit(s, u, 'fresh', 'c', { conflict: 'rename' }).path).toBe('fresh');
+    it('renames on conflict when asked: name_v2.ext, name_v3.ext', withStore(async (s, u) => {
+      await commit(s, u, 'd/r.tar.gz', 'a');
+      expect((await commit(s, u, 'd/r.tar.gz', 'b', { conflict: 'rename' })).path).toBe('d/r_v2.tar.gz');
+      expect((await commit(s, u, 'd/r.tar.gz', 'c', { conflict: 'rename' })).path).toBe('d/r_v3.tar.gz');
+      expect((await commit(s, u, 'fresh', 'c', { conflict: 'rename' })).path).toBe('fresh');
     }));
 
-    it('overwrite keeps replaced versions unless told not to', withStore((s, u) => {
-      commit(s, u, 'o.txt', 'a');
-      commit(s, u, 'o.txt', 'b', { conflict: 'overwrite' });
-      expect(s.listVersions(home(s), 'o.txt')).toHaveLength(2);
-      expect(commit(s, u, 'o.txt', 'c', { conflict: 'overwrite', keepReplaced: false }).removed).toBe(2);
-      expect(s.listVersions(home(s), 'o.txt').map((v) => v.version)).toEqual([3]);
+    it('overwrite keeps replaced versions unless told not to', withStore(async (s, u) => {
+      await commit(s, u, 'o.txt', 'a');
+      await commit(s, u, 'o.txt', 'b', { conflict: 'overwrite' });
+      expect(await s.listVersions(await home(s), 'o.txt')).toHaveLength(2);
+      expect((await commit(s, u, 'o.txt', 'c', { conflict: 'overwrite', keepReplaced: false })).removed).toBe(2);
+      expect((await s.listVersions(await home(s), 'o.txt')).map((v) => v.version)).toEqual([3]);
     }));
 
-    it('lists a folder: subfolders first, then files with their current version and count', withStore((s, u) => {
-      commit(s, u, 'top/a.txt', 'a');
-      commit(s, u, 'top/a.txt', 'b');
-      commit(s, u, 'top/sub/deep/x.txt', 'x');
-      commit(s, u, 'top/sub2/y.txt', 'y');
-      commit(s, u, 'topper.txt', 't');
-      const entries = s.listFolder(home(s), 'top');
+    it('lists a folder: subfolders first, then files with their current version and count', withStore(async (s, u) => {
+      await commit(s, u, 'top/a.txt', 'a');
+      await commit(s, u, 'top/a.txt', 'b');
+      await commit(s, u, 'top/sub/deep/x.txt', 'x');
+      await commit(s, u, 'top/sub2/y.txt', 'y');
+      await commit(s, u, 'topper.txt', 't');
+      const entries = await s.listFolder(await home(s), 'top');
       expect(entries.map((e) => [e.kind, e.name])).toEqual([['folder', 'sub'], ['folder', 'sub2'], ['file', 'a.txt']]);
       const file = entries[2];
       expect(file.kind === 'file' && [file.versions, file.current.version]).toEqual([2, 2]);
-      expect(s.listFolder(home(s), '').map((e) => e.name)).toEqual(['top', 'topper.txt']);
-      expect(s.isFolder(home(s), 'top/sub')).toBe(true);
-      expect(s.isFolder(home(s), 'top/a.txt')).toBe(false);
+      expect((await s.listFolder(await home(s), '')).map((e) => e.name)).toEqual(['top', 'topper.txt']);
+      expect(await s.isFolder(await home(s), 'top/sub')).toBe(true);
+      expect(await s.isFolder(await home(s), 'top/a.txt')).toBe(false);
     }));
 
-    it('refuses paths that clash with files or folders, atomically', withStore((s, u) => {
-      commit(s, u, 'a/b', 'x');
-      s.createUpload({ id: 'up', userId: u, spaceId: home(s), leg: 'l', path: 'a/b/c', size: 10, mtime: 1, conflict: 'version', contentHash: h('y'), chunks: [chunk('y')], createdAt: 1, updatedAt: 1 });
-      expect(() => commit(s, u, 'a/b/c', 'y', { upload: { id: 'up', leg: 'l' } })).toThrow(expect.objectContaining({ code: 'PATH_CONFLICT' }));
-      expect(() => commit(s, u, 'a', 'y')).toThrow(expect.objectContaining({ code: 'IS_FOLDER' }));
+    it('refuses paths that clash with files or folders, atomically', withStore(async (s, u) => {
+      await commit(s, u, 'a/b', 'x');
+      await s.createUpload({ id: 'up', userId: u, spaceId: await home(s), leg: 'l', path: 'a/b/c', size: 10, mtime: 1, conflict: 'version', contentHash: h('y'), chunks: [chunk('y')], createdAt: 1, updatedAt: 1 });
+      await expect(commit(s, u, 'a/b/c', 'y', { upload: { id: 'up', leg: 'l' } })).rejects.toMatchObject({ code: 'PATH_CONFLICT' });
+      await expect(commit(s, u, 'a', 'y')).rejects.toMatchObject({ code: 'IS_FOLDER' });
       // The failed commit changed nothing: the upload is still open, no file appeared.
-      expect(s.getUpload('up')).toBeDefined();
-      expect(s.listFolder(home(s), 'a').map((e) => e.name)).toEqual(['b']);
+      expect(await s.getUpload('up')).toBeDefined();
+      expect((await s.listFolder(await home(s), 'a')).map((e) => e.name)).toEqual(['b']);
     }));
 
-    it('restores a version as a new current version', withStore((s, u) => {
-      commit(s, u, 'r.txt', 'a');
-      commit(s, u, 'r.txt', 'b');
-      expect(s.restoreVersion(home(s), 'r.txt', 1, u, 2000)).toEqual({ version: 3 });
-      expect(s.getVersion(home(s), 'r.txt')?.contentHash).toBe(h('a'));
-      expect(() => s.restoreVersion(home(s), 'r.txt', 9, u, 2000)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    it('restores a version as a new current version', withStore(async (s, u) => {
+      await commit(s, u, 'r.txt', 'a');
+      await commit(s, u, 'r.txt', 'b');
+      expect(await s.restoreVersion(await home(s), 'r.txt', 1, u, 2000)).toEqual({ version: 3 });
+      expect((await s.getVersion(await home(s), 'r.txt'))?.contentHash).toBe(h('a'));
+      await expect(s.restoreVersion(await home(s), 'r.txt', 9, u, 2000)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     }));
 
-    it('deletes one version (the next newest becomes current) or the whole file', withStore((s, u) => {
-      commit(s, u, 'x.txt', 'a');
-      commit(s, u, 'x.txt', 'b');
-      expect([s.hasContent(h('a')), s.hasContent(h('b'))]).toEqual([true, true]);
-      expect(s.deleteVersions(home(s), 'x.txt', 2)).toBe(1);
-      expect([s.hasContent(h('a')), s.hasContent(h('b'))]).toEqual([true, false]);
-      expect(s.getVersion(home(s), 'x.txt')?.version).toBe(1);
-      commit(s, u, 'x.txt', 'c');
-      expect(s.getVersion(home(s), 'x.txt')?.version).toBe(3);
-      expect(s.deleteVersions(home(s), 'x.txt')).toBe(2);
-      expect(s.getVersion(home(s), 'x.txt')).toBeUndefined();
-      expect(() => s.deleteVersions(home(s), 'x.txt')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
-      expect(s.referencedChunks().has(h('a'))).toBe(false);
+    it('deletes one version (the next newest becomes current) or the whole file', withStore(async (s, u) => {
+      await commit(s, u, 'x.txt', 'a');
+      await commit(s, u, 'x.txt', 'b');
+      expect([await s.hasContent(h('a')), await s.hasContent(h('b'))]).toEqual([true, true]);
+      expect(await s.deleteVersions(await home(s), 'x.txt', 2)).toBe(1);
+      expect([await s.hasContent(h('a')), await s.hasContent(h('b'))]).toEqual([true, false]);
+      expect((await s.getVersion(await home(s), 'x.txt'))?.version).toBe(1);
+      await commit(s, u, 'x.txt', 'c');
+      expect((await s.getVersion(await home(s), 'x.txt'))?.version).toBe(3);
+      expect(await s.deleteVersions(await home(s), 'x.txt')).toBe(2);
+      expect(await s.getVersion(await home(s), 'x.txt')).toBeUndefined();
+      await expect(s.deleteVersions(await home(s), 'x.txt')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect((await s.referencedChunks()).has(h('a'))).toBe(false);
     }));
 
-    it('applies retention: keep the last N, drop versions older than D days, never the current one', withStore((s, u) => {
-      for (const [i, c] of ['a', 'b', 'c', 'd'].entries()) commit(s, u, 'k.txt', c, { now: i * DAY });
-      expect(s.applyRetention({ keepVersions: 3, keepDays: 0 }, 4 * DAY)).toBe(1);
-      expect(s.listVersions(home(s), 'k.txt').map((v) => v.version)).toEqual([4, 3, 2]);
+    it('applies retention: keep the last N, drop versions older than D days, never the current one', withStore(async (s, u) => {
+      for (const [i, c] of ['a', 'b', 'c', 'd'].entries()) await commit(s, u, 'k.txt', c, { now: i * DAY });
+      expect(await s.applyRetention({ keepVersions: 3, keepDays: 0 }, 4 * DAY)).toBe(1);
+      expect((await s.listVersions(await home(s), 'k.txt')).map((v) => v.version)).toEqual([4, 3, 2]);
       // Versions 2 and 3 were made on days 1 and 2; on day 3.6, keeping 1.5 days drops both.
-      expect(s.applyRetention({ keepVersions: 0, keepDays: 1.5 }, 3.6 * DAY)).toBe(2);
-      expect(s.listVersions(home(s), 'k.txt').map((v) => v.version)).toEqual([4]);
+      expect(await s.applyRetention({ keepVersions: 0, keepDays: 1.5 }, 3.6 * DAY)).toBe(2);
+      expect((await s.listVersions(await home(s), 'k.txt')).map((v) => v.version)).toEqual([4]);
       // The current version stays however old it is.
-      expect(s.applyRetention({ keepVersions: 1, keepDays: 1 }, 100 * DAY)).toBe(0);
-      expect(s.applyRetention({ keepVersions: 0, keepDays: 0 }, 100 * DAY)).toBe(0);
+      expect(await s.applyRetention({ keepVersions: 1, keepDays: 1 }, 100 * DAY)).toBe(0);
+      expect(await s.applyRetention({ keepVersions: 0, keepDays: 0 }, 100 * DAY)).toBe(0);
     }));
 
-    it('knows the SHA-256 of stored content (only where it was computed from the bytes) and which chunks are referenced', withStore((s, u) => {
-      commit(s, u, 'z.txt', 'q');
-      expect(s.sha256ForContent(h('q'))).toBe(h('Q'));
-      commit(s, u, 'unverified.txt', 'w', { sha256Verified: false });
-      expect(s.sha256ForContent(h('w'))).toBeUndefined();
-      const v = s.getVersion(home(s), 'unverified.txt')!;
+    it('knows the SHA-256 of stored content (only where it was computed from the bytes) and which chunks are referenced', withStore(async (s, u) => {
+      await commit(s, u, 'z.txt', 'q');
+      expect(await s.sha256ForContent(h('q'))).toBe(h('Q'));
+      await commit(s, u, 'unverified.txt', 'w', { sha256Verified: false });
+      expect(await s.sha256ForContent(h('w'))).toBeUndefined();
+      const v = (await s.getVersion(await home(s), 'unverified.txt'))!;
       expect(v.sha256Verified).toBe(false);
-      s.markSha256Verified(v.id);
-      expect(s.sha256ForContent(h('w'))).toBe(h('W'));
-      s.deleteVersions(home(s), 'unverified.txt');
-      expect(s.sha256ForContent(h('w'))).toBeUndefined();
-      expect(s.referencedChunks()).toEqual(new Set([h('q')]));
-      expect(s.logicalBytes()).toBe(10);
+      await s.markSha256Verified(v.id);
+      expect(await s.sha256ForContent(h('w'))).toBe(h('W'));
+      await s.deleteVersions(await home(s), 'unverified.txt');
+      expect(await s.sha256ForContent(h('w'))).toBeUndefined();
+      expect(await s.referencedChunks()).toEqual(new Set([h('q')]));
+      expect(await s.logicalBytes()).toBe(10);
     }));
 
     // ---------------------------------------------------------------- spaces
 
-    it('gives every user a My files space; shared folders have members with view or edit', withStore((s, u) => {
-      const bob = s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 2 });
-      const mine = s.homeSpace(u);
+    it('gives every user a My files space; shared folders have members with view or edit', withStore(async (s, u) => {
+      const bob = await s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 2 });
+      const mine = await s.homeSpace(u);
       expect(mine).toMatchObject({ kind: 'home', name: 'alice', ownerId: u });
-      expect(s.homeSpace(bob.id).id).not.toBe(mine.id);
-      expect(s.accessOf(u, mine.id)).toBe('edit');
-      expect(s.accessOf(bob.id, mine.id)).toBeUndefined();
-      const team = s.createSharedSpace('Team', 3);
-      expect(() => s.createSharedSpace('team', 4)).toThrow(expect.objectContaining({ code: 'SPACE_EXISTS' }));
-      s.setMember(team.id, u, 'edit');
-      s.setMember(team.id, bob.id, 'view');
-      expect(s.accessOf(bob.id, team.id)).toBe('view');
-      s.setMember(team.id, bob.id, 'edit');
-      expect(s.members(team.id)).toEqual([{ userId: u, name: 'alice', access: 'edit' }, { userId: bob.id, name: 'bob', access: 'edit' }]);
-      s.setMember(team.id, bob.id, undefined);
-      expect(s.accessOf(bob.id, team.id)).toBeUndefined();
-      expect(s.spacesOf(u).map((x) => [x.kind, x.name, x.access])).toEqual([['home', 'alice', 'edit'], ['shared', 'Team', 'edit']]);
-      expect(s.getSharedSpace('TEAM')?.id).toBe(team.id);
+      expect((await s.homeSpace(bob.id)).id).not.toBe(mine.id);
+      expect(await s.accessOf(u, mine.id)).toBe('edit');
+      expect(await s.accessOf(bob.id, mine.id)).toBeUndefined();
+      const team = await s.createSharedSpace('Team', 3);
+      await expect(s.createSharedSpace('team', 4)).rejects.toMatchObject({ code: 'SPACE_EXISTS' });
+      await s.setMember(team.id, u, 'edit');
+      await s.setMember(team.id, bob.id, 'view');
+      expect(await s.accessOf(bob.id, team.id)).toBe('view');
+      await s.setMember(team.id, bob.id, 'edit');
+      expect(await s.members(team.id)).toEqual([{ userId: u, name: 'alice', access: 'edit' }, { userId: bob.id, name: 'bob', access: 'edit' }]);
+      await s.setMember(team.id, bob.id, undefined);
+      expect(await s.accessOf(bob.id, team.id)).toBeUndefined();
+      expect((await s.spacesOf(u)).map((x) => [x.kind, x.name, x.access])).toEqual([['home', 'alice', 'edit'], ['shared', 'Team', 'edit']]);
+      expect((await s.getSharedSpace('TEAM'))?.id).toBe(team.id);
       // Paths are per space: the same path in two spaces are two files.
-      commit(s, u, 'same.txt', 'a');
-      commit(s, u, 'same.txt', 'b', { spaceId: team.id });
-      expect(s.getVersion(mine.id, 'same.txt')?.contentHash).toBe(h('a'));
-      expect(s.getVersion(team.id, 'same.txt')?.contentHash).toBe(h('b'));
-      expect(s.listFolder(team.id, '').map((e) => e.name)).toEqual(['same.txt']);
-      s.deleteSpace(team.id);
-      expect(s.getVersion(team.id, 'same.txt')).toBeUndefined();
-      expect(s.getVersion(mine.id, 'same.txt')).toBeDefined();
+      await commit(s, u, 'same.txt', 'a');
+      await commit(s, u, 'same.txt', 'b', { spaceId: team.id });
+      expect((await s.getVersion(mine.id, 'same.txt'))?.contentHash).toBe(h('a'));
+      expect((await s.getVersion(team.id, 'same.txt'))?.contentHash).toBe(h('b'));
+      expect((await s.listFolder(team.id, '')).map((e) => e.name)).toEqual(['same.txt']);
+      await s.deleteSpace(team.id);
+      expect(await s.getVersion(team.id, 'same.txt')).toBeUndefined();
+      expect(await s.getVersion(mine.id, 'same.txt')).toBeDefined();
     }));
 
-    it("removes a user with their space, sessions and links; what they added elsewhere stays, by '(deleted user)'", withStore((s, u) => {
-      const bob = s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 2 });
-      const team = s.createSharedSpace('Team', 3);
-      s.setMember(team.id, bob.id, 'edit');
-      commit(s, bob.id, 'mine.txt', 'a', { spaceId: s.homeSpace(bob.id).id });
-      commit(s, bob.id, 'ours.txt', 'b', { spaceId: team.id });
-      s.createSession('bob-session', bob.id, 1, 100);
-      const fileId = s.getVersion(team.id, 'ours.txt')!.fileId;
-      s.createLink({ id: 'bl', ownerId: bob.id, fileId, createdAt: 1 });
-      expect(s.deleteUser(bob.id)).toEqual({ files: 1, bytes: 10 });
-      expect(s.getUser(bob.id)).toBeUndefined();
-      expect(s.getSession('bob-session')).toBeUndefined();
-      expect(s.getLink('bl')).toBeUndefined();
-      expect(s.members(team.id)).toEqual([]);
-      expect(s.getVersion(team.id, 'ours.txt')?.uploader).toBe('(deleted user)');
-      expect(s.referencedChunks().has(h('a'))).toBe(false);
-      expect(s.accessOf(u, s.homeSpace(u).id)).toBe('edit');
+    it("removes a user with their space, sessions and links; what they added elsewhere stays, by '(deleted user)'", withStore(async (s, u) => {
+      const bob = await s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 2 });
+      const team = await s.createSharedSpace('Team', 3);
+      await s.setMember(team.id, bob.id, 'edit');
+      await commit(s, bob.id, 'mine.txt', 'a', { spaceId: (await s.homeSpace(bob.id)).id });
+      await commit(s, bob.id, 'ours.txt', 'b', { spaceId: team.id });
+      await s.createSession('bob-session', bob.id, 1, 100);
+      const fileId = (await s.getVersion(team.id, 'ours.txt'))!.fileId;
+      await s.createLink({ id: 'bl', ownerId: bob.id, fileId, createdAt: 1 });
+      expect(await s.deleteUser(bob.id)).toEqual({ files: 1, bytes: 10 });
+      expect(await s.getUser(bob.id)).toBeUndefined();
+      expect(await s.getSession('bob-session')).toBeUndefined();
+      expect(await s.getLink('bl')).toBeUndefined();
+      expect(await s.members(team.id)).toEqual([]);
+      expect((await s.getVersion(team.id, 'ours.txt'))?.uploader).toBe('(deleted user)');
+      expect((await s.referencedChunks()).has(h('a'))).toBe(false);
+      expect(await s.accessOf(u, (await s.homeSpace(u)).id)).toBe('edit');
     }));
 
-    it('makes empty folders (with their parents) that list and stay put', withStore((s) => {
-      const sp = home(s);
-      s.makeFolder(sp, 'a/b/c', 1);
-      expect(s.listFolder(sp, '').map((e) => [e.kind, e.name])).toEqual([['folder', 'a']]);
-      expect(s.listFolder(sp, 'a/b').map((e) => [e.kind, e.name])).toEqual([['folder', 'c']]);
-      expect(s.isFolder(sp, 'a/b/c')).toBe(true);
-      s.makeFolder(sp, 'a/b/c', 2); // again: nothing changes
-      expect(s.listFolder(sp, 'a/b')).toHaveLength(1);
+    it('makes empty folders (with their parents) that list and stay put', withStore(async (s) => {
+      const sp = await home(s);
+      await s.makeFolder(sp, 'a/b/c', 1);
+      expect((await s.listFolder(sp, '')).map((e) => [e.kind, e.name])).toEqual([['folder', 'a']]);
+      expect((await s.listFolder(sp, 'a/b')).map((e) => [e.kind, e.name])).toEqual([['folder', 'c']]);
+      expect(await s.isFolder(sp, 'a/b/c')).toBe(true);
+      await s.makeFolder(sp, 'a/b/c', 2); // again: nothing changes
+      expect(await s.listFolder(sp, 'a/b')).toHaveLength(1);
     }));
 
-    it('refuses a folder where a file is, and a file where a folder is', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'f', 'a');
-      expect(() => s.makeFolder(sp, 'f', 1)).toThrow(expect.objectContaining({ code: 'PATH_CONFLICT' }));
-      expect(() => s.makeFolder(sp, 'f/sub', 1)).toThrow(expect.objectContaining({ code: 'PATH_CONFLICT' }));
-      s.makeFolder(sp, 'empty', 1);
-      expect(() => commit(s, u, 'empty', 'b')).toThrow(expect.objectContaining({ code: 'IS_FOLDER' }));
+    it('refuses a folder where a file is, and a file where a folder is', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'f', 'a');
+      await expect(s.makeFolder(sp, 'f', 1)).rejects.toMatchObject({ code: 'PATH_CONFLICT' });
+      await expect(s.makeFolder(sp, 'f/sub', 1)).rejects.toMatchObject({ code: 'PATH_CONFLICT' });
+      await s.makeFolder(sp, 'empty', 1);
+      await expect(commit(s, u, 'empty', 'b')).rejects.toMatchObject({ code: 'IS_FOLDER' });
     }));
 
-    it('renames and moves a file: same id, versions and links follow', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'a.txt', 'a');
-      commit(s, u, 'a.txt', 'b');
-      const fileId = s.getVersion(sp, 'a.txt')!.fileId;
-      s.createLink({ id: 'ln', ownerId: u, fileId, createdAt: 1 });
-      expect(s.move({ spaceId: sp, path: 'a.txt' }, { spaceId: sp, path: 'docs/b.txt' })).toEqual({ kind: 'file', files: 1 });
-      expect(s.getVersion(sp, 'a.txt')).toBeUndefined();
-      expect(s.listVersions(sp, 'docs/b.txt').map((v) => v.version)).toEqual([2, 1]);
-      expect(s.getVersion(sp, 'docs/b.txt')?.fileId).toBe(fileId);
-      expect(s.getLink('ln')).toMatchObject({ path: 'docs/b.txt', spaceId: sp, trashed: false });
-      expect(s.listFolder(sp, 'docs').map((e) => e.name)).toEqual(['b.txt']);
+    it('renames and moves a file: same id, versions and links follow', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'a.txt', 'a');
+      await commit(s, u, 'a.txt', 'b');
+      const fileId = (await s.getVersion(sp, 'a.txt'))!.fileId;
+      await s.createLink({ id: 'ln', ownerId: u, fileId, createdAt: 1 });
+      expect(await s.move({ spaceId: sp, path: 'a.txt' }, { spaceId: sp, path: 'docs/b.txt' })).toEqual({ kind: 'file', files: 1 });
+      expect(await s.getVersion(sp, 'a.txt')).toBeUndefined();
+      expect((await s.listVersions(sp, 'docs/b.txt')).map((v) => v.version)).toEqual([2, 1]);
+      expect((await s.getVersion(sp, 'docs/b.txt'))?.fileId).toBe(fileId);
+      expect(await s.getLink('ln')).toMatchObject({ path: 'docs/b.txt', spaceId: sp, trashed: false });
+      expect((await s.listFolder(sp, 'docs')).map((e) => e.name)).toEqual(['b.txt']);
     }));
 
-    it('moves a folder with everything in it in one step, and keeps the folder it left', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'p/q/x.txt', 'x');
-      commit(s, u, 'p/q/r/y.txt', 'y');
-      commit(s, u, 'p/qq.txt', 'z'); // shares the prefix "p/q" but is not under p/q
-      s.makeFolder(sp, 'p/q/empty', 1);
-      expect(s.move({ spaceId: sp, path: 'p/q' }, { spaceId: sp, path: 'n/m' })).toEqual({ kind: 'folder', files: 2 });
-      expect(s.listFolder(sp, 'n/m').map((e) => [e.kind, e.name])).toEqual([['folder', 'empty'], ['folder', 'r'], ['file', 'x.txt']]);
-      expect(s.listFolder(sp, 'n/m/r').map((e) => e.path)).toEqual(['n/m/r/y.txt']);
-      expect(s.getVersion(sp, 'p/qq.txt')).toBeDefined();
-      expect(s.listFolder(sp, 'p').map((e) => e.name)).toEqual(['qq.txt']);
+    it('moves a folder with everything in it in one step, and keeps the folder it left', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'p/q/x.txt', 'x');
+      await commit(s, u, 'p/q/r/y.txt', 'y');
+      await commit(s, u, 'p/qq.txt', 'z'); // shares the prefix "p/q" but is not under p/q
+      await s.makeFolder(sp, 'p/q/empty', 1);
+      expect(await s.move({ spaceId: sp, path: 'p/q' }, { spaceId: sp, path: 'n/m' })).toEqual({ kind: 'folder', files: 2 });
+      expect((await s.listFolder(sp, 'n/m')).map((e) => [e.kind, e.name])).toEqual([['folder', 'empty'], ['folder', 'r'], ['file', 'x.txt']]);
+      expect((await s.listFolder(sp, 'n/m/r')).map((e) => e.path)).toEqual(['n/m/r/y.txt']);
+      expect(await s.getVersion(sp, 'p/qq.txt')).toBeDefined();
+      expect((await s.listFolder(sp, 'p')).map((e) => e.name)).toEqual(['qq.txt']);
       // A new upload under the new path lands next to the moved files.
-      commit(s, u, 'n/m/r/z.txt', 'w');
-      expect(s.listFolder(sp, 'n/m/r')).toHaveLength(2);
+      await commit(s, u, 'n/m/r/z.txt', 'w');
+      expect(await s.listFolder(sp, 'n/m/r')).toHaveLength(2);
     }));
 
-    it('refuses moves onto something, into itself, under a file, or of nothing', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'a/x', 'a');
-      commit(s, u, 'b', 'b');
-      const code = (fn: () => unknown) => {
-        try {
-          fn();
-        } catch (err) {
-          return (err as { code: string }).code;
-        }
-        return 'none';
-      };
-      expect(code(() => s.move({ spaceId: sp, path: 'b' }, { spaceId: sp, path: 'a' }))).toBe('PATH_CONFLICT');
-      expect(code(() => s.move({ spaceId: sp, path: 'a' }, { spaceId: sp, path: 'b' }))).toBe('PATH_CONFLICT');
-      expect(code(() => s.move({ spaceId: sp, path: 'a' }, { spaceId: sp, path: 'a/inner' }))).toBe('BAD_PATH');
-      expect(code(() => s.move({ spaceId: sp, path: 'a' }, { spaceId: sp, path: 'b/under' }))).toBe('PATH_CONFLICT');
-      expect(code(() => s.move({ spaceId: sp, path: 'nope' }, { spaceId: sp, path: 'c' }))).toBe('NOT_FOUND');
-      expect(s.listFolder(sp, '').map((e) => e.name)).toEqual(['a', 'b']);
+    it('refuses moves onto something, into itself, under a file, or of nothing', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'a/x', 'a');
+      await commit(s, u, 'b', 'b');
+      const code = (p: Promise<unknown>) => p.then(() => 'none', (err) => (err as { code: string }).code);
+      expect(await code(s.move({ spaceId: sp, path: 'b' }, { spaceId: sp, path: 'a' }))).toBe('PATH_CONFLICT');
+      expect(await code(s.move({ spaceId: sp, path: 'a' }, { spaceId: sp, path: 'b' }))).toBe('PATH_CONFLICT');
+      expect(await code(s.move({ spaceId: sp, path: 'a' }, { spaceId: sp, path: 'a/inner' }))).toBe('BAD_PATH');
+      expect(await code(s.move({ spaceId: sp, path: 'a' }, { spaceId: sp, path: 'b/under' }))).toBe('PATH_CONFLICT');
+      expect(await code(s.move({ spaceId: sp, path: 'nope' }, { spaceId: sp, path: 'c' }))).toBe('NOT_FOUND');
+      expect((await s.listFolder(sp, '')).map((e) => e.name)).toEqual(['a', 'b']);
     }));
 
-    it('moves between spaces', withStore((s, u) => {
-      const sp = home(s);
-      const team = s.createSharedSpace('Team', 1);
-      commit(s, u, 'dir/f.txt', 'a');
-      s.move({ spaceId: sp, path: 'dir' }, { spaceId: team.id, path: 'in/dir' });
-      expect(s.getVersion(team.id, 'in/dir/f.txt')?.contentHash).toBe(h('a'));
-      expect(s.getVersion(sp, 'dir/f.txt')).toBeUndefined();
+    it('moves between spaces', withStore(async (s, u) => {
+      const sp = await home(s);
+      const team = await s.createSharedSpace('Team', 1);
+      await commit(s, u, 'dir/f.txt', 'a');
+      await s.move({ spaceId: sp, path: 'dir' }, { spaceId: team.id, path: 'in/dir' });
+      expect((await s.getVersion(team.id, 'in/dir/f.txt'))?.contentHash).toBe(h('a'));
+      expect(await s.getVersion(sp, 'dir/f.txt')).toBeUndefined();
     }));
 
-    it('trashes a file or a folder, lists the trash, and puts it back with every version', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'f.txt', 'a');
-      commit(s, u, 'f.txt', 'b');
-      commit(s, u, 'd/one.txt', 'c');
-      commit(s, u, 'd/sub/two.txt', 'd');
-      const fileId = s.getVersion(sp, 'f.txt')!.fileId;
-      s.createLink({ id: 'ln', ownerId: u, fileId, createdAt: 1 });
-      const t1 = s.trash(sp, 'f.txt', u, 100);
+    it('trashes a file or a folder, lists the trash, and puts it back with every version', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'f.txt', 'a');
+      await commit(s, u, 'f.txt', 'b');
+      await commit(s, u, 'd/one.txt', 'c');
+      await commit(s, u, 'd/sub/two.txt', 'd');
+      const fileId = (await s.getVersion(sp, 'f.txt'))!.fileId;
+      await s.createLink({ id: 'ln', ownerId: u, fileId, createdAt: 1 });
+      const t1 = await s.trash(sp, 'f.txt', u, 100);
       expect(t1).toMatchObject({ path: 'f.txt', kind: 'file', files: 1, bytes: 20, trashedBy: 'alice', trashedAt: 100 });
-      const t2 = s.trash(sp, 'd', u, 200);
+      const t2 = await s.trash(sp, 'd', u, 200);
       expect(t2).toMatchObject({ kind: 'folder', files: 2, bytes: 20 });
-      expect(s.listFolder(sp, '')).toEqual([]);
-      expect(s.getVersion(sp, 'f.txt')).toBeUndefined();
-      expect(s.getFileVersion(fileId)).toBeUndefined();
-      expect(s.getLink('ln')?.trashed).toBe(true);
-      expect(s.listTrash(sp).map((t) => t.path)).toEqual(['d', 'f.txt']);
+      expect(await s.listFolder(sp, '')).toEqual([]);
+      expect(await s.getVersion(sp, 'f.txt')).toBeUndefined();
+      expect(await s.getFileVersion(fileId)).toBeUndefined();
+      expect((await s.getLink('ln'))?.trashed).toBe(true);
+      expect((await s.listTrash(sp)).map((t) => t.path)).toEqual(['d', 'f.txt']);
       // The path is free again while the old file is in the trash.
-      commit(s, u, 'f.txt', 'e');
-      expect(s.untrash(t1.id)).toEqual({ path: 'f_v2.txt' });
-      expect(s.listVersions(sp, 'f_v2.txt').map((v) => v.contentHash)).toEqual([h('b'), h('a')]);
-      expect(s.getLink('ln')).toMatchObject({ path: 'f_v2.txt', trashed: false });
-      expect(s.untrash(t2.id)).toEqual({ path: 'd' });
-      expect(s.listFolder(sp, 'd/sub').map((e) => e.name)).toEqual(['two.txt']);
-      expect(s.listTrash(sp)).toEqual([]);
-      expect(() => s.untrash(t2.id)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+      await commit(s, u, 'f.txt', 'e');
+      expect(await s.untrash(t1.id)).toEqual({ path: 'f_v2.txt' });
+      expect((await s.listVersions(sp, 'f_v2.txt')).map((v) => v.contentHash)).toEqual([h('b'), h('a')]);
+      expect(await s.getLink('ln')).toMatchObject({ path: 'f_v2.txt', trashed: false });
+      expect(await s.untrash(t2.id)).toEqual({ path: 'd' });
+      expect((await s.listFolder(sp, 'd/sub')).map((e) => e.name)).toEqual(['two.txt']);
+      expect(await s.listTrash(sp)).toEqual([]);
+      await expect(s.untrash(t2.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     }));
 
-    it('keeps the folder a trashed file was in', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'only/f.txt', 'a');
-      s.trash(sp, 'only/f.txt', u, 1);
-      expect(s.listFolder(sp, '').map((e) => [e.kind, e.name])).toEqual([['folder', 'only']]);
-      expect(s.listFolder(sp, 'only')).toEqual([]);
+    it('keeps the folder a trashed file was in', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'only/f.txt', 'a');
+      await s.trash(sp, 'only/f.txt', u, 1);
+      expect((await s.listFolder(sp, '')).map((e) => [e.kind, e.name])).toEqual([['folder', 'only']]);
+      expect(await s.listFolder(sp, 'only')).toEqual([]);
     }));
 
-    it('restores a trashed folder under a new name when its place is taken', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'd/x.txt', 'a');
-      const t = s.trash(sp, 'd', u, 1);
-      commit(s, u, 'd/y.txt', 'b');
-      expect(s.untrash(t.id)).toEqual({ path: 'd_v2' });
-      expect(s.listFolder(sp, 'd_v2').map((e) => e.path)).toEqual(['d_v2/x.txt']);
-      expect(s.listFolder(sp, 'd').map((e) => e.path)).toEqual(['d/y.txt']);
+    it('restores a trashed folder under a new name when its place is taken', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'd/x.txt', 'a');
+      const t = await s.trash(sp, 'd', u, 1);
+      await commit(s, u, 'd/y.txt', 'b');
+      expect(await s.untrash(t.id)).toEqual({ path: 'd_v2' });
+      expect((await s.listFolder(sp, 'd_v2')).map((e) => e.path)).toEqual(['d_v2/x.txt']);
+      expect((await s.listFolder(sp, 'd')).map((e) => e.path)).toEqual(['d/y.txt']);
     }));
 
-    it('purges the trash for good: one item, a space, or everything older than a time', withStore((s, u) => {
-      const sp = home(s);
+    it('purges the trash for good: one item, a space, or everything older than a time', withStore(async (s, u) => {
+      const sp = await home(s);
       for (const [i, name] of ['a', 'b', 'c'].entries()) {
-        commit(s, u, `${name}.txt`, name);
-        s.trash(sp, `${name}.txt`, u, (i + 1) * 100);
+        await commit(s, u, `${name}.txt`, name);
+        await s.trash(sp, `${name}.txt`, u, (i + 1) * 100);
       }
-      const [c] = s.listTrash(sp);
-      expect(s.purgeTrash({ id: c.id })).toEqual({ items: 1, files: 1 });
-      expect(s.purgeTrash({ before: 150 })).toEqual({ items: 1, files: 1 });
-      expect(s.listTrash(sp).map((t) => t.path)).toEqual(['b.txt']);
-      expect(s.purgeTrash({ spaceId: sp })).toEqual({ items: 1, files: 1 });
-      expect(s.referencedChunks().size).toBe(0);
-      expect(s.spaceUsage(sp)).toEqual({ files: 0, bytes: 0, trashBytes: 0 });
+      const [c] = await s.listTrash(sp);
+      expect(await s.purgeTrash({ id: c.id })).toEqual({ items: 1, files: 1 });
+      expect(await s.purgeTrash({ before: 150 })).toEqual({ items: 1, files: 1 });
+      expect((await s.listTrash(sp)).map((t) => t.path)).toEqual(['b.txt']);
+      expect(await s.purgeTrash({ spaceId: sp })).toEqual({ items: 1, files: 1 });
+      expect((await s.referencedChunks()).size).toBe(0);
+      expect(await s.spaceUsage(sp)).toEqual({ files: 0, bytes: 0, trashBytes: 0 });
     }));
 
-    it('searches names in the given spaces only, ignoring case and width, skipping the trash', withStore((s, u) => {
-      const sp = home(s);
-      const team = s.createSharedSpace('Team', 1);
-      const other = s.createSharedSpace('Other', 1);
-      commit(s, u, 'Reports/Quarterly REPORT.pdf', 'a');
-      commit(s, u, 'notes.txt', 'b');
-      commit(s, u, 'team-report.txt', 'c', { spaceId: team.id });
-      commit(s, u, 'secret-report.txt', 'd', { spaceId: other.id });
-      commit(s, u, 'old-report.txt', 'e');
-      s.trash(sp, 'old-report.txt', u, 1);
-      s.makeFolder(team.id, 'report drafts', 1);
-      const found = s.search([sp, team.id], 'ＲＥＰＯＲＴ', 50);
+    it('searches names in the given spaces only, ignoring case and width, skipping the trash', withStore(async (s, u) => {
+      const sp = await home(s);
+      const team = await s.createSharedSpace('Team', 1);
+      const other = await s.createSharedSpace('Other', 1);
+      await commit(s, u, 'Reports/Quarterly REPORT.pdf', 'a');
+      await commit(s, u, 'notes.txt', 'b');
+      await commit(s, u, 'team-report.txt', 'c', { spaceId: team.id });
+      await commit(s, u, 'secret-report.txt', 'd', { spaceId: other.id });
+      await commit(s, u, 'old-report.txt', 'e');
+      await s.trash(sp, 'old-report.txt', u, 1);
+      await s.makeFolder(team.id, 'report drafts', 1);
+      const found = await s.search([sp, team.id], 'ＲＥＰＯＲＴ', 50);
       expect(found.truncated).toBe(false);
       expect(found.hits.map((x) => [x.spaceId === sp ? 'me' : 'team', x.kind, x.path]).sort()).toEqual([
         ['me', 'file', 'Reports/Quarterly REPORT.pdf'],
@@ -503,25 +496,25 @@ export function metaStoreContract(name: string, make: () => { store: MetaStore; 
         ['team', 'file', 'team-report.txt'],
         ['team', 'folder', 'report drafts'],
       ]);
-      expect(s.search([sp, team.id], 'report', 2)).toMatchObject({ truncated: true });
-      expect(s.search([], 'report', 10).hits).toEqual([]);
+      expect(await s.search([sp, team.id], 'report', 2)).toMatchObject({ truncated: true });
+      expect((await s.search([], 'report', 10)).hits).toEqual([]);
     }));
 
-    it('finds things by their names after a rename, a move and a restore, and no longer by the old ones', withStore((s, u) => {
-      const sp = home(s);
-      commit(s, u, 'Drafts/Alpha Plan.txt', 'a');
-      s.move({ spaceId: sp, path: 'Drafts/Alpha Plan.txt' }, { spaceId: sp, path: 'Drafts/Ｂeta plan.txt' });
-      s.move({ spaceId: sp, path: 'Drafts' }, { spaceId: sp, path: 'Final' });
-      const paths = (text: string) => s.search([sp], text, 50).hits.map((x) => x.path).sort();
-      expect(paths('alpha')).toEqual([]);
-      expect(paths('beta')).toEqual(['Final/Ｂeta plan.txt']);
-      expect(paths('draft')).toEqual([]);
-      expect(paths('final')).toEqual(['Final']);
+    it('finds things by their names after a rename, a move and a restore, and no longer by the old ones', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'Drafts/Alpha Plan.txt', 'a');
+      await s.move({ spaceId: sp, path: 'Drafts/Alpha Plan.txt' }, { spaceId: sp, path: 'Drafts/Ｂeta plan.txt' });
+      await s.move({ spaceId: sp, path: 'Drafts' }, { spaceId: sp, path: 'Final' });
+      const paths = async (text: string) => (await s.search([sp], text, 50)).hits.map((x) => x.path).sort();
+      expect(await paths('alpha')).toEqual([]);
+      expect(await paths('beta')).toEqual(['Final/Ｂeta plan.txt']);
+      expect(await paths('draft')).toEqual([]);
+      expect(await paths('final')).toEqual(['Final']);
       // Restored under another name (the old one was taken meanwhile).
-      const item = s.trash(sp, 'Final/Ｂeta plan.txt', u, 1);
-      commit(s, u, 'Final/Ｂeta plan.txt', 'b');
-      const back = s.untrash(item.id);
-      expect(paths('beta')).toEqual(['Final/Ｂeta plan.txt', back.path].sort());
+      const item = await s.trash(sp, 'Final/Ｂeta plan.txt', u, 1);
+      await commit(s, u, 'Final/Ｂeta plan.txt', 'b');
+      const back = await s.untrash(item.id);
+      expect(await paths('beta')).toEqual(['Final/Ｂeta plan.txt', back.path].sort());
     }));
   });
 }

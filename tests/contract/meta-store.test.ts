@@ -7,25 +7,25 @@ import { SCHEMA_VERSION, SqliteMetaStore } from '../../relay/store/sqlite-meta-s
 import { DOWNLOAD_UNITS } from '../../relay/store/meta-store.js';
 import { tempDir } from '../helpers/relay.js';
 
-metaStoreContract('SqliteMetaStore (file)', () => {
+metaStoreContract('SqliteMetaStore (file)', async () => {
   const tmp = tempDir();
   const store = new SqliteMetaStore(path.join(tmp.dir, 'meta.db'));
   return {
     store,
-    dispose: () => {
-      store.close();
+    dispose: async () => {
+      await store.close();
       tmp.remove();
     },
   };
 });
 
-metaStoreContract('SqliteMetaStore (in memory)', () => {
+metaStoreContract('SqliteMetaStore (in memory)', async () => {
   const store = new SqliteMetaStore(':memory:');
   return { store, dispose: () => store.close() };
 });
 
 describe('SqliteMetaStore migrations', () => {
-  it("opens a database from the first release's schema and carries every row over", () => {
+  it("opens a database from the first release's schema and carries every row over", async () => {
     const tmp = tempDir();
     const file = path.join(tmp.dir, 'old.db');
     const old = new Database(file);
@@ -39,33 +39,33 @@ describe('SqliteMetaStore migrations', () => {
         expect(store.db.prepare(`SELECT count(*) FROM ${table} WHERE fold IS NULL OR fold <> ferry_fold(name)`).pluck().get(), table).toBe(0);
         expect(store.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get(), table).toBeGreaterThan(0);
       }
-      expect(store.getUserByName('alice')).toMatchObject({ id: 1, role: 'user' });
-      expect(store.getSession('s'.repeat(64))).toMatchObject({ userId: 1 });
-      const shared = store.getSharedSpace('Shared')!.id;
-      const v = store.getVersion(shared, 'docs/a.txt')!;
+      expect(await store.getUserByName('alice')).toMatchObject({ id: 1, role: 'user' });
+      expect(await store.getSession('s'.repeat(64))).toMatchObject({ userId: 1 });
+      const shared = (await store.getSharedSpace('Shared'))!.id;
+      const v = (await store.getVersion(shared, 'docs/a.txt'))!;
       // A whole-file hash from before is kept but not trusted as a source for other versions.
       expect(v).toMatchObject({ version: 1, sha256: 'w'.repeat(64), sha256Verified: false, chunks: [{ offset: 0, length: 10, sha256: 'a'.repeat(64) }] });
-      expect(store.sha256ForContent('c'.repeat(64))).toBeUndefined();
-      const up = store.getUpload('up1')!;
+      expect(await store.sha256ForContent('c'.repeat(64))).toBeUndefined();
+      const up = (await store.getUpload('up1'))!;
       expect(up).toMatchObject({ leg: '', path: 'big.bin', size: 20, spaceId: shared });
       expect(up.chunks).toEqual([
         { offset: 0, length: 10, sha256: 'b'.repeat(64) },
         { offset: 10, length: 10, sha256: 'd'.repeat(64) },
       ]);
-      expect([...store.heldChunks('up1')]).toEqual([0]);
-      expect(store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')).toMatchObject({ downloads: 2, servedUnits: 2 * DOWNLOAD_UNITS, maxDownloads: 3 });
-      expect(store.listFolder(shared, 'docs').map((e) => e.name)).toEqual(['a.txt']);
+      expect([...(await store.heldChunks('up1'))]).toEqual([0]);
+      expect(await store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')).toMatchObject({ downloads: 2, servedUnits: 2 * DOWNLOAD_UNITS, maxDownloads: 3 });
+      expect((await store.listFolder(shared, 'docs')).map((e) => e.name)).toEqual(['a.txt']);
     } finally {
-      store.close();
+      await store.close();
     }
     // Opening it again changes nothing.
     const again = new SqliteMetaStore(file);
-    expect(again.getUpload('up1')?.chunks).toHaveLength(2);
-    again.close();
+    expect((await again.getUpload('up1'))?.chunks).toHaveLength(2);
+    await again.close();
     tmp.remove();
   });
 
-  it('opens a database from before spaces: the one library becomes the shared folder "Shared" everyone can edit', () => {
+  it('opens a database from before spaces: the one library becomes the shared folder "Shared" everyone can edit', async () => {
     const tmp = tempDir();
     const file = path.join(tmp.dir, 'v1.db');
     const old = new Database(file);
@@ -75,40 +75,40 @@ describe('SqliteMetaStore migrations', () => {
     const store = new SqliteMetaStore(file);
     try {
       expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      const shared = store.getSharedSpace('Shared')!;
+      const shared = (await store.getSharedSpace('Shared'))!;
       expect(shared.kind).toBe('shared');
-      expect(store.members(shared.id).map((m) => [m.name, m.access])).toEqual([['alice', 'edit'], ['bob', 'edit'], ['root', 'edit']]);
+      expect((await store.members(shared.id)).map((m) => [m.name, m.access])).toEqual([['alice', 'edit'], ['bob', 'edit'], ['root', 'edit']]);
       // Every user has an empty My files.
       for (const name of ['root', 'alice', 'bob']) {
-        const u = store.getUserByName(name)!;
-        expect(store.homeSpace(u.id)).toMatchObject({ kind: 'home', name });
-        expect(store.listFolder(store.homeSpace(u.id).id, '')).toEqual([]);
-        expect(store.spacesOf(u.id).map((x) => x.name)).toEqual([name, 'Shared']);
+        const u = (await store.getUserByName(name))!;
+        expect(await store.homeSpace(u.id)).toMatchObject({ kind: 'home', name });
+        expect(await store.listFolder((await store.homeSpace(u.id)).id, '')).toEqual([]);
+        expect((await store.spacesOf(u.id)).map((x) => x.name)).toEqual([name, 'Shared']);
       }
       // Files, versions (with their uploaders and chunk lists), folders: all in Shared.
-      expect(store.listFolder(shared.id, '').map((e) => [e.kind, e.name])).toEqual([['folder', 'reports'], ['file', 'notes.txt']]);
-      expect(store.listVersions(shared.id, 'reports/q1.pdf').map((v) => [v.version, v.uploader, v.current])).toEqual([[2, 'bob', true], [1, 'root', false]]);
-      expect(store.getVersion(shared.id, 'reports/2026/q2.pdf')?.chunks).toEqual([{ offset: 0, length: 10, sha256: 'c'.repeat(64) }]);
-      expect(store.getVersion(shared.id, 'notes.txt')).toMatchObject({ size: 4, sha256Verified: true });
+      expect((await store.listFolder(shared.id, '')).map((e) => [e.kind, e.name])).toEqual([['folder', 'reports'], ['file', 'notes.txt']]);
+      expect((await store.listVersions(shared.id, 'reports/q1.pdf')).map((v) => [v.version, v.uploader, v.current])).toEqual([[2, 'bob', true], [1, 'root', false]]);
+      expect((await store.getVersion(shared.id, 'reports/2026/q2.pdf'))?.chunks).toEqual([{ offset: 0, length: 10, sha256: 'c'.repeat(64) }]);
+      expect(await store.getVersion(shared.id, 'notes.txt')).toMatchObject({ size: 4, sha256Verified: true });
       // The open upload continues into Shared; sessions and devices stay.
-      expect(store.getUpload('up1')).toMatchObject({ spaceId: shared.id, leg: 'leg1', path: 'big.bin' });
-      expect([...store.heldChunks('up1')]).toEqual([0]);
-      const alice = store.getUserByName('alice')!;
-      expect(store.getSession('s'.repeat(64))?.userId).toBe(alice.id);
-      expect(store.getDevice('d'.repeat(64))?.userId).toBe(alice.id);
+      expect(await store.getUpload('up1')).toMatchObject({ spaceId: shared.id, leg: 'leg1', path: 'big.bin' });
+      expect([...(await store.heldChunks('up1'))]).toEqual([0]);
+      const alice = (await store.getUserByName('alice'))!;
+      expect((await store.getSession('s'.repeat(64)))?.userId).toBe(alice.id);
+      expect((await store.getDevice('d'.repeat(64)))?.userId).toBe(alice.id);
       // A link now points at its file (and follows it); one to a file that was gone is dropped.
-      expect(store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')).toMatchObject({ spaceId: shared.id, path: 'reports/q1.pdf', servedUnits: 1_500_000, maxDownloads: 3 });
-      expect(store.getLink('G0neG0neG0neG0neG0neG0ne')).toBeUndefined();
-      store.move({ spaceId: shared.id, path: 'reports' }, { spaceId: shared.id, path: 'archive/reports' });
-      expect(store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')?.path).toBe('archive/reports/q1.pdf');
+      expect(await store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk')).toMatchObject({ spaceId: shared.id, path: 'reports/q1.pdf', servedUnits: 1_500_000, maxDownloads: 3 });
+      expect(await store.getLink('G0neG0neG0neG0neG0neG0ne')).toBeUndefined();
+      await store.move({ spaceId: shared.id, path: 'reports' }, { spaceId: shared.id, path: 'archive/reports' });
+      expect((await store.getLink('L1nkL1nkL1nkL1nkL1nkL1nk'))?.path).toBe('archive/reports/q1.pdf');
       // The foreign keys hold after the table rebuild.
       expect(store.db.pragma('foreign_key_check')).toEqual([]);
       expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
       // New users get a home space too.
-      const carol = store.createUser({ name: 'carol', role: 'user', passwordHash: 'x', now: 1 });
-      expect(store.spacesOf(carol.id).map((x) => x.kind)).toEqual(['home']);
+      const carol = await store.createUser({ name: 'carol', role: 'user', passwordHash: 'x', now: 1 });
+      expect((await store.spacesOf(carol.id)).map((x) => x.kind)).toEqual(['home']);
     } finally {
-      store.close();
+      await store.close();
       tmp.remove();
     }
   });

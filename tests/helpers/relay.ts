@@ -87,7 +87,7 @@ export async function addUsers(dataDir: string, users: { name: string; password:
     const accounts = new Accounts(meta, 86_400_000);
     for (const u of users) await accounts.addUser(u.name, u.role, u.password);
   } finally {
-    meta.close();
+    await meta.close();
   }
 }
 

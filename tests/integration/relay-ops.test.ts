@@ -101,9 +101,9 @@ describe('sweeping', () => {
     const chunks = new FsChunkStore(path.join(tmp.dir, 'chunks'));
     const library = new Library(chunks, meta, { retention: { keepVersions: 0, keepDays: 0 }, history: true, uploadExpiryMs: 7 * 86_400_000, gcGraceMs: 0, trashDays: 30 }, pino({ level: 'silent' }));
     try {
-      const user = meta.createUser({ name: 'u', role: 'user', passwordHash: 'x', now: 0 });
+      const user = await meta.createUser({ name: 'u', role: 'user', passwordHash: 'x', now: 0 });
       const data = randomData(100);
-      const { upload, need } = await library.beginUpload(user, { spaceId: meta.homeSpace(user.id).id, path: 'p', size: 100, mtime: 0, chunks: [{ offset: 0, length: 100, sha256: sha256(data) }], conflict: 'version', partial: false });
+      const { upload, need } = await library.beginUpload(user, { spaceId: (await meta.homeSpace(user.id)).id, path: 'p', size: 100, mtime: 0, chunks: [{ offset: 0, length: 100, sha256: sha256(data) }], conflict: 'version', partial: false });
       expect(need).toEqual([0]);
       await library.storeChunk(upload, 0, data);
       expect(await chunks.has(sha256(data))).toBe(true);
@@ -111,10 +111,10 @@ describe('sweeping', () => {
       expect(await library.sweep(Date.now() + 6 * 86_400_000)).toMatchObject({ expiredUploads: 0, collectedChunks: 0 });
       expect(await library.sweep(Date.now() + 8 * 86_400_000)).toMatchObject({ expiredUploads: 1, collectedChunks: 1 });
       expect(await chunks.has(sha256(data))).toBe(false);
-      expect(meta.getUpload(upload.record.id)).toBeUndefined();
+      expect(await meta.getUpload(upload.record.id)).toBeUndefined();
     } finally {
       await library.close();
-      meta.close();
+      await meta.close();
       tmp.remove();
     }
   });
@@ -125,22 +125,22 @@ describe('sweeping', () => {
     const chunks = new FsChunkStore(path.join(tmp.dir, 'chunks'));
     const library = new Library(chunks, meta, { retention: { keepVersions: 0, keepDays: 0 }, history: true, uploadExpiryMs: 7 * 86_400_000, gcGraceMs: 0, trashDays: 3 }, pino({ level: 'silent' }));
     try {
-      const user = meta.createUser({ name: 'u', role: 'user', passwordHash: 'x', now: 0 });
-      const space = meta.homeSpace(user.id).id;
+      const user = await meta.createUser({ name: 'u', role: 'user', passwordHash: 'x', now: 0 });
+      const space = (await meta.homeSpace(user.id)).id;
       const data = randomData(100);
       const { upload } = await library.beginUpload(user, { spaceId: space, path: 'gone.bin', size: 100, mtime: 0, chunks: [{ offset: 0, length: 100, sha256: sha256(data) }], conflict: 'version', partial: false });
       await library.storeChunk(upload, 0, data);
       await library.commitUpload(user, upload.record.id, upload, upload.record.contentHash);
-      library.trash(user, space, 'gone.bin');
+      await library.trash(user, space, 'gone.bin');
       // Two days on it can still be restored; four days on it is gone with its chunk.
       expect(await library.sweep(Date.now() + 2 * 86_400_000)).toMatchObject({ purgedTrash: 0, collectedChunks: 0 });
-      expect(meta.listTrash(space)).toHaveLength(1);
+      expect(await meta.listTrash(space)).toHaveLength(1);
       expect(await library.sweep(Date.now() + 4 * 86_400_000)).toMatchObject({ purgedTrash: 1, collectedChunks: 1 });
-      expect(meta.listTrash(space)).toEqual([]);
+      expect(await meta.listTrash(space)).toEqual([]);
       expect(await chunks.has(sha256(data))).toBe(false);
     } finally {
       await library.close();
-      meta.close();
+      await meta.close();
       tmp.remove();
     }
   });

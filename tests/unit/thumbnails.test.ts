@@ -38,8 +38,8 @@ describe('Thumbnails', () => {
     expect(await sharp(thumb).metadata()).toMatchObject({ format: 'webp', width: 256, height: 192 });
     expect(existsSync(path.join(dir, `${version.contentHash}.webp`))).toBe(true);
     // Swept once no version has that content any more; kept while one does.
-    expect(await thumbs.sweep(() => true)).toBe(0);
-    expect(await thumbs.sweep(() => false)).toBe(1);
+    expect(await thumbs.sweep(async () => true)).toBe(0);
+    expect(await thumbs.sweep(async () => false)).toBe(1);
     expect(existsSync(path.join(dir, `${version.contentHash}.webp`))).toBe(false);
   });
 
@@ -49,10 +49,10 @@ describe('Thumbnails', () => {
     expect(await thumbs.get(version)).toBeUndefined();
     const leftover = path.join(dir, `${'a'.repeat(64)}.webp.123.tmp`);
     writeFileSync(leftover, 'half');
-    expect(await thumbs.sweep(() => true)).toBe(0);
+    expect(await thumbs.sweep(async () => true)).toBe(0);
     const old = new Date(Date.now() - 2 * 3_600_000);
     utimesSync(leftover, old, old);
-    expect(await thumbs.sweep(() => true)).toBe(1);
+    expect(await thumbs.sweep(async () => true)).toBe(1);
     expect(existsSync(leftover)).toBe(false);
   });
 });

@@ -1,0 +1,185 @@
+/**
+ * The small SQL surface the metadata store is written against, so one implementation
+ * (`SqlMetaStore`) runs on SQLite and on PostgreSQL. Statements use `?` placeholders
+ * and the SQL both engines share; what differs is in `Dialect`.
+ */
+import type Database from 'better-sqlite3';
+
+export type Param = string | number | null;
+
+/** Statements, outside a transaction or inside one. */
+export interface Sql {
+  all<T>(sql: string, params?: readonly Param[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly Param[]): Promise<T | undefined>;
+  /** The first column of the first row. */
+  value<T>(sql: string, params?: readonly Param[]): Promise<T | undefined>;
+  /** The first column of every row. */
+  column<T>(sql: string, params?: readonly Param[]): Promise<T[]>;
+  /** Runs a change; resolves to the number of rows it changed. */
+  run(sql: string, params?: readonly Param[]): Promise<number>;
+  /**
+   * Holds these locks until the transaction ends (PostgreSQL advisory locks, taken in
+   * ascending order so two transactions never wait on each other in a circle). On
+   * SQLite a write transaction already excludes every other, so this does nothing.
+   */
+  lock(...keys: number[]): Promise<void>;
+}
+
+export interface Dialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** Position of a substring (1-based, 0 when absent): `instr` / `strpos`. */
+  readonly instr: string;
+  /** The larger of two values: `max` / `greatest`. */
+  readonly greatest: string;
+  /** Appended to a SELECT that is about to change the rows it reads. */
+  readonly forUpdate: string;
+  /** `col = ?`, comparing ASCII letters without case (user and shared folder names). */
+  nocaseEquals(col: string): string;
+  /** An ORDER BY term that sorts like `nocaseEquals` compares. */
+  nocaseOrder(col: string): string;
+  /** True when `err` is a unique constraint violation. */
+  isUniqueViolation(err: unknown): boolean;
+}
+
+export interface SqlEngine extends Sql {
+  readonly dialect: Dialect;
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it
+   * throws. `fn` must use the `Sql` it is given, never the engine itself. It may run
+   * more than once when the engine asks for a retry (a serialization failure).
+   */
+  tx<T>(fn: (t: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Lock keys: one namespace per kind of thing, so a space and a user never share a key. */
+export const LOCK = {
+  space: (id: number) => 1 * 2 ** 32 + id,
+  user: (id: number) => 2 * 2 ** 32 + id,
+  /** Who is an enabled admin (so the last one is never demoted). */
+  admins: 3 * 2 ** 32,
+} as const;
+
+/** Rows per multi-row INSERT (SQLite allows 32,766 parameters, PostgreSQL 65,535). */
+export const INSERT_BATCH = 500;
+
+/** Inserts `rows` into `table (columns)` with a few multi-row statements. */
+export async function insertRows(t: Sql, table: string, columns: string[], rows: Param[][], suffix = ''): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+    const batch = rows.slice(i, i + INSERT_BATCH);
+    const tuple = `(${columns.map(() => '?').join(', ')})`;
+    await t.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${batch.map(() => tuple).join(', ')} ${suffix}`, batch.flat());
+  }
+}
+
+const SQLITE: Dialect = {
+  name: 'sqlite',
+  instr: 'instr',
+  greatest: 'max',
+  forUpdate: '',
+  // The columns are declared COLLATE NOCASE.
+  nocaseEquals: (col) => `${col} = ?`,
+  nocaseOrder: (col) => col,
+  isUniqueViolation: (err) => (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE',
+};
+
+/**
+ * better-sqlite3 behind the asynchronous surface. Its calls are synchronous, so a
+ * transaction is the only thing that can be interleaved: while one is open (its body
+ * awaits between statements) every other statement and transaction waits its turn.
+ */
+export class SqliteSql implements SqlEngine {
+  readonly dialect = SQLITE;
+  private readonly statements = new Map<string, Database.Statement>();
+  private locked = false;
+  private readonly waiting: (() => void)[] = [];
+  /** The statements a transaction body runs, without waiting for the lock it holds. */
+  private readonly inside: Sql;
+
+  constructor(readonly db: Database.Database) {
+    const first = (row: unknown) => (row === undefined ? undefined : Object.values(row as object)[0]);
+    this.inside = {
+      all: async <T>(sql: string, params: readonly Param[] = []) => this.statement(sql).all(...params) as T[],
+      get: async <T>(sql: string, params: readonly Param[] = []) => this.statement(sql).get(...params) as T | undefined,
+      value: async <T>(sql: string, params: readonly Param[] = []) => first(this.statement(sql).get(...params)) as T | undefined,
+      column: async <T>(sql: string, params: readonly Param[] = []) => this.statement(sql).all(...params).map(first) as T[],
+      run: async (sql: string, params: readonly Param[] = []) => this.statement(sql).run(...params).changes,
+      lock: async () => {},
+    };
+  }
+
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private async acquire(): Promise<void> {
+    if (!this.locked) {
+      this.locked = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.locked = false;
+  }
+
+  /** One statement: now when no transaction is open, else after it. */
+  private async one<T>(op: (s: Sql) => Promise<T>): Promise<T> {
+    if (!this.locked) return op(this.inside);
+    await this.acquire();
+    try {
+      return await op(this.inside);
+    } finally {
+      this.release();
+    }
+  }
+
+  all<T>(sql: string, params?: readonly Param[]) {
+    return this.one((s) => s.all<T>(sql, params));
+  }
+  get<T>(sql: string, params?: readonly Param[]) {
+    return this.one((s) => s.get<T>(sql, params));
+  }
+  value<T>(sql: string, params?: readonly Param[]) {
+    return this.one((s) => s.value<T>(sql, params));
+  }
+  column<T>(sql: string, params?: readonly Param[]) {
+    return this.one((s) => s.column<T>(sql, params));
+  }
+  run(sql: string, params?: readonly Param[]) {
+    return this.one((s) => s.run(sql, params));
+  }
+  async lock(): Promise<void> {}
+
+  async tx<T>(fn: (t: Sql) => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      // IMMEDIATE: take the write lock now, so a read-then-write never has to upgrade
+      // (another process, such as `ferry user add`, may write to the same file).
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.inside);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.acquire();
+    this.db.close();
+  }
+}
