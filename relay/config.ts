@@ -49,6 +49,8 @@ export interface RelayConfig {
   trustProxy: boolean;
   /** A second, plain-HTTP port that only sends browsers to the https URL (0 = none). */
   redirectPort: number;
+  /** Where metadata is kept: SQLite in `<data>/ferry.db`, or a PostgreSQL database several relays share. */
+  meta: { kind: 'sqlite' } | { kind: 'postgres'; url: string };
   /** Where chunks are kept: files under `<data>/chunks`, or an S3-compatible bucket. */
   chunks: { kind: 'files' } | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string };
 }
@@ -75,6 +77,7 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--redirect-port', env: 'FERRY_REDIRECT_PORT', default: '0', help: 'also listen here for plain HTTP and send it to the https URL (0 = no)' },
   { flag: '--trust-proxy', env: 'FERRY_TRUST_PROXY', default: 'off', help: "'on' behind a reverse proxy: client address and scheme from X-Forwarded-For/-Proto or Forwarded" },
   { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
+  { flag: '--meta', env: 'FERRY_META', default: 'sqlite', help: "'sqlite' (ferry.db in the data folder) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, shared by every relay" },
   { flag: '--chunks', env: 'FERRY_CHUNKS', default: 'files', help: "'files' (in the data folder) or s3://BUCKET[/prefix]; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" },
   { flag: '--s3-endpoint', env: 'FERRY_S3_ENDPOINT', default: '', help: 'the S3 engine, like http://127.0.0.1:7480 (Ceph RGW, Swift, MinIO); none for AWS' },
   { flag: '--s3-region', env: 'FERRY_S3_REGION', default: '', help: 'the bucket\'s region (default AWS_REGION, else us-east-1)' },
@@ -133,8 +136,15 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     ...tlsSettings(get('--tls'), get('--tls-cert'), get('--tls-key')),
     redirectPort: num('--redirect-port', get('--redirect-port')),
     trustProxy: ['on', 'true', '1', 'yes'].includes(get('--trust-proxy').toLowerCase()),
+    meta: metaSettings(get('--meta')),
     chunks: chunkSettings(get('--chunks'), get('--s3-endpoint'), get('--s3-region')),
   };
+}
+
+function metaSettings(where: string): RelayConfig['meta'] {
+  if (where === 'sqlite') return { kind: 'sqlite' };
+  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(where)) throw new Error('--meta takes sqlite or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE');
+  return { kind: 'postgres', url: where };
 }
 
 function chunkSettings(where: string, endpoint: string, region: string): RelayConfig['chunks'] {

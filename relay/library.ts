@@ -24,7 +24,7 @@ import type { Access, MetaStore, RetentionPolicy, TrashItem, UploadRecord, User 
 import type { Logger } from './log.js';
 import { sha256Hex } from './hash.js';
 import { ChunkHasher, type HeldChunk } from './chunk-hasher.js';
-import { MAX_OPEN_UPLOADS_PER_USER, MAX_OPEN_UPLOAD_BYTES_PER_USER } from './limits.js';
+import { CHANGE_LOG_MS, MAX_OPEN_UPLOADS_PER_USER, MAX_OPEN_UPLOAD_BYTES_PER_USER } from './limits.js';
 import { storageError } from './store/storage-error.js';
 
 export interface LibraryOptions {
@@ -63,13 +63,15 @@ export class ActiveUpload {
   ) {}
 }
 
-export type LibraryChange = Omit<LibraryEvent, 'epoch' | 'seq' | 'at'>;
-
 export class Library {
   private gcTimer?: ReturnType<typeof setTimeout>;
-  private readonly epoch = Date.now();
-  /** Per space: each space's events are numbered on their own, so a member sees no gaps from spaces they are not in. */
-  private readonly seq = new Map<number, number>();
+  /** Names the change log (made once per database): positions of one log mean nothing in another. */
+  private epoch = 0;
+  /** The change log position up to which listeners have heard. */
+  private delivered = 0;
+  private pumping?: Promise<void>;
+  private pumpAgain = false;
+  private stopWatching?: () => Promise<void>;
   private readonly listeners = new Set<(e: LibraryEvent) => void>();
   /** The leg that holds each session with a live connection on this relay. */
   private readonly live = new Map<string, ActiveUpload>();
@@ -80,11 +82,56 @@ export class Library {
     return () => this.listeners.delete(listener);
   }
 
-  private changed(change: LibraryChange): void {
-    const seq = (this.seq.get(change.space) ?? 0) + 1;
-    this.seq.set(change.space, seq);
-    const event: LibraryEvent = { ...change, epoch: this.epoch, seq, at: Date.now() };
-    for (const l of this.listeners) l(event);
+  /**
+   * Starts hearing the change log: from its newest position on, woken by this relay's own
+   * changes and by every other relay's on the same database.
+   */
+  async start(): Promise<void> {
+    this.epoch = Number(await this.meta.sharedValue('change-log-epoch', () => String(Date.now())));
+    this.delivered = (await this.meta.changeBounds()).newest;
+    this.stopWatching = await this.meta.watchChanges(() => void this.pump());
+  }
+
+  /** Where the change log is now, and what names it: for clients catching up after a reconnect. */
+  async changePosition(): Promise<{ epoch: number; position: number }> {
+    return { epoch: this.epoch, position: (await this.meta.changeBounds()).newest };
+  }
+
+  /** The change log after `since`, as events (see MetaStore.changesSince). */
+  async changesSince(since: number, limit: number, spaceIds: number[]): Promise<{ events: LibraryEvent[]; reset: boolean }> {
+    const { oldest } = await this.meta.changeBounds();
+    const events = (await this.meta.changesSince(since, limit, spaceIds)).map((c) => ({ ...c, epoch: this.epoch }));
+    // Changes right after `since` were pruned: the client must list again instead.
+    return { events, reset: oldest > since + 1 };
+  }
+
+  /** Tells listeners every change logged since the last one they heard, in order. */
+  pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return this.pumping;
+    }
+    this.pumping = (async () => {
+      try {
+        do {
+          this.pumpAgain = false;
+          for (;;) {
+            const batch = await this.meta.changesSince(this.delivered, 500);
+            for (const c of batch) {
+              this.delivered = c.seq;
+              const event: LibraryEvent = { ...c, epoch: this.epoch };
+              for (const l of this.listeners) l(event);
+            }
+            if (batch.length < 500) break;
+          }
+        } while (this.pumpAgain);
+      } catch (err) {
+        this.log.warn({ event: 'error', op: 'changes', err }, 'could not read the change log; trying again with the next change');
+      } finally {
+        this.pumping = undefined;
+      }
+    })();
+    return this.pumping;
   }
   private gcRunning?: Promise<number>;
 
@@ -358,6 +405,7 @@ export class Library {
       quotaBytes: this.quotaFor(user),
       keepReplaced: this.opts.history,
       now: Date.now(),
+      by: user.name,
     });
     this.releaseUpload(active);
     const answer = { space: record.spaceId, path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: result.unchanged };
@@ -368,7 +416,7 @@ export class Library {
     }
     const pruned = await this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId: record.spaceId, path: result.path }) + result.removed;
     if (pruned > 0) this.scheduleGc();
-    this.changed({ kind: result.version === 1 ? 'file.added' : 'version.added', space: record.spaceId, path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, user: user.name });
+    await this.pump();
     return answer;
   }
 
@@ -438,38 +486,37 @@ export class Library {
 
   async restore(user: User, spaceId: number, path: string, version: number) {
     await this.version(spaceId, path, version);
-    const restored = await this.meta.restoreVersion(spaceId, path, version, user.id, Date.now(), this.quotaFor(user));
+    const restored = await this.meta.restoreVersion(spaceId, path, version, user.id, Date.now(), this.quotaFor(user), user.name);
     if (await this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId, path }) > 0) this.scheduleGc();
-    this.changed({ kind: 'version.restored', space: spaceId, path, version: restored.version, user: user.name });
+    await this.pump();
     return { path, version: restored.version, restoredFrom: version };
   }
 
   /** Deletes a file or one version for good (admins only; everyone else trashes). */
   async remove(user: User, spaceId: number, path: string, version?: number) {
     if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete for good; move it to the trash instead.');
-    const deletedVersions = await this.meta.deleteVersions(spaceId, path, version);
+    const deletedVersions = await this.meta.deleteVersions(spaceId, path, version, user.name);
     this.scheduleGc();
-    const fileGone = version === undefined || !(await this.meta.getVersion(spaceId, path));
-    this.changed({ kind: fileGone ? 'file.deleted' : 'version.deleted', space: spaceId, path, version, user: user.name });
+    await this.pump();
     return { path, deletedVersions };
   }
 
   async makeFolder(user: User, spaceId: number, path: string) {
-    await this.meta.makeFolder(spaceId, path, Date.now());
-    this.changed({ kind: 'folder.added', space: spaceId, path, user: user.name });
+    await this.meta.makeFolder(spaceId, path, Date.now(), user.name);
+    await this.pump();
     return { space: spaceId, path };
   }
 
   /** Renames or moves a file or folder (see MetaStore.move); both spaces were checked for edit. */
   async move(user: User, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }) {
-    const moved = await this.meta.move(from, to);
-    this.changed({ kind: 'moved', space: to.spaceId, path: to.path, from: from.path, fromSpace: from.spaceId === to.spaceId ? undefined : from.spaceId, user: user.name });
+    const moved = await this.meta.move(from, to, user.name);
+    await this.pump();
     return { space: to.spaceId, path: to.path, ...moved };
   }
 
   async trash(user: User, spaceId: number, path: string): Promise<TrashItem> {
-    const item = await this.meta.trash(spaceId, path, user.id, Date.now());
-    this.changed({ kind: 'trashed', space: spaceId, path, user: user.name });
+    const item = await this.meta.trash(spaceId, path, user.id, Date.now(), user.name);
+    await this.pump();
     return item;
   }
 
@@ -482,8 +529,8 @@ export class Library {
 
   async untrash(user: User, spaceId: number, id: number) {
     await this.trashItem(spaceId, id);
-    const { path } = await this.meta.untrash(id);
-    this.changed({ kind: 'untrashed', space: spaceId, path, user: user.name });
+    const { path } = await this.meta.untrash(id, user.name);
+    await this.pump();
     return { space: spaceId, path };
   }
 
@@ -491,9 +538,9 @@ export class Library {
   async purge(user: User, spaceId: number, id?: number) {
     if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete from the trash for good.');
     const item = id === undefined ? undefined : await this.trashItem(spaceId, id);
-    const result = await this.meta.purgeTrash(item ? { id: item.id } : { spaceId });
+    const result = await this.meta.purgeTrash(item ? { id: item.id } : { spaceId }, user.name);
     if (result.items) this.scheduleGc();
-    this.changed({ kind: 'purged', space: spaceId, path: item?.path ?? '', user: user.name });
+    await this.pump();
     return { space: spaceId, ...result };
   }
 
@@ -504,8 +551,9 @@ export class Library {
     const prunedVersions = await this.meta.applyRetention(this.opts.retention, now);
     const purgedTrash = this.opts.trashDays > 0 ? (await this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 })).items : 0;
     const collectedChunks = await this.collectGarbage(now);
-    if (stale.length || prunedVersions || purgedTrash || collectedChunks) {
-      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks }, 'sweep');
+    const forgottenChanges = await this.meta.pruneChanges(now - CHANGE_LOG_MS);
+    if (stale.length || prunedVersions || purgedTrash || collectedChunks || forgottenChanges) {
+      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, forgottenChanges }, 'sweep');
     }
     return { expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks };
   }
@@ -552,6 +600,8 @@ export class Library {
 
   async close(): Promise<void> {
     clearTimeout(this.gcTimer);
+    await this.stopWatching?.();
+    await this.pumping;
     await this.hasher.close();
   }
 }

@@ -69,6 +69,12 @@ export const HTTP_IDLE_MS = limit('HTTP_IDLE_MS', 60_000);
 /** Link downloads read chunks in pieces of this size, so a stalled response holds little. */
 export const LINK_READ_BYTES = limit('LINK_READ_BYTES', 256 * KiB);
 
+/** The change log keeps changes this long: a client away longer lists its folders again instead of catching up. */
+export const CHANGE_LOG_MS = limit('CHANGE_LOG_MS', 30 * 86_400_000);
+
+/** At most this many changes in one answer to `changes` (a client asks again for the rest). */
+export const MAX_CHANGES_PER_REPLY = limit('MAX_CHANGES_PER_REPLY', 1000);
+
 // ---------------------------------------------------------------- sign-in
 
 /** A one-time sign-in code (the QR code that signs a phone in) is good for this long. */

@@ -21,9 +21,10 @@ import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH, type LibraryEvent } from './protocol/index.js';
 import type { ChunkStore } from './store/chunk-store.js';
+import type { MetaStore } from './store/meta-store.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
 import { S3ChunkStore } from './store/s3-chunk-store.js';
-import { SqliteMetaStore } from './store/sqlite-meta-store.js';
+import { openMetaStore } from './store/open-meta-store.js';
 import { MediaServer } from './media/media-http.js';
 import { ZipDownloads } from './zip/zip-download.js';
 import { AutoCredentials, FileCredentials, type CredentialSource } from './tls/certificates.js';
@@ -94,10 +95,15 @@ export function originAllowed(origin: string | undefined, host: string | undefin
 }
 
 /** The key that signs share-link password cookies; kept in the data folder so they survive restarts. */
-function linkSecret(dataDir: string): Buffer {
+/**
+ * The key that signs link unlock cookies and media keys. Every relay on one database
+ * shares it, so a cookie or key made by one is good at any other (a load balancer need
+ * not be sticky). A relay from before keeps the key its data folder has.
+ */
+async function linkSecret(meta: MetaStore, dataDir: string): Promise<Buffer> {
   const file = path.join(dataDir, 'link-secret');
-  if (!existsSync(file)) writeFileSync(file, randomBytes(32), { mode: 0o600 });
-  return readFileSync(file);
+  const value = await meta.sharedValue('link-secret', () => (existsSync(file) ? readFileSync(file) : randomBytes(32)).toString('base64'));
+  return Buffer.from(value, 'base64');
 }
 
 /**
@@ -155,8 +161,11 @@ async function openChunkStore(config: RelayConfig): Promise<ChunkStore & { close
 export async function startRelay(config: RelayConfig): Promise<Relay> {
   keepPrivate(config.dataDir);
   const { log, close: closeLog, hub: logHub } = createLogger(config.dataDir, config.logLevel);
-  const meta = new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
-  const chunks = await openChunkStore(config);
+  const meta = await openMetaStore(config);
+  const chunks = await openChunkStore(config).catch(async (err) => {
+    await meta.close();
+    throw err;
+  });
   const library = new Library(chunks, meta, {
     retention: { keepVersions: config.keepVersions, keepDays: config.keepDays },
     history: config.history,
@@ -165,6 +174,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     quotaBytes: config.quotaBytes,
     trashDays: config.trashDays,
   }, log);
+  await library.start();
   const accounts = new Accounts(meta, config.sessionTtlMs);
   const connections = new Set<ClientConnection>();
   /** Unauthenticated connections per address. */
@@ -226,7 +236,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   };
 
   ctx.zips = new ZipDownloads(ctx);
-  const secret = linkSecret(config.dataDir);
+  const secret = await linkSecret(meta, config.dataDir);
   ctx.media = new MediaServer(ctx, secret);
 
   // Every signed-in client hears about every change to the library.

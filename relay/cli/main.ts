@@ -11,7 +11,7 @@ import { RemotePaths, spacePrefix } from '../client/remote-path.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
 const relayModules = () =>
-  Promise.all([import('../config.js'), import('../server.js'), import('../store/sqlite-meta-store.js'), import('../auth/accounts.js')]);
+  Promise.all([import('../config.js'), import('../server.js'), import('../store/open-meta-store.js'), import('../auth/accounts.js')]);
 import { clearSession, loadDevice, loadSession, saveSession, trustCa, trustedCa, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { probeTls, untrusted } from './tls-trust.js';
@@ -144,15 +144,13 @@ async function serve(args: string[]): Promise<void> {
 }
 
 async function userAdd(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', default: 'user' }, data: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', default: 'user' }, data: { type: 'string' }, meta: { type: 'string' } } });
   const [sub, name] = positionals;
-  if (sub !== 'add' || !name) throw new UsageError('usage: ferry user add NAME --role admin|user [--data DIR]');
+  if (sub !== 'add' || !name) throw new UsageError('usage: ferry user add NAME --role admin|user [--data DIR] [--meta sqlite|postgres://…]');
   if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-  const [{ loadConfig }, , { SqliteMetaStore }, { Accounts }] = await relayModules();
-  const config = loadConfig({ data: values.data });
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(config.dataDir, { recursive: true });
-  const meta = new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
+  const [{ loadConfig }, , { openMetaStore }, { Accounts }] = await relayModules();
+  const config = loadConfig({ data: values.data, meta: values.meta });
+  const meta = await openMetaStore(config);
   try {
     const password = await readPassword(`Password for ${name}: `);
     const user = await new Accounts(meta, config.sessionTtlMs).addUser(name, values.role as Role, password);

@@ -1,5 +1,6 @@
 /** The library: spaces, list, history, verify, restore, delete, folders, moves, trash, search. */
 import { FerryError, MAX_SEARCH_HITS, checkFolder, checkPath, parentOf } from '../protocol/index.js';
+import { MAX_CHANGES_PER_REPLY } from '../limits.js';
 import type { Handler } from './types.js';
 import type { TrashItem } from '../store/meta-store.js';
 
@@ -156,6 +157,21 @@ export const zipTicket: Handler<'zip.ticket'> = async (conn, msg) => {
 export const mediaKey: Handler<'media.key'> = async (conn) => {
   conn.requireUser();
   return conn.ctx.media.issue(conn.tokenHash!);
+};
+
+export const changes: Handler<'changes'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const { library } = conn.ctx;
+  const { epoch, position } = await library.changePosition();
+  if (msg.since === undefined) return { epoch, position, events: [], more: false, reset: false };
+  if (msg.epoch !== undefined && msg.epoch !== epoch) return { epoch, position, events: [], more: false, reset: true };
+  const limit = Math.min(msg.limit ?? MAX_CHANGES_PER_REPLY, MAX_CHANGES_PER_REPLY);
+  const spaces = (await library.meta.spacesOf(user.id)).map((s) => s.id);
+  const { events, reset } = await library.changesSince(msg.since, limit + 1, spaces);
+  const more = events.length > limit;
+  const shown = events.slice(0, limit);
+  // With nothing (more) to show, the position moves to the newest change, past others' spaces.
+  return { epoch, position: more ? shown[shown.length - 1].seq : Math.max(msg.since, shown.at(-1)?.seq ?? 0, position), events: shown, more, reset };
 };
 
 export const search: Handler<'search'> = async (conn, msg) => {

@@ -2,7 +2,7 @@
 import type { HandlerMap } from './types.js';
 import { auth, login, loginCode, logout, ping, signinCode, signinCodeCancel } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
-import { history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
+import { changes, history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
 import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, userAdd, userList, userRemove, userUpdate } from './admin.js';
@@ -35,6 +35,7 @@ export const HANDLERS: HandlerMap = {
   'trash.restore': trashRestore,
   'trash.purge': trashPurge,
   search,
+  changes,
   'zip.ticket': zipTicket,
   'media.key': mediaKey,
   'link.create': linkCreate,

@@ -97,6 +97,32 @@ export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
 // ---------------------------------------------------------------- client → relay
 
 /** Each request: its schema and the schema of its reply. */
+/**
+ * Something changed in a space. Sent to the signed-in clients that can see the space,
+ * from whichever relay made the change. `seq` is the change's position in the library's
+ * change log (shared by every relay on one database; it grows, with gaps where changes
+ * were in spaces you cannot see); `epoch` names that log. A client that was away asks
+ * `changes` for what came after the last `seq` it saw.
+ */
+export const LibraryEvent = z.object({
+  epoch: uint,
+  seq: uint,
+  kind: z.enum(['file.added', 'version.added', 'version.restored', 'version.deleted', 'file.deleted', 'folder.added', 'moved', 'trashed', 'untrashed', 'purged']),
+  /** The space it happened in; only its members (and, for a home space, its owner) are told. */
+  space: uint,
+  path: z.string(),
+  /** `moved`: where it was (in `fromSpace` when that differs from `space`). */
+  from: z.string().optional(),
+  fromSpace: uint.optional(),
+  /** The version added, restored or deleted (absent when a whole file was deleted). */
+  version: uint.optional(),
+  size: uint.optional(),
+  contentHash: z.string().optional(),
+  user: z.string(),
+  at: uint,
+});
+export type LibraryEvent = z.infer<typeof LibraryEvent>;
+
 export const REQUESTS = {
   login: {
     request: z.object({
@@ -342,6 +368,17 @@ export const REQUESTS = {
     request: z.object({}),
     reply: z.object({ key: z.string(), expiresAt: uint }),
   },
+  /**
+   * What changed in the spaces I can see after position `since` of the change log (0:
+   * from its start), oldest first. `position` is where to continue; `more` says there is
+   * more after it. `reset`: changes right after `since` are no longer kept (or `epoch` is
+   * not the one `since` came from), so list the folders again. `since` absent: only the
+   * current position, to start from.
+   */
+  changes: {
+    request: z.object({ since: uint.optional(), epoch: uint.optional(), limit: uint.min(1).max(1000).optional() }),
+    reply: z.object({ epoch: uint, position: uint, events: z.array(LibraryEvent), more: z.boolean(), reset: z.boolean() }),
+  },
   /** Files and folders whose name contains `text` (case-insensitive), in one space, or every space I can see when `space` is absent. */
   search: {
     request: z.object({ text: z.string().min(1).max(256), space: spaceId }),
@@ -493,29 +530,6 @@ export const ChunkRefusedMessage = z.object({
   message: z.string(),
 });
 
-/**
- * Something changed in a space. Sent to the signed-in clients that can see the space;
- * a folder-sync client can follow these. `seq` grows by one per event of that space within
- * an `epoch` (the relay's start time): a gap or a new epoch means events were missed, so list again.
- */
-export const LibraryEvent = z.object({
-  epoch: uint,
-  seq: uint,
-  kind: z.enum(['file.added', 'version.added', 'version.restored', 'version.deleted', 'file.deleted', 'folder.added', 'moved', 'trashed', 'untrashed', 'purged']),
-  /** The space it happened in; only its members (and, for a home space, its owner) are told. */
-  space: uint,
-  path: z.string(),
-  /** `moved`: where it was (in `fromSpace` when that differs from `space`). */
-  from: z.string().optional(),
-  fromSpace: uint.optional(),
-  /** The version added, restored or deleted (absent when a whole file was deleted). */
-  version: uint.optional(),
-  size: uint.optional(),
-  contentHash: z.string().optional(),
-  user: z.string(),
-  at: uint,
-});
-export type LibraryEvent = z.infer<typeof LibraryEvent>;
 
 export const LibraryEventMessage = z.object({ type: z.literal('library.event'), event: LibraryEvent });
 

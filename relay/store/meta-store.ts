@@ -5,7 +5,13 @@
  * The relay depends on this interface only; `tests/contract/meta-store.contract.ts`
  * is the suite every backend must pass.
  */
-import type { ChunkRef, ConflictPolicy, Role } from '../protocol/index.js';
+import type { ChunkRef, ConflictPolicy, LibraryEvent, Role } from '../protocol/index.js';
+
+/** A change to the library as the change log keeps it (an event without its position and time). */
+export type LibraryChange = Omit<LibraryEvent, 'epoch' | 'seq' | 'at'>;
+
+/** A change with its position in the change log and when it was made. */
+export type ChangeRecord = LibraryChange & { seq: number; at: number };
 
 export interface User {
   id: number;
@@ -134,6 +140,8 @@ export interface CommitInput {
   /** When false, `overwrite` drops the replaced versions instead of keeping them in history. */
   keepReplaced: boolean;
   now: number;
+  /** Who commits, by name: the new version goes into the change log in the same transaction. */
+  by?: string;
 }
 
 export interface RetentionPolicy {
@@ -276,23 +284,23 @@ export interface MetaStore {
   /** The same, by file id; undefined while the file is in the trash. */
   getFileVersion(fileId: number, version?: number): Promise<(VersionRecord & { chunks: ChunkRef[] }) | undefined>;
   /** Makes a copy of `version` the new current version. */
-  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number): Promise<{ version: number }>;
+  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number, by?: string): Promise<{ version: number }>;
   /** Deletes one version, or the whole file with every version when `version` is undefined. */
-  deleteVersions(spaceId: number, path: string, version?: number): Promise<number>;
+  deleteVersions(spaceId: number, path: string, version?: number, by?: string): Promise<number>;
   /** Applies the retention policy to one file, or to all files when `at` is undefined. */
   applyRetention(policy: RetentionPolicy, now: number, at?: { spaceId: number; path: string }): Promise<number>;
   /** Every live file under `folder` of a space (`''`: all of them) with its current version's size and mtime, by path. */
   filesUnder(spaceId: number, folder: string): Promise<{ fileId: number; path: string; size: number; mtime: number }[]>;
   /** Creates an empty folder (and its missing parents); throws PATH_CONFLICT when a file is in the way. */
-  makeFolder(spaceId: number, path: string, now: number): Promise<void>;
+  makeFolder(spaceId: number, path: string, now: number, by?: string): Promise<void>;
   /**
    * Renames or moves a file or a folder (with everything in it) in one transaction; the
    * files keep their ids, versions and links. Throws NOT_FOUND, PATH_CONFLICT (the target
    * exists, or a file is in its way) or BAD_PATH (a folder into itself).
    */
-  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): Promise<{ kind: 'file' | 'folder'; files: number }>;
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, by?: string): Promise<{ kind: 'file' | 'folder'; files: number }>;
   /** Moves a file or a folder to the trash; throws NOT_FOUND. */
-  trash(spaceId: number, path: string, userId: number, now: number): Promise<TrashItem>;
+  trash(spaceId: number, path: string, userId: number, now: number, by?: string): Promise<TrashItem>;
   /** A space's trash, newest first. */
   listTrash(spaceId: number): Promise<TrashItem[]>;
   getTrashItem(id: number): Promise<TrashItem | undefined>;
@@ -301,9 +309,9 @@ export interface MetaStore {
    * the first free `name_vN`. Returns the path. Throws NOT_FOUND or PATH_CONFLICT (a file
    * now stands where one of its parent folders was).
    */
-  untrash(id: number): Promise<{ path: string }>;
+  untrash(id: number, by?: string): Promise<{ path: string }>;
   /** Deletes trash items for good: one, a space's whole trash, or those trashed before `before`. */
-  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }): Promise<{ items: number; files: number }>;
+  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }, by?: string): Promise<{ items: number; files: number }>;
   /** Live files and folders whose name contains `text` (case- and width-insensitive), in the given spaces. */
   search(spaceIds: number[], text: string, limit: number): Promise<{ hits: SearchHit[]; truncated: boolean }>;
   /**
@@ -345,6 +353,22 @@ export interface MetaStore {
   createDevice(tokenHash: string, userId: number, now: number): Promise<void>;
   /** The user a device token was given to. */
   getDevice(tokenHash: string): Promise<{ userId: number } | undefined>;
+
+  // the change log: every change made with a `by` above, in commit order
+  /** Changes after position `after`, oldest first, at most `limit`; only those in (or moved out of) `spaceIds` when given. */
+  changesSince(after: number, limit: number, spaceIds?: number[]): Promise<ChangeRecord[]>;
+  /** The positions of the oldest change kept and of the newest (0 and 0 when there is none). */
+  changeBounds(): Promise<{ oldest: number; newest: number }>;
+  /** Forgets changes made before `before`, always keeping the newest; returns how many went. */
+  pruneChanges(before: number): Promise<number>;
+  /**
+   * Calls `wake` whenever any process (any relay on this database) appended changes,
+   * and after a lost connection came back; resolves to the function that stops it.
+   */
+  watchChanges(wake: () => void): Promise<() => Promise<void>>;
+
+  /** A value shared by every relay on this database, made once by `make` (a secret, an id). */
+  sharedValue(name: string, make: () => string): Promise<string>;
 
   close(): Promise<void>;
 }

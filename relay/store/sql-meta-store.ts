@@ -11,6 +11,8 @@ import { FerryError, baseName, parentOf, renamedPath, type ChunkRef, type Role }
 import {
   DOWNLOAD_UNITS,
   type Access,
+  type ChangeRecord,
+  type LibraryChange,
   type CommitInput,
   type FileEntry,
   type FolderEntry,
@@ -205,6 +207,9 @@ function underClause(folder: string, column = 'path'): { sql: string; params: st
 }
 
 type FileRow = { id: number; current_version_id: number | null; last_version: number };
+
+/** The channel relays wake each other on when the change log grows (the payload is only the position). */
+const CHANGES_CHANNEL = 'ferry_changes';
 
 export class SqlMetaStore implements MetaStore {
   constructor(readonly sql: SqlEngine) {}
@@ -615,6 +620,9 @@ export class SqlMetaStore implements MetaStore {
         removed = await t.run('DELETE FROM versions WHERE file_id = ? AND id <> ?', [file.id, versionId]);
       }
       if (input.upload) await t.run('DELETE FROM uploads WHERE id = ?', [input.upload.id]);
+      if (input.by !== undefined) {
+        await this.logChange(t, input.now, { kind: num === 1 ? 'file.added' : 'version.added', space, path, version: num, size: input.size, contentHash: input.contentHash, user: input.by });
+      }
       return { path, version: num, removed, unchanged: false };
     });
   }
@@ -675,7 +683,7 @@ export class SqlMetaStore implements MetaStore {
     );
   }
 
-  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number): Promise<{ version: number }> {
+  restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number, by?: string): Promise<{ version: number }> {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(spaceId), LOCK.user(userId));
       const v = await this.versionAt(t, spaceId, path, version);
@@ -684,11 +692,12 @@ export class SqlMetaStore implements MetaStore {
       await this.checkQuota(t, userId, v.size, quotaBytes);
       const num = file.last_version + 1;
       await this.insertVersion(t, file.id, num, { ...v, userId, now }, v.chunks);
+      if (by !== undefined) await this.logChange(t, now, { kind: 'version.restored', space: spaceId, path, version: num, size: v.size, contentHash: v.contentHash, user: by });
       return { version: num };
     });
   }
 
-  deleteVersions(spaceId: number, path: string, version?: number): Promise<number> {
+  deleteVersions(spaceId: number, path: string, version?: number, by?: string): Promise<number> {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(spaceId));
       const file = await this.fileByPath(t, spaceId, path);
@@ -696,6 +705,7 @@ export class SqlMetaStore implements MetaStore {
       if (version === undefined) {
         const n = (await t.value<number>('SELECT count(*) FROM versions WHERE file_id = ?', [file.id]))!;
         await t.run('DELETE FROM files WHERE id = ?', [file.id]);
+        if (by !== undefined) await this.logChange(t, Date.now(), { kind: 'file.deleted', space: spaceId, path, user: by });
         return n;
       }
       const removed = await t.run('DELETE FROM versions WHERE file_id = ? AND num = ?', [file.id, version]);
@@ -705,6 +715,7 @@ export class SqlMetaStore implements MetaStore {
       else if (file.current_version_id !== latest && !(await t.get('SELECT 1 FROM versions WHERE id = ?', [file.current_version_id]))) {
         await t.run('UPDATE files SET current_version_id = ? WHERE id = ?', [latest, file.id]);
       }
+      if (by !== undefined) await this.logChange(t, Date.now(), { kind: latest === undefined ? 'file.deleted' : 'version.deleted', space: spaceId, path, version, user: by });
       return removed;
     });
   }
@@ -757,17 +768,21 @@ export class SqlMetaStore implements MetaStore {
     await t.run('INSERT INTO folders (space_id, path, parent, name, fold, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [spaceId, path, parentOf(path), baseName(path), foldName(baseName(path)), now]);
   }
 
-  makeFolder(spaceId: number, path: string, now: number): Promise<void> {
+  makeFolder(spaceId: number, path: string, now: number, by?: string): Promise<void> {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(spaceId));
       await this.assertAncestorsFree(t, spaceId, path);
       if (await this.fileByPath(t, spaceId, path)) throw new FerryError('PATH_CONFLICT', `"${path}" is a file.`);
       // Its parents too, so each stays when what made it a folder moves away.
       for (let p = path; p !== ''; p = parentOf(p)) await this.folderStays(t, spaceId, p, now);
+      if (by !== undefined) await this.logChange(t, now, { kind: 'folder.added', space: spaceId, path, user: by });
     });
   }
 
-  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): Promise<{ kind: 'file' | 'folder'; files: number }> {
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, by?: string): Promise<{ kind: 'file' | 'folder'; files: number }> {
+    const log = async (t: Sql) => {
+      if (by !== undefined) await this.logChange(t, Date.now(), { kind: 'moved', space: to.spaceId, path: to.path, from: from.path, fromSpace: from.spaceId === to.spaceId ? undefined : from.spaceId, user: by });
+    };
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(from.spaceId), LOCK.space(to.spaceId));
       if (from.spaceId === to.spaceId && from.path === to.path) throw new FerryError('PATH_CONFLICT', `"${to.path}" is where it is already.`);
@@ -784,12 +799,14 @@ export class SqlMetaStore implements MetaStore {
       await this.keepParents(t, from.spaceId, from.path);
       if (file) {
         await t.run('UPDATE files SET space_id = ?, path = ?, parent = ?, name = ?, fold = ? WHERE id = ?', [to.spaceId, to.path, parentOf(to.path), baseName(to.path), foldName(baseName(to.path)), file.id]);
+        await log(t);
         return { kind: 'file' as const, files: 1 };
       }
       const fileRows = (await t.value<number>('SELECT count(*) FROM files WHERE space_id = ? AND trash_id IS NULL AND path >= ? AND path < ?', [from.spaceId, `${from.path}/`, `${from.path}0`]))!;
       for (const table of ['files', 'folders'] as const) await this.rewritePrefixWhere(t, table, 'space_id = ? AND trash_id IS NULL', [from.spaceId], from.path, to.path, to.spaceId);
       // The folder stays a folder where it went even when it was only implied by its files.
       await this.folderStays(t, to.spaceId, to.path, Date.now());
+      await log(t);
       return { kind: 'folder' as const, files: fileRows };
     });
   }
@@ -804,7 +821,7 @@ export class SqlMetaStore implements MetaStore {
     await t.run(`UPDATE ${table} SET space_id = ?, path = ?, parent = ?, name = ?, fold = ? WHERE ${where} AND path = ?`, [toSpace, to, parentOf(to), baseName(to), foldName(baseName(to)), ...params, from]);
   }
 
-  trash(spaceId: number, path: string, userId: number, now: number): Promise<TrashItem> {
+  trash(spaceId: number, path: string, userId: number, now: number, by?: string): Promise<TrashItem> {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(spaceId));
       const file = await this.fileByPath(t, spaceId, path);
@@ -818,6 +835,7 @@ export class SqlMetaStore implements MetaStore {
           await t.run(`UPDATE ${table} SET trash_id = ? WHERE space_id = ? AND trash_id IS NULL AND (path = ? OR (path >= ? AND path < ?))`, [id, spaceId, path, `${path}/`, `${path}0`]);
         }
       }
+      if (by !== undefined) await this.logChange(t, now, { kind: 'trashed', space: spaceId, path, user: by });
       return (await this.trashItem(t, id))!;
     });
   }
@@ -835,7 +853,7 @@ export class SqlMetaStore implements MetaStore {
     return r && toTrash(r);
   }
 
-  untrash(id: number): Promise<{ path: string }> {
+  untrash(id: number, by?: string): Promise<{ path: string }> {
     return this.sql.tx(async (t) => {
       const space = await t.value<number>('SELECT space_id FROM trash WHERE id = ?', [id]);
       if (space !== undefined) await t.lock(LOCK.space(space));
@@ -850,16 +868,20 @@ export class SqlMetaStore implements MetaStore {
         await t.run(`UPDATE ${table} SET trash_id = NULL WHERE trash_id = ?`, [id]);
       }
       await t.run('DELETE FROM trash WHERE id = ?', [id]);
+      if (by !== undefined) await this.logChange(t, Date.now(), { kind: 'untrashed', space: space!, path, user: by });
       return { path };
     });
   }
 
-  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }): Promise<{ items: number; files: number }> {
+  purgeTrash(which: { id: number } | { spaceId: number } | { before: number }, by?: string): Promise<{ items: number; files: number }> {
     return this.sql.tx(async (t) => {
+      const item = 'id' in which ? await t.get<{ space_id: number; path: string }>('SELECT space_id, path FROM trash WHERE id = ?', [which.id]) : undefined;
       const [where, param] = 'id' in which ? ['id = ?', which.id] : 'spaceId' in which ? ['space_id = ?', which.spaceId] : ['trashed_at < ?', which.before];
       const files = (await t.value<number>(`SELECT count(*) FROM files WHERE trash_id IN (SELECT id FROM trash WHERE ${where})`, [param]))!;
       // Files, their versions and chunk lists, folders and links go with the item (foreign keys cascade).
       const items = await t.run(`DELETE FROM trash WHERE ${where}`, [param]);
+      const space = item?.space_id ?? ('spaceId' in which ? which.spaceId : undefined);
+      if (by !== undefined && space !== undefined) await this.logChange(t, Date.now(), { kind: 'purged', space, path: item?.path ?? '', user: by });
       return { items, files };
     });
   }
@@ -901,6 +923,51 @@ export class SqlMetaStore implements MetaStore {
 
   async isChunkReferenced(hash: string): Promise<boolean> {
     return !!(await this.sql.get('SELECT 1 FROM version_chunks WHERE hash = ? UNION ALL SELECT 1 FROM upload_chunks WHERE hash = ? LIMIT 1', [hash, hash]));
+  }
+
+  // ------------------------------------------------------------------ change log
+
+  /**
+   * Appends a change inside the transaction that made it, so the log never misses a
+   * committed change nor records one that was rolled back. The append is serialized
+   * (LOCK.changes, held to the commit), so positions grow in commit order and a reader
+   * that has seen position N has seen everything before it.
+   */
+  private async logChange(t: Sql, at: number, change: LibraryChange): Promise<void> {
+    await t.lock(LOCK.changes);
+    const seq = await t.value<number>('INSERT INTO changes (space_id, from_space_id, at, body) VALUES (?, ?, ?, ?) RETURNING seq', [change.space, change.fromSpace ?? null, at, JSON.stringify(change)]);
+    await t.notify(CHANGES_CHANNEL, String(seq));
+  }
+
+  async changesSince(after: number, limit: number, spaceIds?: number[]): Promise<ChangeRecord[]> {
+    if (spaceIds?.length === 0) return [];
+    const list = spaceIds?.map(() => '?').join(', ');
+    const rows = await this.sql.all<{ seq: number; at: number; body: string }>(
+      `SELECT seq, at, body FROM changes WHERE seq > ?${list ? ` AND (space_id IN (${list}) OR from_space_id IN (${list}))` : ''} ORDER BY seq LIMIT ?`,
+      [after, ...(spaceIds ?? []), ...(spaceIds ?? []), limit],
+    );
+    return rows.map((r) => ({ ...(JSON.parse(r.body) as LibraryChange), seq: r.seq, at: r.at }));
+  }
+
+  async changeBounds(): Promise<{ oldest: number; newest: number }> {
+    const r = await this.sql.get<{ oldest: number | null; newest: number | null }>('SELECT min(seq) AS oldest, max(seq) AS newest FROM changes');
+    return { oldest: r?.oldest ?? 0, newest: r?.newest ?? 0 };
+  }
+
+  pruneChanges(before: number): Promise<number> {
+    return this.sql.run('DELETE FROM changes WHERE at < ? AND seq < (SELECT max(seq) FROM changes)', [before]);
+  }
+
+  watchChanges(wake: () => void): Promise<() => Promise<void>> {
+    return this.sql.listen(CHANGES_CHANNEL, wake);
+  }
+
+  async sharedValue(name: string, make: () => string): Promise<string> {
+    const found = await this.sql.value<string>('SELECT value FROM shared_values WHERE name = ?', [name]);
+    if (found !== undefined) return found;
+    // Two relays making it at once: the first one written is everybody's.
+    await this.sql.run('INSERT INTO shared_values (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING', [name, make()]);
+    return (await this.sql.value<string>('SELECT value FROM shared_values WHERE name = ?', [name]))!;
   }
 
   // ------------------------------------------------------------------ share links

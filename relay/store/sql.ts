@@ -23,6 +23,11 @@ export interface Sql {
    * SQLite a write transaction already excludes every other, so this does nothing.
    */
   lock(...keys: number[]): Promise<void>;
+  /**
+   * Wakes whoever `listen`s on `channel` once the transaction commits (PostgreSQL
+   * NOTIFY; a hint, not a record). Nothing on SQLite, where one process is all there is.
+   */
+  notify(channel: string, payload: string): Promise<void>;
 }
 
 export interface Dialect {
@@ -49,6 +54,12 @@ export interface SqlEngine extends Sql {
    * more than once when the engine asks for a retry (a serialization failure).
    */
   tx<T>(fn: (t: Sql) => Promise<T>): Promise<T>;
+  /**
+   * Calls `wake` on every `notify` on `channel` from any process, and once after each
+   * reconnection (notifications sent meanwhile are lost). Resolves to the function that
+   * stops listening.
+   */
+  listen(channel: string, wake: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -58,6 +69,10 @@ export const LOCK = {
   user: (id: number) => 2 * 2 ** 32 + id,
   /** Who is an enabled admin (so the last one is never demoted). */
   admins: 3 * 2 ** 32,
+  /** The change log: appended one transaction at a time, so positions follow commit order. */
+  changes: 4 * 2 ** 32,
+  /** The garbage collector: one at a time over the whole deployment. */
+  collector: 5 * 2 ** 32,
 } as const;
 
 /** Rows per multi-row INSERT (SQLite allows 32,766 parameters, PostgreSQL 65,535). */
@@ -83,20 +98,60 @@ const SQLITE: Dialect = {
   isUniqueViolation: (err) => (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE',
 };
 
+/** A queue of turns: one holder at a time, the rest in arrival order. */
+class Turns {
+  private held = false;
+  private readonly waiting: (() => void)[] = [];
+
+  get busy(): boolean {
+    return this.held;
+  }
+
+  async acquire(): Promise<void> {
+    if (!this.held) {
+      this.held = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held = false;
+  }
+}
+
+/**
+ * The turns of each database file in this process. Two connections to one file in one
+ * process must share them: SQLite's own lock makes the second wait by blocking the
+ * thread, which is the very thread the first needs to finish its transaction.
+ */
+const fileTurns = new Map<string, { turns: Turns; users: number }>();
+
 /**
  * better-sqlite3 behind the asynchronous surface. Its calls are synchronous, so a
  * transaction is the only thing that can be interleaved: while one is open (its body
- * awaits between statements) every other statement and transaction waits its turn.
+ * awaits between statements) every other statement and transaction on the same file
+ * waits its turn. Another process writing the same file (`ferry user add`) is kept
+ * apart by SQLite's lock and the busy timeout.
  */
 export class SqliteSql implements SqlEngine {
   readonly dialect = SQLITE;
   private readonly statements = new Map<string, Database.Statement>();
-  private locked = false;
-  private readonly waiting: (() => void)[] = [];
-  /** The statements a transaction body runs, without waiting for the lock it holds. */
+  private readonly turns: Turns;
+  /** The statements a transaction body runs, without waiting for the turn it holds. */
   private readonly inside: Sql;
 
-  constructor(readonly db: Database.Database) {
+  /** `file` names the database for sharing turns; undefined (an in-memory database) shares with nothing. */
+  constructor(
+    readonly db: Database.Database,
+    private readonly file?: string,
+  ) {
+    const shared = file === undefined ? undefined : fileTurns.get(file);
+    if (shared) shared.users++;
+    else if (file !== undefined) fileTurns.set(file, { turns: new Turns(), users: 1 });
+    this.turns = file === undefined ? new Turns() : fileTurns.get(file)!.turns;
     const first = (row: unknown) => (row === undefined ? undefined : Object.values(row as object)[0]);
     this.inside = {
       all: async <T>(sql: string, params: readonly Param[] = []) => this.statement(sql).all(...params) as T[],
@@ -105,6 +160,7 @@ export class SqliteSql implements SqlEngine {
       column: async <T>(sql: string, params: readonly Param[] = []) => this.statement(sql).all(...params).map(first) as T[],
       run: async (sql: string, params: readonly Param[] = []) => this.statement(sql).run(...params).changes,
       lock: async () => {},
+      notify: async () => {},
     };
   }
 
@@ -117,28 +173,14 @@ export class SqliteSql implements SqlEngine {
     return s;
   }
 
-  private async acquire(): Promise<void> {
-    if (!this.locked) {
-      this.locked = true;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.locked = false;
-  }
-
   /** One statement: now when no transaction is open, else after it. */
   private async one<T>(op: (s: Sql) => Promise<T>): Promise<T> {
-    if (!this.locked) return op(this.inside);
-    await this.acquire();
+    if (!this.turns.busy) return op(this.inside);
+    await this.turns.acquire();
     try {
       return await op(this.inside);
     } finally {
-      this.release();
+      this.turns.release();
     }
   }
 
@@ -158,9 +200,13 @@ export class SqliteSql implements SqlEngine {
     return this.one((s) => s.run(sql, params));
   }
   async lock(): Promise<void> {}
+  async notify(): Promise<void> {}
+  async listen(): Promise<() => Promise<void>> {
+    return async () => {};
+  }
 
   async tx<T>(fn: (t: Sql) => Promise<T>): Promise<T> {
-    await this.acquire();
+    await this.turns.acquire();
     try {
       // IMMEDIATE: take the write lock now, so a read-then-write never has to upgrade
       // (another process, such as `ferry user add`, may write to the same file).
@@ -174,12 +220,18 @@ export class SqliteSql implements SqlEngine {
         throw err;
       }
     } finally {
-      this.release();
+      this.turns.release();
     }
   }
 
   async close(): Promise<void> {
-    await this.acquire();
-    this.db.close();
+    await this.turns.acquire();
+    try {
+      this.db.close();
+    } finally {
+      this.turns.release();
+      const shared = this.file === undefined ? undefined : fileTurns.get(this.file);
+      if (shared && --shared.users === 0) fileTurns.delete(this.file!);
+    }
   }
 }

@@ -4,6 +4,7 @@
  * followed by numbered migrations (`MIGRATIONS`), recorded in `PRAGMA user_version`; a
  * new database runs the same steps as an old one.
  */
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { baseName, parentOf, type ChunkRef } from '../protocol/index.js';
 import { DOWNLOAD_UNITS } from './meta-store.js';
@@ -247,6 +248,25 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       );
     `);
   },
+  // 6: the change log (every change to the library, in order, for catching up) and
+  //    values every relay on the database shares (secrets, ids).
+  (db) => {
+    db.exec(`
+      CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        space_id INTEGER NOT NULL,
+        from_space_id INTEGER,
+        at INTEGER NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX changes_space ON changes(space_id, seq);
+      CREATE INDEX changes_at ON changes(at);
+      CREATE TABLE shared_values (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `);
+  },
 ];
 
 /** The schema version this code writes. */
@@ -265,7 +285,7 @@ export class SqliteMetaStore extends SqlMetaStore {
     db.pragma('busy_timeout = 5000');
     db.function('ferry_fold', { deterministic: true }, (name) => foldName(String(name)));
     migrate(db);
-    super(new SqliteSql(db));
+    super(new SqliteSql(db, file === ':memory:' ? undefined : path.resolve(file)));
     this.db = db;
   }
 }

@@ -11,7 +11,12 @@ const DAY = 86_400_000;
 /** The My files of alice, the user every test starts with. */
 const home = async (s: MetaStore) => (await s.homeSpace((await s.getUserByName('alice'))!.id)).id;
 
-export function metaStoreContract(name: string, make: () => Promise<{ store: MetaStore; dispose: () => Promise<void> }>) {
+/**
+ * `make` opens a fresh store; `second`, when the backend has one, opens another handle
+ * on the same database (what a second relay would hold), for the racing tests.
+ */
+export function metaStoreContract(name: string, make: () => Promise<{ store: MetaStore; dispose: () => Promise<void>; second?: () => Promise<MetaStore> }>, opts: { racing?: boolean } = {}) {
+  const hasSecond = !!opts.racing;
   describe(`MetaStore contract: ${name}`, () => {
     const withStore = (fn: (s: MetaStore, user: number) => void | Promise<void>) => async () => {
       const { store, dispose } = await make();
@@ -176,6 +181,44 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       await s.createLink({ id: 'l2', ownerId: u, fileId, createdAt: 1 });
       for (let i = 0; i < 5; i++) await s.reserveDownload('l2', DOWNLOAD_UNITS);
       expect((await s.getLink('l2'))?.downloads).toBe(5);
+    }));
+
+    it('logs each change in the transaction that made it, in order, and nothing for one that failed', withStore(async (s, u) => {
+      const sp = await home(s);
+      const team = await s.createSharedSpace('team', 1);
+      expect(await s.changeBounds()).toEqual({ oldest: 0, newest: 0 });
+      await commit(s, u, 'a.txt', 'a', { by: 'alice' });
+      await commit(s, u, 'a.txt', 'a', { by: 'alice' }); // the same content: no new version, nothing to log
+      await s.makeFolder(team.id, 'docs', 2, 'alice');
+      await expect(commit(s, u, 'docs', 'x', { spaceId: team.id, by: 'alice' })).rejects.toMatchObject({ code: 'IS_FOLDER' });
+      await s.move({ spaceId: sp, path: 'a.txt' }, { spaceId: team.id, path: 'docs/a.txt' }, 'alice');
+      await s.trash(team.id, 'docs', u, 3, 'alice');
+      await commit(s, u, 'quiet.txt', 'q'); // no `by`: not logged
+      const all = await s.changesSince(0, 100);
+      expect(all.map((c) => [c.kind, c.space === team.id ? 'team' : 'me', c.path, c.from, c.fromSpace === sp ? 'me' : c.fromSpace, c.user])).toEqual([
+        ['file.added', 'me', 'a.txt', undefined, undefined, 'alice'],
+        ['folder.added', 'team', 'docs', undefined, undefined, 'alice'],
+        ['moved', 'team', 'docs/a.txt', 'a.txt', 'me', 'alice'],
+        ['trashed', 'team', 'docs', undefined, undefined, 'alice'],
+      ]);
+      expect(all.map((c) => c.seq)).toEqual([...all.map((c) => c.seq)].sort((x, y) => x - y));
+      expect(all[0]).toMatchObject({ version: 1, size: 10, contentHash: h('a'), at: 1000 });
+      // Only the spaces asked for (a move out of one counts for it), after a position, up to a limit.
+      expect((await s.changesSince(0, 100, [sp])).map((c) => c.kind)).toEqual(['file.added', 'moved']);
+      expect((await s.changesSince(all[1].seq, 1)).map((c) => c.kind)).toEqual(['moved']);
+      expect(await s.changesSince(0, 100, [])).toEqual([]);
+      expect(await s.changeBounds()).toEqual({ oldest: all[0].seq, newest: all[3].seq });
+      // Pruning keeps the newest, so the position survives.
+      expect(await s.pruneChanges(Date.now() + 1)).toBe(3);
+      expect(await s.changeBounds()).toEqual({ oldest: all[3].seq, newest: all[3].seq });
+      await s.untrash((await s.listTrash(team.id))[0].id, 'bob');
+      expect((await s.changesSince(all[3].seq, 10)).map((c) => [c.kind, c.user])).toEqual([['untrashed', 'bob']]);
+    }));
+
+    it('keeps one shared value per name, made once', withStore(async (s) => {
+      expect(await s.sharedValue('k', () => 'first')).toBe('first');
+      expect(await s.sharedValue('k', () => 'second')).toBe('first');
+      expect(await s.sharedValue('other', () => 'x')).toBe('x');
     }));
 
     it('remembers devices by token hash', withStore(async (s, u) => {
@@ -515,6 +558,108 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       await commit(s, u, 'Final/Ｂeta plan.txt', 'b');
       const back = await s.untrash(item.id);
       expect(await paths('beta')).toEqual(['Final/Ｂeta plan.txt', back.path].sort());
+    }));
+  });
+
+  /** Two handles on one database, as two relays have; `fn` gets both. */
+  const racing = (fn: (a: MetaStore, b: MetaStore, user: number) => Promise<void>) => async () => {
+    const { store, dispose, second } = await make();
+    const other = await second!();
+    try {
+      const u = await store.createUser({ name: 'alice', role: 'user', passwordHash: 'x', now: 1 });
+      await fn(store, other, u.id);
+    } finally {
+      await other.close();
+      await dispose();
+    }
+  };
+  const input = async (s: MetaStore, userId: number, path: string, content: string, extra: Partial<CommitInput> = {}): Promise<CommitInput> => ({
+    userId, spaceId: await home(s), path, conflict: 'version', size: 10, mtime: 5, contentHash: h(content), sha256: h(content),
+    sha256Verified: true, chunks: [chunk(content)], keepReplaced: true, now: 1000, ...extra,
+  });
+  /** Runs every call at once, half of them on each handle; resolves with their outcomes. */
+  const both = <T>(a: MetaStore, b: MetaStore, n: number, call: (s: MetaStore, i: number) => Promise<T>) =>
+    Promise.allSettled(Array.from({ length: n }, (_, i) => call(i % 2 ? b : a, i)));
+
+  describe.skipIf(!hasSecond)(`MetaStore contract: ${name}, two handles racing`, () => {
+    it('commits to one path from both: every version numbered once, none lost', racing(async (a, b, u) => {
+      const results = await both(a, b, 20, async (s, i) => s.commitVersion(await input(s, u, 'same.txt', `v${i}`)));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      const numbers = results.map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version).sort((x, y) => x - y);
+      expect(numbers).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      const versions = await a.listVersions(await home(a), 'same.txt');
+      expect(versions).toHaveLength(20);
+      expect(versions.filter((v) => v.current)).toHaveLength(1);
+    }));
+
+    it('renames on conflict from both: twenty files under twenty names', racing(async (a, b, u) => {
+      const results = await both(a, b, 20, async (s, i) => s.commitVersion(await input(s, u, 'report.pdf', `r${i}`, { conflict: 'rename' })));
+      const paths = results.map((r) => (r as PromiseFulfilledResult<{ path: string }>).value.path);
+      expect(new Set(paths).size).toBe(20);
+      expect((await a.listFolder(await home(a), '')).filter((e) => e.kind === 'file')).toHaveLength(20);
+    }));
+
+    it('commits one upload once when both handles commit it', racing(async (a, b, u) => {
+      const sp = await home(a);
+      await a.createUpload({ id: 'up', userId: u, spaceId: sp, leg: 'L', path: 'u.bin', size: 10, mtime: 1, conflict: 'version', contentHash: h('c'), chunks: [chunk('c')], createdAt: 1, updatedAt: 1 });
+      const results = await both(a, b, 6, async (s) => s.commitVersion(await input(s, u, 'u.bin', 'c', { upload: { id: 'up', leg: 'L' } })));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results.filter((r) => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'UNKNOWN_UPLOAD' });
+      expect(await a.listVersions(sp, 'u.bin')).toHaveLength(1);
+    }));
+
+    it('keeps a quota across both: commits that would pass it together are refused', racing(async (a, b, u) => {
+      const results = await both(a, b, 10, async (s, i) => s.commitVersion(await input(s, u, `q${i}`, `q${i}`, { quotaBytes: 45 })));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
+      for (const r of results.filter((r) => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+      expect(await a.userBytes(u)).toBe(40);
+    }));
+
+    it('counts a link download budget exactly once across both', racing(async (a, b, u) => {
+      await a.commitVersion(await input(a, u, 'f', 'f'));
+      const fileId = (await a.getVersion(await home(a), 'f'))!.fileId;
+      await a.createLink({ id: 'L', ownerId: u, fileId, createdAt: 1, maxDownloads: 3 });
+      const results = await both(a, b, 30, (s) => s.reserveDownload('L', DOWNLOAD_UNITS / 2));
+      expect(results.filter((r) => r.status === 'fulfilled' && r.value.allowed)).toHaveLength(6);
+      expect(await b.getLink('L')).toMatchObject({ downloads: 3, servedUnits: 3 * DOWNLOAD_UNITS });
+    }));
+
+    it('moves one folder to two places at once: it ends up in one of them, whole', racing(async (a, b, u) => {
+      const sp = await home(a);
+      for (let i = 0; i < 5; i++) await a.commitVersion(await input(a, u, `src/f${i}`, `f${i}`));
+      const results = await both(a, b, 2, (s, i) => s.move({ spaceId: sp, path: 'src' }, { spaceId: sp, path: `dst${i}` }));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ code: 'NOT_FOUND' });
+      const everywhere = [...(await a.filesUnder(sp, ''))].map((f) => f.path);
+      expect(everywhere).toHaveLength(5);
+      expect(new Set(everywhere.map((p) => p.split('/')[0])).size).toBe(1);
+    }));
+
+    it('never demotes the last admin, even when two admins demote each other at once', racing(async (a, b) => {
+      const x = await a.createUser({ name: 'x', role: 'admin', passwordHash: 'p', now: 1 });
+      const y = await a.createUser({ name: 'y', role: 'admin', passwordHash: 'p', now: 1 });
+      const results = await Promise.allSettled([a.updateUser(x.id, { role: 'user' }), b.updateUser(y.id, { disabled: true })]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ code: 'FORBIDDEN' });
+      expect(await a.countAdmins()).toBe(1);
+    }));
+
+    it('logs changes from both in one order, and agrees on a shared value made at once', racing(async (a, b, u) => {
+      await both(a, b, 20, async (s, i) => s.commitVersion(await input(s, u, `c${i}`, `c${i}`, { by: 'alice' })));
+      const log = await b.changesSince(0, 100);
+      expect(log.map((c) => c.path).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`).sort());
+      expect(new Set(log.map((c) => c.seq)).size).toBe(20);
+      const made = await both(a, b, 10, (s, i) => s.sharedValue('secret', () => `v${i}`));
+      expect(new Set(made.map((r) => (r as PromiseFulfilledResult<string>).value)).size).toBe(1);
+    }));
+
+    it('takes a sign-in code and a setup token once across both', racing(async (a, b, u) => {
+      await a.createSigninCode('code', u, 100, 1);
+      await a.createSetupToken('setup', 100);
+      const codes = await both(a, b, 10, (s) => s.consumeSigninCode('code', 2));
+      expect(codes.filter((r) => r.status === 'fulfilled' && r.value === u)).toHaveLength(1);
+      const tokens = await both(a, b, 10, (s) => s.consumeSetupToken('setup', 2));
+      expect(tokens.filter((r) => r.status === 'fulfilled' && r.value)).toHaveLength(1);
     }));
   });
 }

@@ -1,27 +1,83 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metaStoreContract } from './meta-store.contract.js';
 import { SCHEMA_VERSION, SqliteMetaStore } from '../../relay/store/sqlite-meta-store.js';
 import { DOWNLOAD_UNITS } from '../../relay/store/meta-store.js';
 import { tempDir } from '../helpers/relay.js';
+import { POSTGRES, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { PostgresMetaStore } from '../../relay/store/postgres-meta-store.js';
 
-metaStoreContract('SqliteMetaStore (file)', async () => {
-  const tmp = tempDir();
-  const store = new SqliteMetaStore(path.join(tmp.dir, 'meta.db'));
-  return {
-    store,
-    dispose: async () => {
-      await store.close();
-      tmp.remove();
-    },
-  };
-});
+metaStoreContract(
+  'SqliteMetaStore (file)',
+  async () => {
+    const tmp = tempDir();
+    const file = path.join(tmp.dir, 'meta.db');
+    const store = new SqliteMetaStore(file);
+    return {
+      store,
+      // A second connection to the same file, as a second process has.
+      second: async () => new SqliteMetaStore(file),
+      dispose: async () => {
+        await store.close();
+        tmp.remove();
+      },
+    };
+  },
+  { racing: true },
+);
 
 metaStoreContract('SqliteMetaStore (in memory)', async () => {
   const store = new SqliteMetaStore(':memory:');
   return { store, dispose: () => store.close() };
+});
+
+if (!POSTGRES) console.log('PostgreSQL MetaStore tests skipped: PostgreSQL is not installed (apt-get install postgresql-15)');
+
+describe.skipIf(!POSTGRES)('PostgreSQL', () => {
+  let server: PostgresServer;
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 60_000);
+  afterAll(() => server?.stop());
+
+  // A fresh database for every test, like a fresh SQLite file.
+  metaStoreContract(
+    'PostgresMetaStore',
+    async () => {
+      const url = await server.createDatabase();
+      const store = await PostgresMetaStore.open(url);
+      return { store, second: () => PostgresMetaStore.open(url), dispose: () => store.close() };
+    },
+    { racing: true },
+  );
+
+  it('wakes every relay on the database when one logs a change, and again after the server comes back', async () => {
+    const url = await server.createDatabase();
+    const [a, b] = [await PostgresMetaStore.open(url), await PostgresMetaStore.open(url)];
+    let wakes = 0;
+    const stop = await a.watchChanges(() => wakes++);
+    try {
+      const user = await b.createUser({ name: 'alice', role: 'user', passwordHash: 'x', now: 1 });
+      const spaceId = (await b.homeSpace(user.id)).id;
+      const before = wakes;
+      const c = { userId: user.id, spaceId, conflict: 'version' as const, size: 1, mtime: 1, contentHash: 'c'.repeat(64), sha256: 's'.repeat(64), sha256Verified: true, chunks: [{ offset: 0, length: 1, sha256: 'c'.repeat(64) }], keepReplaced: true, now: 1 };
+      await b.commitVersion({ ...c, path: 'quiet' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(wakes).toBe(before); // nothing logged, nothing said
+      await b.commitVersion({ ...c, path: 'loud', by: 'alice' });
+      await expect.poll(() => wakes, { timeout: 5000 }).toBe(before + 1);
+      // The database restarts: the listener connects again and wakes once to catch up.
+      server.stopServer('immediate');
+      server.startServer();
+      await expect.poll(() => wakes, { timeout: 15_000, interval: 100 }).toBeGreaterThan(before + 1);
+    } finally {
+      await stop();
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
 });
 
 describe('SqliteMetaStore migrations', () => {
