@@ -52,7 +52,7 @@ export interface RelayConfig {
   /** Where metadata is kept: SQLite in `<data>/ferry.db`, or a PostgreSQL database several relays share. */
   meta: { kind: 'sqlite' } | { kind: 'postgres'; url: string };
   /** Where chunks are kept: files under `<data>/chunks`, or an S3-compatible bucket. */
-  chunks: { kind: 'files' } | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string };
+  chunks: { kind: 'files'; dir?: string } | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string };
 }
 
 export const SETTINGS: { flag: string; env: string; default: string; help: string }[] = [
@@ -78,7 +78,7 @@ export const SETTINGS: { flag: string; env: string; default: string; help: strin
   { flag: '--trust-proxy', env: 'FERRY_TRUST_PROXY', default: 'off', help: "'on' behind a reverse proxy: client address and scheme from X-Forwarded-For/-Proto or Forwarded" },
   { flag: '--public-url', env: 'FERRY_PUBLIC_URL', default: '', help: 'the address people use, like https://files.example.org (for printed URLs and links)' },
   { flag: '--meta', env: 'FERRY_META', default: 'sqlite', help: "'sqlite' (ferry.db in the data folder) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, shared by every relay" },
-  { flag: '--chunks', env: 'FERRY_CHUNKS', default: 'files', help: "'files' (in the data folder) or s3://BUCKET[/prefix]; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" },
+  { flag: '--chunks', env: 'FERRY_CHUNKS', default: 'files', help: "'files' (in the data folder), a folder (/path, such as a shared mount) or s3://BUCKET[/prefix]; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" },
   { flag: '--s3-endpoint', env: 'FERRY_S3_ENDPOINT', default: '', help: 'the S3 engine, like http://127.0.0.1:7480 (Ceph RGW, Swift, MinIO); none for AWS' },
   { flag: '--s3-region', env: 'FERRY_S3_REGION', default: '', help: 'the bucket\'s region (default AWS_REGION, else us-east-1)' },
 ];
@@ -148,11 +148,11 @@ function metaSettings(where: string): RelayConfig['meta'] {
 }
 
 function chunkSettings(where: string, endpoint: string, region: string): RelayConfig['chunks'] {
-  if (where === 'files') {
+  if (where === 'files' || path.isAbsolute(where)) {
     if (endpoint) throw new Error('--s3-endpoint needs --chunks s3://BUCKET');
-    return { kind: 'files' };
+    return where === 'files' ? { kind: 'files' } : { kind: 'files', dir: where };
   }
-  if (!where.startsWith('s3://')) throw new Error(`--chunks takes files or s3://BUCKET[/prefix], got "${where}"`);
+  if (!where.startsWith('s3://')) throw new Error(`--chunks takes files, an absolute folder path or s3://BUCKET[/prefix], got "${where}"`);
   if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) throw new Error(`--s3-endpoint must be an address like http://127.0.0.1:7480, got "${endpoint}"`);
   return { kind: 's3', ...parseS3Url(where), endpoint: endpoint || undefined, region: region || undefined };
 }

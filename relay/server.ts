@@ -147,7 +147,7 @@ const TLS_AUTO_CHECK_MS = 3_600_000;
 
 /** The chunk store the settings name; an S3 bucket is reached (and made if missing) before the relay starts. */
 async function openChunkStore(config: RelayConfig): Promise<ChunkStore & { close?: () => void }> {
-  if (config.chunks.kind === 'files') return new FsChunkStore(path.join(config.dataDir, 'chunks'));
+  if (config.chunks.kind === 'files') return new FsChunkStore(config.chunks.dir ?? path.join(config.dataDir, 'chunks'));
   const store = new S3ChunkStore(config.chunks);
   try {
     await store.open();

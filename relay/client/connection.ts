@@ -42,6 +42,11 @@ export type ChunkEvent =
 export interface FerryClientOptions {
   /** ws:// or wss:// URL of the relay's `/ws` endpoint. */
   url: string;
+  /**
+   * Other relays of the same deployment (sharing one database): when a connection is
+   * lost or cannot be made, the next address is tried, and sessions and uploads go on there.
+   */
+  alternates?: string[];
   createSocket: WebSocketFactory;
   /** Session token from an earlier login; sent with `auth` on every (re)connect. */
   token?: string;
@@ -85,6 +90,8 @@ export class FerryClient {
   private firstFailureAt = 0;
   private attempt = 0;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
+  /** The relay address in use (`url`, or one of `alternates` after a failover). */
+  address: string;
   private watchdog?: ReturnType<typeof setInterval>;
   private lastProgressAt = 0;
   private lastBuffered = 0;
@@ -97,6 +104,7 @@ export class FerryClient {
   constructor(opts: FerryClientOptions) {
     this.opts = opts;
     this.token = opts.token;
+    this.address = opts.url;
   }
 
   /** Opens the connection (and authenticates when a token is set). */
@@ -290,9 +298,9 @@ export class FerryClient {
     return new Promise((resolve, reject) => {
       let socket: WebSocketLike;
       try {
-        socket = this.opts.createSocket(this.opts.url, SUBPROTOCOL);
+        socket = this.opts.createSocket(this.address, SUBPROTOCOL);
       } catch (err) {
-        reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.opts.url}: ${(err as Error).message}`));
+        reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.address}: ${(err as Error).message}`));
         return;
       }
       socket.binaryType = 'arraybuffer';
@@ -330,7 +338,7 @@ export class FerryClient {
         if (this.socket !== socket) return;
         clearInterval(this.watchdog);
         this.failAll(new FerryError('CONNECTION_LOST', `Connection to the relay lost${ev.reason ? `: ${ev.reason}` : ''}.`));
-        if (!opened) reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.opts.url}${ev.reason ? `: ${ev.reason}` : ''}.`));
+        if (!opened) reject(new FerryError('CONNECTION_LOST', `Cannot connect to ${this.address}${ev.reason ? `: ${ev.reason}` : ''}.`));
         this.scheduleReconnect();
       });
       socket.addEventListener('error', () => {
@@ -355,6 +363,9 @@ export class FerryClient {
       return;
     }
     this.setState('reconnecting');
+    // With other relays to go to, the next attempt goes to the next one.
+    const addresses = [this.opts.url, ...(this.opts.alternates ?? [])];
+    this.address = addresses[(addresses.indexOf(this.address) + 1) % addresses.length];
     const delay = Math.min(10_000, 200 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

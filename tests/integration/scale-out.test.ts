@@ -1,0 +1,196 @@
+/**
+ * Two relay processes on one PostgreSQL database and one chunk folder: any relay
+ * serves any request. Uploads go on at the other relay when one is killed, sessions
+ * and link budgets are shared, changes made through one are heard at the other.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHUNK_SIZE } from '../../relay/protocol/index.js';
+import { downloadFile, uploadFile, FerryClient, type ChunkEvent } from '../../relay/client/index.js';
+import type { LibraryEvent } from '../../relay/protocol/index.js';
+import { nodeSocketFactory } from '../../relay/cli/node-client.js';
+import { Accounts } from '../../relay/auth/accounts.js';
+import { PostgresMetaStore } from '../../relay/store/postgres-meta-store.js';
+import { ADMIN, ALICE, BOB, signIn, startRelayProcess, tempDir, type RelayProcess } from '../helpers/relay.js';
+import { POSTGRES, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
+
+if (!POSTGRES) console.log('Scale-out tests skipped: PostgreSQL is not installed (apt-get install postgresql-15)');
+
+/** A client that also tells the test which chunks were acknowledged. */
+class ObservedClient extends FerryClient {
+  acked = new Set<number>();
+  override onChunkEvents(handle: number, listener: (ev: ChunkEvent) => void) {
+    return super.onChunkEvents(handle, (ev) => {
+      if (ev.type === 'chunk.ack') this.acked.add(ev.index);
+      listener(ev);
+    });
+  }
+}
+
+describe.skipIf(!POSTGRES)('two relays on one PostgreSQL database', () => {
+  let pg: PostgresServer;
+  let url: string;
+  let tmp: ReturnType<typeof tempDir>;
+  let chunksDir: string;
+  const relays: RelayProcess[] = [];
+  const start = async (name: string) => {
+    const relay = await startRelayProcess({ dataDir: path.join(tmp.dir, name), args: ['--meta', url, '--chunks', chunksDir] });
+    relays.push(relay);
+    return relay;
+  };
+  let a: RelayProcess;
+  let b: RelayProcess;
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    url = await pg.createDatabase();
+    tmp = tempDir();
+    chunksDir = path.join(tmp.dir, 'shared-chunks');
+    mkdirSync(chunksDir);
+    const meta = await PostgresMetaStore.open(url);
+    const accounts = new Accounts(meta, 86_400_000);
+    for (const u of [ADMIN, ALICE, BOB]) await accounts.addUser(u.name, u.role, u.password);
+    await meta.close();
+    [a, b] = await Promise.all([start('a'), start('b')]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const r of relays) await r.stop();
+    await pg?.stop();
+    tmp?.remove();
+  });
+
+  it('serves through one relay what was uploaded through the other, and tells the other relay\'s clients', async () => {
+    const alice = await signIn(a, ALICE.name, ALICE.password);
+    const bob = await signIn(b, BOB.name, BOB.password);
+    const aliceOnB = await signIn(b, ALICE.name, ALICE.password);
+    const heard: LibraryEvent[] = [];
+    aliceOnB.onLibraryEvent((e) => heard.push(e));
+    const bobHeard: LibraryEvent[] = [];
+    bob.onLibraryEvent((e) => bobHeard.push(e));
+    try {
+      const data = randomData(3 * CHUNK_SIZE + 777);
+      const up = await uploadFile(alice, bufferSource(data), { path: 'both/one.bin' });
+      await expect.poll(() => heard.map((e) => `${e.kind} ${e.path}`)).toEqual(['file.added both/one.bin']);
+      // Another user's private change is not told to bob, on either relay.
+      expect(bobHeard).toEqual([]);
+      const listed = await aliceOnB.request('list', { folder: 'both' });
+      expect(listed.entries.map((e) => e.name)).toEqual(['one.bin']);
+      const sink = memorySink();
+      await downloadFile(aliceOnB, sink, { path: 'both/one.bin' });
+      expect(sha256(sink.bytes())).toBe(sha256(data));
+      expect((await aliceOnB.request('verify', { path: 'both/one.bin' })).ok).toBe(true);
+      // A client away for a while catches up from the change log, at either relay.
+      const since = heard[0].seq - 1;
+      const caughtUp = await alice.request('changes', { since, epoch: heard[0].epoch });
+      expect(caughtUp.events.map((e) => [e.kind, e.path, e.version])).toEqual([['file.added', 'both/one.bin', up.version]]);
+      expect(caughtUp).toMatchObject({ more: false, reset: false, position: heard[0].seq });
+      expect((await bob.request('changes', { since })).events).toEqual([]);
+    } finally {
+      alice.close();
+      bob.close();
+      aliceOnB.close();
+    }
+  });
+
+  it('takes a session made at one relay at the other, and a sign-out at one ends it at both', async () => {
+    const alice = await signIn(a, ALICE.name, ALICE.password);
+    const token = alice.token!;
+    const elsewhere = new FerryClient({ url: b.wsUrl, createSocket: nodeSocketFactory, token, reconnect: false });
+    try {
+      await elsewhere.connect();
+      expect((await elsewhere.request('list', { folder: '' })).entries).toBeDefined();
+      await alice.request('logout', {});
+      await expect(elsewhere.request('list', { folder: '' })).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
+    } finally {
+      alice.close();
+      elsewhere.close();
+    }
+  });
+
+  it('counts a share link download budget once over both relays', async () => {
+    const alice = await signIn(a, ALICE.name, ALICE.password);
+    try {
+      const data = randomData(100_000);
+      await uploadFile(alice, bufferSource(data), { path: 'both/linked.bin' });
+      const link = await alice.request('link.create', { path: 'both/linked.bin', maxDownloads: 3 });
+      const statuses: number[] = [];
+      // Eight downloads at once, alternating between the relays: three get the file.
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          const res = await fetch(`${(i % 2 ? b : a).httpUrl}${link.url}/file`);
+          const body = Buffer.from(await res.arrayBuffer());
+          statuses.push(res.status);
+          if (res.status === 200) expect(sha256(body)).toBe(sha256(data));
+        }),
+      );
+      expect(statuses.filter((s) => s === 200)).toHaveLength(3);
+      expect(statuses.filter((s) => s !== 200).every((s) => s === 410)).toBe(true);
+      expect((await alice.request('link.list', {})).links.find((l) => l.id === link.id)?.downloads).toBe(3);
+    } finally {
+      alice.close();
+    }
+  });
+
+  it('keeps every version when clients on both relays commit to one path at once', async () => {
+    const onA = await signIn(a, ALICE.name, ALICE.password);
+    const onB = await signIn(b, ALICE.name, ALICE.password);
+    try {
+      const datas = Array.from({ length: 12 }, (_, i) => randomData(1000 + i));
+      const results = await Promise.all(datas.map((d, i) => uploadFile(i % 2 ? onB : onA, bufferSource(d), { path: 'both/race.txt' })));
+      expect(results.map((r) => r.version).sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const history = await onB.request('history', { path: 'both/race.txt' });
+      expect(history.versions).toHaveLength(12);
+      // Each version holds the bytes of the upload that was told its number.
+      for (const [i, r] of results.entries()) {
+        const sink = memorySink();
+        await downloadFile(onA, sink, { path: 'both/race.txt', version: r.version });
+        expect(sha256(sink.bytes())).toBe(sha256(datas[i]));
+      }
+    } finally {
+      onA.close();
+      onB.close();
+    }
+  });
+
+  it('goes on at the other relay when the one an upload uses is killed: bytes identical, acknowledged chunks not sent again', async () => {
+    const victim = await start('victim');
+    const client = new ObservedClient({ url: victim.wsUrl, alternates: [b.wsUrl], createSocket: nodeSocketFactory });
+    try {
+      await client.connect();
+      await client.login(ALICE.name, ALICE.password);
+      const data = randomData(40 * CHUNK_SIZE + 4321);
+      const source = bufferSource(data);
+      // Slowed down so the kill lands in the middle.
+      const slow = { ...source, read: async (o: number, l: number) => (await new Promise((r) => setTimeout(r, 15)), source.read(o, l)) };
+      let ackedAtKill: Set<number> | undefined;
+      let readsAtKill = 0;
+      let killed: Promise<void> | undefined;
+      const result = await uploadFile(client, slow, {
+        path: 'both/failover.bin',
+        window: 4,
+        onProgress: (p) => {
+          if (!ackedAtKill && p.phase === 'uploading' && p.done >= 12 * CHUNK_SIZE) {
+            ackedAtKill = new Set(client.acked);
+            readsAtKill = source.reads.length;
+            killed = victim.kill();
+          }
+        },
+      });
+      await killed;
+      expect(client.address).toBe(b.wsUrl);
+      expect(result.stats.reconnects).toBeGreaterThanOrEqual(1);
+      expect(result.sha256).toBe(sha256(data));
+      const resent = new Set(source.reads.slice(readsAtKill).map((o) => o / CHUNK_SIZE));
+      for (const i of ackedAtKill!) expect(resent.has(i)).toBe(false);
+      expect(result.stats.sentChunks).toBeLessThanOrEqual(41 + 4);
+      const sink = memorySink();
+      await downloadFile(client, sink, { path: 'both/failover.bin' });
+      expect(Buffer.compare(sink.bytes(), data)).toBe(0);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
+});
