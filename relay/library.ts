@@ -552,6 +552,8 @@ export class Library {
     const purgedTrash = this.opts.trashDays > 0 ? (await this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 })).items : 0;
     const collectedChunks = await this.collectGarbage(now);
     const forgottenChanges = await this.meta.pruneChanges(now - CHANGE_LOG_MS);
+    // Throttle windows are minutes long: a day-old failed attempt counts for nothing.
+    await this.meta.pruneAttempts(now - 86_400_000);
     if (stale.length || prunedVersions || purgedTrash || collectedChunks || forgottenChanges) {
       this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, forgottenChanges }, 'sweep');
     }

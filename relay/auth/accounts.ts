@@ -7,7 +7,7 @@ import { FerryError, type Role } from '../protocol/index.js';
 import type { MetaStore, User } from '../store/meta-store.js';
 import { SIGNIN_CODE_MS } from '../limits.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
-import { Throttle, type RuleName } from './throttle.js';
+import { RULES, Throttle, type RuleName } from './throttle.js';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -27,7 +27,7 @@ export class Accounts {
     private readonly sessionTtlMs: number,
     throttle?: Throttle,
   ) {
-    this.throttle = throttle ?? new Throttle();
+    this.throttle = throttle ?? new Throttle(RULES, meta.attempts);
   }
 
   private checkNewUser(name: string, password: string): void {

@@ -6,6 +6,7 @@
  * is the suite every backend must pass.
  */
 import type { ChunkRef, ConflictPolicy, LibraryEvent, Role } from '../protocol/index.js';
+import type { AttemptLog } from '../auth/throttle.js';
 
 /** A change to the library as the change log keeps it (an event without its position and time). */
 export type LibraryChange = Omit<LibraryEvent, 'epoch' | 'seq' | 'at'>;
@@ -366,6 +367,11 @@ export interface MetaStore {
    * and after a lost connection came back; resolves to the function that stops it.
    */
   watchChanges(wake: () => void): Promise<() => Promise<void>>;
+
+  /** Failed password attempts, counted for the throttle where every relay sees them. */
+  readonly attempts: AttemptLog;
+  /** Forgets attempts made before `before`; returns how many. */
+  pruneAttempts(before: number): Promise<number>;
 
   /** A value shared by every relay on this database, made once by `make` (a secret, an id). */
   sharedValue(name: string, make: () => string): Promise<string>;

@@ -191,6 +191,13 @@ const STEPS: string[] = [
     name text PRIMARY KEY,
     value text NOT NULL
   );
+  CREATE TABLE attempts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    at bigint NOT NULL
+  );
+  CREATE INDEX attempts_name ON attempts(name, at);
+  CREATE INDEX attempts_at ON attempts(at);
   `,
 ];
 

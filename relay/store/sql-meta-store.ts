@@ -27,6 +27,7 @@ import {
   type VersionRecord,
 } from './meta-store.js';
 import { INSERT_BATCH, LOCK, insertRows, type Param, type Sql, type SqlEngine } from './sql.js';
+import type { AttemptLog } from '../auth/throttle.js';
 
 /** Names as search compares them: compatibility forms folded (ｆｕｌｌ → full), lower case. */
 export function foldName(name: string): string {
@@ -211,8 +212,47 @@ type FileRow = { id: number; current_version_id: number | null; last_version: nu
 /** The channel relays wake each other on when the change log grows (the payload is only the position). */
 const CHANGES_CHANNEL = 'ferry_changes';
 
+/** The throttle's attempt log in the `attempts` table: one row per failure counted on one key. */
+class SqlAttempts implements AttemptLog {
+  constructor(private readonly sql: SqlEngine) {}
+
+  private async lists(t: Sql, names: string[], since: number[]): Promise<number[][]> {
+    const lists: number[][] = [];
+    for (const [i, name] of names.entries()) lists.push(await t.column<number>('SELECT at FROM attempts WHERE name = ? AND at > ? ORDER BY at, id', [name, since[i]]));
+    return lists;
+  }
+
+  begin(names: string[], since: number[], at: number, admit: (lists: number[][]) => boolean) {
+    return this.sql.tx(async (t) => {
+      // Held to the commit: an attempt on another relay waits, then sees this one.
+      await t.lock(...names.map(LOCK.attempt));
+      if (!admit(await this.lists(t, names, since))) return { admitted: false, ids: [] as number[] };
+      const ids: number[] = [];
+      for (const name of names) ids.push((await t.value<number>('INSERT INTO attempts (name, at) VALUES (?, ?) RETURNING id', [name, at]))!);
+      return { admitted: true, ids };
+    });
+  }
+
+  async forgive(clear: string[], ids: number[]): Promise<void> {
+    if (clear.length) await this.sql.run(`DELETE FROM attempts WHERE name IN (${clear.map(() => '?').join(', ')})`, clear);
+    if (ids.length) await this.sql.run(`DELETE FROM attempts WHERE id IN (${ids.map(() => '?').join(', ')})`, ids);
+  }
+
+  recent(names: string[], since: number[]): Promise<number[][]> {
+    return this.lists(this.sql, names, since);
+  }
+}
+
 export class SqlMetaStore implements MetaStore {
-  constructor(readonly sql: SqlEngine) {}
+  readonly attempts: AttemptLog;
+
+  constructor(readonly sql: SqlEngine) {
+    this.attempts = new SqlAttempts(sql);
+  }
+
+  pruneAttempts(before: number): Promise<number> {
+    return this.sql.run('DELETE FROM attempts WHERE at < ?', [before]);
+  }
 
   private get d() {
     return this.sql.dialect;

@@ -73,7 +73,16 @@ export const LOCK = {
   changes: 4 * 2 ** 32,
   /** The garbage collector: one at a time over the whole deployment. */
   collector: 5 * 2 ** 32,
+  /** One throttle key (by a 32-bit hash of its name: two names may share a lock, never a count). */
+  attempt: (name: string) => 6 * 2 ** 32 + hash32(name),
 } as const;
+
+/** FNV-1a of a string's UTF-16 units. */
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
 
 /** Rows per multi-row INSERT (SQLite allows 32,766 parameters, PostgreSQL 65,535). */
 export const INSERT_BATCH = 500;

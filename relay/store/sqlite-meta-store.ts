@@ -248,8 +248,9 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       );
     `);
   },
-  // 6: the change log (every change to the library, in order, for catching up) and
-  //    values every relay on the database shares (secrets, ids).
+  // 6: the change log (every change to the library, in order, for catching up), values
+  //    every relay on the database shares (secrets, ids), and failed password attempts
+  //    (the throttle's counts, which a restart no longer forgets).
   (db) => {
     db.exec(`
       CREATE TABLE changes (
@@ -265,6 +266,13 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
       );
+      CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        at INTEGER NOT NULL
+      );
+      CREATE INDEX attempts_name ON attempts(name, at);
+      CREATE INDEX attempts_at ON attempts(at);
     `);
   },
 ];

@@ -221,6 +221,21 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect(await s.sharedValue('other', () => 'x')).toBe('x');
     }));
 
+    it('counts failed attempts per name in a window, forgives them, and forgets old ones', withStore(async (s) => {
+      const admitUnder = (n: number) => (lists: number[][]) => lists.every((l) => l.length < n);
+      expect(await s.attempts.begin(['pair:x', 'address:1'], [0, 0], 100, admitUnder(2))).toMatchObject({ admitted: true });
+      const second = await s.attempts.begin(['pair:x', 'address:1'], [0, 0], 200, admitUnder(2));
+      expect(second.admitted).toBe(true);
+      expect(second.ids).toHaveLength(2);
+      expect(await s.attempts.begin(['pair:x', 'address:1'], [0, 0], 300, admitUnder(2))).toEqual({ admitted: false, ids: [] });
+      expect(await s.attempts.recent(['pair:x', 'address:1', 'pair:y'], [0, 150, 0])).toEqual([[100, 200], [200], []]);
+      // A right password clears the pair and takes back only its own attempt elsewhere.
+      await s.attempts.forgive(['pair:x'], [second.ids[1]]);
+      expect(await s.attempts.recent(['pair:x', 'address:1'], [0, 0])).toEqual([[], [100]]);
+      expect(await s.pruneAttempts(150)).toBe(1);
+      expect(await s.attempts.recent(['address:1'], [0])).toEqual([[]]);
+    }));
+
     it('remembers devices by token hash', withStore(async (s, u) => {
       await s.createDevice('d1', u, 1);
       expect(await s.getDevice('d1')).toEqual({ userId: u });
@@ -651,6 +666,13 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect(new Set(log.map((c) => c.seq)).size).toBe(20);
       const made = await both(a, b, 10, (s, i) => s.sharedValue('secret', () => `v${i}`));
       expect(new Set(made.map((r) => (r as PromiseFulfilledResult<string>).value)).size).toBe(1);
+    }));
+
+    it('admits attempts on one name from both up to the limit, and no more', racing(async (a, b) => {
+      const results = await both(a, b, 20, (s, i) => s.attempts.begin(['pair:guess'], [0], 1000 + i, (lists) => lists[0].length < 5));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      expect(results.filter((r) => r.status === 'fulfilled' && r.value.admitted)).toHaveLength(5);
+      expect((await b.attempts.recent(['pair:guess'], [0]))[0]).toHaveLength(5);
     }));
 
     it('takes a sign-in code and a setup token once across both', racing(async (a, b, u) => {

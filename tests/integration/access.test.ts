@@ -5,7 +5,7 @@
  * names, the data folder's permissions, share-link cookies, quotas and caps.
  */
 import { createHmac } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -231,12 +231,14 @@ describe('share links: cookies, passwords, owners, damage', () => {
     // The same proof with another time is refused…
     expect(await file(`${name}=${Date.now()}.${mac}`)).toBe(401);
     // …and a cookie made with the relay's own key, issued 25 hours ago, is too old.
-    const secret = readFileSync(path.join(env.relay.dataDir, 'link-secret'));
+    // (The key is shared by every relay on one database, so it lives there.)
     const old = Date.now() - 25 * 3_600_000;
-    const hash = (await import('better-sqlite3')).default;
-    const db = new hash(path.join(env.relay.dataDir, 'ferry.db'), { readonly: true });
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path.join(env.relay.dataDir, 'ferry.db'), { readonly: true });
     const passwordHash = db.prepare('SELECT password_hash FROM share_links WHERE id = ?').pluck().get(link.id) as string;
+    const secret = Buffer.from(db.prepare("SELECT value FROM shared_values WHERE name = 'link-secret'").pluck().get() as string, 'base64');
     db.close();
+    expect(secret.length).toBe(32);
     const forged = createHmac('sha256', secret).update(`${link.id}:${passwordHash}:${old}`).digest('base64url');
     expect(await file(`${name}=${old}.${forged}`)).toBe(401);
     const recent = Date.now() - 1000; // one time for both: two clock reads can differ by a millisecond
@@ -327,7 +329,7 @@ describe('origins, host names and the data folder', () => {
     const d = env.relay.dataDir;
     const mode = (p: string) => statSync(p).mode & 0o777;
     expect(mode(d)).toBe(0o700);
-    for (const f of ['ferry.db', 'link-secret']) expect(mode(path.join(d, f)), f).toBe(0o600);
+    for (const f of ['ferry.db']) expect(mode(path.join(d, f)), f).toBe(0o600);
     const h = up.chunks[0].sha256;
     expect(mode(path.join(d, 'chunks'))).toBe(0o700);
     expect(mode(path.join(d, 'chunks', h.slice(0, 2)))).toBe(0o700);

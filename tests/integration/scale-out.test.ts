@@ -14,6 +14,7 @@ import { Accounts } from '../../relay/auth/accounts.js';
 import { PostgresMetaStore } from '../../relay/store/postgres-meta-store.js';
 import { ADMIN, ALICE, BOB, signIn, startRelayProcess, tempDir, type RelayProcess } from '../helpers/relay.js';
 import { POSTGRES, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { rawClient } from '../helpers/raw.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 
 if (!POSTGRES) console.log('Scale-out tests skipped: PostgreSQL is not installed (apt-get install postgresql-15)');
@@ -108,6 +109,25 @@ describe.skipIf(!POSTGRES)('two relays on one PostgreSQL database', () => {
       alice.close();
       elsewhere.close();
     }
+  });
+
+  it('throttles a guesser who spreads wrong passwords over both relays at one limit', async () => {
+    let id = 1;
+    const login = (password: string) => ({ type: 'login', id: id++, user: BOB.name, password });
+    const [onA, onB] = await Promise.all([a, b].map((r) => rawClient(r.wsUrl, {}, { localAddress: '127.0.0.7' })));
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? onB : onA).request(login(`wrong-${i}`))));
+      const count = (code: string) => answers.filter((x) => x.code === code).length;
+      expect(count('LOGIN_FAILED')).toBe(5);
+      expect(count('LOGIN_THROTTLED')).toBe(35);
+      // The right password from that address waits too, at either relay.
+      for (const raw of [onA, onB]) expect(await raw.request(login(BOB.password))).toMatchObject({ code: 'LOGIN_THROTTLED' });
+    } finally {
+      onA.close();
+      onB.close();
+    }
+    // Bob from elsewhere signs in.
+    (await signIn(a, BOB.name, BOB.password)).close();
   });
 
   it('counts a share link download budget once over both relays', async () => {
