@@ -3,7 +3,7 @@
  * retention, integrity checks and garbage collection, on top of a ChunkStore and a
  * MetaStore. Transport-agnostic: the WebSocket handlers call it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   FerryError,
   MAX_CHUNK_BYTES,
@@ -26,6 +26,10 @@ import { sha256Hex } from './hash.js';
 import { ChunkHasher, type HeldChunk } from './chunk-hasher.js';
 import { CHANGE_LOG_MS, MAX_OPEN_UPLOADS_PER_USER, MAX_OPEN_UPLOAD_BYTES_PER_USER } from './limits.js';
 import { storageError } from './store/storage-error.js';
+
+/** The lease the one garbage collector of a deployment runs under, and how long it lasts unrenewed. */
+const GC_LEASE = 'collector';
+const GC_LEASE_MS = 5 * 60_000;
 
 export interface LibraryOptions {
   retention: RetentionPolicy;
@@ -133,7 +137,9 @@ export class Library {
     })();
     return this.pumping;
   }
-  private gcRunning?: Promise<number>;
+  private gcRunning?: Promise<number | undefined>;
+  /** This relay, as the holder of the collector's lease. */
+  private readonly relayId = randomUUID();
 
   private readonly hasher = new ChunkHasher();
 
@@ -380,8 +386,17 @@ export class Library {
     }
     const held = await this.meta.heldChunks(uploadId);
     const missing = record.chunks.map((_, i) => i).filter((i) => !held.has(i));
+    const lost: number[] = [];
     for (const [i, c] of record.chunks.entries()) {
-      if (held.has(i) && !(await this.chunks.has(c.sha256))) missing.push(i);
+      if (held.has(i) && !(await this.chunks.has(c.sha256))) lost.push(i);
+    }
+    if (lost.length) {
+      // Acknowledged, then gone (a damaged disk, or the collector that won a race): the
+      // session asks for them again, on this connection and on a resume.
+      await this.meta.forgetHeldChunks(uploadId, lost);
+      for (const i of lost) active.held.delete(i);
+      this.log.warn({ event: 'upload.chunks-lost', upload: uploadId, chunks: lost.length }, 'acknowledged chunks are missing; the client sends them again');
+      missing.push(...lost);
     }
     if (missing.length > 0) {
       throw new FerryError('CHUNKS_MISSING', `${missing.length} chunks are missing.`, { missing: missing.slice(0, 1000) });
@@ -545,40 +560,52 @@ export class Library {
   }
 
   /** Drops expired uploads, applies retention everywhere, empties old trash, then collects chunks. */
-  async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; purgedTrash: number; collectedChunks: number }> {
+  async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; purgedTrash: number; collectedChunks: number; collectorBusy: boolean }> {
     const stale = await this.meta.staleUploads(now - this.opts.uploadExpiryMs);
     for (const u of stale) await this.meta.deleteUpload(u.id);
     const prunedVersions = await this.meta.applyRetention(this.opts.retention, now);
     const purgedTrash = this.opts.trashDays > 0 ? (await this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 })).items : 0;
-    const collectedChunks = await this.collectGarbage(now);
+    const collected = await this.collectGarbage(now);
+    const collectedChunks = collected ?? 0;
     const forgottenChanges = await this.meta.pruneChanges(now - CHANGE_LOG_MS);
     // Throttle windows are minutes long: a day-old failed attempt counts for nothing.
     await this.meta.pruneAttempts(now - 86_400_000);
     if (stale.length || prunedVersions || purgedTrash || collectedChunks || forgottenChanges) {
       this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, forgottenChanges }, 'sweep');
     }
-    return { expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks };
+    return { expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, collectorBusy: collected === undefined };
   }
 
   /**
-   * Deletes stored chunks that no version and no open upload references and that
-   * are older than the grace period (so a chunk being written right now is safe).
+   * Deletes stored chunks that no version and no open upload references and that are
+   * older than the grace period (a chunk just written, whose upload has not recorded it
+   * yet, is left alone). One collector runs per deployment, under a lease in the
+   * database; on another relay this returns `undefined` (busy). Each deletion is decided
+   * again, holding the chunk against uploads that would record it at that moment
+   * (`MetaStore.collectChunk`); an upload that still lost the race finds the chunk
+   * missing before it commits and sends it again. Anything in doubt is kept.
    */
-  collectGarbage(now = Date.now()): Promise<number> {
+  collectGarbage(now = Date.now()): Promise<number | undefined> {
     this.gcRunning ??= (async () => {
+      const lease = (at: number) => this.meta.takeLease(GC_LEASE, this.relayId, GC_LEASE_MS, at);
+      if (!(await lease(Date.now()))) return undefined;
       try {
         const referenced = await this.meta.referencedChunks();
         let removed = 0;
+        let renewed = Date.now();
         for await (const c of this.chunks.list()) {
           if (referenced.has(c.hash) || c.mtimeMs > now - this.opts.gcGraceMs) continue;
-          // Look again: an upload may have claimed the chunk while we listed.
-          if (await this.meta.isChunkReferenced(c.hash)) continue;
-          await this.chunks.delete(c.hash);
-          removed++;
+          if (Date.now() - renewed > GC_LEASE_MS / 4) {
+            // Stalled past the lease: another relay may be collecting now; stop.
+            if (!(await lease(Date.now()))) break;
+            renewed = Date.now();
+          }
+          if (await this.meta.collectChunk(c.hash, () => this.chunks.delete(c.hash))) removed++;
         }
         return removed;
       } finally {
         this.gcRunning = undefined;
+        await this.meta.dropLease(GC_LEASE, this.relayId).catch(() => {});
       }
     })();
     return this.gcRunning;

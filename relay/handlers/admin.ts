@@ -152,6 +152,13 @@ export const stats: Handler<'stats'> = async (conn) => {
   return { logicalBytes: await conn.ctx.library.meta.logicalBytes(), storedBytes, chunks, ...(await conn.ctx.library.meta.counts()) };
 };
 
+export const sweep: Handler<'sweep'> = async (conn) => {
+  const admin = requireAdmin(conn);
+  const result = await conn.ctx.library.sweep();
+  conn.ctx.log.info({ event: 'sweep.request', by: admin.name, ...result }, 'sweep run on request');
+  return result;
+};
+
 export const logSubscribe: Handler<'log.subscribe'> = async (conn) => {
   requireAdmin(conn);
   conn.logSubscription?.();

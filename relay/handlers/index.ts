@@ -5,7 +5,7 @@ import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.
 import { changes, history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
-import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, userAdd, userList, userRemove, userUpdate } from './admin.js';
+import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, sweep, userAdd, userList, userRemove, userUpdate } from './admin.js';
 
 export const HANDLERS: HandlerMap = {
   login,
@@ -51,6 +51,7 @@ export const HANDLERS: HandlerMap = {
   'folder.remove': folderRemove,
   'password.change': passwordChange,
   stats,
+  sweep,
   'log.subscribe': logSubscribe,
   'log.unsubscribe': logUnsubscribe,
   'log.read': logRead,

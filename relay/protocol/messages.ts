@@ -451,6 +451,15 @@ export const REQUESTS = {
     request: z.object({}),
     reply: z.object({ logicalBytes: uint, storedBytes: uint, chunks: uint, files: uint, versions: uint, users: uint }),
   },
+  /**
+   * Admins: runs the relay's sweep now (it also runs hourly): drops expired upload
+   * sessions, applies retention, empties old trash, deletes unreferenced chunks.
+   * `collectorBusy`: another relay's collector was running, so this one deleted none.
+   */
+  sweep: {
+    request: z.object({}),
+    reply: z.object({ expiredUploads: uint, prunedVersions: uint, purgedTrash: uint, collectedChunks: uint, collectorBusy: z.boolean() }),
+  },
   /** Admins: the last few hundred log lines; then every new line arrives as a `log.line` message. */
   'log.subscribe': {
     request: z.object({}),

@@ -262,6 +262,8 @@ export interface MetaStore {
   /** Records that chunks of an upload are stored (acknowledged or already held). Throws UNKNOWN_UPLOAD unless `leg` holds the session. */
   markChunksHeld(uploadId: string, leg: string, chunks: { index: number; hash: string }[], now: number): Promise<void>;
   heldChunks(uploadId: string): Promise<Set<number>>;
+  /** Forgets that these chunks of an upload are held (they were found missing), so a resume asks for them again. */
+  forgetHeldChunks(uploadId: string, indices: number[]): Promise<void>;
   deleteUpload(id: string): Promise<void>;
   /** Uploads not touched since `before`. */
   staleUploads(before: number): Promise<UploadRecord[]>;
@@ -330,6 +332,22 @@ export interface MetaStore {
   hasContent(contentHash: string): Promise<boolean>;
   /** True when a version or an open upload references this chunk. */
   isChunkReferenced(hash: string): Promise<boolean>;
+  /**
+   * The collector's last word on one chunk: when nothing references it, runs `remove`
+   * (which deletes the stored object) before anything can reference it again, and
+   * returns true. A reference being recorded at the same moment (`markChunksHeld`, on
+   * any relay) waits for `remove` to finish, so the uploader's check before its commit
+   * sees the chunk gone; a reference recorded first keeps the chunk.
+   */
+  collectChunk(hash: string, remove: () => Promise<void>): Promise<boolean>;
+  /**
+   * Takes (or renews) the lease `name` for `holder` until `now + ttlMs` when it is free,
+   * expired or already theirs; returns whether `holder` holds it. One garbage collector
+   * per deployment runs under such a lease.
+   */
+  takeLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Gives a lease back (when `holder` still holds it). */
+  dropLease(name: string, holder: string): Promise<void>;
   /** Logical bytes of all versions (before dedup). */
   logicalBytes(): Promise<number>;
   /** How many files, versions and users there are. */

@@ -198,6 +198,11 @@ const STEPS: string[] = [
   );
   CREATE INDEX attempts_name ON attempts(name, at);
   CREATE INDEX attempts_at ON attempts(at);
+  CREATE TABLE leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    until bigint NOT NULL
+  );
   `,
 ];
 

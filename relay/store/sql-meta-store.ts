@@ -520,12 +520,21 @@ export class SqlMetaStore implements MetaStore {
     return this.sql.tx(async (t) => {
       // The session may have been committed, cancelled or taken over meanwhile.
       await this.requireLeg(t, uploadId, leg, now);
+      // Waits for a collector deciding on one of these chunks (see collectChunk).
+      await t.lock(...chunks.map((c) => LOCK.chunk(c.hash)));
       await insertRows(t, 'upload_chunks', ['upload_id', 'idx', 'hash'], chunks.map((c) => [uploadId, c.index, c.hash]), 'ON CONFLICT DO NOTHING');
     });
   }
 
   async heldChunks(uploadId: string): Promise<Set<number>> {
     return new Set(await this.sql.column<number>('SELECT idx FROM upload_chunks WHERE upload_id = ?', [uploadId]));
+  }
+
+  async forgetHeldChunks(uploadId: string, indices: number[]): Promise<void> {
+    for (let i = 0; i < indices.length; i += INSERT_BATCH) {
+      const part = indices.slice(i, i + INSERT_BATCH);
+      await this.sql.run(`DELETE FROM upload_chunks WHERE upload_id = ? AND idx IN (${part.map(() => '?').join(', ')})`, [uploadId, ...part]);
+    }
   }
 
   async deleteUpload(id: string): Promise<void> {
@@ -961,8 +970,30 @@ export class SqlMetaStore implements MetaStore {
     return !!(await this.sql.get('SELECT 1 FROM versions WHERE content_hash = ? LIMIT 1', [contentHash]));
   }
 
-  async isChunkReferenced(hash: string): Promise<boolean> {
-    return !!(await this.sql.get('SELECT 1 FROM version_chunks WHERE hash = ? UNION ALL SELECT 1 FROM upload_chunks WHERE hash = ? LIMIT 1', [hash, hash]));
+  async isChunkReferenced(hash: string, sql: Sql = this.sql): Promise<boolean> {
+    return !!(await sql.get('SELECT 1 FROM version_chunks WHERE hash = ? UNION ALL SELECT 1 FROM upload_chunks WHERE hash = ? LIMIT 1', [hash, hash]));
+  }
+
+  collectChunk(hash: string, remove: () => Promise<void>): Promise<boolean> {
+    return this.sql.tx(async (t) => {
+      // Held while the object is deleted: markChunksHeld on this chunk waits for it.
+      await t.lock(LOCK.chunk(hash));
+      if (await this.isChunkReferenced(hash, t)) return false;
+      await remove();
+      return true;
+    });
+  }
+
+  takeLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.sql.tx(async (t) => {
+      await t.run('INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [name, holder, now + ttlMs]);
+      const taken = await t.run('UPDATE leases SET holder = ?, until = ? WHERE name = ? AND (holder = ? OR until < ?)', [holder, now + ttlMs, name, holder, now]);
+      return taken > 0;
+    });
+  }
+
+  async dropLease(name: string, holder: string): Promise<void> {
+    await this.sql.run('DELETE FROM leases WHERE name = ? AND holder = ?', [name, holder]);
   }
 
   // ------------------------------------------------------------------ change log

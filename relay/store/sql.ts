@@ -71,8 +71,11 @@ export const LOCK = {
   admins: 3 * 2 ** 32,
   /** The change log: appended one transaction at a time, so positions follow commit order. */
   changes: 4 * 2 ** 32,
-  /** The garbage collector: one at a time over the whole deployment. */
-  collector: 5 * 2 ** 32,
+  /**
+   * One stored chunk (by a 32-bit hash of its SHA-256): the collector deciding to delete
+   * it and an upload recording that it holds it take turns.
+   */
+  chunk: (sha256: string) => 5 * 2 ** 32 + hash32(sha256),
   /** One throttle key (by a 32-bit hash of its name: two names may share a lock, never a count). */
   attempt: (name: string) => 6 * 2 ** 32 + hash32(name),
 } as const;

@@ -250,7 +250,8 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   },
   // 6: the change log (every change to the library, in order, for catching up), values
   //    every relay on the database shares (secrets, ids), and failed password attempts
-  //    (the throttle's counts, which a restart no longer forgets).
+  //    (the throttle's counts, which a restart no longer forgets), and leases (the one
+  //    garbage collector of a deployment).
   (db) => {
     db.exec(`
       CREATE TABLE changes (
@@ -273,6 +274,11 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       );
       CREATE INDEX attempts_name ON attempts(name, at);
       CREATE INDEX attempts_at ON attempts(at);
+      CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until INTEGER NOT NULL
+      );
     `);
   },
 ];

@@ -71,21 +71,6 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect(await s.consumeSetupToken('a', 50)).toBe(false);
     }));
 
-    const upload = (u: number, id: string, extra: Partial<UploadRecord> = {}): UploadRecord => ({
-      id,
-      userId: u,
-      spaceId: 0, // each test gives alice's space
-      leg: 'leg1',
-      path: 'a.bin',
-      size: 20,
-      mtime: 1,
-      conflict: 'version',
-      contentHash: h('c'),
-      chunks: [chunk('a'), chunk('b', 10)],
-      createdAt: 1,
-      updatedAt: 1,
-      ...extra,
-    });
 
     it('keeps upload sessions, their chunk lists and held chunks, for the leg that holds them', withStore(async (s, u) => {
       const rec = upload(u, 'up1');
@@ -109,6 +94,34 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       await expect(s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 60)).rejects.toMatchObject({ code: 'UNKNOWN_UPLOAD' });
       expect(await s.isChunkReferenced(h('b'))).toBe(false);
       expect(await s.openUploads(u)).toEqual([]);
+    }));
+
+    it('collects a chunk only when nothing references it, and forgets held chunks found missing', withStore(async (s, u) => {
+      await s.createUpload({ ...upload(u, 'up1'), spaceId: await home(s) });
+      await s.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }, { index: 1, hash: h('b') }], 50);
+      const removed: string[] = [];
+      const remove = (x: string) => async () => void removed.push(x);
+      expect(await s.collectChunk(h('a'), remove('a'))).toBe(false);
+      expect(await s.collectChunk(h('q'), remove('q'))).toBe(true);
+      await s.forgetHeldChunks('up1', [1]);
+      expect([...(await s.heldChunks('up1'))]).toEqual([0]);
+      expect(await s.collectChunk(h('b'), remove('b'))).toBe(true);
+      expect(removed).toEqual(['q', 'b']);
+      // A failing delete leaves the decision undone.
+      await expect(s.collectChunk(h('r'), async () => { throw new Error('disk'); })).rejects.toThrow('disk');
+    }));
+
+    it('gives a lease to one holder at a time until it ends or is given back', withStore(async (s) => {
+      expect(await s.takeLease('gc', 'r1', 1000, 0)).toBe(true);
+      expect(await s.takeLease('gc', 'r2', 1000, 500)).toBe(false);
+      expect(await s.takeLease('gc', 'r1', 1000, 900)).toBe(true); // renewed until 1900
+      expect(await s.takeLease('gc', 'r2', 1000, 1500)).toBe(false);
+      expect(await s.takeLease('gc', 'r2', 1000, 2000)).toBe(true); // r1's ran out
+      await s.dropLease('gc', 'r1'); // not theirs any more: nothing happens
+      expect(await s.takeLease('gc', 'r1', 1000, 2100)).toBe(false);
+      await s.dropLease('gc', 'r2');
+      expect(await s.takeLease('gc', 'r1', 1000, 2200)).toBe(true);
+      expect(await s.takeLease('other', 'r2', 1000, 2200)).toBe(true);
     }));
 
     it('gives a session to the leg that claims it; the earlier leg can no longer change it', withStore(async (s, u) => {
@@ -576,6 +589,22 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
     }));
   });
 
+  const upload = (u: number, id: string, extra: Partial<UploadRecord> = {}): UploadRecord => ({
+    id,
+    userId: u,
+    spaceId: 0, // each test gives alice's space
+    leg: 'leg1',
+    path: 'a.bin',
+    size: 20,
+    mtime: 1,
+    conflict: 'version',
+    contentHash: h('c'),
+    chunks: [chunk('a'), chunk('b', 10)],
+    createdAt: 1,
+    updatedAt: 1,
+    ...extra,
+  });
+
   /** Two handles on one database, as two relays have; `fn` gets both. */
   const racing = (fn: (a: MetaStore, b: MetaStore, user: number) => Promise<void>) => async () => {
     const { store, dispose, second } = await make();
@@ -666,6 +695,34 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect(new Set(log.map((c) => c.seq)).size).toBe(20);
       const made = await both(a, b, 10, (s, i) => s.sharedValue('secret', () => `v${i}`));
       expect(new Set(made.map((r) => (r as PromiseFulfilledResult<string>).value)).size).toBe(1);
+    }));
+
+    it('makes an upload recording a chunk wait while the other handle collects it', racing(async (a, b, u) => {
+      await a.createUpload({ ...upload(u, 'up1'), spaceId: await home(a) });
+      let started!: () => void;
+      const removing = new Promise<void>((r) => (started = r));
+      const events: string[] = [];
+      const collected = a.collectChunk(h('a'), async () => {
+        started();
+        events.push('remove started');
+        await new Promise((r) => setTimeout(r, 300));
+        events.push('remove done');
+      });
+      await removing;
+      await b.markChunksHeld('up1', 'leg1', [{ index: 0, hash: h('a') }], 50);
+      events.push('held');
+      expect(await collected).toBe(true);
+      expect(events).toEqual(['remove started', 'remove done', 'held']);
+      // Recorded first, the chunk is kept, whoever asks.
+      expect(await a.collectChunk(h('a'), async () => void events.push('removed again'))).toBe(false);
+      expect(await b.collectChunk(h('a'), async () => void events.push('removed again'))).toBe(false);
+      expect(events).toHaveLength(3);
+    }));
+
+    it('gives the collector lease to one of many relays asking at once', racing(async (a, b) => {
+      const taken = await both(a, b, 10, (s, i) => s.takeLease('collector', `relay-${i}`, 60_000, 1000));
+      expect(taken.filter((r) => r.status === 'fulfilled' && r.value)).toHaveLength(1);
+      expect(taken.filter((r) => r.status === 'rejected')).toEqual([]);
     }));
 
     it('admits attempts on one name from both up to the limit, and no more', racing(async (a, b) => {
