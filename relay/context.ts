@@ -2,7 +2,8 @@
 import type { Accounts } from './auth/accounts.js';
 import type { RelayConfig } from './config.js';
 import type { Library } from './library.js';
-import type { LogHub, Logger } from './log.js';
+import type { Logger } from './log.js';
+import type { LogFeed } from './shared-log.js';
 import type { ShareLinks } from './links/share-links.js';
 import type { ClientConnection } from './connection.js';
 import type { ZipDownloads } from './zip/zip-download.js';
@@ -13,7 +14,8 @@ export interface RelayContext {
   library: Library;
   accounts: Accounts;
   log: Logger;
-  logHub: LogHub;
+  /** The live log admins tail: this relay's lines, or every relay's on a shared database. */
+  logFeed: LogFeed;
   links: ShareLinks;
   zips: ZipDownloads;
   media: MediaServer;

@@ -24,7 +24,7 @@ import type { Access, MetaStore, RetentionPolicy, TrashItem, UploadRecord, User 
 import type { Logger } from './log.js';
 import { sha256Hex } from './hash.js';
 import { ChunkHasher, type HeldChunk } from './chunk-hasher.js';
-import { CHANGE_LOG_MS, MAX_OPEN_UPLOADS_PER_USER, MAX_OPEN_UPLOAD_BYTES_PER_USER } from './limits.js';
+import { CHANGE_LOG_MS, SHARED_LOG_MS, MAX_OPEN_UPLOADS_PER_USER, MAX_OPEN_UPLOAD_BYTES_PER_USER } from './limits.js';
 import { storageError } from './store/storage-error.js';
 
 /** The lease the one garbage collector of a deployment runs under, and how long it lasts unrenewed. */
@@ -570,6 +570,7 @@ export class Library {
     const forgottenChanges = await this.meta.pruneChanges(now - CHANGE_LOG_MS);
     // Throttle windows are minutes long: a day-old failed attempt counts for nothing.
     await this.meta.pruneAttempts(now - 86_400_000);
+    await this.meta.pruneLogLines(now - SHARED_LOG_MS);
     if (stale.length || prunedVersions || purgedTrash || collectedChunks || forgottenChanges) {
       this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, forgottenChanges }, 'sweep');
     }

@@ -69,6 +69,9 @@ export const HTTP_IDLE_MS = limit('HTTP_IDLE_MS', 60_000);
 /** Link downloads read chunks in pieces of this size, so a stalled response holds little. */
 export const LINK_READ_BYTES = limit('LINK_READ_BYTES', 256 * KiB);
 
+/** How long the log lines relays share (for the live admin log) are kept. */
+export const SHARED_LOG_MS = limit('SHARED_LOG_MS', 3_600_000);
+
 /** The change log keeps changes this long: a client away longer lists its folders again instead of catching up. */
 export const CHANGE_LOG_MS = limit('CHANGE_LOG_MS', 30 * 86_400_000);
 

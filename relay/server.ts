@@ -19,6 +19,7 @@ import { overTls, peerOf } from './peer.js';
 import { Library } from './library.js';
 import { ShareLinks, linkInfo } from './links/share-links.js';
 import { createLogger, RefusalLog } from './log.js';
+import { SharedLogFeed, localLogFeed } from './shared-log.js';
 import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL, WS_PATH, type LibraryEvent } from './protocol/index.js';
 import type { ChunkStore } from './store/chunk-store.js';
 import type { MetaStore } from './store/meta-store.js';
@@ -175,6 +176,8 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     trashDays: config.trashDays,
   }, log);
   await library.start();
+  const logFeed = meta.sharedByRelays ? new SharedLogFeed(meta, logHub, os.hostname(), (fields, msg) => log.warn(fields, msg)) : localLogFeed(logHub);
+  if (logFeed instanceof SharedLogFeed) await logFeed.start();
   const accounts = new Accounts(meta, config.sessionTtlMs);
   const connections = new Set<ClientConnection>();
   /** Unauthenticated connections per address. */
@@ -192,7 +195,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     library,
     accounts,
     log,
-    logHub,
+    logFeed,
     links: new ShareLinks(library),
     // Set just below: the zip downloads need the context itself.
     zips: undefined as unknown as ZipDownloads,
@@ -390,6 +393,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     });
   const port = await listen(listener as Server, config.port);
   boundPort = port;
+  if (logFeed instanceof SharedLogFeed) logFeed.relay = `${os.hostname()}:${port}`;
   let redirector: Server | undefined;
   let redirectPort: number | undefined;
   if (secureServer && config.redirectPort) {
@@ -436,6 +440,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       clearInterval(watch);
       clearTimeout(firstSweep);
       await library.close();
+      await logFeed.close();
       for (const ws of wss.clients) ws.terminate();
       const closing = [server, secureServer, redirector, listener === server ? undefined : listener].filter(Boolean) as { close(cb: () => void): unknown }[];
       const closed = Promise.all(closing.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));

@@ -162,8 +162,8 @@ export const sweep: Handler<'sweep'> = async (conn) => {
 export const logSubscribe: Handler<'log.subscribe'> = async (conn) => {
   requireAdmin(conn);
   conn.logSubscription?.();
-  conn.logSubscription = conn.ctx.logHub.subscribe((line) => conn.sendLogLine(line));
-  return { lines: [...conn.ctx.logHub.recent] };
+  conn.logSubscription = await conn.ctx.logFeed.subscribe((line) => conn.sendLogLine(line));
+  return { lines: await conn.ctx.logFeed.recent() };
 };
 
 export const logUnsubscribe: Handler<'log.unsubscribe'> = async (conn) => {

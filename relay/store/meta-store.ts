@@ -386,6 +386,20 @@ export interface MetaStore {
    */
   watchChanges(wake: () => void): Promise<() => Promise<void>>;
 
+  /**
+   * True when other relays may share this database (PostgreSQL): what only one relay
+   * would know (its log lines) is then written here too.
+   */
+  readonly sharedByRelays: boolean;
+  /** Appends log lines of one relay to the log every relay shares, and wakes the others (`watchLog`). */
+  appendLogLines(relay: string, lines: { at: number; line: string }[]): Promise<void>;
+  /** Shared log lines after position `after`, oldest first, at most `limit`; with no `after`, the newest `limit`. */
+  logLines(after: number | undefined, limit: number): Promise<{ seq: number; relay: string; line: string }[]>;
+  /** Forgets shared log lines older than `before`; returns how many. */
+  pruneLogLines(before: number): Promise<number>;
+  /** Calls `wake` whenever a relay appends log lines; resolves to a function that stops. */
+  watchLog(wake: () => void): Promise<() => Promise<void>>;
+
   /** Failed password attempts, counted for the throttle where every relay sees them. */
   readonly attempts: AttemptLog;
   /** Forgets attempts made before `before`; returns how many. */

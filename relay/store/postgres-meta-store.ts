@@ -203,6 +203,13 @@ const STEPS: string[] = [
     holder text NOT NULL,
     until bigint NOT NULL
   );
+  CREATE TABLE log_lines (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at bigint NOT NULL,
+    relay text NOT NULL,
+    line text NOT NULL
+  );
+  CREATE INDEX log_lines_at ON log_lines(at);
   `,
 ];
 

@@ -211,6 +211,8 @@ type FileRow = { id: number; current_version_id: number | null; last_version: nu
 
 /** The channel relays wake each other on when the change log grows (the payload is only the position). */
 const CHANGES_CHANNEL = 'ferry_changes';
+/** The channel relays wake each other on when the shared log grows. */
+const LOG_CHANNEL = 'ferry_log';
 
 /** The throttle's attempt log in the `attempts` table: one row per failure counted on one key. */
 class SqlAttempts implements AttemptLog {
@@ -1031,6 +1033,33 @@ export class SqlMetaStore implements MetaStore {
 
   watchChanges(wake: () => void): Promise<() => Promise<void>> {
     return this.sql.listen(CHANGES_CHANNEL, wake);
+  }
+
+  // ------------------------------------------------------------------ shared log
+
+  get sharedByRelays(): boolean {
+    return this.d.name === 'postgres';
+  }
+
+  appendLogLines(relay: string, lines: { at: number; line: string }[]): Promise<void> {
+    return this.sql.tx(async (t) => {
+      await insertRows(t, 'log_lines', ['at', 'relay', 'line'], lines.map((l) => [l.at, relay, l.line]));
+      await t.notify(LOG_CHANNEL, '');
+    });
+  }
+
+  async logLines(after: number | undefined, limit: number): Promise<{ seq: number; relay: string; line: string }[]> {
+    if (after !== undefined) return this.sql.all('SELECT seq, relay, line FROM log_lines WHERE seq > ? ORDER BY seq LIMIT ?', [after, limit]);
+    const newest = await this.sql.all<{ seq: number; relay: string; line: string }>('SELECT seq, relay, line FROM log_lines ORDER BY seq DESC LIMIT ?', [limit]);
+    return newest.reverse();
+  }
+
+  pruneLogLines(before: number): Promise<number> {
+    return this.sql.run('DELETE FROM log_lines WHERE at < ?', [before]);
+  }
+
+  watchLog(wake: () => void): Promise<() => Promise<void>> {
+    return this.sql.listen(LOG_CHANNEL, wake);
   }
 
   async sharedValue(name: string, make: () => string): Promise<string> {

@@ -250,8 +250,8 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   },
   // 6: the change log (every change to the library, in order, for catching up), values
   //    every relay on the database shares (secrets, ids), and failed password attempts
-  //    (the throttle's counts, which a restart no longer forgets), and leases (the one
-  //    garbage collector of a deployment).
+  //    (the throttle's counts, which a restart no longer forgets), leases (the one
+  //    garbage collector of a deployment) and the log lines relays share.
   (db) => {
     db.exec(`
       CREATE TABLE changes (
@@ -279,6 +279,13 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
         holder TEXT NOT NULL,
         until INTEGER NOT NULL
       );
+      CREATE TABLE log_lines (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        relay TEXT NOT NULL,
+        line TEXT NOT NULL
+      );
+      CREATE INDEX log_lines_at ON log_lines(at);
     `);
   },
 ];

@@ -111,6 +111,17 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       await expect(s.collectChunk(h('r'), async () => { throw new Error('disk'); })).rejects.toThrow('disk');
     }));
 
+    it('keeps the log lines relays share in order, the newest on request, and forgets old ones', withStore(async (s) => {
+      await s.appendLogLines('r1', [{ at: 100, line: '{"n":1}' }, { at: 200, line: '{"n":2}' }]);
+      await s.appendLogLines('r2', [{ at: 300, line: '{"n":3}' }]);
+      const all = await s.logLines(0, 10);
+      expect(all.map((l) => [l.relay, l.line])).toEqual([['r1', '{"n":1}'], ['r1', '{"n":2}'], ['r2', '{"n":3}']]);
+      expect((await s.logLines(undefined, 2)).map((l) => l.line)).toEqual(['{"n":2}', '{"n":3}']);
+      expect((await s.logLines(all[0].seq, 1)).map((l) => l.line)).toEqual(['{"n":2}']);
+      expect(await s.pruneLogLines(250)).toBe(2);
+      expect((await s.logLines(0, 10)).map((l) => l.line)).toEqual(['{"n":3}']);
+    }));
+
     it('gives a lease to one holder at a time until it ends or is given back', withStore(async (s) => {
       expect(await s.takeLease('gc', 'r1', 1000, 0)).toBe(true);
       expect(await s.takeLease('gc', 'r2', 1000, 500)).toBe(false);

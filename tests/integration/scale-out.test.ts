@@ -131,6 +131,29 @@ describe.skipIf(!POSTGRES)('two relays on one PostgreSQL database', () => {
     (await signIn(a, BOB.name, BOB.password)).close();
   });
 
+  it("shows an admin at one relay the live log of both, each line with the relay it came from", async () => {
+    const admin = await signIn(b, ADMIN.name, ADMIN.password);
+    try {
+      const live: Record<string, unknown>[] = [];
+      admin.onLogLine((l) => live.push(l));
+      const { lines: recent } = await admin.request('log.subscribe', {});
+      // What relay a logged before the admin subscribed is there too.
+      expect(recent.some((l) => String(l.relay).endsWith(`:${a.port}`))).toBe(true);
+      const alice = await signIn(a, ALICE.name, ALICE.password);
+      alice.close();
+      const fromA = await waitFor(() => live.find((l) => l.event === 'login' && l.user === ALICE.name));
+      expect(String(fromA.relay)).toMatch(new RegExp(`:${a.port}$`));
+      // b's own lines come live as well, tagged as b's, and none of them twice.
+      (await signIn(b, BOB.name, BOB.password)).close();
+      const fromB = await waitFor(() => live.find((l) => l.event === 'login' && l.user === BOB.name));
+      expect(String(fromB.relay)).toMatch(new RegExp(`:${b.port}$`));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(live.filter((l) => l.event === 'login' && (l.user === ALICE.name || l.user === BOB.name))).toHaveLength(2);
+    } finally {
+      admin.close();
+    }
+  });
+
   it('counts a share link download budget once over both relays', async () => {
     const alice = await signIn(a, ALICE.name, ALICE.password);
     try {
