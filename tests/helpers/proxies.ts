@@ -31,6 +31,8 @@ export interface Proxy {
 export interface ProxyOptions {
   dir: string;
   upstreamPort: number;
+  /** nginx only: several relays, balanced round robin (no sticky sessions), instead of `upstreamPort`. */
+  upstreamPorts?: number[];
   serverName: string;
   cert: string;
   key: string;
@@ -49,7 +51,10 @@ export async function startNginx(opts: ProxyOptions): Promise<Proxy> {
     .replace(/ssl_certificate_key [^;]+;/, `ssl_certificate_key ${opts.key};`)
     .replace(/proxy_pass http:\/\/127\.0\.0\.1:8080;/, `proxy_pass http://127.0.0.1:${opts.upstreamPort};`);
   if (!site.includes(`127.0.0.1:${port} ssl`) || !site.includes(`127.0.0.1:${opts.upstreamPort};`)) throw new Error('docs/proxy/nginx.conf no longer has the lines the test adapts');
-  writeFileSync(path.join(prefix, 'site.conf'), site);
+  const upstreams = opts.upstreamPorts
+    ? `upstream ferry_relays {\n${opts.upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=10s;\n`).join('')}}\n`
+    : '';
+  writeFileSync(path.join(prefix, 'site.conf'), upstreams + (opts.upstreamPorts ? site.replace(`proxy_pass http://127.0.0.1:${opts.upstreamPort};`, 'proxy_pass http://ferry_relays;') : site));
   const t = (name: string) => path.join(prefix, name);
   writeFileSync(
     t('nginx.conf'),
