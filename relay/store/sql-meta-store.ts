@@ -218,10 +218,14 @@ const LOG_CHANNEL = 'ferry_log';
 class SqlAttempts implements AttemptLog {
   constructor(private readonly sql: SqlEngine) {}
 
+  /** One query for every name (a sign-in checks three). */
   private async lists(t: Sql, names: string[], since: number[]): Promise<number[][]> {
-    const lists: number[][] = [];
-    for (const [i, name] of names.entries()) lists.push(await t.column<number>('SELECT at FROM attempts WHERE name = ? AND at > ? ORDER BY at, id', [name, since[i]]));
-    return lists;
+    if (!names.length) return [];
+    const rows = await t.all<{ name: string; at: number }>(
+      `SELECT name, at FROM attempts WHERE name IN (${names.map(() => '?').join(', ')}) AND at > ? ORDER BY at, id`,
+      [...names, Math.min(...since)],
+    );
+    return names.map((name, i) => rows.filter((r) => r.name === name && r.at > since[i]).map((r) => r.at));
   }
 
   begin(names: string[], since: number[], at: number, admit: (lists: number[][]) => boolean) {

@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import https from 'node:https';
+import net, { type LookupFunction } from 'node:net';
 import path from 'node:path';
 import { ROOT } from './relay.js';
 
@@ -19,6 +20,25 @@ export function freePort(): Promise<number> {
       const { port } = s.address() as net.AddressInfo;
       s.close(() => resolve(port));
     });
+  });
+}
+
+/** Every name is 127.0.0.1 for the clients using this, as a LAN's DNS would say of `ferry.lan`. */
+export const loopbackLookup: LookupFunction = (_host, options, callback) => {
+  if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+  else callback(null, '127.0.0.1', 4);
+};
+
+/** One HTTPS GET trusting `ca`, through `loopbackLookup`, on a connection of its own; the whole body. */
+export function httpsGet(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca, lookup: loopbackLookup, headers, agent: false }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+      })
+      .once('error', reject);
   });
 }
 

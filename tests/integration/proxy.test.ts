@@ -4,8 +4,6 @@
  * with Range, and the throttle seeing each client's own address only with --trust-proxy on.
  */
 import { writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { LookupFunction } from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,18 +11,14 @@ import { downloadFile, FerryClient, uploadFile, type WebSocketLike } from '../..
 import { CHUNK_SIZE, FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, SUBPROTOCOL } from '../../relay/protocol/index.js';
 import { RelayCa } from '../../relay/tls/certificates.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
-import { CADDY, NGINX, startCaddy, startNginx, type Proxy, type ProxyOptions } from '../helpers/proxies.js';
+import { CADDY, NGINX, httpsGet, loopbackLookup, startCaddy, startNginx, type Proxy, type ProxyOptions } from '../helpers/proxies.js';
 import { addUsers, ALICE, relayLog, startRelayProcess, tempDir, waitFor, type RelayProcess } from '../helpers/relay.js';
 
 const NAME = 'ferry.lan';
 if (!NGINX) console.log('nginx proxy tests skipped: nginx is not installed (apt-get install nginx-light)');
 if (!CADDY) console.log('Caddy proxy tests skipped: caddy is not installed (apt-get install caddy)');
 
-/** `ferry.lan` is 127.0.0.1 for these clients, as a LAN's DNS would say. */
-const lookup: LookupFunction = (_host, options, callback) => {
-  if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
-  else callback(null, '127.0.0.1', 4);
-};
+const lookup = loopbackLookup;
 
 const PROXIES: { name: string; file: string; installed: boolean; start: (o: ProxyOptions) => Promise<Proxy> }[] = [
   { name: 'nginx', file: 'nginx.conf', installed: !!NGINX, start: startNginx },
@@ -49,16 +43,7 @@ describe.skipIf(!installed)(`behind ${proxyName} (docs/proxy/${file})`, () => {
         new WebSocket(url, protocol, { ca: ca.certPem, lookup, localAddress: from, maxPayload: MAX_CHUNK_BYTES + FRAME_HEADER_BYTES, perMessageDeflate: false, headers: browser ? { Origin: `https://${NAME}:${proxy.port}` } : {} }) as unknown as WebSocketLike,
     });
 
-  const get = (pathname: string, headers: Record<string, string> = {}) =>
-    new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
-      https
-        .get(`${base}${pathname}`, { ca: ca.certPem, lookup, headers, agent: false }, (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (d: Buffer) => parts.push(d));
-          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
-        })
-        .once('error', reject);
-    });
+  const get = (pathname: string, headers: Record<string, string> = {}) => httpsGet(`${base}${pathname}`, ca.certPem, headers);
 
   const startRelay = (trustProxy: boolean, port?: number) => startRelayProcess({ dataDir, port, args: ['--tls', 'off', '--hosts', NAME, ...(trustProxy ? ['--trust-proxy', 'on'] : [])] });
 
