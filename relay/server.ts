@@ -25,6 +25,7 @@ import type { ChunkStore } from './store/chunk-store.js';
 import type { MetaStore } from './store/meta-store.js';
 import { FsChunkStore } from './store/fs-chunk-store.js';
 import { S3ChunkStore } from './store/s3-chunk-store.js';
+import { unfinishedMigration } from './store/migrate.js';
 import { openMetaStore } from './store/open-meta-store.js';
 import { MediaServer } from './media/media-http.js';
 import { ZipDownloads } from './zip/zip-download.js';
@@ -147,7 +148,7 @@ const TLS_FILES_CHECK_MS = 2_000;
 const TLS_AUTO_CHECK_MS = 3_600_000;
 
 /** The chunk store the settings name; an S3 bucket is reached (and made if missing) before the relay starts. */
-async function openChunkStore(config: RelayConfig): Promise<ChunkStore & { close?: () => void }> {
+export async function openChunkStore(config: Pick<RelayConfig, 'chunks' | 'dataDir'>): Promise<ChunkStore & { close?: () => void }> {
   if (config.chunks.kind === 'files') return new FsChunkStore(config.chunks.dir ?? path.join(config.dataDir, 'chunks'));
   const store = new S3ChunkStore(config.chunks);
   try {
@@ -163,6 +164,11 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
   keepPrivate(config.dataDir);
   const { log, close: closeLog, hub: logHub } = createLogger(config.dataDir, config.logLevel);
   const meta = await openMetaStore(config);
+  const unfinished = await unfinishedMigration(meta);
+  if (unfinished !== undefined) {
+    await meta.close();
+    throw new Error(`This database holds an unfinished copy of ${unfinished} (ferry migrate stopped before the end). Run the same ferry migrate command again to finish it.`);
+  }
   const chunks = await openChunkStore(config).catch(async (err) => {
     await meta.close();
     throw err;

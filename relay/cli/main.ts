@@ -24,8 +24,11 @@ const USAGE = `ferry — self-hosted file sharing
 
 Relay:
   ferry serve [--port N] [--data DIR] ...      run the relay (see: ferry serve --help)
-  ferry user add NAME --role admin|user [--data DIR]
+  ferry user add NAME --role admin|user [--data DIR] [--meta …]
                                                add a user (password from stdin)
+  ferry migrate [--data DIR --meta … --chunks …] --to-meta … --to-chunks … [--to-data DIR]
+                                               copy the whole library to other stores
+                                               (SQLite + files ↔ PostgreSQL + S3), resumable
 Client:
   ferry login URL --user NAME                  sign in (password from FERRY_PASSWORD or a prompt)
   ferry logout
@@ -144,12 +147,15 @@ async function serve(args: string[]): Promise<void> {
 }
 
 async function userAdd(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', default: 'user' }, data: { type: 'string' }, meta: { type: 'string' } } });
+  // The same store flags as serve and migrate (only --data and --meta matter here).
+  const stores = Object.fromEntries(STORE_FLAGS.map((f) => [f, { type: 'string' as const }]));
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', default: 'user' as string }, ...stores } });
+  const v = values as Record<string, string | undefined>;
   const [sub, name] = positionals;
   if (sub !== 'add' || !name) throw new UsageError('usage: ferry user add NAME --role admin|user [--data DIR] [--meta sqlite|postgres://…]');
   if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
   const [{ loadConfig }, , { openMetaStore }, { Accounts }] = await relayModules();
-  const config = loadConfig({ data: values.data, meta: values.meta });
+  const config = loadConfig({ data: v.data, meta: v.meta });
   const meta = await openMetaStore(config);
   try {
     const password = await readPassword(`Password for ${name}: `);
@@ -157,6 +163,78 @@ async function userAdd(args: string[]): Promise<void> {
     out(`Added ${user.role} ${user.name}.`);
   } finally {
     await meta.close();
+  }
+}
+
+/** Where a deployment's library and chunks are, in words (no password): how `migrate` names both ends. */
+function describeStores(config: import('../config.js').RelayConfig): string {
+  let meta = `SQLite ${path.join(config.dataDir, 'ferry.db')}`;
+  if (config.meta.kind === 'postgres') {
+    const u = new URL(config.meta.url);
+    meta = `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}`;
+  }
+  const c = config.chunks;
+  const chunks = c.kind === 'files' ? `chunks in ${c.dir ?? path.join(config.dataDir, 'chunks')}` : `chunks in s3://${c.bucket}${c.prefix ? `/${c.prefix}` : ''}${c.endpoint ? ` at ${c.endpoint}` : ''}`;
+  return `${meta} + ${chunks}`;
+}
+
+const STORE_FLAGS = ['data', 'meta', 'chunks', 's3-endpoint', 's3-region'] as const;
+
+async function migrateCommand(args: string[]): Promise<void> {
+  const options = Object.fromEntries(STORE_FLAGS.flatMap((f) => [[f, { type: 'string' as const }], [`to-${f}`, { type: 'string' as const }]]));
+  const { values } = parseArgs({ args, options: { ...options, parallel: { type: 'string' } }, strict: true });
+  const v = values as Record<string, string | undefined>;
+  const usage = 'usage: ferry migrate [--data DIR] [--meta …] [--chunks …] [--s3-endpoint URL] --to-meta sqlite|postgres://… --to-chunks files|/DIR|s3://BUCKET [--to-data DIR] [--to-s3-endpoint URL]';
+  if (!STORE_FLAGS.some((f) => v[`to-${f}`] !== undefined)) throw new UsageError(usage);
+  const [{ loadConfig }, { openChunkStore }, { openMetaStore }] = await Promise.all([import('../config.js'), import('../server.js'), import('../store/open-meta-store.js')]);
+  const { migrate, unfinishedMigration, MigrateError } = await import('../store/migrate.js');
+  const source = loadConfig(Object.fromEntries(STORE_FLAGS.map((f) => [f, v[f]])));
+  // The target is only what its flags say: the FERRY_* variables describe the source.
+  const target = loadConfig(Object.fromEntries(STORE_FLAGS.map((f) => [f, v[`to-${f}`]])), {});
+  const needsFolder = target.meta.kind === 'sqlite' || (target.chunks.kind === 'files' && !target.chunks.dir);
+  if (needsFolder && !v['to-data']) throw new UsageError(`--to-data DIR is needed: the target keeps its ${target.meta.kind === 'sqlite' ? 'database' : 'chunks'} in a data folder\n${usage}`);
+  const from = describeStores(source);
+  const to = describeStores(target);
+  const [fromMeta, fromChunks] = from.split(' + ');
+  const [toMeta, toChunks] = to.split(' + ');
+  if (fromMeta === toMeta || fromChunks === toChunks) throw new UsageError(`the source and the target share ${fromMeta === toMeta ? fromMeta : fromChunks}: copy into other stores`);
+  const parallel = v.parallel === undefined ? 8 : Number(v.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new UsageError('--parallel takes a whole number from 1 to 64');
+  out(`Copying ${from}\n     to ${to}`);
+  const opened: { close(): Promise<void> | void }[] = [];
+  try {
+    const srcMeta = await openMetaStore(source);
+    opened.push(srcMeta);
+    const pending = await unfinishedMigration(srcMeta);
+    if (pending !== undefined) throw new MigrateError('SOURCE_UNFINISHED', `The source holds an unfinished copy of ${pending}: finish that first.`);
+    const srcChunks = await openChunkStore(source);
+    opened.push({ close: () => srcChunks.close?.() });
+    const dstMeta = await openMetaStore(target);
+    opened.push(dstMeta);
+    const dstChunks = await openChunkStore(target);
+    opened.push({ close: () => dstChunks.close?.() });
+    let bar: Progress | undefined;
+    let step = -1;
+    const report = await migrate({ meta: srcMeta, chunks: srcChunks, label: from }, { meta: dstMeta, chunks: dstChunks, label: to }, {
+      parallel,
+      onEvent: (e) => {
+        if (e.phase === 'chunks') {
+          bar ??= createProgress(e.bytesTotal, `chunks 0/${e.total}`);
+          // A new label every tenth (a line each without a terminal), the bar every chunk.
+          const tenth = e.total === 0 ? 10 : Math.floor((e.done * 10) / e.total);
+          const label = tenth !== step || process.stderr.isTTY ? `chunks ${e.done}/${e.total}` : undefined;
+          step = tenth;
+          bar.update(e.bytesDone, label);
+          if (e.done === e.total) {
+            bar.stop();
+            out(`chunks: ${e.total} verified, ${e.copied} copied, ${e.skipped} already there`);
+          }
+        } else if (e.phase === 'table') out(`${e.table}: ${e.rows} ${e.rows === 1 ? 'row' : 'rows'}`);
+      },
+    }).finally(() => bar?.stop());
+    out(`Done: ${report.chunks} chunks (${formatBytes(report.bytes)}) and ${Object.values(report.rows).reduce((a, b) => a + b, 0)} rows. Start the relays with ${toMeta.startsWith('PostgreSQL') ? '--meta postgres://…' : `--data ${target.dataDir}`}${target.chunks.kind === 's3' ? ' --chunks s3://…' : ''}.`);
+  } finally {
+    for (const o of opened.reverse()) await o.close();
   }
 }
 
@@ -623,6 +701,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   unlink,
   serve,
   user: userAdd,
+  migrate: migrateCommand,
   login,
   logout: () => logout(),
   put,
@@ -667,8 +746,8 @@ export async function main(argv: string[], opts: { root?: string } = {}): Promis
       process.stderr.write(`ferry: ${(err as Error).message}\n`);
       return 2;
     }
-    if (err instanceof FerryError) {
-      process.stderr.write(`ferry: ${err.code}: ${err.message}\n`);
+    if (err instanceof FerryError || (err instanceof Error && err.name === 'MigrateError')) {
+      process.stderr.write(`ferry: ${(err as FerryError).code}: ${err.message}\n`);
       return 1;
     }
     process.stderr.write(`ferry: INTERNAL: ${(err as Error).stack ?? err}\n`);
