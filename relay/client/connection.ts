@@ -220,7 +220,10 @@ export class FerryClient {
 
   /** Resolves when the connection is open and authenticated (waiting through reconnects). */
   ready(): Promise<void> {
-    if (this.state === 'open') return Promise.resolve();
+    // A socket that is closing while its close event has not run yet is not ready: waiting
+    // for that event (and the reconnect after it) keeps a caller that retries on
+    // CONNECTION_LOST from spinning without ever letting the event run.
+    if (this.state === 'open' && this.socket?.readyState === OPEN) return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(new FerryError('CONNECTION_LOST', 'The connection is closed.'));
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
