@@ -12,6 +12,8 @@
  * 100,000 names, scrolling 10,000 rows. `BENCH_ONLY=library` runs only those.
  * The HTTPS costs (CLI over wss vs ws, a link over https vs http, the app over https vs
  * http; targets ≥ 0.85) run in the full bench; `BENCH_ONLY=tls` runs only those.
+ * The scale-out benchmarks (tests/bench/scale.ts: PostgreSQL + Ceph RGW against a bare S3
+ * client, 50 clients over two relays) run in the full bench; `BENCH_ONLY=scale` runs only those.
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { execSync, spawn } from 'node:child_process';
@@ -23,6 +25,7 @@ import { addUsers, startRelayProcess, FERRY_BIN, ROOT } from '../helpers/relay.j
 import { hasChromium } from '../helpers/browser.js';
 import { benchWeb, benchWebMemory, benchWebTls } from './web.js';
 import { benchLibrary } from './library.js';
+import { benchScale } from './scale.js';
 import { ensureWebBuilt } from '../../bin/build-web.js';
 
 const GiB = 1024 ** 3;
@@ -224,6 +227,10 @@ async function tlsReport(file: string, skipWeb: boolean): Promise<string[]> {
 
 const machine = () => `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}`;
 
+async function scaleReport(file: string): Promise<string[]> {
+  return ['', '| scale-out | baseline | Ferry | ratio | target |', '| --- | --- | --- | --- | --- |', ...(await benchScale({ file, work, runs: RUNS }))];
+}
+
 async function libraryReport(): Promise<string[]> {
   return ['', '| library | measured | | target |', '| --- | --- | --- | --- |', ...(await benchLibrary())];
 }
@@ -238,6 +245,19 @@ async function main() {
     return;
   }
   mkdirSync(work, { recursive: true });
+  if (process.env.BENCH_ONLY === 'scale') {
+    try {
+      const file = path.join(work, 'random-1g.bin');
+      console.error(`creating ${SIZE / MiB} MiB random file`);
+      makeRandomFile(file, SIZE);
+      const lines = await scaleReport(file);
+      console.log(`Ferry scale-out benchmark — ${machine()}\n`);
+      console.log(lines.join('\n'));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    return;
+  }
   if (process.env.BENCH_ONLY === 'tls') {
     try {
       const file = path.join(work, 'random-1g.bin');
@@ -294,6 +314,7 @@ async function main() {
     await relay.stop();
     const skipWeb = !hasChromium || process.env.BENCH_SKIP_WEB === '1';
     const tlsLines = await tlsReport(file, skipWeb);
+    const scaleLines = await scaleReport(file);
     const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : [hasChromium ? '(web benchmarks skipped: BENCH_SKIP_WEB=1)' : '(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
@@ -331,6 +352,7 @@ async function main() {
       `All runs (seconds): sink ${sink.map((s) => fmt(s, 2)).join(', ')}; ferry put ${first.map((s) => fmt(s, 2)).join(', ')}; re-upload ${again.map((s) => fmt(s, 2)).join(', ')}.`,
     );
     report.push(...tlsLines);
+    report.push(...scaleLines);
     report.push(...(await libraryReport()));
     console.log(`Ferry benchmark — ${machine()}\n`);
     console.log(report.join('\n'));

@@ -32,8 +32,9 @@ let databases = 0;
 /**
  * Starts a server. `durable: false` (tests) turns off fsync and synchronous commit:
  * the engine's durability is not what a test checks; benchmarks keep the defaults.
+ * `settings`: more `name=value` server settings.
  */
-export async function startPostgres(opts: { durable?: boolean } = {}): Promise<PostgresServer> {
+export async function startPostgres(opts: { durable?: boolean; settings?: string[] } = {}): Promise<PostgresServer> {
   if (!BIN) throw new Error('PostgreSQL is not installed (apt-get install postgresql-15)');
   const root = process.getuid?.() === 0;
   const base = mkdtempSync(path.join(os.tmpdir(), 'ferry-pg-'));
@@ -59,6 +60,7 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
     "-c listen_addresses='127.0.0.1'",
     '-c max_connections=200',
     ...(opts.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+    ...(opts.settings ?? []).map((s) => `-c ${s}`),
   ].join(' ');
   const log = path.join(base, 'server.log');
   const startServer = () => {
