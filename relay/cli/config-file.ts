@@ -9,6 +9,8 @@ export interface CliSession {
   url: string;
   user: string;
   token: string;
+  /** Other relays of the same deployment, tried in turn when one cannot be reached. */
+  alternates?: string[];
 }
 
 /** The file: the session, and the device tokens of earlier sign-ins (kept across sign-outs). */
@@ -60,7 +62,7 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 export async function loadSession(): Promise<CliSession> {
   const c = await readConfig();
   if (!c.url || !c.user || !c.token) throw new FerryError('AUTH_REQUIRED', 'Not signed in. Run: ferry login URL --user NAME');
-  return { url: c.url, user: c.user, token: c.token };
+  return { url: c.url, user: c.user, token: c.token, ...(c.alternates?.length ? { alternates: c.alternates } : {}) };
 }
 
 /** Saves the session, and the device token the sign-in returned. */

@@ -30,7 +30,9 @@ Relay:
                                                copy the whole library to other stores
                                                (SQLite + files ↔ PostgreSQL + S3), resumable
 Client:
-  ferry login URL --user NAME                  sign in (password from FERRY_PASSWORD or a prompt)
+  ferry login URL --user NAME [--also URL]...  sign in (password from FERRY_PASSWORD or a prompt);
+                                               --also: other relays of the same deployment, used
+                                               in turn when one cannot be reached
   ferry logout
   ferry put PATH... [--to FOLDER] [--on-conflict version|rename|overwrite]
   ferry get REMOTE [-o LOCAL] [--version N] [--force]   (--force replaces an existing local file)
@@ -89,8 +91,16 @@ async function relayCa(url: string): Promise<string | undefined> {
 
 async function withClient<T>(fn: (client: FerryClient) => Promise<T>, onState?: (state: string) => void): Promise<T> {
   const session = await loadSession();
-  const ca = await relayCa(session.url);
-  const client = await connectNode({ url: wsUrl(session.url), token: session.token, reconnectTimeoutMs: 120_000, onState, ca });
+  let ca: string | ((url: string) => string | undefined) | undefined;
+  if (!session.alternates) ca = await relayCa(session.url);
+  else {
+    // Several relays: no handshake up front (the first may be the one that is down); each
+    // socket checks its relay's certificate against the authority kept for that address.
+    const kept = new Map<string, string | undefined>();
+    for (const u of [session.url, ...session.alternates]) kept.set(new URL(wsUrl(u)).host, await trustedCa(u));
+    ca = (u) => kept.get(new URL(u).host);
+  }
+  const client = await connectNode({ url: wsUrl(session.url), alternates: session.alternates?.map(wsUrl), token: session.token, reconnectTimeoutMs: 120_000, onState, ca });
   try {
     return await fn(client);
   } finally {
@@ -239,16 +249,28 @@ async function migrateCommand(args: string[]): Promise<void> {
 }
 
 async function login(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { user: { type: 'string' }, ca: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { user: { type: 'string' }, ca: { type: 'string' }, also: { type: 'string', multiple: true } } });
   const [url] = positionals;
-  if (!url || !values.user) throw new UsageError('usage: ferry login URL --user NAME [--ca FILE]');
+  if (!url || !values.user) throw new UsageError('usage: ferry login URL --user NAME [--ca FILE] [--also URL]...');
+  const alternates = values.also ?? [];
+  for (const a of alternates) {
+    try {
+      new URL(a);
+    } catch {
+      throw new UsageError(`--also takes the URL of another relay of the same deployment, got "${a}"`);
+    }
+  }
   const ca = await trustFor(url, values.ca);
+  // Each other relay's authority is checked (and kept) now, as for the first.
+  const alsoCas: [string, string | undefined][] = [];
+  for (const a of alternates) alsoCas.push([a, await trustFor(a, values.ca)]);
   const password = process.env.FERRY_PASSWORD ?? (await readPassword(`Password for ${values.user}: `));
   const client = await connectNode({ url: wsUrl(url), reconnect: false, ca });
   try {
     const reply = await client.login(values.user, password, await loadDevice(url, values.user));
-    await saveSession({ url, user: reply.user.name, token: reply.token }, reply.device);
+    await saveSession({ url, user: reply.user.name, token: reply.token, ...(alternates.length ? { alternates } : {}) }, reply.device);
     if (ca) await trustCa(url, ca);
+    for (const [a, c] of alsoCas) if (c) await trustCa(a, c);
     out(`Signed in to ${url} as ${reply.user.name} (${reply.user.role}). Session saved in ${configPath()}.`);
   } finally {
     client.close();

@@ -24,10 +24,13 @@ export function nodeSocketFactory(url: string, protocol: string, ca?: string): W
   }) as unknown as WebSocketLike;
 }
 
-/** Opens a connection to a relay (`ws://host/ws` or `wss://`) and authenticates when a token is given. */
-export async function connectNode(opts: Omit<FerryClientOptions, 'createSocket'> & { ca?: string }): Promise<FerryClient> {
+/**
+ * Opens a connection to a relay (`ws://host/ws` or `wss://`) and authenticates when a token is given.
+ * `ca`: the authority to trust, or one per address (with `alternates`).
+ */
+export async function connectNode(opts: Omit<FerryClientOptions, 'createSocket'> & { ca?: string | ((url: string) => string | undefined) }): Promise<FerryClient> {
   const { ca, ...rest } = opts;
-  const client = new FerryClient({ ...rest, createSocket: (url, protocol) => nodeSocketFactory(url, protocol, ca) });
+  const client = new FerryClient({ ...rest, createSocket: (url, protocol) => nodeSocketFactory(url, protocol, typeof ca === 'function' ? ca(url) : ca) });
   await client.connect();
   return client;
 }

@@ -110,7 +110,14 @@ export class FerryClient {
   /** Opens the connection (and authenticates when a token is set). */
   async connect(): Promise<void> {
     this.closedByUser = false;
-    await this.open();
+    try {
+      await this.open();
+    } catch (err) {
+      // With other addresses, a first one that cannot be reached is not the end: the
+      // reconnect loop goes on to the next (within reconnectTimeoutMs).
+      if (!this.opts.alternates?.length || (err as FerryError).code !== 'CONNECTION_LOST' || this.state === 'closed') throw err;
+      await this.ready();
+    }
   }
 
   /**

@@ -3,7 +3,7 @@
  * serves any request. Uploads go on at the other relay when one is killed, sessions
  * and link budgets are shared, changes made through one are heard at the other.
  */
-import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_SIZE, FRAME_HEADER_BYTES, MAX_CHUNK_BYTES } from '../../relay/protocol/index.js';
@@ -19,6 +19,7 @@ import { NGINX, httpsGet, loopbackLookup, startNginx } from '../helpers/proxies.
 import { RelayCa } from '../../relay/tls/certificates.js';
 import WebSocket from 'ws';
 import { rawClient } from '../helpers/raw.js';
+import { ferry } from '../helpers/cli.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 
 if (!POSTGRES) console.log('Scale-out tests skipped: PostgreSQL is not installed (apt-get install postgresql-15)');
@@ -333,6 +334,33 @@ describe.skipIf(!POSTGRES)('two relays on one PostgreSQL database', () => {
     } finally {
       client.close();
     }
+  }, 60_000);
+
+  it('the CLI given several relays (ferry login --also) goes on at the next one when the first is down', async () => {
+    const args = ['--meta', url, '--chunks', chunksDir];
+    const first = await startRelayProcess({ dataDir: path.join(tmp.dir, 'also1'), args });
+    const second = await startRelayProcess({ dataDir: path.join(tmp.dir, 'also2'), args });
+    relays.push(first, second);
+    const env = { FERRY_CONFIG: path.join(tmp.dir, 'also-cli.json'), FERRY_PASSWORD: ALICE.password };
+    const login = await ferry(['login', first.httpUrl, '--user', ALICE.name, '--also', second.httpUrl], { env });
+    expect(login.code, login.stderr).toBe(0);
+    const file = path.join(tmp.dir, 'also.bin');
+    const data = randomData(2 * CHUNK_SIZE + 5);
+    writeFileSync(file, data);
+    expect((await ferry(['put', file, '--to', 'also'], { env })).code).toBe(0);
+    await first.kill();
+    // The first address refuses connections now: every command goes on at the second.
+    const ls = await ferry(['ls', 'also'], { env });
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('also.bin');
+    const out = path.join(tmp.dir, 'also-back.bin');
+    const get = await ferry(['get', 'also/also.bin', '-o', out], { env });
+    expect(get.code, get.stderr).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(data));
+    expect(relayLog(second.dataDir).filter((l) => l.event === 'login' || l.event === 'connect').length).toBeGreaterThan(0);
+    const bad = await ferry(['login', second.httpUrl, '--user', ALICE.name, '--also', 'not a url'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--also takes the URL/);
   }, 60_000);
 
   it.skipIf(!NGINX)('behind nginx without sticky sessions: a 1 GiB upload, its download and a share link with Range go on through the other relay after kill -9', async () => {
