@@ -124,7 +124,7 @@ export class Accounts {
    */
   async checkSession(tokenHash: string, now = Date.now()): Promise<{ user: User; expiresAt: number }> {
     const session = await this.meta.getSession(tokenHash);
-    const user = session && (await this.meta.getUser(session.userId));
+    const user = session?.user;
     if (!session || !user || user.disabled || session.expiresAt <= now) {
       if (session) await this.meta.deleteSession(tokenHash);
       throw new FerryError('SESSION_EXPIRED');

@@ -199,7 +199,8 @@ export interface MetaStore {
   listUsers(): Promise<User[]>;
   countAdmins(): Promise<number>;
   createSession(tokenHash: string, userId: number, now: number, expiresAt: number): Promise<void>;
-  getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number } | undefined>;
+  /** A session with its user, in one lookup (done before every request and chunk acknowledgement). */
+  getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number; user: User } | undefined>;
   deleteSession(tokenHash: string): Promise<void>;
   /** Ends every session of a user except `keep` (a token hash); returns how many ended. */
   deleteUserSessions(userId: number, keep?: string): Promise<number>;

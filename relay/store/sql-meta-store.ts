@@ -318,9 +318,9 @@ export class SqlMetaStore implements MetaStore {
     await this.sql.run('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)', [tokenHash, userId, now, expiresAt]);
   }
 
-  async getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number } | undefined> {
-    const r = await this.sql.get<{ user_id: number; expires_at: number }>('SELECT user_id, expires_at FROM sessions WHERE token_hash = ?', [tokenHash]);
-    return r && { userId: r.user_id, expiresAt: r.expires_at };
+  async getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number; user: User } | undefined> {
+    const r = await this.sql.get<UserRow & { expires_at: number }>('SELECT u.*, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?', [tokenHash]);
+    return r && { userId: r.id, expiresAt: r.expires_at, user: toUser(r)! };
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
@@ -506,10 +506,14 @@ export class SqlMetaStore implements MetaStore {
    * deletes it) and a chunk record of one session never interleave.
    */
   private async requireLeg(t: Sql, id: string, leg: string, now?: number): Promise<void> {
-    const row = await t.get<{ leg: string }>(`SELECT leg FROM uploads WHERE id = ?${this.d.forUpdate}`, [id]);
+    // With a time, one statement both locks the row and marks it used (undone with the
+    // transaction when the leg is not ours).
+    const row =
+      now === undefined
+        ? await t.get<{ leg: string }>(`SELECT leg FROM uploads WHERE id = ?${this.d.forUpdate}`, [id])
+        : await t.get<{ leg: string }>('UPDATE uploads SET updated_at = ? WHERE id = ? RETURNING leg', [now, id]);
     if (!row) throw new FerryError('UNKNOWN_UPLOAD', 'The upload session ended (committed, cancelled or expired).');
     if (row.leg !== leg) throw new FerryError('UPLOAD_CHANGED', 'Another connection resumed this upload session.');
-    if (now !== undefined) await t.run('UPDATE uploads SET updated_at = ? WHERE id = ?', [now, id]);
   }
 
   setUploadChunks(id: string, leg: string, from: number, chunks: ChunkRef[], contentHash: string, dropHeldFrom?: number): Promise<void> {
