@@ -73,6 +73,20 @@ function engineBehaviour(engine: () => Engine) {
     }
   });
 
+  it('refuses bytes that are not what their hash says: the engine checks the signed payload hash', async () => {
+    const s = storeOn(engine());
+    try {
+      const meant = randomBytes(100_000);
+      const sent = Buffer.from(meant);
+      sent[5000] ^= 1;
+      // Content-MD5 is computed from the bytes sent, so only the signed SHA-256 can catch this.
+      await expect(s.put(sha(meant), sent)).rejects.toMatchObject({ code: 'S3_FAILED' });
+      expect(await s.has(sha(meant))).toBe(false);
+    } finally {
+      s.close();
+    }
+  });
+
   it('a wrong key is a storage failure, not a missing chunk', async () => {
     const s = new S3ChunkStore({ bucket: 'ferry-chunks', endpoint: engine().endpoint, credentials: { accessKeyId: engine().accessKeyId, secretAccessKey: 'wrong' } });
     try {
