@@ -2,7 +2,7 @@
  * The relay process: one HTTP server carrying the web app, the setup page and the
  * WebSocket endpoint `/ws` (protocol v2, `ws` with bufferutil).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -196,6 +196,68 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     if (set.size === 0) unauthenticated.delete(conn.address);
   };
   const refusals = new RefusalLog(log);
+  /** What this relay does for its own connections; other relays on the database do the same when told (`announce`). */
+  const local = {
+    disconnectUser(userId: number, except?: unknown): number {
+      let n = 0;
+      for (const c of connections) {
+        if (c.user?.id !== userId || c === except) continue;
+        c.signOut();
+        c.ws.close(CLOSE.SESSION_ENDED, 'session ended');
+        n++;
+      }
+      return n;
+    },
+    disconnectSession(tokenHash: string, except?: unknown): number {
+      let n = 0;
+      for (const c of connections) {
+        if (c.tokenHash !== tokenHash || c === except) continue;
+        c.signOut();
+        c.ws.close(CLOSE.SESSION_ENDED, 'signed out');
+        n++;
+      }
+      return n;
+    },
+    async refreshUser(userId: number): Promise<void> {
+      const user = await meta.getUser(userId);
+      for (const c of connections) if (c.user?.id === userId && user) c.applyUser(user);
+    },
+    spacesChanged(userIds?: number[]): void {
+      const who = userIds && new Set(userIds);
+      for (const c of connections) if (c.user && (!who || who.has(c.user.id))) c.send({ type: 'spaces.changed' });
+    },
+    async linkChanged(linkId: string): Promise<void> {
+      const link = await meta.getLink(linkId).catch(() => undefined);
+      if (!link) return;
+      const info = linkInfo(link, config.publicUrl);
+      for (const c of connections) if (c.user?.id === link.ownerId) c.send({ type: 'link.changed', link: info });
+    },
+  };
+  type Announcement =
+    | { kind: 'user.off' | 'user'; user: number }
+    | { kind: 'session.off'; session: string }
+    | { kind: 'spaces'; users?: number[] }
+    | { kind: 'link'; link: string };
+  const relayId = randomUUID();
+  const announce = (a: Announcement) => {
+    if (!meta.sharedByRelays) return;
+    meta.announce(JSON.stringify({ ...a, from: relayId })).catch((err) => log.warn({ event: 'announce.failed', err: (err as Error).message }, 'could not tell the other relays'));
+  };
+  const heard = (payload: string) => {
+    let a: Announcement & { from?: string };
+    try {
+      a = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (a.from === relayId) return;
+    if (a.kind === 'user.off') local.disconnectUser(a.user);
+    else if (a.kind === 'session.off') local.disconnectSession(a.session);
+    else if (a.kind === 'user') void local.refreshUser(a.user).catch(() => {});
+    else if (a.kind === 'spaces') local.spacesChanged(a.users);
+    else if (a.kind === 'link') void local.linkChanged(a.link).catch(() => {});
+  };
+  const stopHearing = meta.sharedByRelays ? await meta.watchAnnouncements(heard) : undefined;
   const ctx: RelayContext = {
     config,
     library,
@@ -207,39 +269,26 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     zips: undefined as unknown as ZipDownloads,
     media: undefined as unknown as MediaServer,
     disconnectUser(userId, except) {
-      let n = 0;
-      for (const c of connections) {
-        if (c.user?.id !== userId || c === except) continue;
-        c.signOut();
-        c.ws.close(CLOSE.SESSION_ENDED, 'session ended');
-        n++;
-      }
-      return n;
+      announce({ kind: 'user.off', user: userId });
+      return local.disconnectUser(userId, except);
     },
     disconnectSession(tokenHash, except) {
-      let n = 0;
-      for (const c of connections) {
-        if (c.tokenHash !== tokenHash || c === except) continue;
-        c.signOut();
-        c.ws.close(CLOSE.SESSION_ENDED, 'signed out');
-        n++;
-      }
-      return n;
+      announce({ kind: 'session.off', session: tokenHash });
+      return local.disconnectSession(tokenHash, except);
     },
     async refreshUser(userId) {
-      const user = await meta.getUser(userId);
-      for (const c of connections) if (c.user?.id === userId && user) c.applyUser(user);
+      announce({ kind: 'user', user: userId });
+      await local.refreshUser(userId);
     },
     signedIn: forgetUnauthenticated,
     spacesChanged(userIds) {
-      const who = userIds && new Set(userIds);
-      for (const c of connections) if (c.user && (!who || who.has(c.user.id))) c.send({ type: 'spaces.changed' });
+      // Past a few hundred ids the payload would be too long: everyone looks again.
+      announce({ kind: 'spaces', users: userIds && userIds.length <= 500 ? userIds : undefined });
+      local.spacesChanged(userIds);
     },
     async linkChanged(linkId) {
-      const link = await meta.getLink(linkId).catch(() => undefined);
-      if (!link) return;
-      const info = linkInfo(link, config.publicUrl);
-      for (const c of connections) if (c.user?.id === link.ownerId) c.send({ type: 'link.changed', link: info });
+      announce({ kind: 'link', link: linkId });
+      await local.linkChanged(linkId);
     },
     logRefusal: (fields, message) => refusals.write(fields, message),
   };
@@ -447,6 +496,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
       clearTimeout(firstSweep);
       await library.close();
       await logFeed.close();
+      await stopHearing?.();
       for (const ws of wss.clients) ws.terminate();
       const closing = [server, secureServer, redirector, listener === server ? undefined : listener].filter(Boolean) as { close(cb: () => void): unknown }[];
       const closed = Promise.all(closing.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));

@@ -400,6 +400,15 @@ export interface MetaStore {
   pruneLogLines(before: number): Promise<number>;
   /** Calls `wake` whenever a relay appends log lines; resolves to a function that stops. */
   watchLog(wake: () => void): Promise<() => Promise<void>>;
+  /**
+   * Tells every relay on this database about an event its connections should hear at
+   * once (a user disabled, a sign-out, spaces changed): a hint, at most 7,000 bytes, lost
+   * when a relay is not listening — what it says is already in the database, where every
+   * request checks it. Nothing happens on SQLite (one relay).
+   */
+  announce(event: string): Promise<void>;
+  /** Calls `listener` with every `announce` from any relay on this database; resolves to a function that stops. */
+  watchAnnouncements(listener: (event: string) => void): Promise<() => Promise<void>>;
 
   /** Failed password attempts, counted for the throttle where every relay sees them. */
   readonly attempts: AttemptLog;

@@ -104,14 +104,14 @@ export class PostgresSql implements SqlEngine {
     return this.outside.notify(channel, payload);
   }
 
-  async listen(channel: string, wake: () => void): Promise<() => Promise<void>> {
+  async listen(channel: string, wake: (payload?: string) => void): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let stopped = false;
     let retry: ReturnType<typeof setTimeout> | undefined;
     const connect = async (delay: number): Promise<void> => {
       if (stopped) return;
       const c = new pg.Client({ connectionString: this.url, types, application_name: 'ferry-listen' });
-      c.on('notification', (n) => n.channel === channel && wake());
+      c.on('notification', (n) => n.channel === channel && wake(n.payload));
       // A lost connection is made again; what was notified meanwhile is caught up by `wake`.
       c.on('error', () => {});
       c.on('end', () => {

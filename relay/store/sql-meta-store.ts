@@ -213,6 +213,8 @@ type FileRow = { id: number; current_version_id: number | null; last_version: nu
 const CHANGES_CHANNEL = 'ferry_changes';
 /** The channel relays wake each other on when the shared log grows. */
 const LOG_CHANNEL = 'ferry_log';
+/** The channel relays tell each other about sessions, users and spaces on (see `announce`). */
+const RELAYS_CHANNEL = 'ferry_relays';
 
 /** The throttle's attempt log in the `attempts` table: one row per failure counted on one key. */
 class SqlAttempts implements AttemptLog {
@@ -1040,7 +1042,7 @@ export class SqlMetaStore implements MetaStore {
   }
 
   watchChanges(wake: () => void): Promise<() => Promise<void>> {
-    return this.sql.listen(CHANGES_CHANNEL, wake);
+    return this.sql.listen(CHANGES_CHANNEL, () => wake());
   }
 
   // ------------------------------------------------------------------ shared log
@@ -1067,7 +1069,16 @@ export class SqlMetaStore implements MetaStore {
   }
 
   watchLog(wake: () => void): Promise<() => Promise<void>> {
-    return this.sql.listen(LOG_CHANNEL, wake);
+    return this.sql.listen(LOG_CHANNEL, () => wake());
+  }
+
+  async announce(event: string): Promise<void> {
+    if (Buffer.byteLength(event) > 7000) throw new Error('An announcement is at most 7,000 bytes.');
+    await this.sql.notify(RELAYS_CHANNEL, event);
+  }
+
+  watchAnnouncements(listener: (event: string) => void): Promise<() => Promise<void>> {
+    return this.sql.listen(RELAYS_CHANNEL, (payload) => payload !== undefined && listener(payload));
   }
 
   async sharedValue(name: string, make: () => string): Promise<string> {

@@ -55,11 +55,11 @@ export interface SqlEngine extends Sql {
    */
   tx<T>(fn: (t: Sql) => Promise<T>): Promise<T>;
   /**
-   * Calls `wake` on every `notify` on `channel` from any process, and once after each
-   * reconnection (notifications sent meanwhile are lost). Resolves to the function that
-   * stops listening.
+   * Calls `wake` with the payload on every `notify` on `channel` from any process, and
+   * with none once after each reconnection (notifications sent meanwhile are lost).
+   * Resolves to the function that stops listening.
    */
-  listen(channel: string, wake: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, wake: (payload?: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

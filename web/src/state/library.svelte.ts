@@ -125,7 +125,8 @@ class Library {
     this.routed = true;
     await this.open(space ? route!.folder : route ? '' : this.folder, { push });
     // An address that is not a view (the start page) becomes the view's own.
-    if (!route) history.replaceState(null, '', this.path());
+    // Unless the person went elsewhere (Administration) while the folder loaded.
+    if (!route && location.pathname === pathname) history.replaceState(null, '', this.path());
   }
 
   /** After a reconnect: my spaces and what is shown may have changed meanwhile. */
