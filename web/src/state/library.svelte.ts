@@ -53,6 +53,10 @@ class Library {
   viewing = $state<Entry | undefined>();
 
   private refreshTimer?: ReturnType<typeof setTimeout>;
+  /** Counts `open` calls: only the latest one's answer is shown. */
+  private openSeq = 0;
+  /** The folder the latest `open` is loading (before its answer makes it `folder`). */
+  private wanted?: string;
 
   constructor() {
     // Back and Forward move between the folders and views opened before.
@@ -199,8 +203,12 @@ class Library {
     this.loading = true;
     this.error = '';
     this.view = 'files';
+    // A refresh of the old folder answered after a click on another must not win over it.
+    const seq = ++this.openSeq;
+    this.wanted = folder;
     try {
       const r = await request('list', { space: this.space, folder });
+      if (seq !== this.openSeq) return;
       // A file's address (a link to it, a reload while it was open): its folder, with the file in the viewer.
       const file = r.entries.length === 1 && r.entries[0].kind === 'file' && r.entries[0].path === r.folder ? r.entries[0] : undefined;
       if (file) {
@@ -215,17 +223,19 @@ class Library {
       if (this.viewing && parentOf(this.viewing.path) !== r.folder) this.viewing = undefined;
       if (opts.address !== false) this.remember(opts.push ?? true);
     } catch (err) {
+      if (seq !== this.openSeq) return;
+      this.wanted = undefined;
       // Not reaching the relay is a state, not an error: say so, keep what was shown.
       if (errorCode(err) === 'CONNECTION_LOST') this.offline = true;
       else if (errorCode(err) === 'NOT_FOUND' && folder !== '') return this.open(parentOf(folder), { push: false });
       else this.error = describe(err);
     } finally {
-      this.loading = false;
+      if (seq === this.openSeq) this.loading = false;
     }
   }
 
   refresh(): Promise<void> {
-    return this.view === 'trash' ? this.openTrash(false) : this.open(this.folder, { push: false });
+    return this.view === 'trash' ? this.openTrash(false) : this.open(this.wanted ?? this.folder, { push: false });
   }
 
   /** Shows the open space's trash. */
@@ -233,6 +243,9 @@ class Library {
     if (this.view !== 'trash') this.message = '';
     this.view = 'trash';
     this.error = '';
+    // A folder still loading does not replace the trash when it answers.
+    this.openSeq++;
+    this.loading = false;
     this.remember(push);
     try {
       const r = await request('trash.list', { space: this.space });
