@@ -96,6 +96,16 @@ export async function benchScale(opts: { file: string; work: string; runs: numbe
     await s3.send(new CreateBucketCommand({ Bucket: 'bare' })).catch(() => {});
     const chunks = pieces(file);
 
+    /** Signs the CLI in to `relay` with its own session file, then times `ferry put` of the file. */
+    const timedPut = async (relay: RelayProcess, config: string): Promise<number> => {
+      const cli = { FERRY_CONFIG: config, FERRY_PASSWORD: user.password };
+      const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], cli);
+      if (login.code !== 0) throw new Error(login.err);
+      const put = await run(process.execPath, [FERRY_BIN, 'put', file, '--to', 'bench'], cli);
+      if (put.code !== 0) throw new Error(put.err);
+      return put.seconds;
+    };
+
     // Upload: Ferry on PostgreSQL + RGW, the bare client, Ferry on SQLite + files; a fresh bucket / data folder each run.
     const ferryS3: number[] = [];
     const bare: number[] = [];
@@ -119,13 +129,8 @@ export async function benchScale(opts: { file: string; work: string; runs: numbe
       lastBucket = `ferry-bench-${i}`;
       lastMeta = metaUrl;
       const relay = await startRelayProcess({ dataDir: path.join(work, `s3-relay-${i}`), args: ['--meta', metaUrl, '--chunks', `s3://${lastBucket}`, '--s3-endpoint', ceph.endpoint, '--tls', 'off'], env: s3env });
-      const cli = { FERRY_CONFIG: path.join(work, `cli-s3-${i}.json`), FERRY_PASSWORD: user.password };
       try {
-        const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], cli);
-        if (login.code !== 0) throw new Error(login.err);
-        const put = await run(process.execPath, [FERRY_BIN, 'put', file, '--to', 'bench'], cli);
-        if (put.code !== 0) throw new Error(put.err);
-        ferryS3.push(put.seconds);
+        ferryS3.push(await timedPut(relay, path.join(work, `cli-s3-${i}.json`)));
       } finally {
         await relay.stop();
       }
@@ -134,13 +139,8 @@ export async function benchScale(opts: { file: string; work: string; runs: numbe
       const dataDir = path.join(work, `files-relay-${i}`);
       await addUsers(dataDir, [user]);
       const local = await startRelayProcess({ dataDir, args: ['--tls', 'off'] });
-      const cliLocal = { FERRY_CONFIG: path.join(work, `cli-files-${i}.json`), FERRY_PASSWORD: user.password };
       try {
-        const login = await run(process.execPath, [FERRY_BIN, 'login', local.httpUrl, '--user', user.name], cliLocal);
-        if (login.code !== 0) throw new Error(login.err);
-        const put = await run(process.execPath, [FERRY_BIN, 'put', file, '--to', 'bench'], cliLocal);
-        if (put.code !== 0) throw new Error(put.err);
-        ferryFiles.push(put.seconds);
+        ferryFiles.push(await timedPut(local, path.join(work, `cli-files-${i}.json`)));
       } finally {
         await local.stop();
         rmSync(dataDir, { recursive: true, force: true });
