@@ -112,7 +112,9 @@ export async function standardRelay(args: string[] = [], env: Record<string, str
     relay,
     tmp: tmp.dir,
     async close() {
+      // A test may have put a restarted relay in `relay`: stop that one too.
       await relay.stop();
+      if (this.relay !== relay) await this.relay.stop();
       tmp.remove();
     },
   };
