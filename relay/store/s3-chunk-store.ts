@@ -5,10 +5,12 @@
  *
  * - **Durable on ack.** `put` resolves when the PUT returned 200: the engine has the
  *   object (Ceph and Swift acknowledge after a write quorum of replicas).
- * - **Checked end to end.** Every PUT carries `Content-MD5` and a signed payload hash
- *   (SigV4's `x-amz-content-sha256`, which for a chunk is its own SHA-256); Ceph RGW and
- *   Swift verify both and refuse a body damaged on the way (`BadDigest`,
- *   `XAmzContentSHA256Mismatch`). `x-amz-checksum-sha256` is not used: neither verifies it.
+ * - **Checked end to end.** Every PUT carries a signed payload hash (SigV4's
+ *   `x-amz-content-sha256`, which for a chunk is its own SHA-256, checked by the relay
+ *   before it stores); Ceph RGW and Swift verify it and refuse a body that is not those
+ *   bytes (`XAmzContentSHA256Mismatch`). That covers everything `Content-MD5` would (an
+ *   MD5 of the bytes as sent catches only damage after it was computed) at no cost, so
+ *   no MD5 is computed. `x-amz-checksum-sha256` is not used: neither engine verifies it.
  * - **Engine differences.** `If-None-Match: *` makes storing a present chunk a 412
  *   instead of a second upload; where it is not implemented (Swift answers 501) the
  *   store falls back to a plain PUT, harmless for content-addressed objects. Deletes are
@@ -21,7 +23,6 @@
  *   live replicas can hang on Ceph); engine and network failures become storage errors
  *   (`STORAGE_FAILED` to the client, nothing half-stored is referenced).
  */
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -90,7 +91,7 @@ export class S3ChunkStore implements ChunkStore {
       region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
       credentials: opts.credentials,
       forcePathStyle: !!opts.endpoint,
-      // Only what the engines verify: the payload hash and Content-MD5 (set per PUT).
+      // Only what the engines verify: the signed payload hash (set per PUT).
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
@@ -132,9 +133,8 @@ export class S3ChunkStore implements ChunkStore {
     // The body must stay as it is for the whole request (and any retry): chunks in the
     // relay's shared receive memory are copied out of it.
     const body = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const ContentMD5 = createHash('md5').update(body).digest('base64');
     const send = (conditional: boolean) => {
-      const command = new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.byteLength, ContentMD5, ContentType: 'application/octet-stream', ...(conditional ? { IfNoneMatch: '*' } : {}) });
+      const command = new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.byteLength, ContentType: 'application/octet-stream', ...(conditional ? { IfNoneMatch: '*' } : {}) });
       // SigV4 signs the payload's SHA-256, which is the chunk's own hash (checked by the
       // caller): given as the header, the signer uses it instead of hashing 4 MiB again.
       command.middlewareStack.add(
