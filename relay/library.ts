@@ -370,7 +370,7 @@ export class Library {
    * them back (each chunk checked against its hash), or copied from a version whose
    * SHA-256 was computed so.
    */
-  async commitUpload(user: User, uploadId: string, active: ActiveUpload | undefined, expectedContentHash: string) {
+  async commitUpload(user: User, uploadId: string, active: ActiveUpload | undefined, expectedContentHash: string, cas?: { base?: string; device?: string }) {
     if (!active || active.record.id !== uploadId) throw new FerryError('UNKNOWN_UPLOAD', 'No such upload session on this connection; begin (or resume) it first.');
     this.checkLeg(active);
     const record = await this.meta.getUpload(uploadId);
@@ -421,9 +421,20 @@ export class Library {
       keepReplaced: this.opts.history,
       now: Date.now(),
       by: user.name,
+      base: cas?.base,
+      device: cas?.device,
     });
     this.releaseUpload(active);
-    const answer = { space: record.spaceId, path: result.path, version: result.version, size: record.size, contentHash: record.contentHash, sha256, unchanged: result.unchanged };
+    const answer = {
+      space: record.spaceId,
+      path: result.path,
+      version: result.version,
+      size: record.size,
+      contentHash: record.contentHash,
+      sha256,
+      unchanged: result.unchanged,
+      ...(result.conflict ? { conflict: result.conflict, conflictOf: record.path, conflictVersion: result.conflictVersion } : {}),
+    };
     if (result.unchanged) {
       // Its chunks may have been stored for this session only: collect them if so.
       this.scheduleGc();

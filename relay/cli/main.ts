@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
 import { RemotePaths, spacePrefix } from '../client/remote-path.js';
+import { syncCommand } from './sync-command.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
 const relayModules = () =>
@@ -52,6 +53,12 @@ Client:
   ferry links [--json] [--all]                 my links (--all: everyone's, admins only)
   ferry unlink ID|URL                          revoke a link
   ferry spaces [--json]                        My files and the shared folders I am in
+  ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once]
+                                               keep a local folder and a relay folder the same
+                                               until stopped (--once: one round); --pairs FILE
+                                               for several (JSON [{"local","remote","mode"}])
+  ferry sync status [--json]                   each pair: up to date, syncing, paused (why), conflicts
+  ferry sync resume LOCAL                      let a paused pair go on
 Admins:
   ferry folders [--json]                       shared folders with their members
   ferry folder add NAME [--member USER=edit|view]...
@@ -718,6 +725,7 @@ async function unlink(args: string[]): Promise<void> {
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  sync: (args) => syncCommand(args, withClient, out),
   link,
   links,
   unlink,

@@ -55,15 +55,25 @@ export function partPath(target: string): string {
  * order, and read back from the file for what it did not see in order (chunks kept from
  * an earlier attempt). A mismatch fails with INTEGRITY_FAILED and leaves the part file.
  */
-export function fileSink(target: string): FileSink & { sha256?: string } {
+export function fileSink(
+  target: string,
+  opts: {
+    /** Bytes of a chunk found elsewhere on this device (checked against its hash here), so it is not fetched. */
+    reuse?: (sha256: string, length: number) => Promise<Uint8Array | undefined>;
+    /** Runs right before the part file replaces the target; throwing keeps the target as it is. */
+    beforeReplace?: () => Promise<void>;
+  } = {},
+): FileSink & { sha256?: string } {
   const part = partPath(target);
+  const wanted = new Map<number, string>();
   let fh: FileHandle | undefined;
   const hash = createHash('sha256');
   let hashedTo = 0;
   const held = new Map<number, Uint8Array>();
   let heldBytes = 0;
   const sink: FileSink & { sha256?: string } = {
-    async start() {
+    async start(meta) {
+      for (const c of meta.chunks) wanted.set(c.offset, c.sha256);
       fh = await open(part, 'a+').then(async (h) => {
         await h.close();
         return open(part, 'r+');
@@ -71,10 +81,16 @@ export function fileSink(target: string): FileSink & { sha256?: string } {
     },
     async readExisting(offset, length) {
       const size = (await fh!.stat()).size;
-      if (offset + length > size) return undefined;
-      const buf = new Uint8Array(length);
-      const { bytesRead } = await fh!.read(buf, 0, length, offset);
-      return bytesRead === length ? buf : undefined;
+      if (offset + length <= size) {
+        const buf = new Uint8Array(length);
+        const { bytesRead } = await fh!.read(buf, 0, length, offset);
+        if (bytesRead === length && (!opts.reuse || createHash('sha256').update(buf).digest('hex') === wanted.get(offset))) return buf;
+      }
+      const hash = wanted.get(offset);
+      const found = hash && opts.reuse ? await opts.reuse(hash, length) : undefined;
+      if (!found || found.byteLength !== length || createHash('sha256').update(found).digest('hex') !== hash) return undefined;
+      await sink.write(offset, found);
+      return found;
     },
     async write(offset, data) {
       let written = 0;
@@ -119,6 +135,7 @@ export function fileSink(target: string): FileSink & { sha256?: string } {
       }
       const mtime = new Date(meta.mtime);
       await utimes(part, mtime, mtime);
+      await opts.beforeReplace?.();
       await rename(part, target);
     },
   };

@@ -72,6 +72,10 @@ export interface UploadOptions {
   onSession?: (upload: string) => void;
   /** The session id of an earlier attempt at this same upload (from a checkpoint): resumed if the relay still has it. */
   resume?: string;
+  /** Compare-and-swap: the content hash this change is based on ('' = no file); see `upload.commit`. */
+  base?: string;
+  /** This device's name, for conflict copies. */
+  device?: string;
   signal?: AbortSignal;
 }
 
@@ -173,7 +177,7 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       progress.phase = 'committing';
       report();
       const expected = contentHash(feed.chunks);
-      const committed = await client.request('upload.commit', { upload: begin.upload, contentHash: expected });
+      const committed = await client.request('upload.commit', { upload: begin.upload, contentHash: expected, base: opts.base, device: opts.device });
       // What the relay recorded must be what this client listed.
       if (committed.contentHash !== expected || committed.size !== source.size) {
         throw new FerryError('INTEGRITY_FAILED', `The relay recorded content ${committed.contentHash} (${committed.size} bytes); this file is ${expected} (${source.size} bytes).`);

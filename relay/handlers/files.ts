@@ -43,6 +43,15 @@ export const list: Handler<'list'> = async (conn, msg) => {
   };
 };
 
+export const tree: Handler<'tree'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
+  const folder = msg.folder === '' ? '' : checkPath(msg.folder);
+  const limit = msg.limit ?? 5000;
+  const entries = await conn.ctx.library.meta.tree(space, folder, msg.after, limit + 1);
+  return { space, folder, entries: entries.slice(0, limit), more: entries.length > limit };
+};
+
 export const history: Handler<'history'> = async (conn, msg) => {
   const user = conn.requireUser();
   const space = await conn.ctx.library.space(user, msg.space, 'view');
@@ -58,6 +67,7 @@ export const history: Handler<'history'> = async (conn, msg) => {
       createdAt: v.createdAt,
       uploader: v.uploader,
       contentHash: v.contentHash,
+      ...(v.conflict !== undefined ? { conflict: v.conflict } : {}),
       sha256: v.sha256,
       current: v.current,
     })),

@@ -2,7 +2,7 @@
 import type { HandlerMap } from './types.js';
 import { auth, login, loginCode, logout, ping, signinCode, signinCodeCancel } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
-import { changes, history, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
+import { changes, history, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
 import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, sweep, userAdd, userList, userRemove, userUpdate } from './admin.js';
@@ -22,6 +22,7 @@ export const HANDLERS: HandlerMap = {
   'upload.cancel': uploadCancel,
   list,
   history,
+  tree,
   'download.begin': downloadBegin,
   'download.read': downloadRead,
   'download.end': downloadEnd,

@@ -29,7 +29,7 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
   let handle: number | undefined;
   for (const [h, u] of conn.uploads) if (u.record.id === msg.upload) handle = h;
   const active = handle === undefined ? undefined : conn.uploads.get(handle);
-  const result = await conn.ctx.library.commitUpload(user, msg.upload, active, msg.contentHash);
+  const result = await conn.ctx.library.commitUpload(user, msg.upload, active, msg.contentHash, { base: msg.base, device: msg.device });
   if (handle !== undefined) conn.uploads.delete(handle);
   const seconds = active ? (Date.now() - active.startedAt) / 1000 : 0;
   const received = active?.receivedBytes ?? 0;
@@ -47,8 +47,9 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
       mibPerSec: seconds > 0 ? Number((received / 1048576 / seconds).toFixed(1)) : null,
       contentHash: result.contentHash,
       sha256: result.sha256,
+      ...(result.conflict ? { conflict: result.conflict, conflictOf: result.conflictOf, device: msg.device } : {}),
     },
-    'upload committed',
+    result.conflict ? 'upload committed as a conflict' : 'upload committed',
   );
   return result;
 };

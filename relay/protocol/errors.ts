@@ -38,6 +38,8 @@ export const ERRORS = {
   DOWNLOAD_HASH_MISMATCH: 'A downloaded chunk does not match its SHA-256.',
   CONNECTION_LOST: 'The connection to the relay was lost.',
   LOCAL_FILE_EXISTS: 'A local file of that name exists already.',
+  LOCAL_CHANGED: 'The local file changed while it was being synced; it is compared again in a moment.',
+  SYNC_PAUSED: 'This sync pair is paused; see why with ferry sync status.',
   LINK_EXPIRED: 'This link has expired.',
   LINK_EXHAUSTED: 'This link has been used as many times as it allows.',
   LINK_REVOKED: 'This link was revoked by its owner.',

@@ -19,6 +19,8 @@ const requestId = uint;
 /** Upload session ids, link ids, device tokens: opaque, short. */
 const opaqueId = z.string().max(64);
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256');
+/** A device's name as a person gave it: shown in conflict copies, so no control characters or broken text. */
+const deviceName = z.string().min(1).max(64).refine((s) => s.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(s), 'a name without control characters');
 /** Paths are checked in depth by `checkPath`; the schema bounds their type and length. */
 const pathString = z.string().max(8192);
 /** A space id from `spaces`; absent means the caller's My files. */
@@ -218,6 +220,16 @@ export const REQUESTS = {
       upload: opaqueId,
       /** Content hash of the chunk list this client listed; the commit is refused (UPLOAD_CHANGED) unless the session's is the same. */
       contentHash: sha256Hex,
+      /**
+       * Compare-and-swap (sync): the content hash of the version this change is based on,
+       * '' when the writer knew no file at the path. If the path's current content is
+       * another, the write is a conflict and is kept as one (see `conflict` below) instead
+       * of replacing what is there. Equal contents are no change; a base equal to the
+       * current content is an ordinary new version.
+       */
+      base: z.union([sha256Hex, z.literal('')]).optional(),
+      /** The writing device's name, shown in conflict copies and marks. */
+      device: deviceName.optional(),
     }),
     reply: z.object({
       space: uint,
@@ -228,6 +240,15 @@ export const REQUESTS = {
       sha256: sha256Hex,
       /** The content was the path's current version already: no version was added (`version` is that one). */
       unchanged: z.boolean().default(false),
+      /**
+       * The `base` was stale. 'copy': kept as version `conflictVersion` in the history of the
+       * file at `conflictOf` (not its current one) and as a sibling copy at `path`;
+       * 'history': in the history only (the folder has many copies already); 'revived':
+       * the file had been deleted, and is back at `path` with this content.
+       */
+      conflict: z.enum(['copy', 'history', 'revived']).optional(),
+      conflictOf: z.string().optional(),
+      conflictVersion: uint.optional(),
     }),
   },
   'upload.cancel': {
@@ -271,8 +292,33 @@ export const REQUESTS = {
           contentHash: sha256Hex,
           sha256: sha256Hex,
           current: z.boolean(),
+          /** The device whose write conflicted with another and was kept as this version. */
+          conflict: z.string().optional(),
         }),
       ),
+    }),
+  },
+  /**
+   * Everything under `folder`, files and folders at any depth, in path order (code
+   * points), a page at a time: what a sync client compares its folder with. Continue
+   * with `after` = the last path of the previous page while `more` is true.
+   */
+  tree: {
+    request: z.object({ space: spaceId, folder: pathString.default(''), after: z.string().max(4096).optional(), limit: uint.min(1).max(5000).optional() }),
+    reply: z.object({
+      space: uint,
+      folder: z.string(),
+      entries: z.array(
+        z.object({
+          kind: z.enum(['file', 'folder']),
+          path: z.string(),
+          size: uint.optional(),
+          mtime: uint.optional(),
+          version: uint.optional(),
+          contentHash: sha256Hex.optional(),
+        }),
+      ),
+      more: z.boolean(),
     }),
   },
   'download.begin': {

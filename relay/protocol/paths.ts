@@ -74,6 +74,30 @@ export function renamedPath(path: string, n: number): string {
 }
 
 /**
+ * The sibling a conflicting write is kept at: `report (conflict from laptop 2026-12-01
+ * 14.03).pdf`, with ` 2`, ` 3`… before the `)` when that name is taken. `at` is shown
+ * in the relay's local time; the device name loses characters a path cannot hold.
+ */
+export function conflictPath(path: string, device: string, at: Date, n = 1): string {
+  const folder = parentOf(path);
+  const name = baseName(path);
+  const m = /^(.+?)((?:\.tar)?\.[A-Za-z0-9]{1,8})$/.exec(name);
+  const pad = (v: number) => String(v).padStart(2, '0');
+  const when = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}.${pad(at.getMinutes())}`;
+  const who = device.replace(/[\/\\\u0000-\u001f()]/g, '').trim().slice(0, 64) || 'another device';
+  const tag = ` (conflict from ${who} ${when}${n > 1 ? ` ${n}` : ''})`;
+  return joinPath(folder, m ? `${m[1]}${tag}${m[2]}` : `${name}${tag}`);
+}
+
+/** True for a name `conflictPath` made from `name`. */
+export function isConflictName(name: string, original: string): boolean {
+  const m = /^(.+?)((?:\.tar)?\.[A-Za-z0-9]{1,8})$/.exec(original);
+  const stem = m ? m[1] : original;
+  const ext = m ? m[2] : '';
+  return name.startsWith(`${stem} (conflict from `) && name.endsWith(`)${ext}`);
+}
+
+/**
  * Characters that reorder the text around them (bidirectional controls): in a name they
  * can make `invoice\u202Egpj.exe` read as "invoiceexe.jpg".
  */

@@ -101,6 +101,8 @@ export interface VersionRecord {
   uploader: string;
   createdAt: number;
   current: boolean;
+  /** The device whose write made this version while the file had changed since what that device had (a sync conflict). */
+  conflict?: string;
 }
 
 export interface FileEntry {
@@ -116,6 +118,8 @@ export interface FolderEntry {
   path: string;
   name: string;
 }
+
+export type TreeEntry = { kind: 'file'; path: string; size: number; mtime: number; version: number; contentHash: string } | { kind: 'folder'; path: string };
 
 export interface CommitInput {
   /**
@@ -143,6 +147,39 @@ export interface CommitInput {
   now: number;
   /** Who commits, by name: the new version goes into the change log in the same transaction. */
   by?: string;
+  /**
+   * Compare-and-swap: the content hash the writer based its change on ('' = it knew no
+   * file at the path). When the path's current content is something else (and is not
+   * the content being committed), the write is a conflict and loses nothing: it becomes
+   * a version of the file marked as coming from `device`, not the current one, and a
+   * sibling copy (see `conflictPath`) while the folder holds fewer than
+   * MAX_CONFLICT_COPIES of them; if the file is gone (deleted or in the trash), the
+   * write brings it back at its path, marked the same way. Without `base`, `conflict`
+   * decides as always.
+   */
+  base?: string;
+  /** The writing device's name (for conflict copies and marks). */
+  device?: string;
+}
+
+/** Sibling conflict copies of one file kept at most; later conflicts are in its history only. */
+export const MAX_CONFLICT_COPIES = 5;
+
+/** What `commitVersion` did. */
+export interface CommitResult {
+  /** Where the content is now (a conflict copy's path when `conflict` is 'copy'). */
+  path: string;
+  version: number;
+  removed: number;
+  unchanged: boolean;
+  /**
+   * A compare-and-swap lost: 'copy' — kept in the file's history and at `path`, a sibling;
+   * 'history' — kept in the file's history only (too many copies); 'revived' — the file
+   * was gone, and is back at its path with this content.
+   */
+  conflict?: 'copy' | 'history' | 'revived';
+  /** With `conflict`: the version the write became in the original file's history. */
+  conflictVersion?: number;
 }
 
 export interface RetentionPolicy {
@@ -277,7 +314,7 @@ export interface MetaStore {
    * path's current version adds none (`unchanged`, with that version's number). Throws
    * PATH_CONFLICT or IS_FOLDER.
    */
-  commitVersion(input: CommitInput): Promise<{ path: string; version: number; removed: number; unchanged: boolean }>;
+  commitVersion(input: CommitInput): Promise<CommitResult>;
   /** The live files and folders directly in `folder` of a space. */
   listFolder(spaceId: number, folder: string): Promise<(FileEntry | FolderEntry)[]>;
   /** True when `path` is a live folder of the space: made with `makeFolder`, or some file lives under it. */
@@ -296,6 +333,12 @@ export interface MetaStore {
   /** Every live file under `folder` of a space (`''`: all of them) with its current version's size and mtime, by path. */
   filesUnder(spaceId: number, folder: string): Promise<{ fileId: number; path: string; size: number; mtime: number }[]>;
   /** Creates an empty folder (and its missing parents); throws PATH_CONFLICT when a file is in the way. */
+  /**
+   * Live files (with their current version) and folders under `folder` at any depth,
+   * paths after `after`, in path order (code points), at most `limit`. Folders are the
+   * ones kept as their own (made, or left by a move); the others are in the files' paths.
+   */
+  tree(spaceId: number, folder: string, after: string | undefined, limit: number): Promise<TreeEntry[]>;
   makeFolder(spaceId: number, path: string, now: number, by?: string): Promise<void>;
   /**
    * Renames or moves a file or a folder (with everything in it) in one transaction; the

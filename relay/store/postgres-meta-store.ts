@@ -211,6 +211,8 @@ const STEPS: string[] = [
   );
   CREATE INDEX log_lines_at ON log_lines(at);
   `,
+  // 2: the device a conflicting write came from (see the SQLite store's step 7).
+  `ALTER TABLE versions ADD COLUMN conflict text`,
 ];
 
 /** The schema version this code writes. */

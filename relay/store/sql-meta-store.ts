@@ -7,13 +7,15 @@
  * itself (`FOR UPDATE`), so racing relays on one PostgreSQL get the same answers as
  * racing requests on one SQLite file.
  */
-import { FerryError, baseName, parentOf, renamedPath, type ChunkRef, type Role } from '../protocol/index.js';
+import { FerryError, baseName, conflictPath, isConflictName, parentOf, renamedPath, type ChunkRef, type Role } from '../protocol/index.js';
 import {
   DOWNLOAD_UNITS,
+  MAX_CONFLICT_COPIES,
   type Access,
   type ChangeRecord,
   type LibraryChange,
   type CommitInput,
+  type CommitResult,
   type FileEntry,
   type FolderEntry,
   type MetaStore,
@@ -22,6 +24,7 @@ import {
   type ShareLink,
   type Space,
   type TrashItem,
+  type TreeEntry,
   type UploadRecord,
   type User,
   type VersionRecord,
@@ -48,11 +51,12 @@ interface VersionRow {
   uploader: string | null;
   created_at: number;
   current_version_id: number;
+  conflict: string | null;
 }
 
 const VERSION_SELECT = `
   SELECT v.id, v.file_id, f.space_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256, v.sha256_verified,
-         u.name AS uploader, v.created_at, f.current_version_id
+         u.name AS uploader, v.created_at, f.current_version_id, v.conflict
   FROM versions v JOIN files f ON f.id = v.file_id LEFT JOIN users u ON u.id = v.uploader_id`;
 
 function toVersion(r: VersionRow): VersionRecord {
@@ -70,6 +74,7 @@ function toVersion(r: VersionRow): VersionRecord {
     uploader: r.uploader ?? '(deleted user)',
     createdAt: r.created_at,
     current: r.id === r.current_version_id,
+    ...(r.conflict != null ? { conflict: r.conflict } : {}),
   };
 }
 
@@ -205,6 +210,11 @@ function underRange(folder: string): [string, string | undefined] {
 function underClause(folder: string, column = 'path'): { sql: string; params: string[] } {
   const [lo, hi] = underRange(folder);
   return hi === undefined ? { sql: `${column} >= ?`, params: [lo] } : { sql: `${column} >= ? AND ${column} < ?`, params: [lo, hi] };
+}
+
+/** Compares two strings by code points (UTF-16 order differs above U+FFFF). */
+export function compareCodePoints(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 type FileRow = { id: number; current_version_id: number | null; last_version: number };
@@ -607,14 +617,16 @@ export class SqlMetaStore implements MetaStore {
     num: number,
     v: { size: number; mtime: number; contentHash: string; sha256: string; sha256Verified: boolean; userId: number; now: number },
     chunks: ChunkRef[],
+    mark: { current: boolean; conflict?: string } = { current: true },
   ): Promise<number> {
     const versionId = (await t.value<number>(
-      `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now],
+      `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at, conflict)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now, mark.conflict ?? null],
     ))!;
     await insertRows(t, 'version_chunks', ['version_id', 'idx', '"offset"', 'length', 'hash'], chunks.map((c, i) => [versionId, i, c.offset, c.length, c.sha256]));
-    await t.run('UPDATE files SET current_version_id = ?, last_version = ? WHERE id = ?', [versionId, num, fileId]);
+    if (mark.current) await t.run('UPDATE files SET current_version_id = ?, last_version = ? WHERE id = ?', [versionId, num, fileId]);
+    else await t.run('UPDATE files SET last_version = ? WHERE id = ?', [num, fileId]);
     return versionId;
   }
 
@@ -635,7 +647,7 @@ export class SqlMetaStore implements MetaStore {
     return (await t.value<number>('SELECT coalesce(sum(size), 0) FROM versions WHERE uploader_id = ?', [userId]))!;
   }
 
-  commitVersion(input: CommitInput): Promise<{ path: string; version: number; removed: number; unchanged: boolean }> {
+  commitVersion(input: CommitInput): Promise<CommitResult> {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(input.spaceId), LOCK.user(input.userId));
       if (input.upload) {
@@ -658,8 +670,11 @@ export class SqlMetaStore implements MetaStore {
         if (input.upload) await t.run('DELETE FROM uploads WHERE id = ?', [input.upload.id]);
         return { path, version: current.num, removed: 0, unchanged: true };
       }
-      await this.checkQuota(t, input.userId, input.size, input.quotaBytes);
       const clashes = async (p: string) => !!(await this.fileByPath(t, space, p)) || (await this.folderAt(t, space, p));
+      if (input.base !== undefined && (current?.content_hash ?? '') !== input.base) {
+        return this.commitConflict(t, input, file, clashes);
+      }
+      await this.checkQuota(t, input.userId, input.size, input.quotaBytes);
       if (input.conflict === 'rename' && (await clashes(path))) {
         let n = 2;
         while (await clashes(renamedPath(input.path, n))) n++;
@@ -686,6 +701,41 @@ export class SqlMetaStore implements MetaStore {
       }
       return { path, version: num, removed, unchanged: false };
     });
+  }
+
+  /** A compare-and-swap commit whose base is stale (see CommitInput.base): nothing is lost. */
+  private async commitConflict(t: Sql, input: CommitInput, file: FileRow | undefined, clashes: (p: string) => Promise<boolean>): Promise<CommitResult> {
+    const space = input.spaceId;
+    const device = input.device ?? 'another device';
+    const finish = async (result: CommitResult, kind: 'file.added' | 'version.added', path: string, version: number) => {
+      if (input.upload) await t.run('DELETE FROM uploads WHERE id = ?', [input.upload.id]);
+      if (input.by !== undefined) await this.logChange(t, input.now, { kind, space, path, version, size: input.size, contentHash: input.contentHash, user: input.by });
+      return result;
+    };
+    if (!file) {
+      // Changed here, deleted (or put in the trash) elsewhere: the change comes back.
+      if (await this.folderAt(t, space, input.path)) throw new FerryError('IS_FOLDER', `"${input.path}" is a folder.`);
+      await this.checkQuota(t, input.userId, input.size, input.quotaBytes);
+      await this.keepParents(t, space, input.path);
+      const id = (await t.value<number>('INSERT INTO files (space_id, path, parent, name, fold) VALUES (?, ?, ?, ?, ?) RETURNING id', [space, input.path, parentOf(input.path), baseName(input.path), foldName(baseName(input.path))]))!;
+      await this.insertVersion(t, id, 1, input, input.chunks, { current: true, conflict: device });
+      return finish({ path: input.path, version: 1, removed: 0, unchanged: false, conflict: 'revived', conflictVersion: 1 }, 'file.added', input.path, 1);
+    }
+    // Kept in the file's history (not current), and as a sibling copy while there are few.
+    const copies = (await t.column<string>('SELECT name FROM files WHERE space_id = ? AND parent = ? AND trash_id IS NULL', [space, parentOf(input.path)]))
+      .filter((name) => isConflictName(name, baseName(input.path))).length;
+    const copy = copies < MAX_CONFLICT_COPIES;
+    await this.checkQuota(t, input.userId, input.size * (copy ? 2 : 1), input.quotaBytes);
+    const num = file.last_version + 1;
+    await this.insertVersion(t, file.id, num, input, input.chunks, { current: false, conflict: device });
+    if (!copy) return finish({ path: input.path, version: num, removed: 0, unchanged: false, conflict: 'history', conflictVersion: num }, 'version.added', input.path, num);
+    const at = new Date(input.now);
+    let n = 1;
+    while (await clashes(conflictPath(input.path, device, at, n))) n++;
+    const path = conflictPath(input.path, device, at, n);
+    const id = (await t.value<number>('INSERT INTO files (space_id, path, parent, name, fold) VALUES (?, ?, ?, ?, ?) RETURNING id', [space, path, parentOf(path), baseName(path), foldName(baseName(path))]))!;
+    await this.insertVersion(t, id, 1, input, input.chunks, { current: true, conflict: device });
+    return finish({ path, version: 1, removed: 0, unchanged: false, conflict: 'copy', conflictVersion: num }, 'file.added', path, 1);
   }
 
   async listFolder(spaceId: number, folder: string): Promise<(FileEntry | FolderEntry)[]> {
@@ -815,6 +865,25 @@ export class SqlMetaStore implements MetaStore {
        WHERE f.space_id = ? AND f.trash_id IS NULL AND ${under.sql} ORDER BY f.path`,
       [spaceId, ...under.params],
     );
+  }
+
+  async tree(spaceId: number, folder: string, after: string | undefined, limit: number): Promise<TreeEntry[]> {
+    const fu = underClause(folder, 'f.path');
+    const du = underClause(folder, 'path');
+    const start = after ?? '';
+    const files = await this.sql.all<{ path: string; size: number; mtime: number; num: number; content_hash: string }>(
+      `SELECT f.path, v.size, v.mtime, v.num, v.content_hash FROM files f JOIN versions v ON v.id = f.current_version_id
+       WHERE f.space_id = ? AND f.trash_id IS NULL AND ${fu.sql} AND f.path > ? ORDER BY f.path LIMIT ?`,
+      [spaceId, ...fu.params, start, limit],
+    );
+    const folders = await this.sql.column<string>(`SELECT path FROM folders WHERE space_id = ? AND trash_id IS NULL AND ${du.sql} AND path > ? ORDER BY path LIMIT ?`, [spaceId, ...du.params, start, limit]);
+    const entries: TreeEntry[] = [
+      ...files.map((f) => ({ kind: 'file' as const, path: f.path, size: f.size, mtime: f.mtime, version: f.num, contentHash: f.content_hash })),
+      ...folders.filter((p) => p !== folder).map((path) => ({ kind: 'folder' as const, path })),
+    ];
+    // The database's order is byte order of UTF-8, which is code point order.
+    entries.sort((a, b) => compareCodePoints(a.path, b.path));
+    return entries.slice(0, limit);
   }
 
   // ------------------------------------------------------------------ folders, moves, trash

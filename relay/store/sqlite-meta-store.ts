@@ -288,6 +288,11 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       CREATE INDEX log_lines_at ON log_lines(at);
     `);
   },
+  // 7: a version a write from another device made while this one changed (sync's
+  //    compare-and-swap lost): the device's name, kept with the version.
+  (db) => {
+    db.exec('ALTER TABLE versions ADD COLUMN conflict TEXT');
+  },
 ];
 
 /** The schema version this code writes. */

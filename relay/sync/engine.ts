@@ -1,0 +1,597 @@
+/**
+ * The sync engine: keeps a local folder and a relay folder the same, for the CLI (and,
+ * through the same interfaces, for the app). No Node or DOM imports: the local folder,
+ * the state on disk and the connection are handed in.
+ *
+ * Each round is a three-way comparison of what the local folder holds now (L), what the
+ * relay holds now (R) and what both held after the last round (the base, B, kept on
+ * disk):
+ * - L = R: nothing to do (the base is brought up to date);
+ * - only L differs from B: the local change goes to the relay — an upload that names the
+ *   content it was based on (compare-and-swap: if the relay's file changed meanwhile, the
+ *   relay keeps this write as a conflict instead of replacing anything), a move, a
+ *   folder, or a delete (to the relay's trash);
+ * - only R differs from B: the relay's change comes here — written to a part file,
+ *   verified chunk by chunk, reusing chunks this device already has, and renamed into
+ *   place only if the local file is still what the base says;
+ * - both differ: a conflict. An edited file always wins over a delete; two edits keep
+ *   both (the relay's copy at the path, this device's beside it as a conflict copy).
+ *
+ * A round that is killed half-way is harmless: the base is only ever moved to states
+ * that were reached, and a base that lags behind is caught up by the rule L = R.
+ */
+import { FerryError, contentHash, joinPath, type ChunkRef } from '../protocol/index.js';
+import type { FerryClient } from '../client/connection.js';
+import { uploadFile, type FileSource } from '../client/upload.js';
+import { downloadFile, type FileSink } from '../client/download.js';
+import { IGNORE_FILE, IgnoreRules } from './ignore.js';
+
+export type SyncMode = 'two-way' | 'upload-only' | 'download-only';
+
+export interface LocalFile {
+  kind: 'file';
+  path: string;
+  size: number;
+  /** Modification time, ms. */
+  mtime: number;
+  /** The file's identity on its file system (inode), to tell a rename from a new file. */
+  id?: string;
+}
+export interface LocalFolder {
+  kind: 'folder';
+  path: string;
+}
+export type LocalEntry = LocalFile | LocalFolder;
+
+/** What both sides held for a path after the last round. */
+export interface BaseEntry {
+  path: string;
+  kind: 'file' | 'folder';
+  /** Files: the content hash (the chunk list's), and the local facts it was seen with. */
+  contentHash?: string;
+  size?: number;
+  mtime?: number;
+  id?: string;
+  chunks?: ChunkRef[];
+}
+
+/** The local folder, as the engine needs it. Paths are relative and `/`-separated. */
+export interface LocalTree {
+  /** For messages. */
+  readonly name: string;
+  /** The marker file says this is the folder that was synced (a drive not mounted has none). */
+  hasMarker(): Promise<boolean>;
+  writeMarker(text: string): Promise<void>;
+  /** Every file and folder, except the marker and part files of downloads. */
+  scan(): Promise<LocalEntry[]>;
+  stat(path: string): Promise<LocalEntry | undefined>;
+  hashFile(path: string): Promise<ChunkRef[]>;
+  openSource(path: string): Promise<FileSource & { close(): Promise<void> }>;
+  readRange(path: string, offset: number, length: number): Promise<Uint8Array | undefined>;
+  /** A download into a part file beside `path`, replacing it only after `beforeReplace` passed. */
+  sink(path: string, opts: { reuse: (sha256: string, length: number) => Promise<Uint8Array | undefined>; beforeReplace: () => Promise<void> }): FileSink;
+  /** Deletes a file. */
+  remove(path: string): Promise<void>;
+  mkdir(path: string): Promise<void>;
+  /** Removes a folder if it is empty; false if it is not. */
+  rmdir(path: string): Promise<boolean>;
+  /** Renames; fails if `to` exists. */
+  rename(from: string, to: string): Promise<void>;
+  readText(path: string): Promise<string | undefined>;
+}
+
+/** The base and a few values, kept on disk. */
+export interface SyncStateStore {
+  load(): Promise<Map<string, BaseEntry>>;
+  put(entry: BaseEntry): Promise<void>;
+  delete(path: string): Promise<void>;
+  value(name: string): Promise<string | undefined>;
+  setValue(name: string, value: string | undefined): Promise<void>;
+}
+
+export interface SyncOptions {
+  client: FerryClient;
+  /** The relay space (absent: My files) and folder in it. */
+  space?: number;
+  remote: string;
+  local: LocalTree;
+  state: SyncStateStore;
+  mode?: SyncMode;
+  /** This device's name (conflict copies say where a write came from). */
+  device: string;
+  /** Pause instead of deleting more than this share of the files or bytes on the relay (default 0.5)… */
+  maxDeleteShare?: number;
+  /** …when at least this many files would go (default 5). */
+  minDeletes?: number;
+  /** A file modified less than this long ago is still being written: wait (default 1 s). */
+  settleMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export type SyncState = 'up to date' | 'syncing' | 'paused' | 'offline';
+
+export interface SyncStatus {
+  state: SyncState;
+  /** Why it is paused. */
+  reason?: string;
+  /** What this round still has to send or fetch. */
+  files: number;
+  bytes: number;
+  doneBytes: number;
+  /** Conflict copies made, this round and before (paths in the folder). */
+  conflicts: string[];
+  /** Files and folders left alone by the ignore rules. */
+  ignored: number;
+  /** Names the relay refused (or this device cannot hold), with why; never deleted. */
+  skipped: { path: string; why: string }[];
+  lastSyncAt?: number;
+}
+
+export interface RoundReport {
+  uploaded: number;
+  downloaded: number;
+  deleted: number;
+  moved: number;
+  conflicts: number;
+  /** Files still being written: the round should run again after `settleMs`. */
+  unsettled: number;
+  /** Bytes sent (chunks the relay did not have) and fetched (chunks not found here). */
+  sentBytes: number;
+  fetchedBytes: number;
+  paused?: string;
+}
+
+interface RemoteFile {
+  kind: 'file';
+  path: string;
+  size: number;
+  mtime: number;
+  version: number;
+  contentHash: string;
+}
+type RemoteEntry = RemoteFile | { kind: 'folder'; path: string };
+
+/** The marker's name, at the top of the local folder. */
+export const MARKER = '.ferry-sync';
+const PAUSED = 'paused';
+const ALLOW_DELETES = 'allowDeletes';
+
+/** Identity of an entry for comparisons: a file is its content. */
+function ident(e: { kind: 'file' | 'folder'; contentHash?: string } | undefined): string | undefined {
+  return e === undefined ? undefined : e.kind === 'folder' ? 'folder' : `file:${e.contentHash}`;
+}
+
+function depth(path: string): number {
+  return path.split('/').length;
+}
+
+export class SyncEngine {
+  readonly status: SyncStatus = { state: 'syncing', files: 0, bytes: 0, doneBytes: 0, conflicts: [], ignored: 0, skipped: [] };
+  private base = new Map<string, BaseEntry>();
+  private loaded = false;
+  private readonly mode: SyncMode;
+
+  constructor(private readonly opts: SyncOptions) {
+    this.mode = opts.mode ?? 'two-way';
+  }
+
+  private remotePath(rel: string): string {
+    return this.opts.remote ? joinPath(this.opts.remote, rel) : rel;
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** Lets the next round delete what the breaker held back (`ferry sync resume`). */
+  async allowDeletes(): Promise<void> {
+    await this.opts.state.setValue(ALLOW_DELETES, '1');
+    await this.opts.state.setValue(PAUSED, undefined);
+  }
+
+  private async remoteTree(): Promise<Map<string, RemoteEntry>> {
+    const { client, space } = this.opts;
+    const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
+    const found = new Map<string, RemoteEntry>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await client.request('tree', { space, folder: this.opts.remote, after, limit: 5000 });
+      for (const e of page.entries) {
+        const rel = e.path.slice(prefix.length);
+        if (e.kind === 'folder') found.set(rel, { kind: 'folder', path: rel });
+        else found.set(rel, { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash! });
+        // Folders that exist only as part of a file's path.
+        for (let p = rel.lastIndexOf('/'); p > 0; p = rel.lastIndexOf('/', p - 1)) {
+          const folder = rel.slice(0, p);
+          if (found.has(folder)) break;
+          found.set(folder, { kind: 'folder', path: folder });
+        }
+      }
+      if (!page.more || page.entries.length === 0) break;
+      after = page.entries[page.entries.length - 1].path;
+    }
+    return found;
+  }
+
+  /** One round; see the top of this file. */
+  async runOnce(): Promise<RoundReport> {
+    const { local, state } = this.opts;
+    const now = this.opts.now ?? Date.now;
+    const settleMs = this.opts.settleMs ?? 1000;
+    const report: RoundReport = { uploaded: 0, downloaded: 0, deleted: 0, moved: 0, conflicts: 0, unsettled: 0, sentBytes: 0, fetchedBytes: 0 };
+    if (!this.loaded) {
+      this.base = await state.load();
+      this.loaded = true;
+    }
+    const pause = async (why: string) => {
+      this.status.state = 'paused';
+      this.status.reason = why;
+      await state.setValue(PAUSED, why);
+      report.paused = why;
+      this.log(`paused: ${why}`);
+      return report;
+    };
+    const paused = await state.value(PAUSED);
+    if (paused) {
+      this.status.state = 'paused';
+      this.status.reason = paused;
+      report.paused = paused;
+      return report;
+    }
+    if (!(await local.hasMarker())) {
+      if (this.base.size > 0) return pause(`${local.name} has no ${MARKER} file: is it the folder that was synced (a drive not mounted)? Nothing was deleted. Put the folder back, or start the pair again to sync it as new.`);
+      await local.writeMarker(`Ferry keeps this folder in sync with ${this.opts.remote || 'My files'}. Removing this file pauses syncing.\n`);
+    }
+    this.status.state = 'syncing';
+    this.status.reason = undefined;
+
+    // What is here now, and its content (hashed only when its facts changed).
+    const rules = new IgnoreRules(await local.readText(IGNORE_FILE));
+    let ignored = 0;
+    const here = new Map<string, (LocalFile & { contentHash: string; chunks?: ChunkRef[] }) | LocalFolder>();
+    const unsettled = new Set<string>();
+    for (const e of await local.scan()) {
+      if (rules.ignores(e.path, e.kind === 'folder') || [...parents(e.path)].some((p) => rules.ignores(p, true))) {
+        ignored++;
+        continue;
+      }
+      if (e.kind === 'folder') {
+        here.set(e.path, e);
+        continue;
+      }
+      const b = this.base.get(e.path);
+      if (b?.kind === 'file' && b.size === e.size && b.mtime === e.mtime && (b.id === undefined || e.id === undefined || b.id === e.id)) {
+        here.set(e.path, { ...e, contentHash: b.contentHash!, chunks: b.chunks });
+        continue;
+      }
+      if (now() - e.mtime < settleMs) {
+        unsettled.add(e.path);
+        continue;
+      }
+      const chunks = await local.hashFile(e.path).catch(() => undefined);
+      const again = await local.stat(e.path);
+      if (!chunks || !again || again.kind !== 'file' || again.size !== e.size || again.mtime !== e.mtime) {
+        unsettled.add(e.path);
+        continue;
+      }
+      here.set(e.path, { ...e, contentHash: contentHash(chunks), chunks });
+    }
+    this.status.ignored = ignored;
+    report.unsettled = unsettled.size;
+
+    const there = await this.remoteTree();
+    for (const [p, e] of there) {
+      if (rules.ignores(p, e.kind === 'folder') || [...parents(p)].some((q) => rules.ignores(q, true))) there.delete(p);
+    }
+
+    // Chunks this device holds, for downloads that can reuse them.
+    const chunkAt = new Map<string, { path: string; offset: number }>();
+    for (const e of here.values()) {
+      if (e.kind === 'file' && e.chunks) for (const c of e.chunks) chunkAt.set(c.sha256, { path: e.path, offset: c.offset });
+    }
+    const reuse = async (sha256: string, length: number) => {
+      const at = chunkAt.get(sha256);
+      return at ? local.readRange(at.path, at.offset, length) : undefined;
+    };
+
+    const paths = new Set([...here.keys(), ...there.keys(), ...this.base.keys()]);
+    for (const p of unsettled) paths.delete(p);
+    type Step =
+      | { do: 'upload'; path: string; base: string }
+      | { do: 'download'; path: string; remote: RemoteFile; expect: BaseEntry | undefined }
+      | { do: 'mkdir-remote' | 'mkdir-local' | 'trash' | 'remove-local' | 'rmdir-local' | 'same'; path: string };
+    const steps: Step[] = [];
+    for (const p of paths) {
+      const L = here.get(p);
+      const R = there.get(p);
+      const B = this.base.get(p);
+      const l = ident(L);
+      const r = ident(R);
+      const b = ident(B);
+      if (l === r) {
+        if (l !== undefined || b !== undefined) steps.push({ do: 'same', path: p });
+        continue;
+      }
+      const push = this.mode !== 'download-only';
+      const pull = this.mode !== 'upload-only';
+      if (l === b) {
+        // Only the relay changed.
+        if (!pull) continue;
+        if (R === undefined) steps.push({ do: L!.kind === 'folder' ? 'rmdir-local' : 'remove-local', path: p });
+        else if (R.kind === 'folder') steps.push({ do: 'mkdir-local', path: p });
+        else steps.push({ do: 'download', path: p, remote: R, expect: B });
+      } else if (r === b) {
+        // Only this device changed.
+        if (!push) continue;
+        if (L === undefined) steps.push({ do: 'trash', path: p });
+        else if (L.kind === 'folder') steps.push({ do: 'mkdir-remote', path: p });
+        else steps.push({ do: 'upload', path: p, base: B?.kind === 'file' ? B.contentHash! : '' });
+      } else {
+        // Both changed, differently.
+        if (L?.kind === 'file' && (R === undefined || R.kind === 'file')) {
+          if (push) steps.push({ do: 'upload', path: p, base: B?.kind === 'file' ? B.contentHash! : '' });
+        } else if (L === undefined && R?.kind === 'file') {
+          // Deleted here, edited there: the edit wins (nothing here to keep).
+          if (pull) steps.push({ do: 'download', path: p, remote: R, expect: undefined });
+        } else if (L?.kind === 'folder' && R === undefined) {
+          if (push) steps.push({ do: 'mkdir-remote', path: p });
+        } else if (L === undefined && R?.kind === 'folder') {
+          if (pull) steps.push({ do: 'mkdir-local', path: p });
+        } else {
+          this.skip(p, 'a file on one side and a folder on the other; rename one of them');
+        }
+      }
+    }
+
+    // Moves: a delete and an addition of the same content are one rename.
+    const moves: { from: string; to: string; where: 'remote' | 'local' }[] = [];
+    const byContent = (kind: Step['do'], content: (path: string) => string | undefined) => {
+      const m = new Map<string, Step>();
+      for (const s of steps) if (s.do === kind) {
+        const c = content(s.path);
+        if (c) m.set(c, s);
+      }
+      return m;
+    };
+    const localDeletes = byContent('trash', (p) => (this.base.get(p)?.kind === 'file' ? this.base.get(p)!.contentHash : undefined));
+    for (const s of steps) {
+      if (s.do !== 'upload' || s.base !== '' || there.has(s.path)) continue;
+      const L = here.get(s.path) as { contentHash: string };
+      const gone = localDeletes.get(L.contentHash);
+      if (!gone) continue;
+      localDeletes.delete(L.contentHash);
+      moves.push({ from: gone.path, to: s.path, where: 'remote' });
+    }
+    const remoteDeletes = byContent('remove-local', (p) => (this.base.get(p)?.kind === 'file' ? this.base.get(p)!.contentHash : undefined));
+    for (const s of steps) {
+      if (s.do !== 'download' || here.has(s.path)) continue;
+      const gone = remoteDeletes.get(s.remote.contentHash);
+      if (!gone) continue;
+      remoteDeletes.delete(s.remote.contentHash);
+      moves.push({ from: gone.path, to: s.path, where: 'local' });
+    }
+    const moved = new Set(moves.flatMap((m) => [m.from, m.to]));
+    const todo = steps.filter((s) => !moved.has(s.path));
+
+    // The mass-delete breaker.
+    const trashes = todo.filter((s) => s.do === 'trash' && this.base.get(s.path)?.kind === 'file');
+    const baseFiles = [...this.base.values()].filter((e) => e.kind === 'file');
+    const baseBytes = baseFiles.reduce((n, e) => n + (e.size ?? 0), 0);
+    const goneBytes = trashes.reduce((n, s) => n + (this.base.get(s.path)?.size ?? 0), 0);
+    const share = this.opts.maxDeleteShare ?? 0.5;
+    if (trashes.length >= (this.opts.minDeletes ?? 5) && (trashes.length > share * baseFiles.length || goneBytes > share * baseBytes)) {
+      if ((await state.value(ALLOW_DELETES)) !== '1') {
+        return pause(`${trashes.length} of ${baseFiles.length} files (${goneBytes} of ${baseBytes} bytes) are gone from ${local.name}; deleting them on the relay waits until you confirm with: ferry sync resume`);
+      }
+    }
+    await state.setValue(ALLOW_DELETES, undefined);
+
+    const transfers = todo.filter((s) => s.do === 'upload' || s.do === 'download');
+    this.status.files = transfers.length;
+    this.status.bytes = transfers.reduce((n, s) => n + (s.do === 'download' ? s.remote.size : (here.get(s.path) as LocalFile).size), 0);
+    this.status.doneBytes = 0;
+
+    const putBase = async (e: BaseEntry) => {
+      this.base.set(e.path, e);
+      await state.put(e);
+    };
+    const dropBase = async (p: string) => {
+      if (!this.base.delete(p)) return;
+      await state.delete(p);
+    };
+    const fileBase = (L: LocalFile & { contentHash: string; chunks?: ChunkRef[] }): BaseEntry => ({ path: L.path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, chunks: L.chunks });
+
+    // Folders first, shallow before deep.
+    for (const s of todo.filter((s) => s.do === 'mkdir-local' || s.do === 'mkdir-remote').sort((a, b) => depth(a.path) - depth(b.path))) {
+      if (s.do === 'mkdir-local') await local.mkdir(s.path);
+      else await this.opts.client.request('mkdir', { space: this.opts.space, path: this.remotePath(s.path) });
+      await putBase({ path: s.path, kind: 'folder' });
+    }
+    for (const m of moves) {
+      if (m.where === 'remote') {
+        const L = here.get(m.to) as LocalFile & { contentHash: string; chunks?: ChunkRef[] };
+        try {
+          await this.opts.client.request('move', { space: this.opts.space, path: this.remotePath(m.from), toSpace: this.opts.space, to: this.remotePath(m.to) });
+        } catch (err) {
+          this.log(`move ${m.from} → ${m.to} on the relay failed (${(err as FerryError).code}); next round sends it as a new file`);
+          continue;
+        }
+        await dropBase(m.from);
+        await putBase(fileBase(L));
+      } else {
+        const before = await local.stat(m.from);
+        const b = this.base.get(m.from)!;
+        if (!before || before.kind !== 'file' || before.size !== b.size || before.mtime !== b.mtime) continue;
+        await local.mkdir(parentPath(m.to));
+        await local.rename(m.from, m.to);
+        const after = (await local.stat(m.to)) as LocalFile;
+        await dropBase(m.from);
+        await putBase({ ...b, path: m.to, size: after.size, mtime: after.mtime, id: after.id });
+      }
+      report.moved++;
+      this.log(`moved ${m.from} → ${m.to}${m.where === 'local' ? ' here' : ' on the relay'}`);
+    }
+
+    for (const s of todo) {
+      try {
+        if (s.do === 'same') {
+          const L = here.get(s.path);
+          if (L === undefined) await dropBase(s.path);
+          else if (L.kind === 'folder') await putBase({ path: s.path, kind: 'folder' });
+          else await putBase(fileBase(L as LocalFile & { contentHash: string }));
+        } else if (s.do === 'upload') {
+          await this.upload(s.path, s.base, here.get(s.path) as LocalFile & { contentHash: string; chunks?: ChunkRef[] }, there, report, putBase);
+        } else if (s.do === 'download') {
+          await this.download(s.path, s.remote, s.expect, reuse, report, putBase);
+        }
+      } catch (err) {
+        const code = (err as FerryError).code;
+        if (code === 'CONNECTION_LOST' || code === 'SESSION_EXPIRED' || code === 'AUTH_REQUIRED') throw err;
+        if (code === 'BAD_PATH' || code === 'PATH_CONFLICT' || code === 'IS_FOLDER') this.skip(s.path, (err as Error).message);
+        else this.log(`${s.path}: ${code ?? 'ERROR'}: ${(err as Error).message} (tried again next round)`);
+      }
+    }
+
+    // Deletes last: files, then folders deepest first.
+    for (const s of todo.filter((s) => s.do === 'trash' || s.do === 'remove-local')) {
+      const b = this.base.get(s.path);
+      if (s.do === 'trash') {
+        if (b?.kind === 'folder') continue;
+        try {
+          await this.opts.client.request('trash', { space: this.opts.space, path: this.remotePath(s.path) });
+        } catch (err) {
+          if ((err as FerryError).code !== 'NOT_FOUND') throw err;
+        }
+      } else {
+        // Only if it is still what was synced: a change since is kept (and sent next round).
+        const now = await local.stat(s.path);
+        if (now && (now.kind !== 'file' || now.size !== b?.size || now.mtime !== b?.mtime)) continue;
+        if (now) await local.remove(s.path);
+      }
+      await dropBase(s.path);
+      report.deleted++;
+      this.log(`deleted ${s.path}${s.do === 'trash' ? ' on the relay (in its trash)' : ' here'}`);
+    }
+    const folders = todo.filter((s) => s.do === 'rmdir-local' || (s.do === 'trash' && this.base.get(s.path)?.kind === 'folder')).sort((a, b) => depth(b.path) - depth(a.path));
+    for (const s of folders) {
+      if (s.do === 'rmdir-local') {
+        if (!(await local.rmdir(s.path))) continue;
+      } else {
+        const under = [...there.keys()].some((p) => p.startsWith(`${s.path}/`) && this.base.has(p));
+        if (under) continue;
+        await this.opts.client.request('trash', { space: this.opts.space, path: this.remotePath(s.path) }).catch((err) => {
+          if ((err as FerryError).code !== 'NOT_FOUND') throw err;
+        });
+      }
+      await dropBase(s.path);
+    }
+
+    this.status.files = 0;
+    this.status.bytes = 0;
+    this.status.state = report.unsettled > 0 ? 'syncing' : 'up to date';
+    this.status.lastSyncAt = now();
+    return report;
+  }
+
+  private skip(path: string, why: string): void {
+    if (!this.status.skipped.some((s) => s.path === path)) this.status.skipped.push({ path, why });
+    this.log(`skipped ${path}: ${why}`);
+  }
+
+  private async upload(
+    path: string,
+    base: string,
+    L: LocalFile & { contentHash: string; chunks?: ChunkRef[] },
+    there: Map<string, RemoteEntry>,
+    report: RoundReport,
+    putBase: (e: BaseEntry) => Promise<void>,
+  ): Promise<void> {
+    const { client, local } = this.opts;
+    const source = await local.openSource(path);
+    let result;
+    try {
+      result = await uploadFile(client, source, {
+        space: this.opts.space,
+        path: this.remotePath(path),
+        chunks: L.chunks,
+        base,
+        device: this.opts.device,
+        onProgress: (p) => (this.status.doneBytes = p.done),
+      });
+    } finally {
+      await source.close();
+    }
+    report.sentBytes += result.stats.sentBytes;
+    if (result.contentHash !== L.contentHash) throw new FerryError('LOCAL_CHANGED', `${path} changed while it was sent; sent again next round.`);
+    const entry: BaseEntry = { path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, chunks: result.chunks };
+    if (result.conflict === 'copy') {
+      // This device's content is at the conflict copy on the relay: keep it under that name
+      // here too, and let the relay's file come to the path.
+      const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
+      const copy = result.path.slice(prefix.length);
+      await local.rename(path, copy);
+      const moved = (await local.stat(copy)) as LocalFile;
+      await putBase({ ...entry, path: copy, size: moved.size, mtime: moved.mtime, id: moved.id });
+      this.status.conflicts.push(copy);
+      report.conflicts++;
+      this.log(`conflict: ${path} changed here and on the relay; this device's version is now ${copy}`);
+      const R = there.get(path);
+      if (R?.kind === 'file') await this.download(path, R, undefined, async () => undefined, report, putBase);
+      return;
+    }
+    if (result.conflict === 'history') {
+      report.conflicts++;
+      this.log(`conflict: ${path} changed here and on the relay; this device's version is kept as version ${result.conflictVersion} in its history`);
+      const R = there.get(path);
+      // Replaced by the relay's (the local content is in the history).
+      if (R?.kind === 'file') await this.download(path, R, entry, async () => undefined, report, putBase);
+      return;
+    }
+    if (result.conflict === 'revived') {
+      report.conflicts++;
+      this.status.conflicts.push(path);
+      this.log(`conflict: ${path} was deleted on the relay and changed here; it is back on the relay`);
+    }
+    report.uploaded++;
+    await putBase(entry);
+    this.log(`sent ${path} (${result.stats.sentBytes} bytes of ${L.size})`);
+  }
+
+  private async download(
+    path: string,
+    R: RemoteFile,
+    expect: BaseEntry | undefined,
+    reuse: (sha256: string, length: number) => Promise<Uint8Array | undefined>,
+    report: RoundReport,
+    putBase: (e: BaseEntry) => Promise<void>,
+  ): Promise<void> {
+    const { client, local } = this.opts;
+    await local.mkdir(parentPath(path));
+    const sink = local.sink(path, {
+      reuse,
+      beforeReplace: async () => {
+        // The file here must still be what the base says (or absent): else it changed
+        // since this round looked, and that change is not overwritten.
+        const now = await local.stat(path);
+        const same = expect?.kind === 'file' ? now?.kind === 'file' && now.size === expect.size && now.mtime === expect.mtime : now === undefined;
+        if (!same) throw new FerryError('LOCAL_CHANGED', `${path} changed here while the relay's version came; both are compared again next round.`);
+      },
+    });
+    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: this.remotePath(path), onProgress: (p) => (this.status.doneBytes = p.done) });
+    report.fetchedBytes += stats.fetchedBytes;
+    report.downloaded++;
+    const now = (await local.stat(path)) as LocalFile;
+    await putBase({ path, kind: 'file', contentHash: meta.contentHash, size: now.size, mtime: now.mtime, id: now.id, chunks: meta.chunks });
+    this.log(`fetched ${path} (${stats.fetchedBytes} bytes of ${R.size})`);
+  }
+}
+
+function parentPath(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+function* parents(path: string): Generator<string> {
+  for (let p = parentPath(path); p !== ''; p = parentPath(p)) yield p;
+}

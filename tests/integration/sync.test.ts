@@ -1,0 +1,290 @@
+/**
+ * `ferry sync` between devices on one machine: real relay, real CLI processes, real
+ * folders. Each device is its own CLI config (its own session and sync state).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ferry } from '../helpers/cli.js';
+import { ALICE, FERRY_BIN, signIn, standardRelay, waitFor } from '../helpers/relay.js';
+import { partFiles } from '../../relay/sync/node-local.js';
+import type { FerryClient } from '../../relay/client/index.js';
+
+let env: Awaited<ReturnType<typeof standardRelay>>;
+let alice: FerryClient;
+
+beforeAll(async () => {
+  env = await standardRelay();
+  alice = await signIn(env.relay, ALICE.name, ALICE.password);
+});
+afterAll(async () => {
+  for (const d of running) d.kill('SIGKILL');
+  alice?.close();
+  await env?.close();
+});
+
+const running = new Set<ChildProcess>();
+
+interface Device {
+  name: string;
+  dir: string;
+  env: Record<string, string>;
+}
+
+async function device(name: string, remote: string): Promise<Device & { remote: string }> {
+  const home = path.join(env.tmp, `device-${name}-${remote.replace(/\W/g, '_')}`);
+  const dir = path.join(home, 'folder');
+  mkdirSync(dir, { recursive: true });
+  const dEnv = { FERRY_CONFIG: path.join(home, 'config.json'), FERRY_PASSWORD: ALICE.password };
+  const r = await ferry(['login', env.relay.httpUrl, '--user', ALICE.name], { env: dEnv });
+  expect(r.code, r.stderr).toBe(0);
+  return { name, dir, env: dEnv, remote };
+}
+
+/** One round of `ferry sync --once`. */
+async function once(d: Device & { remote: string }, extra: string[] = []) {
+  const r = await ferry(['sync', d.dir, d.remote, '--device', d.name, '--once', ...extra], { env: d.env });
+  return r;
+}
+
+/** A `ferry sync` that keeps running; its output is collected. */
+function start(d: Device & { remote: string }): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, [FERRY_BIN, 'sync', d.dir, d.remote, '--device', d.name], { env: { ...process.env, ...d.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let text = '';
+  child.stdout!.on('data', (b) => (text += b));
+  child.stderr!.on('data', (b) => (text += b));
+  return {
+    child,
+    output: () => text,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        running.delete(child);
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+function sha(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** Every file under `dir` (relative path → SHA-256), without the marker. */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const d of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${d.name}` : d.name;
+      if (p === '.ferry-sync') continue;
+      if (d.isDirectory()) {
+        out[`${p}/`] = 'folder';
+        walk(p);
+      } else out[p] = sha(path.join(dir, p));
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Writes a file as an editor would, with an mtime in the past so it counts as settled. */
+function put(file: string, data: Uint8Array | string, ageMs = 5000): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, data);
+  const t = new Date(Date.now() - ageMs);
+  utimesSync(file, t, t);
+}
+
+describe('two devices, one round at a time', () => {
+  it('sends a new file, an empty folder and a folder of small files, keeping modification times', async () => {
+    const a = await device('laptop', 'rounds');
+    const b = await device('desk', 'rounds');
+    const data = randomBytes(10 * 1024 * 1024);
+    put(path.join(a.dir, 'big.bin'), data);
+    mkdirSync(path.join(a.dir, 'empty'));
+    for (let i = 0; i < 50; i++) put(path.join(a.dir, 'small', `f${i}.txt`), randomBytes(1024));
+    expect((await once(a)).code).toBe(0);
+    expect((await once(b)).code).toBe(0);
+    expect(tree(b.dir)).toEqual(tree(a.dir));
+    expect(statSync(path.join(b.dir, 'big.bin')).mtimeMs).toBe(Math.floor(statSync(path.join(a.dir, 'big.bin')).mtimeMs));
+    expect(existsSync(path.join(b.dir, 'empty'))).toBe(true);
+    // Nothing changed: a second round on both moves nothing.
+    const again = await once(a);
+    expect(again.stdout).not.toMatch(/sent|fetched/);
+  });
+
+  it('a 10 % change of a big file moves about 10 % of it, both ways', async () => {
+    const a = await device('laptop', 'delta');
+    const b = await device('desk', 'delta');
+    const size = 64 * 1024 * 1024;
+    const data = randomBytes(size);
+    put(path.join(a.dir, 'video.bin'), data, 10_000);
+    expect((await once(a)).code).toBe(0);
+    expect((await once(b)).code).toBe(0);
+    // 10 % of the bytes, in place, in the middle.
+    const fd = openSync(path.join(a.dir, 'video.bin'), 'r+');
+    const tenth = Math.floor(size / 10);
+    writeSync(fd, randomBytes(tenth), 0, tenth, size / 2);
+    closeSync(fd);
+    const t = new Date(Date.now() - 5000);
+    utimesSync(path.join(a.dir, 'video.bin'), t, t);
+    const up = await once(a);
+    const sent = Number(/sent video\.bin \((\d+) bytes/.exec(up.stdout)?.[1]);
+    const down = await once(b);
+    const fetched = Number(/fetched video\.bin \((\d+) bytes/.exec(down.stdout)?.[1]);
+    expect(sha(path.join(b.dir, 'video.bin'))).toBe(sha(path.join(a.dir, 'video.bin')));
+    // Chunks are 4 MiB: the change touches two of sixteen, each way.
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThanOrEqual(0.15 * size);
+    expect(fetched).toBeLessThanOrEqual(0.15 * size);
+  });
+
+  it('the same file edited on two devices offline: both versions kept, marked, one conflict copy on each', async () => {
+    const a = await device('laptop', 'conflict');
+    const b = await device('desk', 'conflict');
+    put(path.join(a.dir, 'report.txt'), 'first draft\n');
+    await once(a);
+    await once(b);
+    put(path.join(a.dir, 'report.txt'), 'laptop edit\n', 4000);
+    put(path.join(b.dir, 'report.txt'), 'desk edit, longer\n', 3000);
+    expect((await once(a)).code).toBe(0);
+    const r = await once(b);
+    expect(r.stdout).toMatch(/conflict: report\.txt/);
+    await once(a);
+    const ta = tree(a.dir);
+    expect(tree(b.dir)).toEqual(ta);
+    const names = Object.keys(ta).sort();
+    expect(names).toHaveLength(2);
+    const copy = names.find((n) => n.startsWith('report (conflict from desk '))!;
+    expect(copy).toMatch(/^report \(conflict from desk \d{4}-\d\d-\d\d \d\d\.\d\d\)\.txt$/);
+    expect(readFileSync(path.join(a.dir, 'report.txt'), 'utf8')).toBe('laptop edit\n');
+    expect(readFileSync(path.join(a.dir, copy), 'utf8')).toBe('desk edit, longer\n');
+    // The relay's history of report.txt has the desk's write, marked.
+    const h = await alice.request('history', { path: 'conflict/report.txt' });
+    expect(h.versions.find((v) => v.conflict === 'desk')).toBeTruthy();
+    expect(h.versions.find((v) => v.current)!.conflict).toBeUndefined();
+  });
+
+  it('edited here, deleted there: the edit comes back instead of being lost', async () => {
+    const a = await device('laptop', 'editdelete');
+    const b = await device('desk', 'editdelete');
+    put(path.join(a.dir, 'plan.txt'), 'v1\n');
+    await once(a);
+    await once(b);
+    rmSync(path.join(a.dir, 'plan.txt'));
+    put(path.join(b.dir, 'plan.txt'), 'v2 from desk\n', 3000);
+    await once(a); // deletes on the relay (to its trash)
+    const r = await once(b); // the desk's edit brings it back
+    expect(r.stdout).toMatch(/conflict: plan\.txt was deleted on the relay/);
+    await once(a);
+    expect(readFileSync(path.join(a.dir, 'plan.txt'), 'utf8')).toBe('v2 from desk\n');
+    // …and the other way round: deleted here, edited there → the edit wins here too.
+    put(path.join(a.dir, 'plan.txt'), 'v3 from laptop\n', 2000);
+    rmSync(path.join(b.dir, 'plan.txt'));
+    await once(a);
+    await once(b);
+    expect(readFileSync(path.join(b.dir, 'plan.txt'), 'utf8')).toBe('v3 from laptop\n');
+  });
+
+  it('a rename is sent as a move, not as a new upload', async () => {
+    const a = await device('laptop', 'moves');
+    const b = await device('desk', 'moves');
+    put(path.join(a.dir, 'old name.bin'), randomBytes(2 * 1024 * 1024));
+    await once(a);
+    await once(b);
+    const { renameSync } = await import('node:fs');
+    mkdirSync(path.join(a.dir, 'sub'));
+    renameSync(path.join(a.dir, 'old name.bin'), path.join(a.dir, 'sub', 'new name.bin'));
+    const up = await once(a);
+    expect(up.stdout).toMatch(/moved old name\.bin → sub\/new name\.bin on the relay/);
+    expect(up.stdout).not.toMatch(/sent/);
+    const h = await alice.request('history', { path: 'moves/sub/new name.bin' });
+    expect(h.versions).toHaveLength(1);
+    const down = await once(b);
+    expect(down.stdout).toMatch(/moved old name\.bin → sub\/new name\.bin here/);
+    expect(down.stdout).not.toMatch(/fetched/);
+    expect(tree(b.dir)).toEqual(tree(a.dir));
+  });
+
+  it('ignore rules: .ferryignore (synced) and system junk stay local, and status counts them', async () => {
+    const a = await device('laptop', 'ignores');
+    const b = await device('desk', 'ignores');
+    put(path.join(a.dir, '.ferryignore'), 'build/\n*.log\n');
+    put(path.join(a.dir, 'build', 'out.o'), 'x');
+    put(path.join(a.dir, 'debug.log'), 'x');
+    put(path.join(a.dir, '.DS_Store'), 'x');
+    put(path.join(a.dir, '~$report.docx'), 'x');
+    put(path.join(a.dir, 'keep.txt'), 'kept');
+    await once(a);
+    await once(b);
+    expect(Object.keys(tree(b.dir)).sort()).toEqual(['.ferryignore', 'keep.txt']);
+    // The desk follows the synced rules too.
+    put(path.join(b.dir, 'local.log'), 'x');
+    await once(b);
+    const st = await ferry(['sync', 'status', '--json'], { env: b.env });
+    const mine = (JSON.parse(st.stdout) as { local: string; status: { ignored: number } }[]).find((s) => s.local === b.dir)!;
+    expect(mine.status.ignored).toBe(1);
+    const listing = await alice.request('tree', { folder: 'ignores' });
+    expect(listing.entries.map((e) => e.path).sort()).toEqual(['ignores/.ferryignore', 'ignores/keep.txt']);
+  });
+});
+
+describe('when the local folder looks empty', () => {
+  it('a missing marker (a drive not mounted) pauses the pair; nothing is deleted on the relay', async () => {
+    const a = await device('laptop', 'unmounted');
+    for (let i = 0; i < 10; i++) put(path.join(a.dir, `doc${i}.txt`), `doc ${i}`);
+    await once(a);
+    rmSync(a.dir, { recursive: true, force: true });
+    mkdirSync(a.dir);
+    const r = await once(a);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SYNC_PAUSED: .*no \.ferry-sync file/);
+    expect((await alice.request('tree', { folder: 'unmounted' })).entries).toHaveLength(10);
+    const st = await ferry(['sync', 'status'], { env: a.env });
+    expect(st.stdout).toMatch(/paused.*\n\s+why: .*no \.ferry-sync file/);
+  });
+
+  it('deleting most files pauses and asks; ferry sync resume lets it go on, to the trash', async () => {
+    const a = await device('laptop', 'massdelete');
+    for (let i = 0; i < 10; i++) put(path.join(a.dir, `doc${i}.txt`), `doc ${i}`);
+    await once(a);
+    for (let i = 0; i < 8; i++) rmSync(path.join(a.dir, `doc${i}.txt`));
+    const r = await once(a);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SYNC_PAUSED: 8 of 10 files/);
+    expect((await alice.request('tree', { folder: 'massdelete' })).entries).toHaveLength(10);
+    expect((await ferry(['sync', 'resume', a.dir], { env: a.env })).code).toBe(0);
+    expect((await once(a)).code).toBe(0);
+    expect((await alice.request('tree', { folder: 'massdelete' })).entries).toHaveLength(2);
+    const trash = await alice.request('trash.list', {});
+    expect(trash.items.filter((t) => t.path.startsWith('massdelete/')).length).toBe(8);
+  });
+});
+
+describe('two devices syncing continuously', () => {
+  it('a file closed on one device is on the other within seconds; a killed device catches up when restarted', async () => {
+    const a = await device('laptop', 'live');
+    const b = await device('desk', 'live');
+    let pa = start(a);
+    const pb = start(b);
+    try {
+      const data = randomBytes(10 * 1024 * 1024);
+      writeFileSync(path.join(a.dir, 'ten.bin'), data);
+      await waitFor(() => (existsSync(path.join(b.dir, 'ten.bin')) && sha(path.join(b.dir, 'ten.bin')) === sha(path.join(a.dir, 'ten.bin')) ? true : undefined), 30_000);
+      await pa.stop();
+      // While the laptop is down, the desk adds a big file and a folder of small ones.
+      writeFileSync(path.join(b.dir, 'big.bin'), randomBytes(40 * 1024 * 1024));
+      for (let i = 0; i < 50; i++) put(path.join(b.dir, 'many', `n${i}.txt`), randomBytes(1024), 0);
+      await waitFor(async () => ((await alice.request('tree', { folder: 'live' })).entries.length >= 53 ? true : undefined), 60_000);
+      pa = start(a);
+      await waitFor(() => (JSON.stringify(tree(a.dir)) === JSON.stringify(tree(b.dir)) ? true : undefined), 60_000);
+      expect(await partFiles(a.dir)).toEqual([]);
+    } finally {
+      await pa.stop();
+      await pb.stop();
+    }
+  }, 180_000);
+});
