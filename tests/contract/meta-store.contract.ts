@@ -44,6 +44,47 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
         ...extra,
       });
 
+    it('compare-and-swap: a current base writes, equal content is no change, a stale base is a marked conflict that loses nothing', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'doc.txt', 'one');
+      // Based on what is there: an ordinary new version.
+      expect(await commit(s, u, 'doc.txt', 'two', { base: h('one'), device: 'laptop' })).toMatchObject({ path: 'doc.txt', version: 2, unchanged: false });
+      expect((await commit(s, u, 'doc.txt', 'two', { base: h('one'), device: 'desk' })).unchanged).toBe(true);
+      // Based on 'one' while 'two' is current: kept as version 3 (not current) and a copy.
+      const lost = await commit(s, u, 'doc.txt', 'three', { base: h('one'), device: 'desk', now: new Date(2026, 11, 1, 14, 3).getTime() });
+      expect(lost).toMatchObject({ conflict: 'copy', conflictVersion: 3, path: 'doc (conflict from desk 2026-12-01 14.03).txt', version: 1 });
+      const versions = await s.listVersions(sp, 'doc.txt');
+      expect(versions.map((v) => [v.version, v.current, v.conflict])).toEqual([[3, false, 'desk'], [2, true, undefined], [1, false, undefined]]);
+      expect((await s.getVersion(sp, lost.path))!.contentHash).toBe(h('three'));
+      // A new file where one appeared meanwhile (base ''): a conflict too.
+      await commit(s, u, 'new.txt', 'theirs');
+      expect((await commit(s, u, 'new.txt', 'mine', { base: '', device: 'laptop' })).conflict).toBe('copy');
+      // Edited here, trashed elsewhere: it comes back, marked.
+      await commit(s, u, 'gone.txt', 'g1');
+      await s.trash(sp, 'gone.txt', u, 2000);
+      const back = await commit(s, u, 'gone.txt', 'g2', { base: h('g1'), device: 'phone' });
+      expect(back).toMatchObject({ conflict: 'revived', path: 'gone.txt' });
+      expect((await s.getVersion(sp, 'gone.txt'))).toMatchObject({ contentHash: h('g2'), conflict: 'phone' });
+      // Copies are capped; past the cap the write is in the history only.
+      for (let i = 0; i < 6; i++) await commit(s, u, 'doc.txt', `late${i}`, { base: h('one'), device: 'desk', now: 5000 + i });
+      const copies = (await s.listFolder(sp, '')).filter((e) => e.name.startsWith('doc (conflict from desk'));
+      expect(copies).toHaveLength(5);
+      expect((await s.listVersions(sp, 'doc.txt')).filter((v) => v.conflict === 'desk')).toHaveLength(7);
+      expect((await s.getVersion(sp, 'doc.txt'))!.contentHash).toBe(h('two'));
+    }));
+
+    it('lists a folder tree a page at a time, in code point order, with empty folders', withStore(async (s, u) => {
+      const sp = await home(s);
+      for (const p of ['t/b.txt', 't/a/z.txt', 't/\u{1F600}.txt', 't/\uFFFD.txt', 'other.txt']) await commit(s, u, p, p);
+      await s.makeFolder(sp, 't/empty', 1);
+      const all = await s.tree(sp, 't', undefined, 100);
+      expect(all.map((e) => e.path)).toEqual(['t/a', 't/a/z.txt', 't/b.txt', 't/empty', 't/\uFFFD.txt', 't/\u{1F600}.txt']);
+      expect(all[1]).toMatchObject({ kind: 'file', version: 1, contentHash: h('t/a/z.txt') });
+      const first = await s.tree(sp, 't', undefined, 2);
+      const rest = await s.tree(sp, 't', first[1].path, 100);
+      expect([...first, ...rest]).toEqual(all);
+    }));
+
     it('creates users with unique names (case-insensitive) and counts admins', withStore(async (s) => {
       await expect(s.createUser({ name: 'ALICE', role: 'user', passwordHash: 'y', now: 2 })).rejects.toMatchObject({ code: 'USER_EXISTS' });
       expect(await s.countAdmins()).toBe(0);
@@ -645,6 +686,21 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       const versions = await a.listVersions(await home(a), 'same.txt');
       expect(versions).toHaveLength(20);
       expect(versions.filter((v) => v.current)).toHaveLength(1);
+    }));
+
+    it('compare-and-swap from both with the same base: one write wins, every other is a conflict, nothing lost', racing(async (a, b, u) => {
+      const sp = await home(a);
+      await a.commitVersion(await input(a, u, 'shared.txt', 'base'));
+      const results = await both(a, b, 8, async (s, i) => s.commitVersion(await input(s, u, 'shared.txt', `edit${i}`, { base: h('base'), device: `d${i}`, now: 1000 + i })));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      const values = results.map((r) => (r as PromiseFulfilledResult<{ conflict?: string }>).value);
+      expect(values.filter((v) => !v.conflict)).toHaveLength(1);
+      expect(values.filter((v) => v.conflict)).toHaveLength(7);
+      const versions = await a.listVersions(sp, 'shared.txt');
+      // The base, the winner, and seven marked writes: every edit is kept.
+      expect(versions).toHaveLength(9);
+      const kept = new Set(versions.map((v) => v.contentHash));
+      for (let i = 0; i < 8; i++) expect(kept.has(h(`edit${i}`))).toBe(true);
     }));
 
     it('renames on conflict from both: twenty files under twenty names', racing(async (a, b, u) => {
