@@ -78,6 +78,8 @@ export interface LocalTree {
   /** Renames; fails if `to` exists. */
   rename(from: string, to: string): Promise<void>;
   readText(path: string): Promise<string | undefined>;
+  /** Removes the part files of downloads that are not wanted any more (kept: a resumable one). */
+  dropParts(keep: (path: string) => boolean): Promise<number>;
 }
 
 /** The base and a few values, kept on disk. */
@@ -171,6 +173,8 @@ export class SyncEngine {
   private base = new Map<string, BaseEntry>();
   private loaded = false;
   private readonly mode: SyncMode;
+  /** Downloads that failed this round (their part files stay for the next). */
+  private readonly pendingDownloads = new Set<string>();
 
   constructor(private readonly opts: SyncOptions) {
     this.mode = opts.mode ?? 'two-way';
@@ -436,6 +440,7 @@ export class SyncEngine {
     for (const s of todo) {
       try {
         if (s.do === 'same') {
+          this.pendingDownloads.delete(s.path);
           const L = here.get(s.path);
           if (L === undefined) await dropBase(s.path);
           else if (L.kind === 'folder') await putBase({ path: s.path, kind: 'folder' });
@@ -443,7 +448,9 @@ export class SyncEngine {
         } else if (s.do === 'upload') {
           await this.upload(s.path, s.base, here.get(s.path) as LocalFile & { contentHash: string; chunks?: ChunkRef[] }, there, report, putBase);
         } else if (s.do === 'download') {
+          this.pendingDownloads.add(s.path);
           await this.download(s.path, s.remote, s.expect, reuse, report, putBase);
+          this.pendingDownloads.delete(s.path);
         }
       } catch (err) {
         const code = (err as FerryError).code;
@@ -487,6 +494,9 @@ export class SyncEngine {
       await dropBase(s.path);
     }
 
+    // A part file left by a download that was killed is resumed by the next download of
+    // the same file; once that file is in sync (or gone) nothing needs it.
+    await local.dropParts((p) => this.pendingDownloads.has(p));
     this.status.files = 0;
     this.status.bytes = 0;
     this.status.state = report.unsettled > 0 ? 'syncing' : 'up to date';

@@ -32,12 +32,17 @@ export class NodeLocalTree implements LocalTree {
     await writeFile(this.abs(MARKER), text);
   }
 
+  /** Part files the last scan saw. */
+  private parts: string[] = [];
+
   async scan(): Promise<LocalEntry[]> {
     const found: LocalEntry[] = [];
+    const parts: string[] = [];
     const walk = async (rel: string) => {
       const names = await readdir(this.abs(rel), { withFileTypes: true }).catch(() => []);
       for (const d of names) {
         const p = rel ? `${rel}/${d.name}` : d.name;
+        if (PART.test(d.name) && d.isFile()) parts.push(p);
         if (p === MARKER || PART.test(d.name)) continue;
         if (d.isDirectory()) {
           found.push({ kind: 'folder', path: p });
@@ -50,6 +55,7 @@ export class NodeLocalTree implements LocalTree {
       }
     };
     await walk('');
+    this.parts = parts;
     return found;
   }
 
@@ -116,6 +122,20 @@ export class NodeLocalTree implements LocalTree {
     // A hard link then an unlink: fails instead of replacing a file that appeared at `to`.
     await link(this.abs(from), this.abs(to));
     await unlink(this.abs(from));
+  }
+
+  async dropParts(keep: (path: string) => boolean): Promise<number> {
+    let n = 0;
+    for (const part of this.parts) {
+      const rel = part.split('/');
+      const name = rel.pop()!;
+      const target = [...rel, name.slice(1, -'.ferry-part'.length)].join('/');
+      if (keep(target)) continue;
+      await unlink(this.abs(part)).catch(() => {});
+      n++;
+    }
+    this.parts = [];
+    return n;
   }
 
   async readText(rel: string): Promise<string | undefined> {
