@@ -288,3 +288,68 @@ describe('two devices syncing continuously', () => {
     }
   }, 180_000);
 });
+
+describe('three devices', () => {
+  const BIG = Number(process.env.SYNC_BIG_BYTES ?? 2 * 1024 ** 3);
+  const CHUNK = 4 * 1024 * 1024;
+
+  /** A big file of distinct chunks, written fast (one random block, each chunk marked). */
+  function writeBig(file: string, size: number): void {
+    const block = randomBytes(64 * 1024 * 1024);
+    const fd = openSync(file, 'w');
+    for (let at = 0; at < size; at += CHUNK) {
+      const piece = Buffer.from(block.subarray(at % block.length, (at % block.length) + Math.min(CHUNK, size - at)));
+      piece.writeUInt32BE(at / CHUNK, 0);
+      writeSync(fd, piece, 0, piece.length, at);
+    }
+    closeSync(fd);
+  }
+
+  it('a big file added on B reaches C while A is killed mid-download; A resumes fetching only what it lacked; folders and later changes reach all', async () => {
+    const [a, b, c] = await Promise.all([device('alpha', 'three'), device('beta', 'three'), device('gamma', 'three')]);
+    let pa = start(a);
+    const pb = start(b);
+    const pc = start(c);
+    try {
+      writeBig(path.join(b.dir, 'big.bin'), BIG);
+      const want = sha(path.join(b.dir, 'big.bin'));
+      // A is killed while its download of the big file is under way.
+      const part = path.join(a.dir, '.big.bin.ferry-part');
+      await waitFor(() => (existsSync(part) && statSync(part).size >= BIG / 4 ? true : undefined), 300_000);
+      await pa.stop();
+      await waitFor(() => (existsSync(path.join(c.dir, 'big.bin')) && statSync(path.join(c.dir, 'big.bin')).size === BIG ? true : undefined), 300_000);
+      expect(sha(path.join(c.dir, 'big.bin'))).toBe(want);
+      // What A holds of it: the chunks of the part file that are right.
+      const source = readFileSync(path.join(b.dir, 'big.bin'));
+      const held = readFileSync(part);
+      let kept = 0;
+      for (let at = 0; at < BIG; at += CHUNK) {
+        const n = Math.min(CHUNK, BIG - at);
+        if (held.length >= at + n && held.subarray(at, at + n).equals(source.subarray(at, at + n))) kept += n;
+      }
+      expect(kept).toBeGreaterThan(0);
+      pa = start(a);
+      await waitFor(() => (/fetched big\.bin/.test(pa.output()) ? true : undefined), 300_000);
+      expect(sha(path.join(a.dir, 'big.bin'))).toBe(want);
+      const fetched = Number(/fetched big\.bin \((\d+) bytes/.exec(pa.output())![1]);
+      expect(fetched).toBeLessThanOrEqual(BIG - kept + CHUNK);
+      // A folder with a subfolder made on A, and a file changed on C, reach everyone.
+      put(path.join(a.dir, 'photos', '2026', 'beach.jpg'), randomBytes(300_000), 2000);
+      mkdirSync(path.join(a.dir, 'photos', 'empty'));
+      put(path.join(c.dir, 'notes.txt'), 'from gamma', 2000);
+      const same = () => {
+        const ta = JSON.stringify(tree(a.dir));
+        return ta === JSON.stringify(tree(b.dir)) && ta === JSON.stringify(tree(c.dir)) && existsSync(path.join(b.dir, 'photos', 'empty')) && existsSync(path.join(a.dir, 'notes.txt')) ? true : undefined;
+      };
+      await waitFor(same, 60_000);
+      put(path.join(c.dir, 'notes.txt'), 'from gamma, changed', 0);
+      await waitFor(() => (readFileSync(path.join(a.dir, 'notes.txt'), 'utf8') === 'from gamma, changed' && readFileSync(path.join(b.dir, 'notes.txt'), 'utf8') === 'from gamma, changed' ? true : undefined), 30_000);
+      expect(await partFiles(a.dir)).toEqual([]);
+    } finally {
+      await pa.stop();
+      await pb.stop();
+      await pc.stop();
+    }
+  }, 900_000);
+});
+
