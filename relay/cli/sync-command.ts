@@ -1,7 +1,7 @@
 /**
  * `ferry sync`: keeps local folders and relay folders the same until stopped.
  *
- *   ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once]
+ *   ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once] [--scan-every SECONDS]
  *   ferry sync --pairs FILE        several pairs (JSON: [{ "local", "remote", "mode"? }])
  *   ferry sync status [--json]     each pair: up to date / syncing / paused (why) / conflicts
  *   ferry sync resume LOCAL        lets a paused pair go on (deletes the breaker held back)
@@ -18,15 +18,15 @@ import { parseArgs } from 'node:util';
 import type { FerryClient } from '../client/connection.js';
 import { RemotePaths } from '../client/remote-path.js';
 import { FerryError } from '../protocol/index.js';
-import { SyncEngine, type SyncMode, type SyncStatus } from '../sync/engine.js';
+import { SETTLE_MS, SyncEngine, type SyncMode, type SyncStatus } from '../sync/engine.js';
 import { NodeLocalTree, SqliteSyncState } from '../sync/node-local.js';
 import { configPath, loadSession } from './config-file.js';
 
 const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
-/** A full scan this often even when nothing was heard (watching can miss events). */
-const FULL_SCAN_MS = 60_000;
+/** A full scan this often even when nothing was heard (watching can miss events); `--scan-every` seconds. */
+const FULL_SCAN_S = 600;
 /** Local events are gathered this long before a round starts. */
-const LOCAL_BATCH_MS = 100;
+const LOCAL_BATCH_MS = 50;
 
 interface Pair {
   local: string;
@@ -113,7 +113,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { mode: { type: 'string' }, device: { type: 'string' }, pairs: { type: 'string' }, once: { type: 'boolean' } },
+    options: { mode: { type: 'string' }, device: { type: 'string' }, pairs: { type: 'string' }, once: { type: 'boolean' }, 'scan-every': { type: 'string' } },
   });
   let pairs: Pair[];
   if (values.pairs) {
@@ -125,6 +125,8 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   }
   for (const p of pairs) if (!MODES.includes(p.mode)) throw new FerryError('BAD_MESSAGE', `--mode must be one of ${MODES.join(', ')}, got "${p.mode}"`);
   const device = values.device ?? hostname();
+  const scanEvery = Number(values['scan-every'] ?? FULL_SCAN_S);
+  if (!(scanEvery >= 1)) throw new FerryError('BAD_MESSAGE', `--scan-every must be a number of seconds (1 or more), got "${values['scan-every']}"`);
   const session = await loadSession();
   await mkdir(stateDir(), { recursive: true });
   const opened = new Set<() => void>();
@@ -134,7 +136,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await Promise.all(pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: stop.signal, out, opened })));
+      await Promise.all(pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: stop.signal, out, opened, scanMs: scanEvery * 1000 })));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -145,7 +147,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   });
 }
 
-async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void> }): Promise<void> {
+async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number }): Promise<void> {
   const id = pairId(url, pair);
   const { space, path: remote, info } = await new RemotePaths(client).resolve(pair.remote);
   if (remote !== '') await client.request('mkdir', { space, path: remote });
@@ -194,7 +196,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
   const full = setInterval(() => {
     if (!watcher) startWatching();
     schedule(0);
-  }, FULL_SCAN_MS);
+  }, opts.scanMs);
   try {
     while (!opts.signal.aborted) {
       if (!due) {
@@ -208,7 +210,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
       due = false;
       try {
         const report = await engine.runOnce();
-        if (report.unsettled > 0) schedule(1000);
+        if (report.unsettled > 0) schedule(SETTLE_MS);
         if (opts.once && report.unsettled === 0) {
           await writeStatus();
           if (report.paused) throw new FerryError('SYNC_PAUSED', report.paused);

@@ -105,7 +105,10 @@ export interface SyncOptions {
   maxDeleteShare?: number;
   /** …when at least this many files would go (default 5). */
   minDeletes?: number;
-  /** A file modified less than this long ago is still being written: wait (default 1 s). */
+  /**
+   * A file modified less than this long ago is still being written: wait (default 50 ms).
+   * A file whose size or time changes while it is hashed waits too.
+   */
   settleMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -153,6 +156,9 @@ interface RemoteFile {
   contentHash: string;
 }
 type RemoteEntry = RemoteFile | { kind: 'folder'; path: string };
+
+/** See SyncOptions.settleMs. */
+export const SETTLE_MS = 50;
 
 /** The marker's name, at the top of the local folder. */
 export const MARKER = '.ferry-sync';
@@ -222,7 +228,7 @@ export class SyncEngine {
   async runOnce(): Promise<RoundReport> {
     const { local, state } = this.opts;
     const now = this.opts.now ?? Date.now;
-    const settleMs = this.opts.settleMs ?? 1000;
+    const settleMs = this.opts.settleMs ?? SETTLE_MS;
     const report: RoundReport = { uploaded: 0, downloaded: 0, deleted: 0, moved: 0, conflicts: 0, unsettled: 0, sentBytes: 0, fetchedBytes: 0 };
     if (!this.loaded) {
       this.base = await state.load();

@@ -14,8 +14,11 @@
  * http; targets ≥ 0.85) run in the full bench; `BENCH_ONLY=tls` runs only those.
  * The scale-out benchmarks (tests/bench/scale.ts: PostgreSQL + Ceph RGW against a bare S3
  * client, 50 clients over two relays) run in the full bench; `BENCH_ONLY=scale` runs only those.
+ * The sync benchmarks (tests/bench/sync.ts: two `ferry sync` devices, a 10 MB file's
+ * latency, the LEFT plan's steps) too; `BENCH_ONLY=sync` runs only those.
  * Prints a Markdown report for docs/benchmarks.md.
  */
+import { benchSync } from './sync.js';
 import { execSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -231,6 +234,10 @@ async function scaleReport(file: string): Promise<string[]> {
   return ['', '| scale-out | baseline | Ferry | ratio | target |', '| --- | --- | --- | --- | --- |', ...(await benchScale({ file, work, runs: RUNS }))];
 }
 
+async function syncReport(): Promise<string[]> {
+  return ['', '| sync (two devices, one relay) | measured | target |', '| --- | --- | --- |', ...(await benchSync({ work }))];
+}
+
 async function libraryReport(): Promise<string[]> {
   return ['', '| library | measured | | target |', '| --- | --- | --- | --- |', ...(await benchLibrary())];
 }
@@ -252,6 +259,16 @@ async function main() {
       makeRandomFile(file, SIZE);
       const lines = await scaleReport(file);
       console.log(`Ferry scale-out benchmark — ${machine()}\n`);
+      console.log(lines.join('\n'));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'sync') {
+    try {
+      const lines = await syncReport();
+      console.log(`Ferry sync benchmark — ${machine()}\n`);
       console.log(lines.join('\n'));
     } finally {
       rmSync(work, { recursive: true, force: true });
@@ -315,6 +332,7 @@ async function main() {
     const skipWeb = !hasChromium || process.env.BENCH_SKIP_WEB === '1';
     const tlsLines = await tlsReport(file, skipWeb);
     const scaleLines = await scaleReport(file);
+    const syncLines = await syncReport();
     const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : [hasChromium ? '(web benchmarks skipped: BENCH_SKIP_WEB=1)' : '(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
@@ -353,6 +371,7 @@ async function main() {
     );
     report.push(...tlsLines);
     report.push(...scaleLines);
+    report.push(...syncLines);
     report.push(...(await libraryReport()));
     console.log(`Ferry benchmark — ${machine()}\n`);
     console.log(report.join('\n'));
