@@ -102,7 +102,10 @@ export async function benchSync(opts: { work: string }): Promise<string[]> {
       writeSync(fd, randomBytes(10 * MB));
       closeSync(fd);
       const closed = performance.now();
-      latencies.push((await arrival(path.join(B.dir, `ten-${i}.bin`), file)) - closed);
+      const at = await arrival(path.join(B.dir, `ten-${i}.bin`), file, 60_000).catch((err) => {
+        throw new Error(`${err}\nA:\n${A.out.slice(-2000)}\nB:\n${B.out.slice(-2000)}`);
+      });
+      latencies.push(at - closed);
       await sleep(300);
     }
 
@@ -145,6 +148,7 @@ export async function benchSync(opts: { work: string }): Promise<string[]> {
     const changed = performance.now();
     await arrival(path.join(B.dir, 'big.bin'), path.join(A.dir, 'big.bin'));
     const deltaTime = performance.now() - changed;
+    await waitForLine(B, /fetched big\.bin/);
     const sent = Number(/sent big\.bin \((\d+) bytes/.exec(A.out)?.[1] ?? NaN);
     const fetched = Number(/fetched big\.bin \((\d+) bytes/.exec(B.out)?.[1] ?? NaN);
 
