@@ -72,6 +72,8 @@ function alive(pid: number): boolean {
   }
 }
 
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+
 function describe(s: StatusFile): string {
   const st = s.status;
   const running = alive(s.pid);
@@ -79,7 +81,12 @@ function describe(s: StatusFile): string {
   if (!running) state = st.state === 'paused' ? 'paused (not running)' : 'not running';
   const parts = [`${s.local} ⇄ ${s.remote || '(My files)'} [${s.mode}]: ${state}`];
   if (st.state === 'paused' && st.reason) parts.push(`  why: ${st.reason}`);
-  if (st.state === 'syncing' && st.files > 0) parts.push(`  ${st.files} files, ${st.doneBytes} of ${st.bytes} bytes`);
+  if (st.state === 'syncing' && st.files > 0) {
+    const seconds = st.transfersSince ? (s.updatedAt - st.transfersSince) / 1000 : 0;
+    const speed = seconds > 0 ? st.doneBytes / seconds : 0;
+    const left = speed > 0 ? Math.ceil((st.bytes - st.doneBytes) / speed) : undefined;
+    parts.push(`  ${st.files} files, ${mib(st.doneBytes)} of ${mib(st.bytes)}${speed ? `, ${mib(speed)}/s, about ${left} s left` : ''}`);
+  }
   if (st.conflicts.length) parts.push(`  conflicts: ${st.conflicts.length} (${st.conflicts.slice(0, 5).join(', ')})`);
   if (st.ignored) parts.push(`  ignored: ${st.ignored} files and folders (.ferryignore and system files)`);
   if (st.skipped.length) parts.push(`  skipped: ${st.skipped.map((k) => `${k.path} (${k.why})`).join('; ')}`);
@@ -130,21 +137,54 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   const session = await loadSession();
   await mkdir(stateDir(), { recursive: true });
   const opened = new Set<() => void>();
-  await withClient(async (client) => {
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      await Promise.all(pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: stop.signal, out, opened, scanMs: scanEvery * 1000 })));
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    // A sync client starts (and goes on) while the relay cannot be reached: it tries again,
+    // waiting longer each time up to half a minute. `--once` fails at once instead.
+    for (let wait = 1000; ; wait = Math.min(wait * 2, 30_000)) {
+      try {
+        await withClient(async (client) => {
+          wait = 1000;
+          const attempt = new AbortController();
+          const abortAttempt = () => attempt.abort();
+          stop.signal.addEventListener('abort', abortAttempt, { once: true });
+          try {
+            const runs = pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000 }));
+            // One pair failing ends this attempt for all (they share the connection).
+            const results = await Promise.allSettled(runs.map((r) => r.catch((err) => {
+              attempt.abort();
+              throw err;
+            })));
+            const failed = results.find((r) => r.status === 'rejected');
+            if (failed) throw (failed as PromiseRejectedResult).reason;
+          } finally {
+            stop.signal.removeEventListener('abort', abortAttempt);
+          }
+        }, (state) => {
+          // Back after a drop: everything missed is in the next round's comparison.
+          if (state === 'open') for (const f of opened) f();
+        });
+        return;
+      } catch (err) {
+        if ((err as FerryError).code !== 'CONNECTION_LOST' || values.once || stop.signal.aborted) throw err;
+        out(`${new Date().toISOString()} relay not reachable (${(err as Error).message}); trying again in ${wait / 1000} s`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          stop.signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            resolve();
+          }, { once: true });
+        });
+        if (stop.signal.aborted) return;
+      }
     }
-  }, (state) => {
-    // Back after a drop: everything missed is in the next round's comparison.
-    if (state === 'open') for (const f of opened) f();
-  });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number }): Promise<void> {
@@ -156,10 +196,13 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
   const say = (line: string) => opts.out(`${new Date().toISOString()} ${pair.local}: ${line}`);
   const engine = new SyncEngine({ client, space, remote, local, state, mode: pair.mode, device, log: say });
   const statusFile = path.join(stateDir(), `${id}.json`);
+  let writes = 0;
   const writeStatus = async () => {
     const body: StatusFile = { pid: process.pid, local: pair.local, remote: pair.remote, mode: pair.mode, device, updatedAt: Date.now(), status: engine.status };
-    await writeFile(`${statusFile}.tmp`, JSON.stringify(body, null, 2));
-    await rename(`${statusFile}.tmp`, statusFile);
+    // A temp file per write: the progress timer and the end of a round may write at once.
+    const tmp = `${statusFile}.${process.pid}.${++writes}.tmp`;
+    await writeFile(tmp, JSON.stringify(body, null, 2));
+    await rename(tmp, statusFile);
   };
 
   let due = true;
@@ -208,6 +251,8 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
         continue;
       }
       due = false;
+      // While a round runs, its progress is written every second for `ferry sync status`.
+      const progress = setInterval(() => void writeStatus().catch(() => {}), 1000);
       try {
         const report = await engine.runOnce();
         if (report.unsettled > 0) schedule(SETTLE_MS);
@@ -219,10 +264,14 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
       } catch (err) {
         const code = (err as FerryError).code;
         if (code === 'SYNC_PAUSED' || code === 'SESSION_EXPIRED' || code === 'AUTH_REQUIRED') throw err;
+        // The client gave up reconnecting: a new connection is made (see syncCommand).
+        if (code === 'CONNECTION_LOST' && (client.state === 'closed' || opts.once)) throw err;
         say(`round failed: ${code ?? 'ERROR'}: ${(err as Error).message}; trying again`);
         engine.status.state = code === 'CONNECTION_LOST' ? 'offline' : engine.status.state;
         if (code === 'CONNECTION_LOST') await client.ready().catch(() => {});
         schedule(code === 'CONNECTION_LOST' ? 0 : 2000);
+      } finally {
+        clearInterval(progress);
       }
       await writeStatus();
     }

@@ -124,6 +124,8 @@ export interface SyncStatus {
   files: number;
   bytes: number;
   doneBytes: number;
+  /** When this round's transfers began (for speed and time left). */
+  transfersSince?: number;
   /** Conflict copies made, this round and before (paths in the folder). */
   conflicts: string[];
   /** Files and folders left alone by the ignore rules. */
@@ -179,6 +181,8 @@ export class SyncEngine {
   private base = new Map<string, BaseEntry>();
   private loaded = false;
   private readonly mode: SyncMode;
+  /** Bytes of this round's transfers that finished. */
+  private doneBefore = 0;
   /** Downloads that failed this round (their part files stay for the next). */
   private readonly pendingDownloads = new Set<string>();
 
@@ -291,6 +295,8 @@ export class SyncEngine {
     report.unsettled = unsettled.size;
 
     const there = await this.remoteTree();
+    // The marker is this folder's own (a file of that name on the relay is not fetched over it).
+    there.delete(MARKER);
     for (const [p, e] of there) {
       if (rules.ignores(p, e.kind === 'folder') || [...parents(p)].some((q) => rules.ignores(q, true))) there.delete(p);
     }
@@ -401,6 +407,8 @@ export class SyncEngine {
     this.status.files = transfers.length;
     this.status.bytes = transfers.reduce((n, s) => n + (s.do === 'download' ? s.remote.size : (here.get(s.path) as LocalFile).size), 0);
     this.status.doneBytes = 0;
+    this.status.transfersSince = now();
+    this.doneBefore = 0;
 
     const putBase = async (e: BaseEntry) => {
       this.base.set(e.path, e);
@@ -505,6 +513,7 @@ export class SyncEngine {
     await local.dropParts((p) => this.pendingDownloads.has(p));
     this.status.files = 0;
     this.status.bytes = 0;
+    this.status.transfersSince = undefined;
     this.status.state = report.unsettled > 0 ? 'syncing' : 'up to date';
     this.status.lastSyncAt = now();
     return report;
@@ -533,12 +542,13 @@ export class SyncEngine {
         chunks: L.chunks,
         base,
         device: this.opts.device,
-        onProgress: (p) => (this.status.doneBytes = p.done),
+        onProgress: (p) => (this.status.doneBytes = this.doneBefore + p.done),
       });
     } finally {
       await source.close();
     }
     report.sentBytes += result.stats.sentBytes;
+    this.doneBefore += L.size;
     if (result.contentHash !== L.contentHash) throw new FerryError('LOCAL_CHANGED', `${path} changed while it was sent; sent again next round.`);
     const entry: BaseEntry = { path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, chunks: result.chunks };
     if (result.conflict === 'copy') {
@@ -594,7 +604,8 @@ export class SyncEngine {
         if (!same) throw new FerryError('LOCAL_CHANGED', `${path} changed here while the relay's version came; both are compared again next round.`);
       },
     });
-    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: this.remotePath(path), onProgress: (p) => (this.status.doneBytes = p.done) });
+    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: this.remotePath(path), onProgress: (p) => (this.status.doneBytes = this.doneBefore + p.done) });
+    this.doneBefore += R.size;
     report.fetchedBytes += stats.fetchedBytes;
     report.downloaded++;
     const now = (await local.stat(path)) as LocalFile;

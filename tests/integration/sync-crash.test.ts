@@ -120,7 +120,9 @@ describe('ferry sync under kill -9', () => {
           // An edit of a file that reached the relay (overwriting a file before it was ever
           // sent replaces that content for good, on any system).
           const wanted = localContent(path.join(d.dir, name));
-          await waitFor(async () => ((await relayFiles(watcher)).get(name) === wanted ? true : undefined), 60_000);
+          await waitFor(async () => ((await relayFiles(watcher)).get(name) === wanted ? true : undefined), 60_000).catch(async (err) => {
+            throw new Error(`${err}: ${name} on ${d.name} (${wanted}) vs relay ${(await relayFiles(watcher)).get(name)}\nalpha:\n${a.output.slice(-4000)}\nbeta:\n${b.output.slice(-4000)}`);
+          });
           const data = randomBytes(randomInt(1, 3 * 1024 * 1024));
           writeFileSync(path.join(d.dir, name), data);
           written.add(sha(data));

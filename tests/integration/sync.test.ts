@@ -309,6 +309,26 @@ describe('two devices syncing continuously', () => {
   }, 180_000);
 });
 
+describe('status while syncing', () => {
+  it('ferry sync status shows files, bytes, speed and time left during a transfer, then up to date', async () => {
+    const a = await device('laptop', 'progress');
+    const p = start(a);
+    try {
+      const fd = openSync(path.join(a.dir, 'large.bin'), 'w');
+      for (let i = 0; i < 32; i++) writeSync(fd, randomBytes(8 * 1024 * 1024));
+      closeSync(fd);
+      const during = await waitFor(async () => {
+        const st = await ferry(['sync', 'status'], { env: a.env });
+        return /syncing\n\s+1 files, [\d.]+ MiB of 256\.0 MiB, [\d.]+ MiB\/s, about \d+ s left/.test(st.stdout) ? st.stdout : undefined;
+      }, 60_000);
+      expect(during).toContain('[two-way]');
+      await waitFor(async () => (/: up to date/.test((await ferry(['sync', 'status'], { env: a.env })).stdout) ? true : undefined), 60_000);
+    } finally {
+      await p.stop();
+    }
+  }, 120_000);
+});
+
 describe('three devices', () => {
   const BIG = Number(process.env.SYNC_BIG_BYTES ?? 2 * 1024 ** 3);
   const CHUNK = 4 * 1024 * 1024;
