@@ -20,7 +20,7 @@
  * A round that is killed half-way is harmless: the base is only ever moved to states
  * that were reached, and a base that lags behind is caught up by the rule L = R.
  */
-import { FerryError, contentHash, joinPath, type ChunkRef } from '../protocol/index.js';
+import { FerryError, contentHash, joinPath, parentOf, type ChunkRef } from '../protocol/index.js';
 import type { FerryClient } from '../client/connection.js';
 import { uploadFile, type FileSource } from '../client/upload.js';
 import { downloadFile, type FileSink } from '../client/download.js';
@@ -441,7 +441,7 @@ export class SyncEngine {
         const before = await local.stat(m.from);
         const b = this.base.get(m.from)!;
         if (!before || before.kind !== 'file' || before.size !== b.size || before.mtime !== b.mtime) continue;
-        await local.mkdir(parentPath(m.to));
+        await local.mkdir(parentOf(m.to));
         await local.rename(m.from, m.to);
         const after = (await local.stat(m.to)) as LocalFile;
         await dropBase(m.from);
@@ -593,7 +593,7 @@ export class SyncEngine {
     putBase: (e: BaseEntry) => Promise<void>,
   ): Promise<void> {
     const { client, local } = this.opts;
-    await local.mkdir(parentPath(path));
+    await local.mkdir(parentOf(path));
     const sink = local.sink(path, {
       reuse,
       beforeReplace: async () => {
@@ -614,11 +614,6 @@ export class SyncEngine {
   }
 }
 
-function parentPath(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i < 0 ? '' : path.slice(0, i);
-}
-
 function* parents(path: string): Generator<string> {
-  for (let p = parentPath(path); p !== ''; p = parentPath(p)) yield p;
+  for (let p = parentOf(path); p !== ''; p = parentOf(p)) yield p;
 }

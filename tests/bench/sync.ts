@@ -7,24 +7,15 @@
  *   file changed on A until B is identical (with the bytes sent each way).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { FERRY_BIN, addUsers, startRelayProcess } from '../helpers/relay.js';
+import { fileSha256 } from '../helpers/files.js';
 
 const MB = 1_000_000;
 
-function sha(file: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(16 * 1024 * 1024);
-  try {
-    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
-}
+const sha = fileSha256;
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,5 +1,6 @@
 /** In-memory sources and sinks for the engine, and random data. */
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { DownloadMeta, FileSink, FileSource } from '../../relay/client/index.js';
 
 export function randomData(size: number): Buffer {
@@ -9,6 +10,19 @@ export function randomData(size: number): Buffer {
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** SHA-256 of a file on disk, read in pieces (files may be larger than one Buffer). */
+export function fileSha256(file: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(16 * 1024 * 1024);
+  try {
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 /** A FileSource over a buffer; counts every read (offset list) for assertions. */

@@ -3,11 +3,12 @@
  * folders. Each device is its own CLI config (its own session and sync state).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync, closeSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferry } from '../helpers/cli.js';
+import { fileSha256 } from '../helpers/files.js';
 import { ALICE, FERRY_BIN, signIn, standardRelay, waitFor } from '../helpers/relay.js';
 import { partFiles } from '../../relay/sync/node-local.js';
 import type { FerryClient } from '../../relay/client/index.js';
@@ -69,18 +70,7 @@ function start(d: Device & { remote: string }): { child: ChildProcess; output: (
   };
 }
 
-function sha(file: string): string {
-  // In pieces: files may be larger than one Buffer.
-  const h = createHash('sha256');
-  const fd = openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(16 * 1024 * 1024);
-  try {
-    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
-}
+const sha = fileSha256;
 
 /** Bytes [at, at + n) of a file. */
 function range(file: string, at: number, n: number): Buffer {
