@@ -189,7 +189,12 @@ rgw_dns_name = 127.0.0.1
     },
     async startOsd(i) {
       startOsdDaemon(i);
-      await waitUntil(`osd.${osdIds[i]} up`, () => new RegExp(`"osd":\\s*${osdIds[i]},\\s*"uuid":"[^"]+",\\s*"up":\\s*1`).test(ceph('osd', 'dump', '--format', 'json')));
+      // A restarted OSD sometimes gives up at once ("wrong fsid" while the monitor still
+      // holds its previous boot): it is started again, as at cluster start.
+      await waitUntil(`osd.${osdIds[i]} up`, () => {
+        if (!children.has(`osd.${osdIds[i]}`)) startOsdDaemon(i);
+        return new RegExp(`"osd":\\s*${osdIds[i]},\\s*"uuid":"[^"]+",\\s*"up":\\s*1`).test(ceph('osd', 'dump', '--format', 'json'));
+      });
       await waitUntil('every placement group active', allActive);
     },
     setMinSize(n) {
