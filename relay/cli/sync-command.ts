@@ -10,7 +10,6 @@
  * folder, `sync/<id>.db`; its status, rewritten after every round, `sync/<id>.json`.
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -18,15 +17,14 @@ import { parseArgs } from 'node:util';
 import type { FerryClient } from '../client/connection.js';
 import { RemotePaths } from '../client/remote-path.js';
 import { FerryError } from '../protocol/index.js';
-import { SETTLE_MS, SyncEngine, type SyncMode, type SyncStatus } from '../sync/engine.js';
-import { NodeLocalTree, SqliteSyncState } from '../sync/node-local.js';
+import { SyncEngine, type SyncMode, type SyncStatus } from '../sync/engine.js';
+import { NodeLocalTree, SqliteSyncState, watchFolder } from '../sync/node-local.js';
+import { runSyncLoop } from '../sync/runner.js';
 import { configPath, loadSession } from './config-file.js';
 
 const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
 /** A full scan this often even when nothing was heard (watching can miss events); `--scan-every` seconds. */
 const FULL_SCAN_S = 600;
-/** Local events are gathered this long before a round starts. */
-const LOCAL_BATCH_MS = 50;
 
 interface Pair {
   local: string;
@@ -205,82 +203,25 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
     await rename(tmp, statusFile);
   };
 
-  let due = true;
-  let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
-  const schedule = (ms: number) => {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      due = true;
-      wake?.();
-    }, ms);
-  };
-  const prefix = remote ? `${remote}/` : '';
-  const offEvents = client.onLibraryEvent((e) => {
-    if (e.space !== info.id && e.fromSpace !== info.id) return;
-    if (remote === '' || e.path === remote || e.path.startsWith(prefix) || e.from?.startsWith(prefix)) schedule(0);
-  });
-  const reopened = () => schedule(0);
-  opts.opened.add(reopened);
-  let watcher: FSWatcher | undefined;
-  const startWatching = () => {
-    try {
-      watcher = watch(pair.local, { recursive: true }, () => schedule(LOCAL_BATCH_MS));
-      watcher.on('error', () => {
-        watcher?.close();
-        watcher = undefined;
-      });
-    } catch {
-      watcher = undefined; // the folder is missing: the full scan notices
-    }
-  };
-  startWatching();
-  const full = setInterval(() => {
-    if (!watcher) startWatching();
-    schedule(0);
-  }, opts.scanMs);
+  const reopened = { start: () => {} };
+  const wakeup = () => reopened.start();
+  opts.opened.add(wakeup);
   try {
-    while (!opts.signal.aborted) {
-      if (!due) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          opts.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-        wake = undefined;
-        continue;
-      }
-      due = false;
-      // While a round runs, its progress is written every second for `ferry sync status`.
-      const progress = setInterval(() => void writeStatus().catch(() => {}), 1000);
-      try {
-        const report = await engine.runOnce();
-        if (report.unsettled > 0) schedule(SETTLE_MS);
-        if (opts.once && report.unsettled === 0) {
-          await writeStatus();
-          if (report.paused) throw new FerryError('SYNC_PAUSED', report.paused);
-          return;
-        }
-      } catch (err) {
-        const code = (err as FerryError).code;
-        if (code === 'SYNC_PAUSED' || code === 'SESSION_EXPIRED' || code === 'AUTH_REQUIRED') throw err;
-        // The client gave up reconnecting: a new connection is made (see syncCommand).
-        if (code === 'CONNECTION_LOST' && (client.state === 'closed' || opts.once)) throw err;
-        say(`round failed: ${code ?? 'ERROR'}: ${(err as Error).message}; trying again`);
-        engine.status.state = code === 'CONNECTION_LOST' ? 'offline' : engine.status.state;
-        if (code === 'CONNECTION_LOST') await client.ready().catch(() => {});
-        schedule(code === 'CONNECTION_LOST' ? 0 : 2000);
-      } finally {
-        clearInterval(progress);
-      }
-      await writeStatus();
-    }
+    await runSyncLoop({
+      engine,
+      client,
+      spaceId: info.id,
+      remote,
+      watch: (changed) => watchFolder(pair.local, changed),
+      fullScanMs: opts.scanMs,
+      once: opts.once,
+      signal: opts.signal,
+      onStatus: writeStatus,
+      log: say,
+      wakeup: (start) => (reopened.start = start),
+    });
   } finally {
-    clearInterval(full);
-    if (timer) clearTimeout(timer);
-    watcher?.close();
-    offEvents();
-    opts.opened.delete(reopened);
+    opts.opened.delete(wakeup);
     state.close();
   }
 }

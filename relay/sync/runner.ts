@@ -1,0 +1,116 @@
+/**
+ * The loop around the sync engine that the CLI and the app share: a round at start,
+ * then one whenever the local folder reports a change (gathered for a moment), the relay
+ * announces a change under the pair's folder, the connection comes back, or the periodic
+ * full scan is due (watching can miss events). No Node or DOM imports: how the folder is
+ * watched is handed in.
+ */
+import { FerryError } from '../protocol/index.js';
+import type { FerryClient } from '../client/connection.js';
+import { SETTLE_MS, type SyncEngine } from './engine.js';
+
+/** Local events are gathered this long before a round starts. */
+export const LOCAL_BATCH_MS = 50;
+
+export interface SyncLoopOptions {
+  engine: SyncEngine;
+  client: FerryClient;
+  /** The pair's space id (library events name it) and folder in it ('' = all of it). */
+  spaceId: number;
+  remote: string;
+  /**
+   * Starts watching the local folder; calls `changed` on every event. Returns a stop
+   * function, or undefined when the folder cannot be watched now (tried again at the next
+   * full scan).
+   */
+  watch(changed: () => void): (() => void) | undefined;
+  /** A full scan this often even when nothing was heard. */
+  fullScanMs: number;
+  /** Stop after the first complete round (nothing left unsettled). */
+  once?: boolean;
+  signal: AbortSignal;
+  /** After every round (and every second during one, for progress). */
+  onStatus?: () => void | Promise<void>;
+  log?: (line: string) => void;
+  /** Lets the caller start a round (the connection came back, a person asked). */
+  wakeup?: (start: () => void) => void;
+}
+
+/** Runs until `signal` aborts (or after one round with `once`); throws what the caller must handle. */
+export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
+  const { engine, client, remote } = opts;
+  const say = (line: string) => opts.log?.(line);
+  let due = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let wake: (() => void) | undefined;
+  const schedule = (ms: number) => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      due = true;
+      wake?.();
+    }, ms);
+  };
+  opts.wakeup?.(() => schedule(0));
+  const prefix = remote ? `${remote}/` : '';
+  const offEvents = client.onLibraryEvent((e) => {
+    if (e.space !== opts.spaceId && e.fromSpace !== opts.spaceId) return;
+    if (remote === '' || e.path === remote || e.path.startsWith(prefix) || e.from?.startsWith(prefix)) schedule(0);
+  });
+  let unwatch: (() => void) | undefined;
+  const startWatching = () => {
+    unwatch = opts.watch(() => schedule(LOCAL_BATCH_MS));
+  };
+  startWatching();
+  const full = setInterval(() => {
+    if (!unwatch) startWatching();
+    schedule(0);
+  }, opts.fullScanMs);
+  const status = async () => {
+    try {
+      await opts.onStatus?.();
+    } catch {
+      // A status that cannot be written now is written after the next round.
+    }
+  };
+  try {
+    while (!opts.signal.aborted) {
+      if (!due) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          opts.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        wake = undefined;
+        continue;
+      }
+      due = false;
+      const progress = setInterval(() => void status(), 1000);
+      try {
+        const report = await engine.runOnce();
+        if (report.unsettled > 0) schedule(SETTLE_MS);
+        if (opts.once && report.unsettled === 0) {
+          await status();
+          if (report.paused) throw new FerryError('SYNC_PAUSED', report.paused);
+          return;
+        }
+      } catch (err) {
+        const code = (err as FerryError).code;
+        if (code === 'SYNC_PAUSED' || code === 'SESSION_EXPIRED' || code === 'AUTH_REQUIRED') throw err;
+        // The client gave up reconnecting: the caller makes a new connection.
+        if (code === 'CONNECTION_LOST' && (client.state === 'closed' || opts.once)) throw err;
+        say(`round failed: ${code ?? 'ERROR'}: ${(err as Error).message}; trying again`);
+        engine.status.state = code === 'CONNECTION_LOST' ? 'offline' : engine.status.state;
+        if (code === 'CONNECTION_LOST') await client.ready().catch(() => {});
+        schedule(code === 'CONNECTION_LOST' ? 0 : 2000);
+      } finally {
+        clearInterval(progress);
+      }
+      await status();
+    }
+  } finally {
+    clearInterval(full);
+    if (timer) clearTimeout(timer);
+    unwatch?.();
+    offEvents();
+  }
+}
