@@ -63,7 +63,28 @@ export interface DownloadCheckpoint {
   addedAt: number;
 }
 
+/** A folder on this computer kept in sync with a relay folder (see web/src/sync). */
+export interface SyncPairRecord {
+  id: string;
+  /** The picked folder; the browser keeps its permission across visits where it can. */
+  handle: FileSystemDirectoryHandle;
+  /** Space id (My files or a shared folder) and folder in it. */
+  space: number;
+  remote: string;
+  mode: 'two-way' | 'upload-only' | 'download-only';
+  addedAt: number;
+}
+
+/** The last synced state of one path of a pair (SyncStateStore's rows), or a value (`path` = `#name`). */
+export interface SyncRow {
+  pair: string;
+  path: string;
+  value: unknown;
+}
+
 interface FerryDB extends DBSchema {
+  syncPairs: { key: string; value: SyncPairRecord };
+  syncRows: { key: [string, string]; value: SyncRow };
   checkpoints: { key: string; value: Checkpoint };
   queue: { key: string; value: QueuedFile };
   downloads: { key: string; value: DownloadCheckpoint };
@@ -78,7 +99,7 @@ export const LOG_LIMIT = 2000;
 let dbPromise: Promise<IDBPDatabase<FerryDB>> | undefined;
 
 function db(): Promise<IDBPDatabase<FerryDB>> {
-  dbPromise ??= openDB<FerryDB>('ferry', 3, {
+  dbPromise ??= openDB<FerryDB>('ferry', 4, {
     upgrade(d, oldVersion) {
       if (oldVersion < 1) {
         d.createObjectStore('checkpoints', { keyPath: 'id' });
@@ -87,6 +108,10 @@ function db(): Promise<IDBPDatabase<FerryDB>> {
       }
       if (oldVersion < 2) d.createObjectStore('queue', { keyPath: 'id' });
       if (oldVersion < 3) d.createObjectStore('downloads', { keyPath: 'id' });
+      if (oldVersion < 4) {
+        d.createObjectStore('syncPairs', { keyPath: 'id' });
+        d.createObjectStore('syncRows', { keyPath: ['pair', 'path'] });
+      }
     },
   });
   return dbPromise;
@@ -308,4 +333,38 @@ export async function downloadSink(id: string) {
       }
     },
   };
+}
+
+// ------------------------------------------------------------------ folder sync
+
+export async function syncPairs(): Promise<SyncPairRecord[]> {
+  return (await db()).getAll('syncPairs');
+}
+
+export async function saveSyncPair(p: SyncPairRecord): Promise<void> {
+  await (await db()).put('syncPairs', p);
+}
+
+/** Forgets a pair and its state (the folders on both sides stay as they are). */
+export async function deleteSyncPair(id: string): Promise<void> {
+  const d = await db();
+  const tx = d.transaction(['syncPairs', 'syncRows'], 'readwrite');
+  await Promise.all([tx.objectStore('syncPairs').delete(id), tx.objectStore('syncRows').delete(IDBKeyRange.bound([id], [id, []])), tx.done]);
+}
+
+/** Every row of a pair. */
+export async function syncRows(pair: string): Promise<SyncRow[]> {
+  return (await db()).getAll('syncRows', IDBKeyRange.bound([pair], [pair, []]));
+}
+
+export async function syncRow(pair: string, path: string): Promise<SyncRow | undefined> {
+  return (await db()).get('syncRows', [pair, path]);
+}
+
+export async function putSyncRow(row: SyncRow): Promise<void> {
+  await (await db()).put('syncRows', row);
+}
+
+export async function deleteSyncRow(pair: string, path: string): Promise<void> {
+  await (await db()).delete('syncRows', [pair, path]);
 }

@@ -3,6 +3,7 @@ import type { ShareLinkInfo } from '../../../relay/protocol/messages';
 import type { ChunkRef, ConflictPolicy, LibraryEvent, ReplyBody, RequestBody, RequestType, UserInfo } from '../../../relay/protocol';
 import type { ConnectionState, UploadPhase } from '../../../relay/client';
 import type { HasherKind } from './hash.worker';
+import type { SyncMode, SyncStatus } from '../../../relay/sync/engine';
 
 export type { HasherKind };
 
@@ -25,7 +26,20 @@ export type EngineEvent =
   /** One of my share links changed (a download counted, revoked). */
   | { type: 'link.v1'; link: ShareLinkInfo }
   /** My spaces, or my access in one, changed. */
-  | { type: 'spaces.v1' };
+  | { type: 'spaces.v1' }
+  /** A synced folder's state (after every round, and every second during one); `error` when it stopped. */
+  | { type: 'sync.v1'; id: string; status: SyncStatus; error?: { code: string; message: string } };
+
+/** A folder on this computer to keep in sync (see web/src/state/sync.svelte.ts). */
+export interface SyncPairRequest {
+  id: string;
+  handle: FileSystemDirectoryHandle;
+  space: number;
+  remote: string;
+  mode: SyncMode;
+  /** This device's name, shown in conflict copies. */
+  device: string;
+}
 
 export interface UploadRequest {
   id: string;
@@ -75,4 +89,11 @@ export interface EngineApi {
    * with the same id verified. Resolves when the file is complete and verified.
    */
   downloadToDevice(id: string, space: number | undefined, path: string, version: number): Promise<{ sha256: string; version: number; fetchedBytes: number; keptChunks: number }>;
+  /** Starts keeping a folder in sync (the same engine as `ferry sync`) until `syncStop` or sign-out. */
+  syncStart(pair: SyncPairRequest): Promise<void>;
+  syncStop(id: string): void;
+  /** A paused pair goes on: the deletes the breaker held back are made. */
+  syncResume(id: string): Promise<void>;
+  /** A round now. */
+  syncNow(id: string): void;
 }

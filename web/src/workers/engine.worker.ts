@@ -10,7 +10,10 @@ import { HashPool } from './hash-pool';
 import { fileSource } from './read-once';
 import type { HasherKind } from './hash.worker';
 import { downloadSink } from '../storage/db';
-import type { EngineApi, EngineEvent } from './engine-api';
+import type { EngineApi, EngineEvent, SyncPairRequest } from './engine-api';
+import { SyncEngine } from '../../../relay/sync/engine';
+import { runSyncLoop } from '../../../relay/sync/runner';
+import { BrowserLocalTree, IdbSyncState } from '../sync/browser-local';
 
 /** Unacknowledged chunks in flight (each holds a 4 MiB buffer until the relay answers). */
 const UPLOAD_WINDOW = 16;
@@ -96,6 +99,79 @@ const HASH_CONCURRENCY = 2;
 self.addEventListener('online', () => client?.retryNow());
 self.addEventListener('offline', () => client?.dropConnection('the device went offline'));
 
+/** Synced folders running here: their engines, and how to stop or wake each. */
+const syncs = new Map<string, { abort: AbortController; engine: SyncEngine; wake: () => void }>();
+
+/** Without FileSystemObserver the folder is scanned this often (ms)… */
+const SYNC_POLL_MS = 3000;
+/** …and with it, a full scan still runs this often (an observer can miss events). */
+const SYNC_FULL_SCAN_MS = 60_000;
+
+interface Observer {
+  observe(handle: FileSystemHandle, opts: { recursive: boolean }): Promise<void>;
+  disconnect(): void;
+}
+type ObserverClass = new (cb: () => void) => Observer;
+
+function watchHandle(handle: FileSystemDirectoryHandle, changed: () => void): () => void {
+  const FSO = (self as unknown as { FileSystemObserver?: ObserverClass }).FileSystemObserver;
+  if (FSO) {
+    const o = new FSO(() => changed());
+    // An observer that cannot start (some folders refuse) leaves the full scan to notice.
+    o.observe(handle, { recursive: true }).catch(() => {});
+    return () => o.disconnect();
+  }
+  const t = setInterval(changed, SYNC_POLL_MS);
+  return () => clearInterval(t);
+}
+
+function runPair(c: FerryClient, p: SyncPairRequest): void {
+  const local = new BrowserLocalTree(p.handle, {
+    hash: (f) => pool.feed(f).done,
+    source: (f) => fileSource(f, bufferHasher(undefined)),
+  });
+  const say = (message: string) => emit({ type: 'log.v1', level: 'info', message: `sync ${p.handle.name}: ${message}` });
+  const engine = new SyncEngine({ client: c, space: p.space, remote: p.remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, log: say });
+  const abort = new AbortController();
+  const entry = { abort, engine, wake: () => {} };
+  syncs.set(p.id, entry);
+  const report = (error?: { code: string; message: string }) => emit({ type: 'sync.v1', id: p.id, status: structuredClone(engine.status), error });
+  const hasObserver = 'FileSystemObserver' in self;
+  void (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        await runSyncLoop({
+          engine,
+          client: c,
+          spaceId: p.space,
+          remote: p.remote,
+          watch: (changed) => watchHandle(p.handle, changed),
+          fullScanMs: hasObserver ? SYNC_FULL_SCAN_MS : SYNC_POLL_MS,
+          signal: abort.signal,
+          onStatus: () => report(),
+          log: say,
+          wakeup: (start) => (entry.wake = start),
+        });
+      } catch (err) {
+        const e = err as FerryError;
+        const code = e.code ?? (err as Error).name ?? 'INTERNAL';
+        engine.status.state = code === 'CONNECTION_LOST' ? 'offline' : 'paused';
+        engine.status.reason = (err as Error).message;
+        report({ code, message: (err as Error).message });
+        // The folder's permission was taken back, or the session ended: the page decides.
+        if (code !== 'CONNECTION_LOST') break;
+        await c.ready().catch(() => new Promise((r) => setTimeout(r, 5000)));
+      }
+    }
+    if (syncs.get(p.id) === entry) syncs.delete(p.id);
+  })();
+}
+
+function stopAllSyncs(): void {
+  for (const s of syncs.values()) s.abort.abort();
+  syncs.clear();
+}
+
 const api: EngineApi = {
   setListener(listener) {
     emit = listener;
@@ -103,6 +179,8 @@ const api: EngineApi = {
 
   connect(url, token) {
     return guard(async () => {
+      // Synced folders ran on the old connection; the page starts them again once signed in.
+      stopAllSyncs();
       client?.close();
       client = new FerryClient({
         url,
@@ -128,6 +206,7 @@ const api: EngineApi = {
   },
 
   logout() {
+    stopAllSyncs();
     return guard(() => requireClient().logout());
   },
 
@@ -247,6 +326,32 @@ const api: EngineApi = {
         running.delete(id);
       }
     });
+  },
+
+  syncStart(pair) {
+    return guard(async () => {
+      const c = requireClient();
+      api.syncStop(pair.id);
+      runPair(c, pair);
+    });
+  },
+
+  syncStop(id) {
+    syncs.get(id)?.abort.abort();
+    syncs.delete(id);
+  },
+
+  syncResume(id) {
+    return guard(async () => {
+      const s = syncs.get(id);
+      if (!s) throw new FerryError('NOT_FOUND', 'That folder is not being synced here.');
+      await s.engine.allowDeletes();
+      s.wake();
+    });
+  },
+
+  syncNow(id) {
+    syncs.get(id)?.wake();
   },
 };
 
