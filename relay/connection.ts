@@ -56,6 +56,8 @@ export const CLOSE = {
 export class ClientConnection {
   user?: User;
   tokenHash?: string;
+  /** The device the session was opened on (sessions from before devices were recorded have none). */
+  deviceHash?: string;
   sessionExpiresAt = 0;
   readonly uploads = new Map<number, ActiveUpload>();
   readonly downloads = new Map<number, { fileId: number; space: number; path: string; version: number }>();
@@ -256,9 +258,10 @@ export class ClientConnection {
   }
 
   /** Signs this connection in (login or auth). */
-  signIn(user: User, tokenHash: string, expiresAt: number): void {
+  signIn(user: User, tokenHash: string, expiresAt: number, deviceHash?: string): void {
     this.user = user;
     this.tokenHash = tokenHash;
+    this.deviceHash = deviceHash;
     this.sessionExpiresAt = expiresAt;
     clearTimeout(this.silenceTimer);
     this.ctx.signedIn(this);

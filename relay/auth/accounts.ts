@@ -47,7 +47,7 @@ export class Accounts {
    * address (so failed guesses elsewhere never lock it out). The reply's `device` is the
    * token to keep.
    */
-  async login(name: string, password: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
+  async login(name: string, password: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string; deviceHash: string }> {
     const user = await this.meta.getUserByName(name);
     const deviceHash = device ? hashToken(device) : undefined;
     const known = !!(user && deviceHash && (await this.meta.getDevice(deviceHash))?.userId === user.id);
@@ -63,17 +63,19 @@ export class Accounts {
   }
 
   /** A new session for `user`, and the device token to keep (`device` when it is one of theirs already). */
-  private async openSession(user: User, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
+  private async openSession(user: User, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string; deviceHash: string }> {
     const token = randomToken();
     const now = Date.now();
     const expiresAt = now + this.sessionTtlMs;
-    await this.meta.createSession(hashToken(token), user.id, now, expiresAt);
     let deviceToken = device;
     if (!deviceToken) {
       deviceToken = randomToken();
       await this.meta.createDevice(hashToken(deviceToken), user.id, now);
     }
-    return { token, user, expiresAt, device: deviceToken };
+    const deviceHash = hashToken(deviceToken);
+    await this.meta.createSession(hashToken(token), user.id, now, expiresAt, deviceHash);
+    await this.meta.updateDevice(deviceHash, { lastSeenAt: now });
+    return { token, user, expiresAt, device: deviceToken, deviceHash };
   }
 
   /**
@@ -98,7 +100,7 @@ export class Accounts {
    * enabled. The code is spent by the first try, right or not. Failures count against
    * the address like wrong passwords. Throws SIGNIN_CODE_INVALID or LOGIN_THROTTLED.
    */
-  async loginWithCode(code: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string }> {
+  async loginWithCode(code: string, address: string, device?: string): Promise<{ token: string; user: User; expiresAt: number; device: string; deviceHash: string }> {
     let user: User | undefined;
     const ok = await this.throttle.check([['address', address]], async () => {
       const userId = await this.meta.consumeSigninCode(hashToken(code), Date.now());
@@ -112,7 +114,7 @@ export class Accounts {
   }
 
   /** The user a session token belongs to. Throws SESSION_EXPIRED. */
-  async authenticate(token: string): Promise<{ user: User; expiresAt: number; tokenHash: string }> {
+  async authenticate(token: string): Promise<{ user: User; expiresAt: number; tokenHash: string; deviceHash?: string }> {
     const tokenHash = hashToken(token);
     return { ...(await this.checkSession(tokenHash)), tokenHash };
   }
@@ -122,14 +124,14 @@ export class Accounts {
    * a demotion, a disabled account or a sign-out elsewhere applies at once. Throws
    * SESSION_EXPIRED when the session is gone, expired or its user disabled.
    */
-  async checkSession(tokenHash: string, now = Date.now()): Promise<{ user: User; expiresAt: number }> {
+  async checkSession(tokenHash: string, now = Date.now()): Promise<{ user: User; expiresAt: number; deviceHash?: string }> {
     const session = await this.meta.getSession(tokenHash);
     const user = session?.user;
     if (!session || !user || user.disabled || session.expiresAt <= now) {
       if (session) await this.meta.deleteSession(tokenHash);
       throw new FerryError('SESSION_EXPIRED');
     }
-    return { user, expiresAt: session.expiresAt };
+    return { user, expiresAt: session.expiresAt, deviceHash: session.deviceHash };
   }
 
   /** Changes a user (admins only, checked by the caller). Disabling or a new password ends their sessions. */
@@ -162,6 +164,11 @@ export class Accounts {
     await this.meta.updateUser(user.id, { passwordHash: await hashPassword(password, address) });
     await this.meta.deleteSigninCodes(user.id);
     return this.meta.deleteUserSessions(user.id, keepTokenHash);
+  }
+
+  /** A device was heard from (a session resumed on it). */
+  async seen(deviceHash: string, now = Date.now()): Promise<void> {
+    await this.meta.updateDevice(deviceHash, { lastSeenAt: now });
   }
 
   async logout(tokenHash: string): Promise<void> {

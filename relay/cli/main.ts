@@ -2,6 +2,7 @@
  * `ferry`: the relay (`ferry serve`), server-side user management, and a client
  * that speaks the same protocol with the same transfer engine as the web app.
  */
+import { hostname } from 'node:os';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -51,6 +52,8 @@ Client:
   ferry link REMOTE [--expires 1h|7d] [--max-downloads N] [--password] [--version N] [--message TEXT]
                                                a share link (password from FERRY_LINK_PASSWORD or a prompt)
   ferry links [--json] [--all]                 my links (--all: everyone's, admins only)
+  ferry devices [--json] [--all]               my devices, what each syncs, when last seen
+  ferry devices revoke ID                      signs a device out everywhere at once
   ferry unlink ID|URL                          revoke a link
   ferry spaces [--json]                        My files and the shared folders I am in
   ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once]
@@ -276,6 +279,8 @@ async function login(args: string[]): Promise<void> {
   try {
     const reply = await client.login(values.user, password, await loadDevice(url, values.user));
     await saveSession({ url, user: reply.user.name, token: reply.token, ...(alternates.length ? { alternates } : {}) }, reply.device);
+    // Named in the device list (the machine's name; `ferry sync --device` renames it).
+    await client.request('device.report', { name: hostname().slice(0, 64) || 'computer', kind: 'cli' }).catch(() => {});
     if (ca) await trustCa(url, ca);
     for (const [a, c] of alsoCas) if (c) await trustCa(a, c);
     out(`Signed in to ${url} as ${reply.user.name} (${reply.user.role}). Session saved in ${configPath()}.`);
@@ -724,7 +729,28 @@ async function unlink(args: string[]): Promise<void> {
   out(`${r.link} revoked`);
 }
 
+async function devices(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
+  if (positionals[0] === 'revoke') {
+    if (!positionals[1]) throw new UsageError('usage: ferry devices revoke ID');
+    const r = await withClient((c) => c.request('device.revoke', { device: positionals[1] }));
+    return out(`${positionals[1]} revoked; ${r.endedSessions} session(s) ended`);
+  }
+  if (positionals.length) throw new UsageError('usage: ferry devices [--json] [--all] | ferry devices revoke ID');
+  await withClient(async (c) => {
+    const r = await c.request('device.list', { all: !!values.all });
+    if (values.json) return out(JSON.stringify(r, null, 2));
+    for (const d of r.devices) {
+      const seen = d.lastSeenAt ? `seen ${new Date(d.lastSeenAt).toISOString().slice(0, 16).replace('T', ' ')}` : 'never seen';
+      const flags = [d.current && 'this device', d.revoked && 'revoked', values.all && `of ${d.user}`].filter(Boolean).join(', ');
+      out(`${d.id}  ${(d.name ?? '(unnamed)').padEnd(20)} ${(d.kind ?? '').padEnd(4)} ${seen}${flags ? `  (${flags})` : ''}`);
+      for (const f of d.sync) out(`    ${f.local} ⇄ ${f.remote || '/'}  ${f.state}${f.reason ? `: ${f.reason}` : ''}${f.conflicts ? `, ${f.conflicts} conflict(s)` : ''}`);
+    }
+  });
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  devices,
   sync: (args) => syncCommand(args, withClient, out),
   link,
   links,

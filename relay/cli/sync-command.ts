@@ -20,6 +20,7 @@ import { FerryError } from '../protocol/index.js';
 import { SyncEngine, type SyncMode, type SyncStatus } from '../sync/engine.js';
 import { NodeLocalTree, SqliteSyncState, watchFolder } from '../sync/node-local.js';
 import { runSyncLoop } from '../sync/runner.js';
+import { DeviceReporter, folderInfo } from '../sync/report.js';
 import { configPath, loadSession } from './config-file.js';
 
 const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
@@ -150,12 +151,15 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
           const abortAttempt = () => attempt.abort();
           stop.signal.addEventListener('abort', abortAttempt, { once: true });
           try {
-            const runs = pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000 }));
+            const reporter = new DeviceReporter(client, { name: device, kind: 'cli' });
+            const runs = pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000, reporter }));
             // One pair failing ends this attempt for all (they share the connection).
             const results = await Promise.allSettled(runs.map((r) => r.catch((err) => {
               attempt.abort();
               throw err;
             })));
+            await reporter.flush();
+            reporter.close();
             const failed = results.find((r) => r.status === 'rejected');
             if (failed) throw (failed as PromiseRejectedResult).reason;
           } finally {
@@ -185,7 +189,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   }
 }
 
-async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number }): Promise<void> {
+async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number; reporter: DeviceReporter }): Promise<void> {
   const id = pairId(url, pair);
   const { space, path: remote, info } = await new RemotePaths(client).resolve(pair.remote);
   if (remote !== '') await client.request('mkdir', { space, path: remote });
@@ -201,6 +205,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
     const tmp = `${statusFile}.${process.pid}.${++writes}.tmp`;
     await writeFile(tmp, JSON.stringify(body, null, 2));
     await rename(tmp, statusFile);
+    opts.reporter.update(id, folderInfo(pair.local, space, remote, pair.mode, engine.status));
   };
 
   const reopened = { start: () => {} };

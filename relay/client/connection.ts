@@ -202,6 +202,12 @@ export class FerryClient {
   }
 
   /** Changes to the library, pushed by the relay to every signed-in client. */
+  /** Calls `listener` on every change of `state` (besides `onState` of the options). */
+  onStateChange(listener: (state: ConnectionState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
   onLibraryEvent(listener: (event: LibraryEvent) => void): () => void {
     this.libraryListeners.add(listener);
     return () => this.libraryListeners.delete(listener);
@@ -298,9 +304,12 @@ export class FerryClient {
     for (const w of this.waiters.splice(0)) w.reject(new FerryError('CONNECTION_LOST', 'The connection was closed.'));
   }
 
+  private readonly stateListeners = new Set<(state: ConnectionState) => void>();
+
   private setState(state: ConnectionState, detail?: string) {
     this.state = state;
     this.opts.onState?.(state, detail);
+    for (const l of this.stateListeners) l(state);
   }
 
   private open(): Promise<void> {

@@ -5,8 +5,8 @@ import type { Handler } from './types.js';
 export const login: Handler<'login'> = async (conn, msg) => {
   const { accounts, log } = conn.ctx;
   try {
-    const { token, user, expiresAt, device } = await accounts.login(msg.user, msg.password, conn.address, msg.device);
-    conn.signIn(user, hashToken(token), expiresAt);
+    const { token, user, expiresAt, device, deviceHash } = await accounts.login(msg.user, msg.password, conn.address, msg.device);
+    conn.signIn(user, hashToken(token), expiresAt, deviceHash);
     log.info({ event: 'login', user: user.name, addr: conn.address, ok: true, knownDevice: device === msg.device }, 'login ok');
     return { token, user: { name: user.name, role: user.role }, expiresAt, device };
   } catch (err) {
@@ -18,8 +18,8 @@ export const login: Handler<'login'> = async (conn, msg) => {
 export const loginCode: Handler<'login.code'> = async (conn, msg) => {
   const { accounts, log } = conn.ctx;
   try {
-    const { token, user, expiresAt, device } = await accounts.loginWithCode(msg.code, conn.address, msg.device);
-    conn.signIn(user, hashToken(token), expiresAt);
+    const { token, user, expiresAt, device, deviceHash } = await accounts.loginWithCode(msg.code, conn.address, msg.device);
+    conn.signIn(user, hashToken(token), expiresAt, deviceHash);
     log.info({ event: 'login', method: 'code', user: user.name, addr: conn.address, ok: true, knownDevice: device === msg.device }, 'login ok with a sign-in code');
     return { token, user: { name: user.name, role: user.role }, expiresAt, device };
   } catch (err) {
@@ -43,8 +43,9 @@ export const signinCodeCancel: Handler<'signin.code.cancel'> = async (conn, msg)
 };
 
 export const auth: Handler<'auth'> = async (conn, msg) => {
-  const { user, expiresAt, tokenHash } = await conn.ctx.accounts.authenticate(msg.token);
-  conn.signIn(user, tokenHash, expiresAt);
+  const { user, expiresAt, tokenHash, deviceHash } = await conn.ctx.accounts.authenticate(msg.token);
+  conn.signIn(user, tokenHash, expiresAt, deviceHash);
+  if (deviceHash) await conn.ctx.accounts.seen(deviceHash);
   conn.ctx.log.debug({ event: 'auth', user: user.name, addr: conn.address }, 'session resumed');
   return { user: { name: user.name, role: user.role }, expiresAt };
 };

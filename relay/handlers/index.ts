@@ -5,6 +5,7 @@ import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.
 import { changes, history, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
+import { deviceList, deviceReport, deviceRevoke } from './devices.js';
 import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, sweep, userAdd, userList, userRemove, userUpdate } from './admin.js';
 
 export const HANDLERS: HandlerMap = {
@@ -12,6 +13,9 @@ export const HANDLERS: HandlerMap = {
   'login.code': loginCode,
   'signin.code': signinCode,
   'signin.code.cancel': signinCodeCancel,
+  'device.report': deviceReport,
+  'device.list': deviceList,
+  'device.revoke': deviceRevoke,
   auth,
   logout,
   ping,

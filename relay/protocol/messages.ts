@@ -125,6 +125,41 @@ export const LibraryEvent = z.object({
 });
 export type LibraryEvent = z.infer<typeof LibraryEvent>;
 
+/** A text a device reports about itself: bounded, well formed, no control characters. */
+const reportText = (max: number) => z.string().max(max).refine((s) => s.isWellFormed() && !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'text without control characters');
+
+/** A folder a device keeps in sync, as it reports it (shown in the app's device list). */
+export const SyncedFolderInfo = z.object({
+  /** The folder on the device, as the device names it. */
+  local: reportText(1024),
+  space: uint.optional(),
+  remote: reportText(8192),
+  mode: z.enum(['two-way', 'upload-only', 'download-only']),
+  state: z.enum(['up to date', 'syncing', 'paused', 'offline']),
+  reason: reportText(2000).optional(),
+  lastSyncAt: uint.optional(),
+  conflicts: uint,
+  /** What the current round still has to move. */
+  files: uint.optional(),
+  bytes: uint.optional(),
+});
+export type SyncedFolderInfo = z.infer<typeof SyncedFolderInfo>;
+
+/** A device that signed in: a browser or a CLI (sync client). */
+export const DeviceInfo = z.object({
+  id: z.string(),
+  user: z.string(),
+  name: z.string().optional(),
+  kind: z.enum(['app', 'cli']).optional(),
+  createdAt: uint,
+  lastSeenAt: uint.optional(),
+  revoked: z.boolean(),
+  /** The device this connection is. */
+  current: z.boolean(),
+  sync: z.array(SyncedFolderInfo),
+});
+export type DeviceInfo = z.infer<typeof DeviceInfo>;
+
 export const REQUESTS = {
   login: {
     request: z.object({
@@ -161,6 +196,24 @@ export const REQUESTS = {
   'signin.code.cancel': {
     request: z.object({ code: z.string().min(1).max(256) }),
     reply: z.object({ cancelled: z.boolean() }),
+  },
+  /**
+   * This device says who it is and what it syncs (`sync` replaces what it said before);
+   * also marks it seen. Replies with its id in `device.list`.
+   */
+  'device.report': {
+    request: z.object({ name: deviceName.optional(), kind: z.enum(['app', 'cli']).optional(), sync: z.array(SyncedFolderInfo).max(100).optional() }),
+    reply: z.object({ device: z.string() }),
+  },
+  /** My devices; every user's with `all` (admins). */
+  'device.list': {
+    request: z.object({ all: z.boolean().optional() }),
+    reply: z.object({ devices: z.array(DeviceInfo) }),
+  },
+  /** Revokes a device of mine (admins: anyone's): its sessions end at once, on every relay. */
+  'device.revoke': {
+    request: z.object({ device: z.string().min(1).max(64) }),
+    reply: z.object({ endedSessions: uint }),
   },
   auth: {
     request: z.object({ token: z.string().max(256) }),

@@ -221,6 +221,24 @@ export interface ShareLink {
   revokedAt?: number;
 }
 
+/** A device as stored; `id` is the start of its token's hash (names it without revealing it). */
+export interface DeviceRow {
+  id: string;
+  tokenHash: string;
+  userId: number;
+  user: string;
+  name?: string;
+  kind?: string;
+  createdAt: number;
+  lastSeenAt?: number;
+  revokedAt?: number;
+  /** JSON the device reported: the folders it syncs and their state. */
+  sync?: string;
+}
+
+/** Characters of a device token's hash that name the device. */
+export const DEVICE_ID_LENGTH = 16;
+
 export interface MetaStore {
   // users and sessions
   /** Creates a user and their My files space, in one transaction. */
@@ -235,9 +253,10 @@ export interface MetaStore {
   getUser(id: number): Promise<User | undefined>;
   listUsers(): Promise<User[]>;
   countAdmins(): Promise<number>;
-  createSession(tokenHash: string, userId: number, now: number, expiresAt: number): Promise<void>;
+  /** `deviceHash`: the device it was opened on (revoking that device ends it). */
+  createSession(tokenHash: string, userId: number, now: number, expiresAt: number, deviceHash?: string): Promise<void>;
   /** A session with its user, in one lookup (done before every request and chunk acknowledgement). */
-  getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number; user: User } | undefined>;
+  getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number; user: User; deviceHash?: string } | undefined>;
   deleteSession(tokenHash: string): Promise<void>;
   /** Ends every session of a user except `keep` (a token hash); returns how many ended. */
   deleteUserSessions(userId: number, keep?: string): Promise<number>;
@@ -414,8 +433,18 @@ export interface MetaStore {
 
   // devices: a device that signed in before is not held back by others' failed sign-ins
   createDevice(tokenHash: string, userId: number, now: number): Promise<void>;
-  /** The user a device token was given to. */
+  /** The user a device token was given to (undefined once revoked). */
   getDevice(tokenHash: string): Promise<{ userId: number } | undefined>;
+  /** What a device says about itself, and when it was last heard from. */
+  updateDevice(tokenHash: string, change: { name?: string; kind?: string; sync?: string; lastSeenAt: number }): Promise<void>;
+  /** A user's devices (all users' when `userId` is undefined), newest first. */
+  listDevices(userId: number | undefined): Promise<DeviceRow[]>;
+  /**
+   * Revokes the device whose id (see DeviceRow) is `id`, of `userId` (any user's when
+   * undefined): its sessions end; its token no longer counts as known. The hashes of the
+   * sessions ended, undefined when there is no such device.
+   */
+  revokeDevice(id: string, userId: number | undefined, now: number): Promise<{ userId: number; sessions: string[] } | undefined>;
 
   // the change log: every change made with a `by` above, in commit order
   /** Changes after position `after`, oldest first, at most `limit`; only those in (or moved out of) `spaceIds` when given. */

@@ -213,6 +213,14 @@ const STEPS: string[] = [
   `,
   // 2: the device a conflicting write came from (see the SQLite store's step 7).
   `ALTER TABLE versions ADD COLUMN conflict text`,
+  // 3: devices as a person sees them (see the SQLite store's step 8).
+  `ALTER TABLE devices ADD COLUMN name text;
+   ALTER TABLE devices ADD COLUMN kind text;
+   ALTER TABLE devices ADD COLUMN last_seen_at bigint;
+   ALTER TABLE devices ADD COLUMN revoked_at bigint;
+   ALTER TABLE devices ADD COLUMN sync text;
+   ALTER TABLE sessions ADD COLUMN device_hash text;
+   CREATE INDEX sessions_device ON sessions(device_hash)`,
 ];
 
 /** The schema version this code writes. */

@@ -27,6 +27,8 @@ import {
   type TreeEntry,
   type UploadRecord,
   type User,
+  type DeviceRow,
+  DEVICE_ID_LENGTH,
   type VersionRecord,
 } from './meta-store.js';
 import { INSERT_BATCH, LOCK, insertRows, type Param, type Sql, type SqlEngine } from './sql.js';
@@ -326,13 +328,13 @@ export class SqlMetaStore implements MetaStore {
     return (await this.sql.value<number>("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0"))!;
   }
 
-  async createSession(tokenHash: string, userId: number, now: number, expiresAt: number): Promise<void> {
-    await this.sql.run('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)', [tokenHash, userId, now, expiresAt]);
+  async createSession(tokenHash: string, userId: number, now: number, expiresAt: number, deviceHash?: string): Promise<void> {
+    await this.sql.run('INSERT INTO sessions (token_hash, user_id, created_at, expires_at, device_hash) VALUES (?, ?, ?, ?, ?)', [tokenHash, userId, now, expiresAt, deviceHash ?? null]);
   }
 
-  async getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number; user: User } | undefined> {
-    const r = await this.sql.get<UserRow & { expires_at: number }>('SELECT u.*, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?', [tokenHash]);
-    return r && { userId: r.id, expiresAt: r.expires_at, user: toUser(r)! };
+  async getSession(tokenHash: string): Promise<{ userId: number; expiresAt: number; user: User; deviceHash?: string } | undefined> {
+    const r = await this.sql.get<UserRow & { expires_at: number; device_hash: string | null }>('SELECT u.*, s.expires_at, s.device_hash FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?', [tokenHash]);
+    return r && { userId: r.id, expiresAt: r.expires_at, user: toUser(r)!, deviceHash: r.device_hash ?? undefined };
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
@@ -1208,8 +1210,51 @@ export class SqlMetaStore implements MetaStore {
   }
 
   async getDevice(tokenHash: string): Promise<{ userId: number } | undefined> {
-    const id = await this.sql.value<number>('SELECT user_id FROM devices WHERE token_hash = ?', [tokenHash]);
+    const id = await this.sql.value<number>('SELECT user_id FROM devices WHERE token_hash = ? AND revoked_at IS NULL', [tokenHash]);
     return id === undefined ? undefined : { userId: id };
+  }
+
+  async updateDevice(tokenHash: string, change: { name?: string; kind?: string; sync?: string; lastSeenAt: number }): Promise<void> {
+    await this.sql.run(
+      'UPDATE devices SET name = coalesce(?, name), kind = coalesce(?, kind), sync = coalesce(?, sync), last_seen_at = ? WHERE token_hash = ? AND revoked_at IS NULL',
+      [change.name ?? null, change.kind ?? null, change.sync ?? null, change.lastSeenAt, tokenHash],
+    );
+  }
+
+  async listDevices(userId: number | undefined): Promise<DeviceRow[]> {
+    const rows = await this.sql.all<{ token_hash: string; user_id: number; user_name: string; name: string | null; kind: string | null; created_at: number; last_seen_at: number | null; revoked_at: number | null; sync: string | null }>(
+      `SELECT d.*, u.name AS user_name FROM devices d JOIN users u ON u.id = d.user_id ${userId === undefined ? '' : 'WHERE d.user_id = ?'} ORDER BY coalesce(d.last_seen_at, d.created_at) DESC, d.token_hash`,
+      userId === undefined ? [] : [userId],
+    );
+    return rows.map((r) => ({
+      id: r.token_hash.slice(0, DEVICE_ID_LENGTH),
+      tokenHash: r.token_hash,
+      userId: r.user_id,
+      user: r.user_name,
+      name: r.name ?? undefined,
+      kind: r.kind ?? undefined,
+      createdAt: r.created_at,
+      lastSeenAt: r.last_seen_at ?? undefined,
+      revokedAt: r.revoked_at ?? undefined,
+      sync: r.sync ?? undefined,
+    }));
+  }
+
+  revokeDevice(id: string, userId: number | undefined, now: number): Promise<{ userId: number; sessions: string[] } | undefined> {
+    if (!/^[0-9a-f]+$/.test(id) || id.length !== DEVICE_ID_LENGTH) return Promise.resolve(undefined);
+    return this.sql.tx(async (t) => {
+      const rows = await t.all<{ token_hash: string; user_id: number }>(
+        `SELECT token_hash, user_id FROM devices WHERE substr(token_hash, 1, ${DEVICE_ID_LENGTH}) = ? ${userId === undefined ? '' : 'AND user_id = ?'}`,
+        userId === undefined ? [id] : [id, userId],
+      );
+      // Two devices whose hashes start alike (2^-64) are refused rather than guessed between.
+      if (rows.length !== 1) return undefined;
+      const [d] = rows;
+      await t.run('UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE token_hash = ?', [now, d.token_hash]);
+      const sessions = (await t.all<{ token_hash: string }>('SELECT token_hash FROM sessions WHERE device_hash = ?', [d.token_hash])).map((r) => r.token_hash);
+      await t.run('DELETE FROM sessions WHERE device_hash = ?', [d.token_hash]);
+      return { userId: d.user_id, sessions };
+    });
   }
 
   async counts(): Promise<{ files: number; versions: number; users: number }> {

@@ -293,6 +293,19 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   (db) => {
     db.exec('ALTER TABLE versions ADD COLUMN conflict TEXT');
   },
+  // 8: devices as a person sees them (name, kind, last seen, what each syncs), revoked
+  //    ones, and the device each session was opened on.
+  (db) => {
+    db.exec(`
+      ALTER TABLE devices ADD COLUMN name TEXT;
+      ALTER TABLE devices ADD COLUMN kind TEXT;
+      ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+      ALTER TABLE devices ADD COLUMN revoked_at INTEGER;
+      ALTER TABLE devices ADD COLUMN sync TEXT;
+      ALTER TABLE sessions ADD COLUMN device_hash TEXT;
+      CREATE INDEX sessions_device ON sessions(device_hash);
+    `);
+  },
 ];
 
 /** The schema version this code writes. */

@@ -57,6 +57,11 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
     if (e.space !== opts.spaceId && e.fromSpace !== opts.spaceId) return;
     if (remote === '' || e.path === remote || e.path.startsWith(prefix) || e.from?.startsWith(prefix)) schedule(0);
   });
+  // A connection closed for good (signed out, the device revoked) ends the loop at the
+  // next round, which fails and says why.
+  const offState = client.onStateChange((state) => {
+    if (state === 'closed') schedule(0);
+  });
   let unwatch: (() => void) | undefined;
   const startWatching = () => {
     unwatch = opts.watch(() => schedule(LOCAL_BATCH_MS));
@@ -112,5 +117,6 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
     if (timer) clearTimeout(timer);
     unwatch?.();
     offEvents();
+    offState();
   }
 }

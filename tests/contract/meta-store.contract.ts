@@ -307,6 +307,45 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect(await s.getDevice('d2')).toBeUndefined();
     }));
 
+    it('lists devices with what they reported, and revoking one ends its sessions only', withStore(async (s, u) => {
+      const other = (await s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 1 })).id;
+      const laptop = 'a'.repeat(64);
+      const phone = 'b'.repeat(64);
+      const bobs = 'c'.repeat(64);
+      await s.createDevice(laptop, u, 10);
+      await s.createDevice(phone, u, 20);
+      await s.createDevice(bobs, other, 30);
+      await s.createSession('s-laptop-1', u, 10, 10_000, laptop);
+      await s.createSession('s-laptop-2', u, 11, 10_000, laptop);
+      await s.createSession('s-phone', u, 20, 10_000, phone);
+      expect((await s.getSession('s-laptop-1'))?.deviceHash).toBe(laptop);
+      await s.updateDevice(laptop, { name: 'laptop', kind: 'cli', sync: '[{"local":"/home/a/Documents"}]', lastSeenAt: 100 });
+      // An update without a field keeps what was said before.
+      await s.updateDevice(laptop, { lastSeenAt: 120 });
+      const mine = await s.listDevices(u);
+      expect(mine.map((d) => [d.id, d.name, d.kind, d.lastSeenAt, d.user])).toEqual([
+        [laptop.slice(0, 16), 'laptop', 'cli', 120, 'alice'],
+        [phone.slice(0, 16), undefined, undefined, undefined, 'alice'],
+      ]);
+      expect(mine[0].sync).toBe('[{"local":"/home/a/Documents"}]');
+      expect((await s.listDevices(undefined)).length).toBe(3);
+      // Someone else's device is not mine to revoke; a malformed id names nothing.
+      expect(await s.revokeDevice(bobs.slice(0, 16), u, 200)).toBeUndefined();
+      expect(await s.revokeDevice("a' OR 1=1 --", u, 200)).toBeUndefined();
+      const done = await s.revokeDevice(laptop.slice(0, 16), u, 200);
+      expect(done?.userId).toBe(u);
+      expect(done?.sessions.sort()).toEqual(['s-laptop-1', 's-laptop-2']);
+      expect(await s.getSession('s-laptop-1')).toBeUndefined();
+      expect(await s.getSession('s-phone')).toBeDefined();
+      // A revoked token is not a known device any more, and says nothing new.
+      expect(await s.getDevice(laptop)).toBeUndefined();
+      await s.updateDevice(laptop, { name: 'back again', lastSeenAt: 300 });
+      const after = (await s.listDevices(u)).find((d) => d.tokenHash === laptop)!;
+      expect([after.revokedAt, after.name]).toEqual([200, 'laptop']);
+      // An admin (no user given) can revoke anyone's.
+      expect((await s.revokeDevice(bobs.slice(0, 16), undefined, 400))?.userId).toBe(other);
+    }));
+
     it("answers userChunks from the user's own versions and uploads only", withStore(async (s, u) => {
       const other = (await s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 1 })).id;
       await commit(s, other, 'bob.bin', 'b');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferry } from '../helpers/cli.js';
 import { fileSha256 } from '../helpers/files.js';
-import { ALICE, FERRY_BIN, signIn, standardRelay, waitFor } from '../helpers/relay.js';
+import { ADMIN, ALICE, BOB, FERRY_BIN, signIn, standardRelay, waitFor } from '../helpers/relay.js';
 import { partFiles } from '../../relay/sync/node-local.js';
 import type { FerryClient } from '../../relay/client/index.js';
 
@@ -93,7 +93,15 @@ function tree(dir: string, sizeOnly: string[] = []): Record<string, string> {
       if (d.isDirectory()) {
         out[`${p}/`] = 'folder';
         walk(p);
-      } else out[p] = sizeOnly.includes(p) ? `size ${statSync(path.join(dir, p)).size}` : sha(path.join(dir, p));
+      } else {
+        try {
+          out[p] = sizeOnly.includes(p) ? `size ${statSync(path.join(dir, p)).size}` : sha(path.join(dir, p));
+        } catch (err) {
+          // A part file renamed into place while this walk ran: the next look sees the file.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          out[p] = 'vanished';
+        }
+      }
     }
   };
   walk('');
@@ -383,3 +391,55 @@ describe('three devices', () => {
   }, 900_000);
 });
 
+
+describe('devices', () => {
+  it('a sync client shows in the device list with its folder and state; revoking it signs it out everywhere and stops it', async () => {
+    const d = await device('desk', 'DevicesFolder');
+    writeFileSync(path.join(d.dir, 'a.txt'), 'a');
+    const run = start(d);
+    try {
+      const mine = async () => (await alice.request('device.list', {})).devices.find((x) => x.name === 'desk' && !x.revoked);
+      await waitFor(async () => ((await mine())?.sync[0]?.state === 'up to date' ? true : undefined), 30_000);
+      const desk = (await mine())!;
+      expect(desk.kind).toBe('cli');
+      expect(desk.sync).toEqual([expect.objectContaining({ local: d.dir, remote: 'DevicesFolder', mode: 'two-way', state: 'up to date', conflicts: 0 })]);
+      expect(desk.lastSeenAt).toBeGreaterThan(Date.now() - 60_000);
+      expect(desk.current).toBe(false);
+      // The CLI lists the same.
+      const listed = await ferry(['devices'], { env: d.env });
+      expect(listed.stdout).toContain(desk.id);
+      expect(listed.stdout).toContain(`${d.dir} ⇄ DevicesFolder  up to date`);
+
+      // Someone else cannot revoke it; its owner can, and the running client stops at once.
+      const bob = await signIn(env.relay, BOB.name, BOB.password);
+      try {
+        await expect(bob.request('device.revoke', { device: desk.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expect(bob.request('device.list', { all: true })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+        expect((await bob.request('device.list', {})).devices.some((x) => x.id === desk.id)).toBe(false);
+      } finally {
+        bob.close();
+      }
+      const admin = await signIn(env.relay, ADMIN.name, ADMIN.password);
+      try {
+        expect((await admin.request('device.list', { all: true })).devices.find((x) => x.id === desk.id)?.user).toBe(ALICE.name);
+      } finally {
+        admin.close();
+      }
+      const r = await alice.request('device.revoke', { device: desk.id });
+      expect(r.endedSessions).toBeGreaterThanOrEqual(1);
+      await waitFor(() => (run.child.exitCode !== null ? true : undefined), 30_000);
+      expect(run.child.exitCode).not.toBe(0);
+      expect(run.output()).toMatch(/SESSION_EXPIRED|signed out|session/i);
+      expect((await alice.request('device.list', {})).devices.find((x) => x.id === desk.id)?.revoked).toBe(true);
+      // Its saved session no longer works; signing in again makes it a new device.
+      const again = await ferry(['ls'], { env: d.env });
+      expect(again.code).not.toBe(0);
+      expect((await ferry(['login', env.relay.httpUrl, '--user', ALICE.name], { env: d.env })).code).toBe(0);
+      const devices = (await alice.request('device.list', {})).devices;
+      expect(devices.find((x) => x.id === desk.id)?.revoked).toBe(true);
+      expect((await ferry(['ls'], { env: d.env })).code).toBe(0);
+    } finally {
+      await run.stop();
+    }
+  }, 90_000);
+});

@@ -140,6 +140,8 @@ function runPair(c: FerryClient, p: SyncPairRequest): void {
   void (async () => {
     while (!abort.signal.aborted) {
       try {
+        // The relay folder exists from the start, so it shows in the library.
+        if (p.remote !== '') await c.request('mkdir', { space: p.space, path: p.remote });
         await runSyncLoop({
           engine,
           client: c,
