@@ -157,6 +157,19 @@ describe.runIf(hasChromium)('the app keeps a folder on this computer in sync', (
       const log = await clientLog(page);
       expect(log.filter((l) => l.startsWith('sync ') && /ERROR|failed/.test(l) && !l.includes('CONNECTION_LOST'))).toEqual([]);
 
+      // My devices: this browser with its folder, and another device that can be revoked from here.
+      const other = await signIn(f.env.relay, ALICE.name, ALICE.password);
+      await other.request('device.report', { name: 'old phone', kind: 'app' });
+      await page.getByText('My devices').click();
+      const me = page.locator('[data-device]', { hasText: 'this device' });
+      await me.getByTestId('device-folder').filter({ hasText: `${PICKED} ⇄ Synced · up to date` }).waitFor({ timeout: 30_000 });
+      expect(await me.textContent()).toContain('laptop browser');
+      page.once('dialog', (d) => void d.accept());
+      await page.getByRole('button', { name: 'Revoke old phone' }).click();
+      await page.getByRole('button', { name: 'Revoke old phone' }).waitFor({ state: 'detached' });
+      await expect(other.request('list', {})).rejects.toMatchObject({ code: expect.stringMatching(/SESSION_EXPIRED|CONNECTION_LOST|AUTH_REQUIRED/) });
+      other.close();
+
       // Stopping keeps both sides as they are.
       await page.getByRole('button', { name: `Stop syncing ${PICKED}` }).click();
       await page.locator(`[data-sync="${PICKED}"]`).waitFor({ state: 'detached' });

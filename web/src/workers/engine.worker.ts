@@ -13,6 +13,7 @@ import { downloadSink } from '../storage/db';
 import type { EngineApi, EngineEvent, SyncPairRequest } from './engine-api';
 import { SyncEngine } from '../../../relay/sync/engine';
 import { runSyncLoop } from '../../../relay/sync/runner';
+import { DeviceReporter, folderInfo } from '../../../relay/sync/report';
 import { BrowserLocalTree, IdbSyncState } from '../sync/browser-local';
 
 /** Unacknowledged chunks in flight (each holds a 4 MiB buffer until the relay answers). */
@@ -125,7 +126,12 @@ function watchHandle(handle: FileSystemDirectoryHandle, changed: () => void): ()
   return () => clearInterval(t);
 }
 
+/** Tells the relay what this browser syncs (one per connection). */
+let reporter: DeviceReporter | undefined;
+
 function runPair(c: FerryClient, p: SyncPairRequest): void {
+  reporter ??= new DeviceReporter(c, { name: p.device, kind: 'app' });
+  const reports = reporter;
   const local = new BrowserLocalTree(p.handle, {
     hash: (f) => pool.feed(f).done,
     source: (f) => fileSource(f, bufferHasher(undefined)),
@@ -135,7 +141,10 @@ function runPair(c: FerryClient, p: SyncPairRequest): void {
   const abort = new AbortController();
   const entry = { abort, engine, wake: () => {} };
   syncs.set(p.id, entry);
-  const report = (error?: { code: string; message: string }) => emit({ type: 'sync.v1', id: p.id, status: structuredClone(engine.status), error });
+  const report = (error?: { code: string; message: string }) => {
+    emit({ type: 'sync.v1', id: p.id, status: structuredClone(engine.status), error });
+    if (syncs.get(p.id) === entry) reports.update(p.id, folderInfo(p.handle.name, p.space, p.remote, p.mode, engine.status));
+  };
   const hasObserver = 'FileSystemObserver' in self;
   void (async () => {
     while (!abort.signal.aborted) {
@@ -172,6 +181,8 @@ function runPair(c: FerryClient, p: SyncPairRequest): void {
 function stopAllSyncs(): void {
   for (const s of syncs.values()) s.abort.abort();
   syncs.clear();
+  reporter?.close();
+  reporter = undefined;
 }
 
 const api: EngineApi = {
@@ -341,6 +352,7 @@ const api: EngineApi = {
   syncStop(id) {
     syncs.get(id)?.abort.abort();
     syncs.delete(id);
+    reporter?.remove(id);
   },
 
   syncResume(id) {
