@@ -14,6 +14,8 @@ import {
   checkChunkRun,
   chunkListEnd,
   contentHash,
+  conflictOriginal,
+  renamedPath,
   partsLength,
   type ChunkRef,
   type ConflictPolicy,
@@ -516,6 +518,36 @@ export class Library {
     if (await this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId, path }) > 0) this.scheduleGc();
     await this.pump();
     return { path, version: restored.version, restoredFrom: version };
+  }
+
+  /**
+   * Settles a conflict copy (see conflictPath) in one action: `original` keeps the file
+   * it stands beside and trashes the copy; `copy` makes the copy's content the file's
+   * newest version, then trashes the copy; `both` keeps both under ordinary names (the
+   * copy becomes `name_v2.ext`, or the next free one). Whatever is trashed can be restored.
+   */
+  async resolveConflict(user: User, spaceId: number, copy: string, keep: 'original' | 'copy' | 'both'): Promise<{ path: string; kept: string[] }> {
+    const original = conflictOriginal(copy);
+    if (!original) throw new FerryError('BAD_MESSAGE', `${copy} is not a conflict copy.`);
+    if (!(await this.meta.getVersion(spaceId, copy))) throw new FerryError('NOT_FOUND', `No file ${copy}.`);
+    const originalThere = !!(await this.meta.getVersion(spaceId, original));
+    if (keep === 'both' || (keep === 'copy' && !originalThere)) {
+      let to = original;
+      if (keep === 'both') {
+        for (let n = 2; ; n++) {
+          to = renamedPath(original, n);
+          if (!(await this.meta.getVersion(spaceId, to)) && !(await this.meta.isFolder(spaceId, to))) break;
+        }
+      }
+      await this.move(user, { spaceId, path: copy }, { spaceId, path: to });
+      return { path: copy, kept: keep === 'both' ? [original, to] : [to] };
+    }
+    if (keep === 'copy') {
+      await this.meta.copyContent(spaceId, copy, original, user.id, Date.now(), this.quotaFor(user), user.name);
+      if (await this.meta.applyRetention(this.opts.retention, Date.now(), { spaceId, path: original }) > 0) this.scheduleGc();
+    }
+    await this.trash(user, spaceId, copy);
+    return { path: copy, kept: originalThere ? [original] : [] };
   }
 
   /** Deletes a file or one version for good (admins only; everyone else trashes). */

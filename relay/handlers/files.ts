@@ -90,6 +90,14 @@ export const restore: Handler<'restore'> = async (conn, msg) => {
   return result;
 };
 
+export const conflictResolve: Handler<'conflict.resolve'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const space = await conn.ctx.library.space(user, msg.space, 'edit');
+  const result = await conn.ctx.library.resolveConflict(user, space, checkPath(msg.path), msg.keep);
+  conn.ctx.log.info({ event: 'conflict.resolve', user: user.name, space, keep: msg.keep, ...result }, 'conflict resolved');
+  return result;
+};
+
 export const remove: Handler<'delete'> = async (conn, msg) => {
   const user = conn.requireUser();
   if (user.role !== 'admin') throw new FerryError('FORBIDDEN', 'Only admins can delete for good; move it to the trash instead.');

@@ -2,7 +2,7 @@
 import type { HandlerMap } from './types.js';
 import { auth, login, loginCode, logout, ping, signinCode, signinCodeCancel } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
-import { changes, history, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
+import { conflictResolve, changes, history, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
 import { deviceList, deviceReport, deviceRevoke } from './devices.js';
@@ -13,6 +13,7 @@ export const HANDLERS: HandlerMap = {
   'login.code': loginCode,
   'signin.code': signinCode,
   'signin.code.cancel': signinCodeCancel,
+  'conflict.resolve': conflictResolve,
   'device.report': deviceReport,
   'device.list': deviceList,
   'device.revoke': deviceRevoke,

@@ -412,6 +412,15 @@ export const REQUESTS = {
     request: z.object({ space: spaceId, path: pathString, version: uint }),
     reply: z.object({ path: z.string(), version: uint, restoredFrom: uint }),
   },
+  /**
+   * Settles a conflict copy (`path`, a name like `report (conflict from laptop 2026-12-01
+   * 14.03).pdf`): keep the `original`, keep the `copy` (its content becomes the file's
+   * newest version), or keep `both` (the copy gets an ordinary name). What goes is trashed.
+   */
+  'conflict.resolve': {
+    request: z.object({ space: spaceId, path: pathString, keep: z.enum(['original', 'copy', 'both']) }),
+    reply: z.object({ path: z.string(), kept: z.array(z.string()) }),
+  },
   /** Admins: deletes one version, or a file with every version, for good (everyone else uses `trash`). */
   delete: {
     request: z.object({ space: spaceId, path: pathString, version: uint.optional() }),

@@ -89,6 +89,13 @@ export function conflictPath(path: string, device: string, at: Date, n = 1): str
   return joinPath(folder, m ? `${m[1]}${tag}${m[2]}` : `${name}${tag}`);
 }
 
+/** The path a conflict copy (made by `conflictPath`) stands beside; undefined for any other path. */
+export function conflictOriginal(path: string): string | undefined {
+  const m = / \(conflict from [^()]+? \d{4}-\d{2}-\d{2} \d{2}\.\d{2}(?: \d+)?\)((?:\.tar)?\.[A-Za-z0-9]{1,8})?$/.exec(baseName(path));
+  if (!m || m.index === 0) return undefined;
+  return joinPath(parentOf(path), baseName(path).slice(0, m.index) + (m[1] ?? ''));
+}
+
 /** True for a name `conflictPath` made from `name`. */
 export function isConflictName(name: string, original: string): boolean {
   const m = /^(.+?)((?:\.tar)?\.[A-Za-z0-9]{1,8})$/.exec(original);

@@ -345,6 +345,8 @@ export interface MetaStore {
   getFileVersion(fileId: number, version?: number): Promise<(VersionRecord & { chunks: ChunkRef[] }) | undefined>;
   /** Makes a copy of `version` the new current version. */
   restoreVersion(spaceId: number, path: string, version: number, userId: number, now: number, quotaBytes?: number, by?: string): Promise<{ version: number }>;
+  /** A new version of `to` (an existing file) with the current content of `from`, in the same space. */
+  copyContent(spaceId: number, from: string, to: string, userId: number, now: number, quotaBytes?: number, by?: string): Promise<{ version: number }>;
   /** Deletes one version, or the whole file with every version when `version` is undefined. */
   deleteVersions(spaceId: number, path: string, version?: number, by?: string): Promise<number>;
   /** Applies the retention policy to one file, or to all files when `at` is undefined. */

@@ -810,6 +810,23 @@ export class SqlMetaStore implements MetaStore {
     });
   }
 
+  copyContent(spaceId: number, from: string, to: string, userId: number, now: number, quotaBytes?: number, by?: string): Promise<{ version: number }> {
+    return this.sql.tx(async (t) => {
+      await t.lock(LOCK.space(spaceId), LOCK.user(userId));
+      const v = await this.versionAt(t, spaceId, from);
+      const file = await this.fileByPath(t, spaceId, to);
+      if (!v) throw new FerryError('NOT_FOUND', `No file ${from}.`);
+      if (!file) throw new FerryError('NOT_FOUND', `No file ${to}.`);
+      const current = await this.versionAt(t, spaceId, to);
+      if (current?.contentHash === v.contentHash) return { version: current.version };
+      await this.checkQuota(t, userId, v.size, quotaBytes);
+      const num = file.last_version + 1;
+      await this.insertVersion(t, file.id, num, { ...v, userId, now }, v.chunks);
+      if (by !== undefined) await this.logChange(t, now, { kind: 'version.restored', space: spaceId, path: to, version: num, size: v.size, contentHash: v.contentHash, user: by });
+      return { version: num };
+    });
+  }
+
   deleteVersions(spaceId: number, path: string, version?: number, by?: string): Promise<number> {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(spaceId));

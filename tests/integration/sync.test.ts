@@ -184,6 +184,40 @@ describe('two devices, one round at a time', () => {
     const h = await alice.request('history', { path: 'conflict/report.txt' });
     expect(h.versions.find((v) => v.conflict === 'desk')).toBeTruthy();
     expect(h.versions.find((v) => v.current)!.conflict).toBeUndefined();
+
+    // Resolved in one action (keep the desk's): the file gets that content as its newest
+    // version, the copy goes to the trash, and both devices follow.
+    const done = await alice.request('conflict.resolve', { path: `conflict/${copy}`, keep: 'copy' });
+    expect(done.kept).toEqual(['conflict/report.txt']);
+    await once(a);
+    await once(b);
+    for (const d of [a, b]) {
+      expect(Object.keys(tree(d.dir))).toEqual(['report.txt']);
+      expect(readFileSync(path.join(d.dir, 'report.txt'), 'utf8')).toBe('desk edit, longer\n');
+    }
+    const after = await alice.request('history', { path: 'conflict/report.txt' });
+    expect(after.versions.length).toBe(h.versions.length + 1);
+    expect((await alice.request('trash.list', {})).items.some((t) => t.path === `conflict/${copy}`)).toBe(true);
+    // Not a conflict copy: refused, nothing changed.
+    await expect(alice.request('conflict.resolve', { path: 'conflict/report.txt', keep: 'copy' })).rejects.toMatchObject({ code: 'BAD_MESSAGE' });
+  });
+
+  it('a conflict kept both ways: the copy gets an ordinary name on every device', async () => {
+    const a = await device('laptop', 'keepboth');
+    const b = await device('desk', 'keepboth');
+    put(path.join(a.dir, 'plan.txt'), 'one\n');
+    await once(a);
+    await once(b);
+    put(path.join(a.dir, 'plan.txt'), 'laptop\n', 4000);
+    put(path.join(b.dir, 'plan.txt'), 'desk\n', 3000);
+    await once(a);
+    await once(b);
+    const copy = Object.keys(tree(b.dir)).find((n) => n.includes('(conflict from desk'))!;
+    expect((await alice.request('conflict.resolve', { path: `keepboth/${copy}`, keep: 'both' })).kept).toEqual(['keepboth/plan.txt', 'keepboth/plan_v2.txt']);
+    await once(a);
+    await once(b);
+    for (const d of [a, b]) expect(tree(d.dir)).toEqual({ 'plan.txt': sha(path.join(a.dir, 'plan.txt')), 'plan_v2.txt': sha(path.join(b.dir, 'plan_v2.txt')) });
+    expect(readFileSync(path.join(a.dir, 'plan_v2.txt'), 'utf8')).toBe('desk\n');
   });
 
   it('edited here, deleted there: the edit comes back instead of being lost', async () => {

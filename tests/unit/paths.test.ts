@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caseTwins, checkFolder, checkPath, displayName, hasBidiControls, portabilityProblems, renamedPath } from '../../relay/protocol/index.js';
+import { caseTwins, checkFolder, checkPath, conflictOriginal, conflictPath, displayName, hasBidiControls, portabilityProblems, renamedPath } from '../../relay/protocol/index.js';
 
 describe('checkPath', () => {
   it('accepts ordinary relative paths and normalises them to NFC', () => {
@@ -65,5 +65,17 @@ describe('names that could mislead or collide', () => {
   it('finds case-only twins', () => {
     expect(caseTwins(['Case.txt', 'case.txt', 'other', 'CASE.TXT'])).toEqual([['Case.txt', 'case.txt', 'CASE.TXT']]);
     expect(caseTwins(['a', 'b'])).toEqual([]);
+  });
+});
+
+describe('conflictOriginal', () => {
+  const at = new Date(2026, 11, 1, 14, 3);
+  it('finds the file a conflict copy stands beside, for every name conflictPath makes', () => {
+    for (const p of ['report.pdf', 'docs/archive.tar.gz', 'README', '.env', 'a/b/notes (draft).txt', 'weird (conflict from x).md', 'ü/名前.txt']) {
+      for (const n of [1, 2, 5]) expect(conflictOriginal(conflictPath(p, 'laptop (work)', at, n))).toBe(p);
+    }
+  });
+  it('is undefined for names that are not conflict copies', () => {
+    for (const p of ['report.pdf', 'report (conflict from laptop).pdf', ' (conflict from x 2026-12-01 14.03).txt', 'a (conflict from x 2026-12-01 14.3).txt']) expect(conflictOriginal(p)).toBeUndefined();
   });
 });
