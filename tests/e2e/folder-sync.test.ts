@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { downloadFile, uploadFile } from '../../relay/client/index.js';
 import { ALICE, aliceOnRelay, signIn } from '../helpers/relay.js';
-import { hasChromium, openProfile, signInPage } from '../helpers/browser.js';
+import { hasChromium, openProfile, rowAction, signInPage } from '../helpers/browser.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
 
 const PICKED = 'picked-folder';
@@ -152,6 +152,17 @@ describe.runIf(hasChromium)('the app keeps a folder on this computer in sync', (
         return all;
       }, PICKED);
       expect(names.filter((n) => n.endsWith('.ferry-part') || n.endsWith('.crswap'))).toEqual([]);
+
+      // The library marks the copy; one action settles it, and the folder follows.
+      const copyName = Object.keys(tree).find((p) => p.includes('conflict'))!;
+      await page.locator('button.name.folder', { hasText: 'Synced' }).click();
+      await page.getByTestId('conflict-mark').waitFor();
+      await rowAction(page, copyName, `Keep this version: ${copyName}`);
+      await expect.poll(async () => await localTree(page), { timeout: 30_000 }).toEqual({ ...tree, 'notes.txt': sha256(Buffer.from('edited here')), [copyName]: undefined });
+      expect(Object.keys(await localTree(page))).not.toContain(copyName);
+      await rowAction(page, 'notes.txt', 'Versions of notes.txt');
+      await page.getByTestId('version-conflict').first().waitFor();
+      await page.getByRole('button', { name: 'Close' }).click();
 
       // Nothing failed on the way (the client log says every step).
       const log = await clientLog(page);

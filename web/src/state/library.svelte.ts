@@ -290,6 +290,16 @@ class Library {
     });
   }
 
+  /** Settles a conflict copy: keep it, keep the file it stands beside, or both. */
+  async resolve(path: string, keep: 'original' | 'copy' | 'both'): Promise<boolean> {
+    return this.act(async () => {
+      const r = await request('conflict.resolve', { space: this.space, path, keep });
+      this.message = keep === 'both' ? `Kept both: ${r.kept.map((p) => displayName(p)).join(' and ')}.` : `Kept ${displayName(r.kept[0] ?? path)}; the other version is in the trash.`;
+      clientLog.add('info', `conflict resolved: ${path}`, { keep });
+      await this.refresh();
+    });
+  }
+
   /** Puts a trash item back (the last trashed one with no argument: Undo). */
   async untrash(item = this.lastTrashed?.item): Promise<boolean> {
     if (item === undefined) return false;
