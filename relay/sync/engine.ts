@@ -20,7 +20,7 @@
  * A round that is killed half-way is harmless: the base is only ever moved to states
  * that were reached, and a base that lags behind is caught up by the rule L = R.
  */
-import { FerryError, contentHash, joinPath, parentOf, type ChunkRef } from '../protocol/index.js';
+import { CHUNK_SIZE, FerryError, contentHash, joinPath, parentOf, type ChunkRef } from '../protocol/index.js';
 import type { FerryClient } from '../client/connection.js';
 import { uploadFile, type FileSource } from '../client/upload.js';
 import { downloadFile, type FileSink } from '../client/download.js';
@@ -159,6 +159,9 @@ interface RemoteFile {
 }
 type RemoteEntry = RemoteFile | { kind: 'folder'; path: string };
 
+/** Small files sent or fetched at once. */
+const TRANSFERS_AT_ONCE = 8;
+
 /** See SyncOptions.settleMs. */
 export const SETTLE_MS = 50;
 
@@ -183,6 +186,8 @@ export class SyncEngine {
   private readonly mode: SyncMode;
   /** Bytes of this round's transfers that finished. */
   private doneBefore = 0;
+  /** Bytes done of the transfers running now, by path. */
+  private readonly running = new Map<string, number>();
   /** Downloads that failed this round (their part files stay for the next). */
   private readonly pendingDownloads = new Set<string>();
 
@@ -409,6 +414,7 @@ export class SyncEngine {
     this.status.doneBytes = 0;
     this.status.transfersSince = now();
     this.doneBefore = 0;
+    this.running.clear();
 
     const putBase = async (e: BaseEntry) => {
       this.base.set(e.path, e);
@@ -451,7 +457,10 @@ export class SyncEngine {
       this.log(`moved ${m.from} → ${m.to}${m.where === 'local' ? ' here' : ' on the relay'}`);
     }
 
-    for (const s of todo) {
+    // Transfers: small files several at once (each is a few round trips), files of more
+    // than one chunk one at a time beside them (each already keeps a window of chunks in
+    // flight, and memory stays bounded).
+    const step = async (s: Step) => {
       try {
         if (s.do === 'same') {
           this.pendingDownloads.delete(s.path);
@@ -472,7 +481,22 @@ export class SyncEngine {
         if (code === 'BAD_PATH' || code === 'PATH_CONFLICT' || code === 'IS_FOLDER') this.skip(s.path, (err as Error).message);
         else this.log(`${s.path}: ${code ?? 'ERROR'}: ${(err as Error).message} (tried again next round)`);
       }
-    }
+    };
+    const sizeOf = (s: Step) => (s.do === 'download' ? s.remote.size : s.do === 'upload' ? (here.get(s.path) as LocalFile).size : 0);
+    const big = todo.filter((s) => (s.do === 'upload' || s.do === 'download') && sizeOf(s) > CHUNK_SIZE);
+    const small = todo.filter((s) => !big.includes(s) && (s.do === 'same' || s.do === 'upload' || s.do === 'download'));
+    let fatal: unknown;
+    const drain = async (queue: Step[]) => {
+      while (queue.length > 0 && fatal === undefined) {
+        try {
+          await step(queue.shift()!);
+        } catch (err) {
+          fatal ??= err;
+        }
+      }
+    };
+    await Promise.all([drain(big), ...Array.from({ length: TRANSFERS_AT_ONCE }, () => drain(small))]);
+    if (fatal !== undefined) throw fatal;
 
     // Deletes last: files, then folders deepest first.
     for (const s of todo.filter((s) => s.do === 'trash' || s.do === 'remove-local')) {
@@ -519,6 +543,20 @@ export class SyncEngine {
     return report;
   }
 
+  private progress(path: string, done: number): void {
+    this.running.set(path, done);
+    let n = this.doneBefore;
+    for (const d of this.running.values()) n += d;
+    this.status.doneBytes = n;
+  }
+
+  private finished(path: string, size: number): void {
+    this.running.delete(path);
+    this.doneBefore += size;
+    this.progress(path, 0);
+    this.running.delete(path);
+  }
+
   private skip(path: string, why: string): void {
     if (!this.status.skipped.some((s) => s.path === path)) this.status.skipped.push({ path, why });
     this.log(`skipped ${path}: ${why}`);
@@ -542,13 +580,13 @@ export class SyncEngine {
         chunks: L.chunks,
         base,
         device: this.opts.device,
-        onProgress: (p) => (this.status.doneBytes = this.doneBefore + p.done),
+        onProgress: (p) => this.progress(path, p.done),
       });
     } finally {
       await source.close();
     }
     report.sentBytes += result.stats.sentBytes;
-    this.doneBefore += L.size;
+    this.finished(path, L.size);
     if (result.contentHash !== L.contentHash) throw new FerryError('LOCAL_CHANGED', `${path} changed while it was sent; sent again next round.`);
     const entry: BaseEntry = { path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, chunks: result.chunks };
     if (result.conflict === 'copy') {
@@ -604,8 +642,8 @@ export class SyncEngine {
         if (!same) throw new FerryError('LOCAL_CHANGED', `${path} changed here while the relay's version came; both are compared again next round.`);
       },
     });
-    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: this.remotePath(path), onProgress: (p) => (this.status.doneBytes = this.doneBefore + p.done) });
-    this.doneBefore += R.size;
+    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: this.remotePath(path), onProgress: (p) => this.progress(path, p.done) });
+    this.finished(path, R.size);
     report.fetchedBytes += stats.fetchedBytes;
     report.downloaded++;
     const now = (await local.stat(path)) as LocalFile;

@@ -15,10 +15,12 @@
  * The scale-out benchmarks (tests/bench/scale.ts: PostgreSQL + Ceph RGW against a bare S3
  * client, 50 clients over two relays) run in the full bench; `BENCH_ONLY=scale` runs only those.
  * The sync benchmarks (tests/bench/sync.ts: two `ferry sync` devices, a 10 MB file's
- * latency, the LEFT plan's steps) too; `BENCH_ONLY=sync` runs only those.
+ * latency, the LEFT plan's steps; the idle cost of a pair over 100,000 files) too;
+ * `BENCH_ONLY=sync` runs only those, `BENCH_ONLY=sync-idle` only the idle cost
+ * (`SYNC_IDLE_FILES` changes its count).
  * Prints a Markdown report for docs/benchmarks.md.
  */
-import { benchSync } from './sync.js';
+import { benchSync, benchSyncIdle } from './sync.js';
 import { execSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -235,7 +237,8 @@ async function scaleReport(file: string): Promise<string[]> {
 }
 
 async function syncReport(): Promise<string[]> {
-  return ['', '| sync (two devices, one relay) | measured | target |', '| --- | --- | --- |', ...(await benchSync({ work }))];
+  const pairs = process.env.BENCH_ONLY === 'sync-idle' ? [] : await benchSync({ work });
+  return ['', '| sync (two devices, one relay) | measured | target |', '| --- | --- | --- |', ...pairs, ...(await benchSyncIdle({ work, files: Number(process.env.SYNC_IDLE_FILES ?? 100_000) }))];
 }
 
 async function libraryReport(): Promise<string[]> {
@@ -265,7 +268,7 @@ async function main() {
     }
     return;
   }
-  if (process.env.BENCH_ONLY === 'sync') {
+  if (process.env.BENCH_ONLY === 'sync' || process.env.BENCH_ONLY === 'sync-idle') {
     try {
       const lines = await syncReport();
       console.log(`Ferry sync benchmark — ${machine()}\n`);

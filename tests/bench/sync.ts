@@ -6,9 +6,9 @@
  *   added on B while A is down, A restarted until it has everything; 10 % of the 500 MB
  *   file changed on A until B is identical (with the bytes sent each way).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { FERRY_BIN, addUsers, startRelayProcess } from '../helpers/relay.js';
 import { fileSha256 } from '../helpers/files.js';
@@ -164,3 +164,113 @@ async function waitForLine(d: { out: string }, re: RegExp, timeoutMs = 600_000):
     await sleep(5);
   }
 }
+
+/** CPU time (user + system, seconds) of a process so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of the line; 12 and 13 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) / 1024;
+}
+
+const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+/**
+ * Idle cost: a `ferry sync` pair over 100,000 small files (1,000 folders × 100), in sync,
+ * with nothing changing: CPU and memory over a minute, the cost of the full scan it runs
+ * every 10 minutes, and the time one changed file takes to reach the relay among them.
+ */
+export async function benchSyncIdle(opts: { work: string; files?: number }): Promise<string[]> {
+  const files = opts.files ?? 100_000;
+  const work = path.join(opts.work, 'sync-idle');
+  mkdirSync(work, { recursive: true });
+  const user = { name: 'idler', password: 'idle-password', role: 'user' as const };
+  const dataDir = path.join(work, 'data');
+  await addUsers(dataDir, [user]);
+  const relay = await startRelayProcess({ dataDir });
+  const home = path.join(work, 'device');
+  const dir = path.join(home, 'folder');
+  const env = { ...process.env, FERRY_CONFIG: path.join(home, 'config.json'), FERRY_PASSWORD: user.password };
+  let child: ChildProcess | undefined;
+  try {
+    console.error(`sync idle: writing ${files} files`);
+    const perFolder = 100;
+    for (let i = 0; i < files / perFolder; i++) {
+      mkdirSync(path.join(dir, `f${i}`), { recursive: true });
+      for (let j = 0; j < perFolder; j++) writeFileSync(path.join(dir, `f${i}`, `n${j}.txt`), `file ${i}/${j}\n`);
+    }
+    execSync(`${JSON.stringify(process.execPath)} ${JSON.stringify(FERRY_BIN)} login ${relay.httpUrl} --user ${user.name}`, { env, stdio: 'ignore' });
+    console.error('sync idle: first sync (every file sent)');
+    const t0 = performance.now();
+    execSync(`${JSON.stringify(process.execPath)} ${JSON.stringify(FERRY_BIN)} sync ${JSON.stringify(dir)} idle --once`, { env, stdio: 'ignore', maxBuffer: 1 << 30 });
+    const firstSync = (performance.now() - t0) / 1000;
+
+    console.error('sync idle: the pair started again, until up to date');
+    let out = '';
+    const started = performance.now();
+    child = spawn(process.execPath, [FERRY_BIN, 'sync', dir, 'idle'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (b) => (out = (out + b).slice(-100_000)));
+    child.stderr!.on('data', (b) => (out = (out + b).slice(-100_000)));
+    const pid = child.pid!;
+    const statusDir = path.join(home, 'sync');
+    const upToDate = () => {
+      for (const name of existsSync(statusDir) ? readdirSync(statusDir) : []) {
+        if (!name.endsWith('.json')) continue;
+        try {
+          const s = JSON.parse(readFileSync(path.join(statusDir, name), 'utf8')) as { pid: number; status: { state: string; lastSyncAt?: number } };
+          if (s.pid === pid && s.status.state === 'up to date' && s.status.lastSyncAt) return s.status.lastSyncAt;
+        } catch {
+          // being rewritten
+        }
+      }
+      return undefined;
+    };
+    const deadline = Date.now() + 600_000;
+    let firstRound: number | undefined;
+    while (!(firstRound = upToDate())) {
+      if (Date.now() > deadline) throw new Error(`the pair did not get up to date:\n${out}`);
+      await sleep(100);
+    }
+    const startupSeconds = (performance.now() - started) / 1000;
+    const startupCpu = cpuSeconds(pid);
+    await sleep(2000);
+
+    console.error('sync idle: one minute with nothing changing');
+    const cpu0 = cpuSeconds(pid);
+    const w0 = performance.now();
+    await sleep(60_000);
+    const idleCpu = (cpuSeconds(pid) - cpu0) / ((performance.now() - w0) / 1000);
+    const rss = rssMiB(pid, 'VmRSS');
+    const peak = rssMiB(pid, 'VmHWM');
+
+    console.error('sync idle: one file changed among them');
+    const cpu1 = cpuSeconds(pid);
+    const changedAt = Date.now();
+    writeFileSync(path.join(dir, 'f7', 'n7.txt'), 'changed\n');
+    const seen = performance.now();
+    while (!((upToDate() ?? 0) > changedAt && /sent f7\/n7\.txt/.test(out))) {
+      if (performance.now() - seen > 120_000) throw new Error(`the change was not sent:\n${out.slice(-2000)}`);
+      await sleep(20);
+    }
+    const oneChange = (performance.now() - seen) / 1000;
+    const roundCpu = cpuSeconds(pid) - cpu1;
+    const fullScanShare = roundCpu / FULL_SCAN_EVERY_S;
+    const n = files.toLocaleString('en');
+    return [
+      `| first sync of ${n} small files (every one sent) | ${firstSync.toFixed(0)} s (${(files / firstSync).toFixed(0)} files/s) | — |`,
+      `| the pair started again over ${n} files in sync, until up to date (scan + tree + compare) | ${startupSeconds.toFixed(1)} s, ${startupCpu.toFixed(1)} s CPU | — |`,
+      `| idle, watching ${n} files, nothing changing (60 s) | ${(idleCpu * 100).toFixed(2)} % of a core; RSS ${rss.toFixed(0)} MiB (peak ${peak.toFixed(0)} MiB) | < 1 % of a core, < 200 MB |`,
+      `| one file changed among ${n}: written until sent | ${oneChange.toFixed(2)} s, ${roundCpu.toFixed(1)} s CPU (a full round); the full scan every ${FULL_SCAN_EVERY_S / 60} min averages ${(fullScanShare * 100).toFixed(2)} % of a core | — |`,
+    ];
+  } finally {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await relay.stop();
+  }
+}
+
+/** `ferry sync`'s default full scan period (relay/cli/sync-command.ts FULL_SCAN_S). */
+const FULL_SCAN_EVERY_S = 600;

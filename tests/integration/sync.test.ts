@@ -428,11 +428,11 @@ describe('three devices', () => {
 
 describe('devices', () => {
   it('a sync client shows in the device list with its folder and state; revoking it signs it out everywhere and stops it', async () => {
-    const d = await device('desk', 'DevicesFolder');
+    const d = await device('study', 'DevicesFolder');
     writeFileSync(path.join(d.dir, 'a.txt'), 'a');
     const run = start(d);
     try {
-      const mine = async () => (await alice.request('device.list', {})).devices.find((x) => x.name === 'desk' && !x.revoked);
+      const mine = async () => (await alice.request('device.list', {})).devices.find((x) => x.name === 'study' && !x.revoked);
       await waitFor(async () => ((await mine())?.sync[0]?.state === 'up to date' ? true : undefined), 30_000);
       const desk = (await mine())!;
       expect(desk.kind).toBe('cli');
