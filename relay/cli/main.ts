@@ -59,7 +59,9 @@ Client:
   ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once]
                                                keep a local folder and a relay folder the same
                                                until stopped (--once: one round); --pairs FILE
-                                               for several (JSON [{"local","remote","mode"}])
+                                               for several (JSON [{"local","remote","mode"}]);
+                                               --names windows|macos|posix: names the folder can
+                                               hold (default: this system's; others are skipped)
   ferry sync status [--json]                   each pair: up to date, syncing, paused (why), conflicts
   ferry sync resume LOCAL                      let a paused pair go on
 Admins:

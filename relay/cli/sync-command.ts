@@ -2,6 +2,7 @@
  * `ferry sync`: keeps local folders and relay folders the same until stopped.
  *
  *   ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once] [--scan-every SECONDS]
+ *        [--names posix|windows|macos]   which names the folder can hold (default: this system's)
  *   ferry sync --pairs FILE        several pairs (JSON: [{ "local", "remote", "mode"? }])
  *   ferry sync status [--json]     each pair: up to date / syncing / paused (why) / conflicts
  *   ferry sync resume LOCAL        lets a paused pair go on (deletes the breaker held back)
@@ -24,6 +25,8 @@ import { DeviceReporter, folderInfo } from '../sync/report.js';
 import { configPath, loadSession } from './config-file.js';
 
 const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
+type NameRules = 'posix' | 'windows' | 'macos';
+const NAME_RULES: NameRules[] = ['posix', 'windows', 'macos'];
 /** A full scan this often even when nothing was heard (watching can miss events); `--scan-every` seconds. */
 const FULL_SCAN_S = 600;
 
@@ -119,7 +122,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { mode: { type: 'string' }, device: { type: 'string' }, pairs: { type: 'string' }, once: { type: 'boolean' }, 'scan-every': { type: 'string' } },
+    options: { mode: { type: 'string' }, device: { type: 'string' }, names: { type: 'string' }, pairs: { type: 'string' }, once: { type: 'boolean' }, 'scan-every': { type: 'string' } },
   });
   let pairs: Pair[];
   if (values.pairs) {
@@ -131,6 +134,8 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   }
   for (const p of pairs) if (!MODES.includes(p.mode)) throw new FerryError('BAD_MESSAGE', `--mode must be one of ${MODES.join(', ')}, got "${p.mode}"`);
   const device = values.device ?? hostname();
+  const names = (values.names ?? (process.platform === 'win32' ? 'windows' : process.platform === 'darwin' ? 'macos' : 'posix')) as NameRules;
+  if (!NAME_RULES.includes(names)) throw new FerryError('BAD_MESSAGE', `--names must be one of ${NAME_RULES.join(', ')}, got "${values.names}"`);
   const scanEvery = Number(values['scan-every'] ?? FULL_SCAN_S);
   if (!(scanEvery >= 1)) throw new FerryError('BAD_MESSAGE', `--scan-every must be a number of seconds (1 or more), got "${values['scan-every']}"`);
   const session = await loadSession();
@@ -152,7 +157,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
           stop.signal.addEventListener('abort', abortAttempt, { once: true });
           try {
             const reporter = new DeviceReporter(client, { name: device, kind: 'cli' });
-            const runs = pairs.map((p) => runPair(client, session.url, p, device, { once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000, reporter }));
+            const runs = pairs.map((p) => runPair(client, session.url, p, device, { names, once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000, reporter }));
             // One pair failing ends this attempt for all (they share the connection).
             const results = await Promise.allSettled(runs.map((r) => r.catch((err) => {
               attempt.abort();
@@ -189,14 +194,14 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   }
 }
 
-async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number; reporter: DeviceReporter }): Promise<void> {
+async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { names: NameRules; once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number; reporter: DeviceReporter }): Promise<void> {
   const id = pairId(url, pair);
   const { space, path: remote, info } = await new RemotePaths(client).resolve(pair.remote);
   if (remote !== '') await client.request('mkdir', { space, path: remote });
   const state = new SqliteSyncState(path.join(stateDir(), `${id}.db`));
   const local = new NodeLocalTree(pair.local);
   const say = (line: string) => opts.out(`${new Date().toISOString()} ${pair.local}: ${line}`);
-  const engine = new SyncEngine({ client, space, remote, local, state, mode: pair.mode, device, log: say });
+  const engine = new SyncEngine({ client, space, remote, local, state, mode: pair.mode, device, names: opts.names, log: say });
   const statusFile = path.join(stateDir(), `${id}.json`);
   let writes = 0;
   const writeStatus = async () => {

@@ -158,3 +158,21 @@ export function caseTwins(names: Iterable<string>): string[][] {
   }
   return [...groups.values()].filter((g) => g.length > 1);
 }
+
+/**
+ * Compares two strings by code points, the order of their UTF-8 bytes (and of `tree`);
+ * plain `<` compares UTF-16 units, which puts U+E000–U+FFFF after astral characters.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (D800–DFFF) stand for code points above FFFF: move them past E000–FFFF.
+    if (x >= 0xd800) x += x <= 0xdfff ? 0x2000 : -0x800;
+    if (y >= 0xd800) y += y <= 0xdfff ? 0x2000 : -0x800;
+    return x - y;
+  }
+  return a.length - b.length;
+}

@@ -7,7 +7,7 @@
  * itself (`FOR UPDATE`), so racing relays on one PostgreSQL get the same answers as
  * racing requests on one SQLite file.
  */
-import { FerryError, baseName, conflictPath, isConflictName, parentOf, renamedPath, type ChunkRef, type Role } from '../protocol/index.js';
+import { FerryError, baseName, compareCodePoints, conflictPath, isConflictName, parentOf, renamedPath, type ChunkRef, type Role } from '../protocol/index.js';
 import {
   DOWNLOAD_UNITS,
   MAX_CONFLICT_COPIES,
@@ -214,10 +214,7 @@ function underClause(folder: string, column = 'path'): { sql: string; params: st
   return hi === undefined ? { sql: `${column} >= ?`, params: [lo] } : { sql: `${column} >= ? AND ${column} < ?`, params: [lo, hi] };
 }
 
-/** Compares two strings by code points (UTF-16 order differs above U+FFFF). */
-export function compareCodePoints(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
+export { compareCodePoints };
 
 type FileRow = { id: number; current_version_id: number | null; last_version: number };
 

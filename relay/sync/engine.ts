@@ -20,7 +20,7 @@
  * A round that is killed half-way is harmless: the base is only ever moved to states
  * that were reached, and a base that lags behind is caught up by the rule L = R.
  */
-import { CHUNK_SIZE, FerryError, contentHash, joinPath, parentOf, type ChunkRef } from '../protocol/index.js';
+import { CHUNK_SIZE, FerryError, compareCodePoints, contentHash, portabilityProblems, joinPath, parentOf, type ChunkRef } from '../protocol/index.js';
 import type { FerryClient } from '../client/connection.js';
 import { uploadFile, type FileSource } from '../client/upload.js';
 import { downloadFile, type FileSink } from '../client/download.js';
@@ -80,6 +80,8 @@ export interface LocalTree {
   readText(path: string): Promise<string | undefined>;
   /** Removes the part files of downloads that are not wanted any more (kept: a resumable one). */
   dropParts(keep: (path: string) => boolean): Promise<number>;
+  /** The folder treats `a` and `A` as one name (probed once). */
+  caseInsensitive?(): Promise<boolean>;
 }
 
 /** The base and a few values, kept on disk. */
@@ -112,6 +114,14 @@ export interface SyncOptions {
   settleMs?: number;
   now?: () => number;
   log?: (line: string) => void;
+  /**
+   * Which names this device's file system can hold: `windows` (no reserved names such as
+   * CON, none of < > : " | ? *, no trailing dot or space, one file per name whatever its
+   * case), `macos` (no ":", case-insensitive), `posix` (anything; case-insensitive only
+   * if the folder says so, see LocalTree.caseInsensitive). Names it cannot hold are
+   * skipped here and reported, never deleted anywhere.
+   */
+  names?: 'posix' | 'windows' | 'macos';
 }
 
 export type SyncState = 'up to date' | 'syncing' | 'paused' | 'offline';
@@ -306,6 +316,10 @@ export class SyncEngine {
       if (rules.ignores(p, e.kind === 'folder') || [...parents(p)].some((q) => rules.ignores(q, true))) there.delete(p);
     }
 
+    // Names from the relay this device cannot hold: skipped (no step at all, so nothing
+    // is deleted on either side because of them) and reported.
+    const cannotHold = await this.unholdable(here, there);
+
     // Chunks this device holds, for downloads that can reuse them.
     const chunkAt = new Map<string, { path: string; offset: number }>();
     for (const e of here.values()) {
@@ -318,6 +332,7 @@ export class SyncEngine {
 
     const paths = new Set([...here.keys(), ...there.keys(), ...this.base.keys()]);
     for (const p of unsettled) paths.delete(p);
+    for (const p of cannotHold) paths.delete(p);
     type Step =
       | { do: 'upload'; path: string; base: string }
       | { do: 'download'; path: string; remote: RemoteFile; expect: BaseEntry | undefined }
@@ -541,6 +556,44 @@ export class SyncEngine {
     this.status.state = report.unsettled > 0 ? 'syncing' : 'up to date';
     this.status.lastSyncAt = now();
     return report;
+  }
+
+  private caseFolds: boolean | undefined;
+
+  /** Relay paths this device cannot hold (see SyncOptions.names), each reported once. */
+  private async unholdable(here: Map<string, unknown>, there: Map<string, RemoteEntry>): Promise<Set<string>> {
+    const names = this.opts.names ?? 'posix';
+    this.caseFolds ??= names !== 'posix' || ((await this.opts.local.caseInsensitive?.()) ?? false);
+    const out = new Set<string>();
+    if (names !== 'posix') {
+      for (const p of there.keys()) {
+        if (here.has(p) || this.base.has(p)) continue;
+        for (const seg of p.split('/')) {
+          const problems = portabilityProblems(seg)[names];
+          if (problems.length) {
+            out.add(p);
+            this.skip(p, `${names === 'windows' ? 'Windows' : 'macOS'} cannot hold this name (${problems.join('; ')}); it stays on the relay`);
+            break;
+          }
+        }
+      }
+    }
+    if (this.caseFolds) {
+      // One name per folded spelling: what is here or was synced wins, then the first in order.
+      const fold = (p: string) => p.normalize('NFC').toLowerCase();
+      const taken = new Map<string, string>();
+      for (const p of [...here.keys(), ...this.base.keys()]) taken.set(fold(p), p);
+      for (const p of [...there.keys()].sort(compareCodePoints)) {
+        if (out.has(p)) continue;
+        const owner = taken.get(fold(p));
+        if (owner === undefined) taken.set(fold(p), p);
+        else if (owner !== p) {
+          out.add(p);
+          this.skip(p, `differs from ${owner} only in letter case, and this folder holds one of them; it stays on the relay`);
+        }
+      }
+    }
+    return out;
   }
 
   private progress(path: string, done: number): void {

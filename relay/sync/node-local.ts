@@ -125,6 +125,18 @@ export class NodeLocalTree implements LocalTree {
     await unlink(this.abs(from));
   }
 
+  /** Writes a probe with an upper-case name and looks for it under the lower-case one. */
+  async caseInsensitive(): Promise<boolean> {
+    const probe = `.Ferry-Case-${process.pid}-${Date.now()}`;
+    await mkdir(this.root, { recursive: true });
+    await writeFile(this.abs(probe), '');
+    try {
+      return !!(await lstat(this.abs(probe.toLowerCase())).catch(() => undefined));
+    } finally {
+      await unlink(this.abs(probe)).catch(() => {});
+    }
+  }
+
   async dropParts(keep: (path: string) => boolean): Promise<number> {
     let n = 0;
     for (const part of this.parts) {

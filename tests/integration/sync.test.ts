@@ -284,6 +284,41 @@ describe('two devices, one round at a time', () => {
   });
 });
 
+describe('names other systems cannot hold', () => {
+  it('a Windows folder skips case twins, reserved names and forbidden characters, reports them, and deletes nothing', async () => {
+    const a = await device('linuxbox', 'names');
+    const w = await device('winbox', 'names');
+    for (const n of ['Report.txt', 'report.txt', 'CON.txt', 'a:b.txt', 'dot.', 'fine.txt', 'sub/Aux', 'sub/ok.txt']) put(path.join(a.dir, ...n.split('/')), n);
+    await once(a);
+    const r = await once(w, ['--names', 'windows']);
+    expect(r.code, r.stderr).toBe(0);
+    // Of the twins the first in order stays (upper case sorts first); the rest is skipped.
+    expect(Object.keys(tree(w.dir)).sort()).toEqual(['Report.txt', 'fine.txt', 'sub/', 'sub/ok.txt']);
+    const st = await ferry(['sync', 'status', '--json'], { env: w.env });
+    const mine = (JSON.parse(st.stdout) as { local: string; status: { skipped: { path: string; why: string }[] } }[]).find((s) => s.local === w.dir)!;
+    expect(mine.status.skipped.map((s) => s.path).sort()).toEqual(['CON.txt', 'a:b.txt', 'dot.', 'report.txt', 'sub/Aux']);
+    expect(mine.status.skipped.find((s) => s.path === 'report.txt')!.why).toMatch(/only in letter case/);
+    expect(mine.status.skipped.find((s) => s.path === 'CON.txt')!.why).toMatch(/reserved/);
+    // An edit on the Windows side still goes; nothing was deleted on the relay, and the
+    // Linux side keeps every name.
+    put(path.join(w.dir, 'Report.txt'), 'edited on windows', 5000);
+    await once(w, ['--names', 'windows']);
+    await once(a);
+    const listing = (await alice.request('tree', { folder: 'names' })).entries.filter((e) => e.kind === 'file').map((e) => e.path).sort();
+    expect(listing).toEqual(['names/CON.txt', 'names/Report.txt', 'names/a:b.txt', 'names/dot.', 'names/fine.txt', 'names/report.txt', 'names/sub/Aux', 'names/sub/ok.txt']);
+    expect(readFileSync(path.join(a.dir, 'Report.txt'), 'utf8')).toBe('edited on windows');
+    expect(readFileSync(path.join(a.dir, 'report.txt'), 'utf8')).toBe('report.txt');
+  });
+
+  it('detects a case-insensitive folder by probing it (this one is not)', async () => {
+    const { NodeLocalTree } = await import('../../relay/sync/node-local.js');
+    const dir = path.join(env.tmp, 'probe-case');
+    mkdirSync(dir, { recursive: true });
+    expect(await new NodeLocalTree(dir).caseInsensitive()).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
 describe('when the local folder looks empty', () => {
   it('a missing marker (a drive not mounted) pauses the pair; nothing is deleted on the relay', async () => {
     const a = await device('laptop', 'unmounted');

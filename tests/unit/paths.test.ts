@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caseTwins, checkFolder, checkPath, conflictOriginal, conflictPath, displayName, hasBidiControls, portabilityProblems, renamedPath } from '../../relay/protocol/index.js';
+import { caseTwins, checkFolder, checkPath, compareCodePoints, conflictOriginal, conflictPath, displayName, hasBidiControls, portabilityProblems, renamedPath } from '../../relay/protocol/index.js';
 
 describe('checkPath', () => {
   it('accepts ordinary relative paths and normalises them to NFC', () => {
@@ -77,5 +77,13 @@ describe('conflictOriginal', () => {
   });
   it('is undefined for names that are not conflict copies', () => {
     for (const p of ['report.pdf', 'report (conflict from laptop).pdf', ' (conflict from x 2026-12-01 14.03).txt', 'a (conflict from x 2026-12-01 14.3).txt']) expect(conflictOriginal(p)).toBeUndefined();
+  });
+});
+
+describe('compareCodePoints', () => {
+  it('orders like UTF-8 bytes, astral characters after U+FFFF', () => {
+    const names = ['b', 'a', '\u{1F600}', '\uFFFD', '\uE000', 'ab', 'a\u{10000}', 'a\uFFFF', ''];
+    const byBytes = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect([...names].sort(compareCodePoints)).toEqual(byBytes);
   });
 });

@@ -34,6 +34,12 @@ function defaultDevice(): string {
   return os ? `${browser} on ${os}` : browser;
 }
 
+/** The names the computer's file system can hold, from what the browser says it runs on. */
+function nameRules(): 'posix' | 'windows' | 'macos' {
+  const ua = navigator.userAgent;
+  return /Windows/.test(ua) ? 'windows' : /Mac OS X/.test(ua) ? 'macos' : 'posix';
+}
+
 class FolderSync {
   /** This browser can pick a folder and write into it. */
   readonly supported = typeof window !== 'undefined' && 'showDirectoryPicker' in window;
@@ -67,7 +73,7 @@ class FolderSync {
   private async start(f: SyncedFolder): Promise<void> {
     const { id, handle, space, remote, mode } = f.record;
     try {
-      await engine.syncStart({ id, handle, space, remote, mode, device: this.device });
+      await engine.syncStart({ id, handle, space, remote, mode, device: this.device, names: nameRules() });
       f.error = undefined;
     } catch (err) {
       f.error = describe(err);

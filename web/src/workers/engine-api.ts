@@ -39,6 +39,8 @@ export interface SyncPairRequest {
   mode: SyncMode;
   /** This device's name, shown in conflict copies. */
   device: string;
+  /** Which names the computer's file system can hold (see SyncOptions.names). */
+  names: 'posix' | 'windows' | 'macos';
 }
 
 export interface UploadRequest {

@@ -137,7 +137,7 @@ function runPair(c: FerryClient, p: SyncPairRequest): void {
     source: (f) => fileSource(f, bufferHasher(undefined)),
   });
   const say = (message: string) => emit({ type: 'log.v1', level: 'info', message: `sync ${p.handle.name}: ${message}` });
-  const engine = new SyncEngine({ client: c, space: p.space, remote: p.remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, log: say });
+  const engine = new SyncEngine({ client: c, space: p.space, remote: p.remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, names: p.names, log: say });
   const abort = new AbortController();
   const entry = { abort, engine, wake: () => {} };
   syncs.set(p.id, entry);
