@@ -213,8 +213,8 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
     opts.reporter.update(id, folderInfo(pair.local, space, remote, pair.mode, engine.status));
   };
 
-  const reopened = { start: () => {} };
-  const wakeup = () => reopened.start();
+  let startRound = () => {};
+  const wakeup = () => startRound();
   opts.opened.add(wakeup);
   try {
     await runSyncLoop({
@@ -228,7 +228,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
       signal: opts.signal,
       onStatus: writeStatus,
       log: say,
-      wakeup: (start) => (reopened.start = start),
+      wakeup: (start) => (startRound = start),
     });
   } finally {
     opts.opened.delete(wakeup);

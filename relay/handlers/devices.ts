@@ -1,6 +1,6 @@
 /** Devices: what each says about itself (name, folders it syncs), the list, and revoking one. */
 import { FerryError, SyncedFolderInfo, type DeviceInfo } from '../protocol/index.js';
-import type { DeviceRow } from '../store/meta-store.js';
+import { DEVICE_ID_LENGTH, type DeviceRow } from '../store/meta-store.js';
 import type { Handler } from './types.js';
 
 function folders(row: DeviceRow): SyncedFolderInfo[] {
@@ -19,8 +19,8 @@ export const deviceReport: Handler<'device.report'> = async (conn, msg) => {
   const deviceHash = conn.deviceHash;
   if (!deviceHash) throw new FerryError('BAD_MESSAGE', 'This session was opened before devices were recorded: sign in again to register this device.');
   await conn.ctx.library.meta.updateDevice(deviceHash, { name: msg.name, kind: msg.kind, sync: msg.sync ? JSON.stringify(msg.sync) : undefined, lastSeenAt: Date.now() });
-  conn.ctx.log.debug({ event: 'device.report', user: user.name, device: deviceHash.slice(0, 16), folders: msg.sync?.length }, 'device reported');
-  return { device: deviceHash.slice(0, 16) };
+  conn.ctx.log.debug({ event: 'device.report', user: user.name, device: deviceHash.slice(0, DEVICE_ID_LENGTH), folders: msg.sync?.length }, 'device reported');
+  return { device: deviceHash.slice(0, DEVICE_ID_LENGTH) };
 };
 
 export const deviceList: Handler<'device.list'> = async (conn, msg) => {

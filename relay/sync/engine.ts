@@ -598,16 +598,19 @@ export class SyncEngine {
 
   private progress(path: string, done: number): void {
     this.running.set(path, done);
-    let n = this.doneBefore;
-    for (const d of this.running.values()) n += d;
-    this.status.doneBytes = n;
+    this.recount();
   }
 
   private finished(path: string, size: number): void {
     this.running.delete(path);
     this.doneBefore += size;
-    this.progress(path, 0);
-    this.running.delete(path);
+    this.recount();
+  }
+
+  private recount(): void {
+    let n = this.doneBefore;
+    for (const d of this.running.values()) n += d;
+    this.status.doneBytes = n;
   }
 
   private skip(path: string, why: string): void {
