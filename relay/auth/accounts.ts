@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { FerryError, type Role } from '../protocol/index.js';
 import type { MetaStore, User } from '../store/meta-store.js';
+import { isStorageError } from '../store/storage-error.js';
 import { SIGNIN_CODE_MS } from '../limits.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import { RULES, Throttle, type RuleName } from './throttle.js';
@@ -166,9 +167,17 @@ export class Accounts {
     return this.meta.deleteUserSessions(user.id, keepTokenHash);
   }
 
-  /** A device was heard from (a session resumed on it). */
+  /**
+   * A device was heard from (a session resumed on it). Only a note for the devices list:
+   * when it cannot be written (a full disk, a database refusing writes) the session still
+   * resumes, as reads still work there.
+   */
   async seen(deviceHash: string, now = Date.now()): Promise<void> {
-    await this.meta.updateDevice(deviceHash, { lastSeenAt: now });
+    try {
+      await this.meta.updateDevice(deviceHash, { lastSeenAt: now });
+    } catch (err) {
+      if (!isStorageError(err) && (err as FerryError).code !== 'STORAGE_FAILED') throw err;
+    }
   }
 
   async logout(tokenHash: string): Promise<void> {
