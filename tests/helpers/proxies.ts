@@ -13,14 +13,26 @@ import { ROOT } from './relay.js';
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 export const CADDY = ['/usr/bin/caddy', '/usr/local/bin/caddy'].find((p) => existsSync(p));
 
-/** A port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+/** Ports this process handed out already: the system may offer a closed one again at once. */
+const given = new Set<number>();
+
+/**
+ * A port free on 127.0.0.1 right now, and never one this process was given before (a
+ * cluster asks for a dozen before starting any server: two of them the same port made
+ * one server fail to start and another answer in its place).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (given.has(port)) continue;
+    given.add(port);
+    return port;
+  }
 }
 
 /** Every name is 127.0.0.1 for the clients using this, as a LAN's DNS would say of `ferry.lan`. */

@@ -163,6 +163,16 @@ use = egg:swift#versioned_writes
   for (let i = 0; i < NODES; i++) startNodeServers(i);
   daemon('proxy', 'swift-proxy-server', [proxyConf]);
   await waitPorts([memcachePort, ...KINDS.flatMap((k) => ports[k]), proxyPort]);
+  // Every server must be ours and up: a port answering may be another process's.
+  const gone = ['memcached', 'proxy', ...KINDS.flatMap((k) => Array.from({ length: NODES }, (_, i) => `${k}-${i}`))].filter((n) => !children.has(n));
+  if (gone.length) throw new Error(`Swift: ${gone.join(', ')} did not start (see above)`);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const info = await fetch(`http://127.0.0.1:${proxyPort}/info`).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined);
+    if ((info as { swift?: unknown } | undefined)?.swift) break;
+    if (Date.now() > deadline) throw new Error(`Swift: the proxy on port ${proxyPort} does not answer /info`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 
   const nodePorts = (i: number) => KINDS.map((k) => ports[k][i]);
   return {
