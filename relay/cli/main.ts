@@ -378,7 +378,7 @@ async function put(args: string[]): Promise<void> {
       bar = createProgress(source.size, f.remote);
       try {
         const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
-        const r = await uploadFile(client, source, { space: dest.space, path: f.remote, conflict, feed, onProgress: (p) => bar?.update(p.done) });
+        const r = await uploadFile(client, source, { space: dest.space, path: f.remote, conflict, feed, executable: source.executable, onProgress: (p) => bar?.update(p.done) });
         bar.stop();
         if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
         else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);

@@ -2,7 +2,7 @@
  * The engine's FileSource and FileSink on Node's file system.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { frameBuffer, type DownloadMeta, type FileSink, type FileSource } from '../client/index.js';
@@ -15,13 +15,14 @@ const MAX_HELD_FOR_HASH = 64 * 1024 * 1024;
  * A local file as an upload source. Reads land in frame-sized buffers (no copy on
  * send), recycled once the relay answered their chunk, so memory and GC stay flat.
  */
-export async function openFileSource(file: string): Promise<FileSource & { close(): Promise<void> }> {
+export async function openFileSource(file: string): Promise<FileSource & { executable: boolean; close(): Promise<void> }> {
   const fh = await open(file, 'r');
   const s = await fh.stat();
   const spare: Uint8Array[] = [];
   return {
     size: s.size,
     mtime: Math.floor(s.mtimeMs),
+    executable: isExecutableMode(s.mode),
     release(data) {
       if (spare.length < 16) spare.push(data);
     },
@@ -138,12 +139,29 @@ export function fileSink(
       // Half a millisecond past it: seconds as a double lose a little on the way to the
       // file system, and floor(mtimeMs) must read back as the millisecond recorded.
       const mtime = (meta.mtime + 0.5) / 1000;
+      await setExecutable(part, !!meta.executable);
       await utimes(part, mtime, mtime);
       await opts.beforeReplace?.();
       await rename(part, target);
     },
   };
   return sink;
+}
+
+/**
+ * Makes a file executable (`+x` wherever it is readable, as `chmod a+X` and git do) or
+ * not (no `x` bit at all). A no-op where the mode already says so; nothing on Windows.
+ */
+export async function setExecutable(file: string, executable: boolean): Promise<void> {
+  if (process.platform === 'win32') return;
+  const mode = (await stat(file)).mode & 0o7777;
+  const want = executable ? mode | ((mode & 0o444) >> 2) : mode & ~0o111;
+  if (want !== mode) await chmod(file, want);
+}
+
+/** The file's mode says it is executable (by its owner). Never on Windows. */
+export function isExecutableMode(mode: number): boolean {
+  return process.platform !== 'win32' && (mode & 0o100) !== 0;
 }
 
 export async function isDirectory(p: string): Promise<boolean> {

@@ -76,6 +76,8 @@ export interface UploadOptions {
   base?: string;
   /** This device's name, for conflict copies. */
   device?: string;
+  /** The file is executable (POSIX `+x`): kept with the version. */
+  executable?: boolean;
   signal?: AbortSignal;
 }
 
@@ -177,7 +179,7 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       progress.phase = 'committing';
       report();
       const expected = contentHash(feed.chunks);
-      const committed = await client.request('upload.commit', { upload: begin.upload, contentHash: expected, base: opts.base, device: opts.device });
+      const committed = await client.request('upload.commit', { upload: begin.upload, contentHash: expected, base: opts.base, device: opts.device, ...(opts.executable ? { executable: true } : {}) });
       // What the relay recorded must be what this client listed.
       if (committed.contentHash !== expected || committed.size !== source.size) {
         throw new FerryError('INTEGRITY_FAILED', `The relay recorded content ${committed.contentHash} (${committed.size} bytes); this file is ${expected} (${source.size} bytes).`);

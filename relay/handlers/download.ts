@@ -21,6 +21,7 @@ export const downloadBegin: Handler<'download.begin'> = async (conn, msg) => {
     contentHash: v.contentHash,
     sha256: v.sha256,
     chunks: v.chunks,
+    ...(v.executable ? { executable: true } : {}),
   };
 };
 

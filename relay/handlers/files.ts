@@ -52,6 +52,12 @@ export const tree: Handler<'tree'> = async (conn, msg) => {
   return { space, folder, entries: entries.slice(0, limit), more: entries.length > limit };
 };
 
+export const stat: Handler<'stat'> = async (conn, msg) => {
+  const user = conn.requireUser();
+  const space = await conn.ctx.library.space(user, msg.space, 'view');
+  return { space, entries: await conn.ctx.library.meta.entriesAt(space, [...new Set(msg.paths.map((p) => checkPath(p)))]) };
+};
+
 export const history: Handler<'history'> = async (conn, msg) => {
   const user = conn.requireUser();
   const space = await conn.ctx.library.space(user, msg.space, 'view');
@@ -68,6 +74,7 @@ export const history: Handler<'history'> = async (conn, msg) => {
       uploader: v.uploader,
       contentHash: v.contentHash,
       ...(v.conflict !== undefined ? { conflict: v.conflict } : {}),
+      ...(v.executable ? { executable: true } : {}),
       sha256: v.sha256,
       current: v.current,
     })),

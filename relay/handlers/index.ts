@@ -2,7 +2,7 @@
 import type { HandlerMap } from './types.js';
 import { auth, login, loginCode, logout, ping, signinCode, signinCodeCancel } from './auth.js';
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
-import { conflictResolve, changes, history, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
+import { conflictResolve, changes, history, stat, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
 import { deviceList, deviceReport, deviceRevoke } from './devices.js';
@@ -28,6 +28,7 @@ export const HANDLERS: HandlerMap = {
   list,
   history,
   tree,
+  stat,
   'download.begin': downloadBegin,
   'download.read': downloadRead,
   'download.end': downloadEnd,

@@ -30,6 +30,8 @@ export const MAX_CHUNKS = Math.ceil(MAX_FILE_BYTES / CHUNK_SIZE);
  * parse and validate while other clients wait.
  */
 export const MAX_LIST_CHUNKS = 1024;
+/** Paths one `stat` request may ask about. */
+export const MAX_STAT_PATHS = 1000;
 
 /** Largest JSON control message accepted from a signed-in client, in bytes. */
 export const MAX_CONTROL_BYTES = 1024 * 1024;

@@ -11,7 +11,7 @@
  * Chunk acknowledgements and refusals are unsolicited and keyed by upload handle.
  */
 import { z } from 'zod';
-import { ACCESS_LEVELS, CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LINK_MESSAGE, MAX_LIST_CHUNKS, ROLES } from './constants.js';
+import { ACCESS_LEVELS, CONFLICT_POLICIES, MAX_LINK_EXPIRY_MS, MAX_LINK_MESSAGE, MAX_LIST_CHUNKS, MAX_STAT_PATHS, ROLES } from './constants.js';
 import { LONE_SURROGATE } from './paths.js';
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -95,6 +95,18 @@ export const ShareLinkInfo = z.object({
   trashed: z.boolean(),
 });
 export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
+
+/** One file or folder of a `tree` or `stat` reply; a file with its current version's facts. */
+export const TreeEntry = z.object({
+  kind: z.enum(['file', 'folder']),
+  path: z.string(),
+  size: uint.optional(),
+  mtime: uint.optional(),
+  version: uint.optional(),
+  contentHash: sha256Hex.optional(),
+  /** Files only, present when true: executable (POSIX `+x`). */
+  executable: z.boolean().optional(),
+});
 
 // ---------------------------------------------------------------- client → relay
 
@@ -283,6 +295,8 @@ export const REQUESTS = {
       base: z.union([sha256Hex, z.literal('')]).optional(),
       /** The writing device's name, shown in conflict copies and marks. */
       device: deviceName.optional(),
+      /** The file is executable (POSIX `+x`). A version differing from the current one only in this is still a new version. */
+      executable: z.boolean().optional(),
     }),
     reply: z.object({
       space: uint,
@@ -347,6 +361,7 @@ export const REQUESTS = {
           current: z.boolean(),
           /** The device whose write conflicted with another and was kept as this version. */
           conflict: z.string().optional(),
+          executable: z.boolean().optional(),
         }),
       ),
     }),
@@ -361,18 +376,18 @@ export const REQUESTS = {
     reply: z.object({
       space: uint,
       folder: z.string(),
-      entries: z.array(
-        z.object({
-          kind: z.enum(['file', 'folder']),
-          path: z.string(),
-          size: uint.optional(),
-          mtime: uint.optional(),
-          version: uint.optional(),
-          contentHash: sha256Hex.optional(),
-        }),
-      ),
+      entries: z.array(TreeEntry),
       more: z.boolean(),
     }),
+  },
+  /**
+   * What is at each of `paths` now (files with their current version, folders — also one
+   * that exists only as part of its files' paths); paths with nothing there are left out.
+   * What a sync client looks up for the paths the change log names.
+   */
+  stat: {
+    request: z.object({ space: spaceId, paths: z.array(pathString).min(1).max(MAX_STAT_PATHS) }),
+    reply: z.object({ space: uint, entries: z.array(TreeEntry) }),
   },
   'download.begin': {
     request: z.object({ space: spaceId, path: pathString, version: uint.optional() }),
@@ -385,6 +400,7 @@ export const REQUESTS = {
       contentHash: sha256Hex,
       sha256: sha256Hex,
       chunks: z.array(ChunkRef),
+      executable: z.boolean().optional(),
     }),
   },
   /** Ask for chunk frames; the relay sends one binary frame per index (no reply message). */

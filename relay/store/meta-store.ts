@@ -103,6 +103,8 @@ export interface VersionRecord {
   current: boolean;
   /** The device whose write made this version while the file had changed since what that device had (a sync conflict). */
   conflict?: string;
+  /** The file was executable (POSIX `+x`) in this version. */
+  executable?: boolean;
 }
 
 export interface FileEntry {
@@ -119,7 +121,7 @@ export interface FolderEntry {
   name: string;
 }
 
-export type TreeEntry = { kind: 'file'; path: string; size: number; mtime: number; version: number; contentHash: string } | { kind: 'folder'; path: string };
+export type TreeEntry = { kind: 'file'; path: string; size: number; mtime: number; version: number; contentHash: string; executable?: boolean } | { kind: 'folder'; path: string };
 
 export interface CommitInput {
   /**
@@ -160,6 +162,8 @@ export interface CommitInput {
   base?: string;
   /** The writing device's name (for conflict copies and marks). */
   device?: string;
+  /** The file is executable (POSIX `+x`); a change of this alone is a new version. */
+  executable?: boolean;
 }
 
 /** Sibling conflict copies of one file kept at most; later conflicts are in its history only. */
@@ -360,6 +364,12 @@ export interface MetaStore {
    * ones kept as their own (made, or left by a move); the others are in the files' paths.
    */
   tree(spaceId: number, folder: string, after: string | undefined, limit: number): Promise<TreeEntry[]>;
+  /**
+   * What is at each of `paths` now, as `tree` gives it: a file (its current version), a
+   * folder (also one that exists only as part of its files' paths), or nothing (left out).
+   * In code point order.
+   */
+  entriesAt(spaceId: number, paths: string[]): Promise<TreeEntry[]>;
   makeFolder(spaceId: number, path: string, now: number, by?: string): Promise<void>;
   /**
    * Renames or moves a file or a folder (with everything in it) in one transaction; the

@@ -221,6 +221,8 @@ const STEPS: string[] = [
    ALTER TABLE devices ADD COLUMN sync text;
    ALTER TABLE sessions ADD COLUMN device_hash text;
    CREATE INDEX sessions_device ON sessions(device_hash)`,
+  // 4: the executable bit of a version (see the SQLite store's step 9).
+  `ALTER TABLE versions ADD COLUMN executable integer NOT NULL DEFAULT 0`,
 ];
 
 /** The schema version this code writes. */

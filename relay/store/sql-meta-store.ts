@@ -54,12 +54,20 @@ interface VersionRow {
   created_at: number;
   current_version_id: number;
   conflict: string | null;
+  executable: number;
 }
 
 const VERSION_SELECT = `
   SELECT v.id, v.file_id, f.space_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256, v.sha256_verified,
-         u.name AS uploader, v.created_at, f.current_version_id, v.conflict
+         u.name AS uploader, v.created_at, f.current_version_id, v.conflict, v.executable
   FROM versions v JOIN files f ON f.id = v.file_id LEFT JOIN users u ON u.id = v.uploader_id`;
+
+/** A file's current version as `tree` and `entriesAt` give it. */
+const TREE_FILE_SELECT = 'SELECT f.path, v.size, v.mtime, v.num, v.content_hash, v.executable FROM files f JOIN versions v ON v.id = f.current_version_id';
+type TreeFileRow = { path: string; size: number; mtime: number; num: number; content_hash: string; executable: number };
+function treeFile(f: TreeFileRow): TreeEntry {
+  return { kind: 'file', path: f.path, size: f.size, mtime: f.mtime, version: f.num, contentHash: f.content_hash, ...(f.executable === 1 ? { executable: true } : {}) };
+}
 
 function toVersion(r: VersionRow): VersionRecord {
   return {
@@ -77,6 +85,7 @@ function toVersion(r: VersionRow): VersionRecord {
     createdAt: r.created_at,
     current: r.id === r.current_version_id,
     ...(r.conflict != null ? { conflict: r.conflict } : {}),
+    ...(r.executable === 1 ? { executable: true } : {}),
   };
 }
 
@@ -614,14 +623,14 @@ export class SqlMetaStore implements MetaStore {
     t: Sql,
     fileId: number,
     num: number,
-    v: { size: number; mtime: number; contentHash: string; sha256: string; sha256Verified: boolean; userId: number; now: number },
+    v: { size: number; mtime: number; contentHash: string; sha256: string; sha256Verified: boolean; userId: number; now: number; executable?: boolean },
     chunks: ChunkRef[],
     mark: { current: boolean; conflict?: string } = { current: true },
   ): Promise<number> {
     const versionId = (await t.value<number>(
-      `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at, conflict)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now, mark.conflict ?? null],
+      `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at, conflict, executable)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now, mark.conflict ?? null, v.executable ? 1 : 0],
     ))!;
     await insertRows(t, 'version_chunks', ['version_id', 'idx', '"offset"', 'length', 'hash'], chunks.map((c, i) => [versionId, i, c.offset, c.length, c.sha256]));
     if (mark.current) await t.run('UPDATE files SET current_version_id = ?, last_version = ? WHERE id = ?', [versionId, num, fileId]);
@@ -661,9 +670,10 @@ export class SqlMetaStore implements MetaStore {
       let file = await this.fileByPath(t, space, path);
       // The same content as the current version, whatever the policy: no new version.
       const current = file?.current_version_id != null
-        ? await t.get<{ id: number; num: number; size: number; content_hash: string; sha256_verified: number }>('SELECT id, num, size, content_hash, sha256_verified FROM versions WHERE id = ?', [file.current_version_id])
+        ? await t.get<{ id: number; num: number; size: number; content_hash: string; sha256_verified: number; executable: number }>('SELECT id, num, size, content_hash, sha256_verified, executable FROM versions WHERE id = ?', [file.current_version_id])
         : undefined;
-      if (current && current.content_hash === input.contentHash && current.size === input.size) {
+      // (An executable bit that changed alone is a new version, as the file's mode is part of it.)
+      if (current && current.content_hash === input.contentHash && current.size === input.size && (current.executable === 1) === !!input.executable) {
         // A hash computed from the bytes now replaces one that never was.
         if (input.sha256Verified && !current.sha256_verified) await t.run('UPDATE versions SET sha256 = ?, sha256_verified = 1 WHERE id = ?', [input.sha256, current.id]);
         if (input.upload) await t.run('DELETE FROM uploads WHERE id = ?', [input.upload.id]);
@@ -887,19 +897,41 @@ export class SqlMetaStore implements MetaStore {
     const fu = underClause(folder, 'f.path');
     const du = underClause(folder, 'path');
     const start = after ?? '';
-    const files = await this.sql.all<{ path: string; size: number; mtime: number; num: number; content_hash: string }>(
-      `SELECT f.path, v.size, v.mtime, v.num, v.content_hash FROM files f JOIN versions v ON v.id = f.current_version_id
-       WHERE f.space_id = ? AND f.trash_id IS NULL AND ${fu.sql} AND f.path > ? ORDER BY f.path LIMIT ?`,
+    const files = await this.sql.all<TreeFileRow>(
+      `${TREE_FILE_SELECT} WHERE f.space_id = ? AND f.trash_id IS NULL AND ${fu.sql} AND f.path > ? ORDER BY f.path LIMIT ?`,
       [spaceId, ...fu.params, start, limit],
     );
     const folders = await this.sql.column<string>(`SELECT path FROM folders WHERE space_id = ? AND trash_id IS NULL AND ${du.sql} AND path > ? ORDER BY path LIMIT ?`, [spaceId, ...du.params, start, limit]);
     const entries: TreeEntry[] = [
-      ...files.map((f) => ({ kind: 'file' as const, path: f.path, size: f.size, mtime: f.mtime, version: f.num, contentHash: f.content_hash })),
+      ...files.map(treeFile),
       ...folders.filter((p) => p !== folder).map((path) => ({ kind: 'folder' as const, path })),
     ];
     // The database's order is byte order of UTF-8, which is code point order.
     entries.sort((a, b) => compareCodePoints(a.path, b.path));
     return entries.slice(0, limit);
+  }
+
+  async entriesAt(spaceId: number, paths: string[]): Promise<TreeEntry[]> {
+    if (paths.length === 0) return [];
+    const marks = paths.map(() => '?').join(', ');
+    const files = await this.sql.all<TreeFileRow>(`${TREE_FILE_SELECT} WHERE f.space_id = ? AND f.trash_id IS NULL AND f.path IN (${marks})`, [spaceId, ...paths]);
+    const found: TreeEntry[] = files.map(treeFile);
+    const seen = new Set(found.map((e) => e.path));
+    const folders = await this.sql.column<string>(`SELECT path FROM folders WHERE space_id = ? AND trash_id IS NULL AND path IN (${marks})`, [spaceId, ...paths]);
+    for (const p of folders) if (!seen.has(p)) {
+      found.push({ kind: 'folder', path: p });
+      seen.add(p);
+    }
+    // A folder that is only part of its files' paths.
+    for (const p of paths) {
+      if (seen.has(p) || p === '') continue;
+      const under = underClause(p, 'path');
+      if (await this.sql.value<number>(`SELECT 1 FROM files WHERE space_id = ? AND trash_id IS NULL AND ${under.sql} LIMIT 1`, [spaceId, ...under.params])) {
+        found.push({ kind: 'folder', path: p });
+        seen.add(p);
+      }
+    }
+    return found.sort((a, b) => compareCodePoints(a.path, b.path));
   }
 
   // ------------------------------------------------------------------ folders, moves, trash

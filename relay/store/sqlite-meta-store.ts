@@ -306,6 +306,10 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       CREATE INDEX sessions_device ON sessions(device_hash);
     `);
   },
+  // 9: the executable bit of a version (POSIX `chmod +x`), kept by sync and the CLI.
+  (db) => {
+    db.exec('ALTER TABLE versions ADD COLUMN executable INTEGER NOT NULL DEFAULT 0');
+  },
 ];
 
 /** The schema version this code writes. */

@@ -85,6 +85,35 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect([...first, ...rest]).toEqual(all);
     }));
 
+    it('says what is at given paths: files, explicit and implied folders, nothing for the rest or the trashed', withStore(async (s, u) => {
+      const sp = await home(s);
+      for (const p of ['t/b.txt', 't/a/z.txt', 'gone.txt']) await commit(s, u, p, p);
+      await s.makeFolder(sp, 'empty', 1);
+      await s.trash(sp, 'gone.txt', u, 2);
+      const at = await s.entriesAt(sp, ['t/b.txt', 't/a', 't', 'empty', 'gone.txt', 'nothing', 't/a/z.txt/x']);
+      expect(at).toEqual([
+        { kind: 'folder', path: 'empty' },
+        { kind: 'folder', path: 't' },
+        { kind: 'folder', path: 't/a' },
+        { kind: 'file', path: 't/b.txt', size: 10, mtime: 5, version: 1, contentHash: h('t/b.txt') },
+      ]);
+      expect(await s.entriesAt(sp, [])).toEqual([]);
+    }));
+
+    it('keeps the executable bit of each version; a change of it alone is a new version', withStore(async (s, u) => {
+      const sp = await home(s);
+      await commit(s, u, 'run.sh', 'script');
+      expect((await commit(s, u, 'run.sh', 'script', { executable: true, base: h('script') })).unchanged).toBe(false);
+      expect((await commit(s, u, 'run.sh', 'script', { executable: true })).unchanged).toBe(true);
+      expect((await s.getVersion(sp, 'run.sh'))).toMatchObject({ version: 2, executable: true });
+      expect((await s.getVersion(sp, 'run.sh', 1))!.executable).toBeUndefined();
+      expect((await s.tree(sp, '', undefined, 10))[0]).toMatchObject({ path: 'run.sh', executable: true });
+      expect((await s.entriesAt(sp, ['run.sh']))[0]).toMatchObject({ executable: true });
+      // Restoring a version brings its bit back.
+      await s.restoreVersion(sp, 'run.sh', 1, u, 3000);
+      expect((await s.getVersion(sp, 'run.sh'))!.executable).toBeUndefined();
+    }));
+
     it('creates users with unique names (case-insensitive) and counts admins', withStore(async (s) => {
       await expect(s.createUser({ name: 'ALICE', role: 'user', passwordHash: 'y', now: 2 })).rejects.toMatchObject({ code: 'USER_EXISTS' });
       expect(await s.countAdmins()).toBe(0);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,24 @@ describe('the ferry command line', () => {
     ]);
     const raw = JSON.parse((await ferry(['ls', 'trips/album/day1/raw', '--json'], { env: aliceEnv })).stdout);
     expect(raw.entries[0]).toMatchObject({ name: 'b.bin', size: 1000, uploader: 'alice' });
+  });
+
+  it('keeps the executable bit from put to get', async () => {
+    const script = path.join(work, 'run.sh');
+    writeFileSync(script, '#!/bin/sh\necho ferry\n');
+    chmodSync(script, 0o750);
+    expect((await ferry(['put', script, '--to', 'bin'], { env: aliceEnv })).code).toBe(0);
+    const back = path.join(work, 'run-back.sh');
+    const got = await ferry(['get', 'bin/run.sh', '-o', back], { env: aliceEnv });
+    expect(got.code, got.stderr).toBe(0);
+    // x wherever the new file is readable (its other bits come from the umask here, as with git).
+    expect(statSync(back).mode & 0o111).toBe((statSync(back).mode & 0o444) >> 2);
+    expect(statSync(back).mode & 0o100).toBe(0o100);
+    writeFileSync(script, 'plain now\n');
+    chmodSync(script, 0o640);
+    expect((await ferry(['put', script, '--to', 'bin'], { env: aliceEnv })).code).toBe(0);
+    expect((await ferry(['get', 'bin/run.sh', '-o', back, '--force'], { env: aliceEnv })).code).toBe(0);
+    expect(statSync(back).mode & 0o111).toBe(0);
   });
 
   it('honours --on-conflict rename and shows history with --versions', async () => {
