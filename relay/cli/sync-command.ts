@@ -201,7 +201,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
   const state = new SqliteSyncState(path.join(stateDir(), `${id}.db`));
   const local = new NodeLocalTree(pair.local);
   const say = (line: string) => opts.out(`${new Date().toISOString()} ${pair.local}: ${line}`);
-  const engine = new SyncEngine({ client, space, remote, local, state, mode: pair.mode, device, names: opts.names, log: say });
+  const engine = new SyncEngine({ client, space, spaceId: info.id, remote, local, state, mode: pair.mode, device, names: opts.names, log: say });
   const statusFile = path.join(stateDir(), `${id}.json`);
   let writes = 0;
   const writeStatus = async () => {

@@ -1,7 +1,7 @@
 /**
- * The sync engine: keeps a local folder and a relay folder the same, for the CLI (and,
- * through the same interfaces, for the app). No Node or DOM imports: the local folder,
- * the state on disk and the connection are handed in.
+ * The sync engine: keeps a local folder and a relay folder the same, for the CLI and the
+ * app. No Node or DOM imports: the local folder, the state on disk and the connection are
+ * handed in.
  *
  * Each round is a three-way comparison of what the local folder holds now (L), what the
  * relay holds now (R) and what both held after the last round (the base, B, kept on
@@ -17,10 +17,20 @@
  * - both differ: a conflict. An edited file always wins over a delete; two edits keep
  *   both (the relay's copy at the path, this device's beside it as a conflict copy).
  *
+ * A round looks only where something may have changed: the paths the folder's watcher
+ * named, the paths the relay's change log names since the last round (`changes`, asked
+ * from the position the last round reached), and the paths an earlier round left
+ * unsettled. A full round (at start, every few minutes, when the change log cannot say
+ * what happened, when the ignore rules change) looks at everything. Either way the base
+ * stays on disk and only the part a round looks at is read, so an idle pair over a big
+ * folder holds little memory and one change costs a few lookups.
+ *
  * A round that is killed half-way is harmless: the base is only ever moved to states
- * that were reached, and a base that lags behind is caught up by the rule L = R.
+ * that were reached, a base that lags behind is caught up by the rule L = R, and the
+ * change log position is saved only after a round finished (so its changes are looked at
+ * again).
  */
-import { CHUNK_SIZE, FerryError, compareCodePoints, contentHash, portabilityProblems, joinPath, parentOf, type ChunkRef } from '../protocol/index.js';
+import { CHUNK_SIZE, FerryError, compareCodePoints, contentHash, portabilityProblems, joinPath, parentOf, type ChunkRef, type LibraryEvent } from '../protocol/index.js';
 import type { FerryClient } from '../client/connection.js';
 import { uploadFile, type FileSource } from '../client/upload.js';
 import { downloadFile, type FileSink } from '../client/download.js';
@@ -36,6 +46,8 @@ export interface LocalFile {
   mtime: number;
   /** The file's identity on its file system (inode), to tell a rename from a new file. */
   id?: string;
+  /** POSIX `+x`; absent where the file system has no such bit (then the relay's is kept). */
+  executable?: boolean;
 }
 export interface LocalFolder {
   kind: 'folder';
@@ -52,6 +64,10 @@ export interface BaseEntry {
   size?: number;
   mtime?: number;
   id?: string;
+  executable?: boolean;
+  /** Files: the relay's version number of this content (the change log's own writes are known by it). */
+  version?: number;
+  /** Written with the entry (for chunk reuse); not given back by `loadUnder`. */
   chunks?: ChunkRef[];
 }
 
@@ -62,8 +78,8 @@ export interface LocalTree {
   /** The marker file says this is the folder that was synced (a drive not mounted has none). */
   hasMarker(): Promise<boolean>;
   writeMarker(text: string): Promise<void>;
-  /** Every file and folder, except the marker and part files of downloads. */
-  scan(): Promise<LocalEntry[]>;
+  /** Every file and folder under `folder` ('' = all of it), except the marker and part files of downloads. */
+  scan(folder?: string): Promise<LocalEntry[]>;
   stat(path: string): Promise<LocalEntry | undefined>;
   hashFile(path: string): Promise<ChunkRef[]>;
   openSource(path: string): Promise<FileSource & { close(): Promise<void> }>;
@@ -77,8 +93,10 @@ export interface LocalTree {
   rmdir(path: string): Promise<boolean>;
   /** Renames; fails if `to` exists. */
   rename(from: string, to: string): Promise<void>;
+  /** Sets or clears the executable bit; absent where the file system has none. */
+  setExecutable?(path: string, executable: boolean): Promise<void>;
   readText(path: string): Promise<string | undefined>;
-  /** Removes the part files of downloads that are not wanted any more (kept: a resumable one). */
+  /** Removes the part files the scans since the last call saw, unless `keep` says a download wants one. */
   dropParts(keep: (path: string) => boolean): Promise<number>;
   /** The folder treats `a` and `A` as one name (probed once). */
   caseInsensitive?(): Promise<boolean>;
@@ -86,17 +104,35 @@ export interface LocalTree {
 
 /** The base and a few values, kept on disk. */
 export interface SyncStateStore {
-  load(): Promise<Map<string, BaseEntry>>;
+  /** The base entries at each of `roots` and under them ('' = all), without their chunk lists. */
+  loadUnder(roots: string[]): Promise<Map<string, BaseEntry>>;
+  /** Writes an entry (and its chunk list, when it has one: else the one kept stays). */
   put(entry: BaseEntry): Promise<void>;
   delete(path: string): Promise<void>;
+  /** The chunk list written with a file's entry. */
+  chunksOf(path: string): Promise<ChunkRef[] | undefined>;
+  /** A synced file holding a chunk with this SHA-256, and where in it. */
+  findChunk(sha256: string): Promise<{ path: string; offset: number } | undefined>;
+  /** A path of the base other than `path` that differs from it only in letter case. */
+  caseTwin(path: string): Promise<string | undefined>;
+  /** How many entries the base holds, how many of them are files, and their bytes. */
+  totals(): Promise<{ entries: number; files: number; bytes: number }>;
   value(name: string): Promise<string | undefined>;
   setValue(name: string, value: string | undefined): Promise<void>;
 }
 
+/** How paths are compared when a folder treats `a` and `A` as one name. */
+export function foldCase(path: string): string {
+  return path.normalize('NFC').toLowerCase();
+}
+
 export interface SyncOptions {
   client: FerryClient;
-  /** The relay space (absent: My files) and folder in it. */
+  /** The relay space as requests name it (absent: My files). */
   space?: number;
+  /** Its id, as the change log names it. */
+  spaceId: number;
+  /** The folder in it ('' = all of it). */
   remote: string;
   local: LocalTree;
   state: SyncStateStore;
@@ -138,7 +174,7 @@ export interface SyncStatus {
   transfersSince?: number;
   /** Conflict copies made, this round and before (paths in the folder). */
   conflicts: string[];
-  /** Files and folders left alone by the ignore rules. */
+  /** Files and folders left alone by the ignore rules (counted by the last full round). */
   ignored: number;
   /** Names the relay refused (or this device cannot hold), with why; never deleted. */
   skipped: { path: string; why: string }[];
@@ -146,6 +182,10 @@ export interface SyncStatus {
 }
 
 export interface RoundReport {
+  /** The round looked at everything (not only where changes were heard). */
+  full: boolean;
+  /** Paths it compared. */
+  compared: number;
   uploaded: number;
   downloaded: number;
   deleted: number;
@@ -166,8 +206,11 @@ interface RemoteFile {
   mtime: number;
   version: number;
   contentHash: string;
+  executable?: boolean;
 }
 type RemoteEntry = RemoteFile | { kind: 'folder'; path: string };
+type HereFile = LocalFile & { contentHash: string; chunks?: ChunkRef[] };
+type HereEntry = HereFile | LocalFolder;
 
 /** Small files sent or fetched at once. */
 const TRANSFERS_AT_ONCE = 8;
@@ -179,38 +222,79 @@ export const SETTLE_MS = 50;
 export const MARKER = '.ferry-sync';
 const PAUSED = 'paused';
 const ALLOW_DELETES = 'allowDeletes';
+/** The change log position the last finished round reached: `{ epoch, position }`. */
+const POSITION = 'changes';
 
-/** Identity of an entry for comparisons: a file is its content. */
-function ident(e: { kind: 'file' | 'folder'; contentHash?: string } | undefined): string | undefined {
-  return e === undefined ? undefined : e.kind === 'folder' ? 'folder' : `file:${e.contentHash}`;
+/** Identity of an entry for comparisons: a file is its content and its executable bit. */
+function ident(e: { kind: 'file' | 'folder'; contentHash?: string; executable?: boolean } | undefined): string | undefined {
+  return e === undefined ? undefined : e.kind === 'folder' ? 'folder' : `file:${e.contentHash}${e.executable ? '+x' : ''}`;
 }
 
 function depth(path: string): number {
   return path.split('/').length;
 }
 
+/** `path` is `root` or inside it ('' holds everything). */
+function within(path: string, root: string): boolean {
+  return root === '' || path === root || path.startsWith(`${root}/`);
+}
+
+/** The roots with every one inside another dropped ('' alone when it is there). */
+function outermost(roots: Iterable<string>): string[] {
+  const sorted = [...new Set(roots)].sort(compareCodePoints);
+  const out: string[] = [];
+  for (const r of sorted) if (!out.some((o) => within(r, o))) out.push(r);
+  return out;
+}
+
 export class SyncEngine {
   readonly status: SyncStatus = { state: 'syncing', files: 0, bytes: 0, doneBytes: 0, conflicts: [], ignored: 0, skipped: [] };
-  private base = new Map<string, BaseEntry>();
-  private loaded = false;
   private readonly mode: SyncMode;
   /** Bytes of this round's transfers that finished. */
   private doneBefore = 0;
   /** Bytes done of the transfers running now, by path. */
   private readonly running = new Map<string, number>();
-  /** Downloads that failed this round (their part files stay for the next). */
+  /** Downloads that failed (their part files stay for the next try). */
   private readonly pendingDownloads = new Set<string>();
+  /** Paths the watcher named since the last round began. */
+  private readonly touchedPaths = new Set<string>();
+  /** Paths a round could not settle (still being written, a transfer that failed): looked at again. */
+  private readonly retry = new Set<string>();
+  /** The next round looks at everything. */
+  private fullDue = true;
+  /** Moves this device made on the relay (`from\nto`), known again when the change log tells of them. */
+  private readonly ownMoves = new Set<string>();
 
   constructor(private readonly opts: SyncOptions) {
     this.mode = opts.mode ?? 'two-way';
   }
 
   private remotePath(rel: string): string {
-    return this.opts.remote ? joinPath(this.opts.remote, rel) : rel;
+    return this.opts.remote ? (rel === '' ? this.opts.remote : joinPath(this.opts.remote, rel)) : rel;
+  }
+
+  /** A relay path as a path in the pair, or undefined when it is outside the pair's folder. */
+  private relative(space: number | undefined, path: string | undefined): string | undefined {
+    if (space !== this.opts.spaceId || path === undefined) return undefined;
+    const remote = this.opts.remote;
+    if (remote === '') return path;
+    if (path === remote) return '';
+    return path.startsWith(`${remote}/`) ? path.slice(remote.length + 1) : undefined;
   }
 
   private log(line: string): void {
     this.opts.log?.(line);
+  }
+
+  /** The local folder changed at `path` (what a watcher reports); without a path, anywhere. */
+  touched(path?: string): void {
+    if (path === undefined || path === '') this.fullDue = true;
+    else this.touchedPaths.add(path);
+  }
+
+  /** The next round looks at everything (the periodic full scan; a watcher that may have missed events). */
+  requestFull(): void {
+    this.fullDue = true;
   }
 
   /** Lets the next round delete what the breaker held back (`ferry sync resume`). */
@@ -219,28 +303,106 @@ export class SyncEngine {
     await this.opts.state.setValue(PAUSED, undefined);
   }
 
-  private async remoteTree(): Promise<Map<string, RemoteEntry>> {
+  /** Everything under `root` on the relay (not `root` itself), as paths in the pair. */
+  private async remoteTree(root: string, into: Map<string, RemoteEntry>): Promise<void> {
     const { client, space } = this.opts;
+    const base = this.remotePath(root);
     const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
-    const found = new Map<string, RemoteEntry>();
     let after: string | undefined;
     for (;;) {
-      const page = await client.request('tree', { space, folder: this.opts.remote, after, limit: 5000 });
+      const page = await client.request('tree', { space, folder: base, after, limit: 5000 });
       for (const e of page.entries) {
         const rel = e.path.slice(prefix.length);
-        if (e.kind === 'folder') found.set(rel, { kind: 'folder', path: rel });
-        else found.set(rel, { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash! });
-        // Folders that exist only as part of a file's path.
+        if (e.kind === 'folder') into.set(rel, { kind: 'folder', path: rel });
+        else into.set(rel, { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash!, ...(e.executable ? { executable: true } : {}) });
+        // Folders that exist only as part of a file's path (inside the root only: what is
+        // outside it is not looked at this round).
         for (let p = rel.lastIndexOf('/'); p > 0; p = rel.lastIndexOf('/', p - 1)) {
           const folder = rel.slice(0, p);
-          if (found.has(folder)) break;
-          found.set(folder, { kind: 'folder', path: folder });
+          if (into.has(folder) || !within(folder, root) || folder === root) break;
+          into.set(folder, { kind: 'folder', path: folder });
         }
       }
       if (!page.more || page.entries.length === 0) break;
       after = page.entries[page.entries.length - 1].path;
     }
+  }
+
+  /** What the relay holds at and under each root. */
+  private async remoteScope(roots: string[]): Promise<Map<string, RemoteEntry>> {
+    const found = new Map<string, RemoteEntry>();
+    if (roots.includes('')) {
+      await this.remoteTree('', found);
+      return found;
+    }
+    const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
+    for (let i = 0; i < roots.length; i += 1000) {
+      const batch = roots.slice(i, i + 1000);
+      const { entries } = await this.opts.client.request('stat', { space: this.opts.space, paths: batch.map((r) => this.remotePath(r)) });
+      for (const e of entries) {
+        const rel = e.path.slice(prefix.length);
+        if (e.kind === 'folder') {
+          found.set(rel, { kind: 'folder', path: rel });
+          await this.remoteTree(rel, found);
+        } else {
+          found.set(rel, { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash!, ...(e.executable ? { executable: true } : {}) });
+        }
+      }
+    }
     return found;
+  }
+
+  /** What the local folder holds at and under each root. */
+  private async localScope(roots: string[]): Promise<LocalEntry[]> {
+    const { local } = this.opts;
+    if (roots.includes('')) return local.scan('');
+    const found: LocalEntry[] = [];
+    for (const r of roots) {
+      const st = await local.stat(r);
+      if (!st) continue;
+      found.push(st);
+      if (st.kind === 'folder') found.push(...(await local.scan(r)));
+    }
+    return found;
+  }
+
+  /**
+   * The paths the relay's change log names since the last round, in the pair's folder.
+   * Undefined when it cannot say (no position yet, or the log no longer reaches back):
+   * then the round looks at everything.
+   */
+  private async remoteChanges(): Promise<{ paths: Set<string>; next: { epoch: number; position: number } } | undefined> {
+    const saved = await this.opts.state.value(POSITION);
+    if (!saved) return undefined;
+    const { epoch, position } = JSON.parse(saved) as { epoch: number; position: number };
+    /** The last change of each path. */
+    const last = new Map<string, LibraryEvent>();
+    let since = position;
+    for (;;) {
+      const page = await this.opts.client.request('changes', { since, epoch, limit: 1000 });
+      if (page.reset) return undefined;
+      for (const e of page.events as LibraryEvent[]) {
+        const at = this.relative(e.space, e.path);
+        const from = e.kind === 'moved' ? this.relative(e.fromSpace ?? e.space, e.from) : undefined;
+        if (at !== undefined) last.set(at, e);
+        if (from !== undefined) last.set(from, e);
+      }
+      since = page.position;
+      if (!page.more) break;
+    }
+    // What this device wrote itself is in the log too: a path whose last change is what
+    // the base holds already needs no look.
+    const base = last.size ? await this.opts.state.loadUnder(outermost(last.keys())) : new Map<string, BaseEntry>();
+    const paths = new Set<string>();
+    for (const [p, e] of last) {
+      const b = base.get(p);
+      if ((e.kind === 'file.added' || e.kind === 'version.added' || e.kind === 'version.restored') && b?.kind === 'file' && b.version !== undefined && b.version === e.version) continue;
+      if (e.kind === 'folder.added' && b?.kind === 'folder') continue;
+      if ((e.kind === 'trashed' || e.kind === 'file.deleted' || e.kind === 'purged') && ![...base.keys()].some((k) => within(k, p))) continue;
+      if (e.kind === 'moved' && this.ownMoves.has(`${this.relative(e.fromSpace ?? e.space, e.from)}\n${this.relative(e.space, e.path)}`)) continue;
+      paths.add(p);
+    }
+    return { paths, next: { epoch, position: since } };
   }
 
   /** One round; see the top of this file. */
@@ -248,11 +410,7 @@ export class SyncEngine {
     const { local, state } = this.opts;
     const now = this.opts.now ?? Date.now;
     const settleMs = this.opts.settleMs ?? SETTLE_MS;
-    const report: RoundReport = { uploaded: 0, downloaded: 0, deleted: 0, moved: 0, conflicts: 0, unsettled: 0, sentBytes: 0, fetchedBytes: 0 };
-    if (!this.loaded) {
-      this.base = await state.load();
-      this.loaded = true;
-    }
+    const report: RoundReport = { full: false, compared: 0, uploaded: 0, downloaded: 0, deleted: 0, moved: 0, conflicts: 0, unsettled: 0, sentBytes: 0, fetchedBytes: 0 };
     const pause = async (why: string) => {
       this.status.state = 'paused';
       this.status.reason = why;
@@ -268,20 +426,77 @@ export class SyncEngine {
       report.paused = paused;
       return report;
     }
+    const totals = await state.totals();
     if (!(await local.hasMarker())) {
-      if (this.base.size > 0) return pause(`${local.name} has no ${MARKER} file: is it the folder that was synced (a drive not mounted)? Nothing was deleted. Put the folder back, or start the pair again to sync it as new.`);
+      if (totals.entries > 0) return pause(`${local.name} has no ${MARKER} file: is it the folder that was synced (a drive not mounted)? Nothing was deleted. Put the folder back, or start the pair again to sync it as new.`);
       await local.writeMarker(`Ferry keeps this folder in sync with ${this.opts.remote || 'My files'}. Removing this file pauses syncing.\n`);
     }
-    this.status.state = 'syncing';
-    this.status.reason = undefined;
 
+    // Where to look: what was heard since the last round. What is taken here goes back if
+    // the round fails, so nothing heard is forgotten.
+    const heard = new Set([...this.touchedPaths, ...this.retry]);
+    let full = this.fullDue;
+    this.touchedPaths.clear();
+    this.retry.clear();
+    this.fullDue = false;
+    try {
+      let next: { epoch: number; position: number } | undefined;
+      if (!full) {
+        const changes = await this.remoteChanges();
+        if (changes) {
+          for (const p of changes.paths) heard.add(p);
+          next = changes.next;
+        } else full = true;
+      }
+      if (full || heard.has(IGNORE_FILE) || heard.has('')) {
+        full = true;
+        // The position first: what changes while the relay's tree is read is looked at again.
+        const { epoch, position } = await this.opts.client.request('changes', {});
+        next = { epoch, position };
+      }
+      report.full = full;
+      const roots = full ? [''] : outermost(heard);
+      if (roots.length > 0) {
+        this.status.state = 'syncing';
+        this.status.reason = undefined;
+        const done = await this.compare(roots, full, totals, report, now, settleMs, pause);
+        if (done) return done;
+      }
+      await state.setValue(POSITION, JSON.stringify(next));
+    } catch (err) {
+      for (const p of heard) this.touchedPaths.add(p);
+      if (full) this.fullDue = true;
+      throw err;
+    }
+    this.status.files = 0;
+    this.status.bytes = 0;
+    this.status.transfersSince = undefined;
+    this.status.state = report.unsettled > 0 ? 'syncing' : 'up to date';
+    this.status.lastSyncAt = now();
+    return report;
+  }
+
+  /** Compares and brings together what is at and under `roots`; a report when the round stops early (paused). */
+  private async compare(
+    roots: string[],
+    full: boolean,
+    totals: { files: number; bytes: number },
+    report: RoundReport,
+    now: () => number,
+    settleMs: number,
+    pause: (why: string) => Promise<RoundReport>,
+  ): Promise<RoundReport | undefined> {
+    const { local, state } = this.opts;
     // What is here now, and its content (hashed only when its facts changed).
     const rules = new IgnoreRules(await local.readText(IGNORE_FILE));
+    const ignoredPath = (p: string, folder: boolean) => rules.ignores(p, folder) || [...parents(p)].some((q) => rules.ignores(q, true));
+    const base = await state.loadUnder(roots);
     let ignored = 0;
-    const here = new Map<string, (LocalFile & { contentHash: string; chunks?: ChunkRef[] }) | LocalFolder>();
+    const here = new Map<string, HereEntry>();
     const unsettled = new Set<string>();
-    for (const e of await local.scan()) {
-      if (rules.ignores(e.path, e.kind === 'folder') || [...parents(e.path)].some((p) => rules.ignores(p, true))) {
+    for (const e of await this.localScope(roots)) {
+      if (e.path === MARKER) continue;
+      if (ignoredPath(e.path, e.kind === 'folder')) {
         ignored++;
         continue;
       }
@@ -289,9 +504,9 @@ export class SyncEngine {
         here.set(e.path, e);
         continue;
       }
-      const b = this.base.get(e.path);
+      const b = base.get(e.path);
       if (b?.kind === 'file' && b.size === e.size && b.mtime === e.mtime && (b.id === undefined || e.id === undefined || b.id === e.id)) {
-        here.set(e.path, { ...e, contentHash: b.contentHash!, chunks: b.chunks });
+        here.set(e.path, { ...e, contentHash: b.contentHash! });
         continue;
       }
       if (now() - e.mtime < settleMs) {
@@ -306,42 +521,55 @@ export class SyncEngine {
       }
       here.set(e.path, { ...e, contentHash: contentHash(chunks), chunks });
     }
-    this.status.ignored = ignored;
+    if (full) this.status.ignored = ignored;
     report.unsettled = unsettled.size;
+    for (const p of unsettled) this.retry.add(p);
 
-    const there = await this.remoteTree();
+    const there = await this.remoteScope(roots);
     // The marker is this folder's own (a file of that name on the relay is not fetched over it).
     there.delete(MARKER);
-    for (const [p, e] of there) {
-      if (rules.ignores(p, e.kind === 'folder') || [...parents(p)].some((q) => rules.ignores(q, true))) there.delete(p);
-    }
+    for (const [p, e] of there) if (ignoredPath(p, e.kind === 'folder')) there.delete(p);
 
     // Names from the relay this device cannot hold: skipped (no step at all, so nothing
     // is deleted on either side because of them) and reported.
-    const cannotHold = await this.unholdable(here, there);
+    const cannotHold = await this.unholdable(here, there, base);
 
-    // Chunks this device holds, for downloads that can reuse them.
-    const chunkAt = new Map<string, { path: string; offset: number }>();
+    // Chunks this device holds, for downloads that can reuse them: what this round hashed,
+    // then what the base says synced files hold.
+    const hashedHere = new Map<string, { path: string; offset: number }>();
     for (const e of here.values()) {
-      if (e.kind === 'file' && e.chunks) for (const c of e.chunks) chunkAt.set(c.sha256, { path: e.path, offset: c.offset });
+      if (e.kind === 'file' && e.chunks) for (const c of e.chunks) hashedHere.set(c.sha256, { path: e.path, offset: c.offset });
     }
     const reuse = async (sha256: string, length: number) => {
-      const at = chunkAt.get(sha256);
+      const at = hashedHere.get(sha256) ?? (await state.findChunk(sha256));
       return at ? local.readRange(at.path, at.offset, length) : undefined;
     };
 
-    const paths = new Set([...here.keys(), ...there.keys(), ...this.base.keys()]);
+    // A local file without an executable bit of its own (a file system without one) has
+    // the one the base or the relay says.
+    const executableHere = (L: HereFile, B: BaseEntry | undefined, R: RemoteEntry | undefined): boolean | undefined =>
+      L.executable ?? (B?.kind === 'file' && B.contentHash === L.contentHash ? B.executable : R?.kind === 'file' && R.contentHash === L.contentHash ? R.executable : undefined);
+    const effective = (p: string): HereEntry | undefined => {
+      const L = here.get(p);
+      if (L?.kind !== 'file' || L.executable !== undefined) return L;
+      const x = executableHere(L, base.get(p), there.get(p));
+      return x ? { ...L, executable: true } : L;
+    };
+
+    const paths = new Set([...here.keys(), ...there.keys(), ...base.keys()]);
     for (const p of unsettled) paths.delete(p);
     for (const p of cannotHold) paths.delete(p);
+    report.compared = paths.size;
     type Step =
       | { do: 'upload'; path: string; base: string }
       | { do: 'download'; path: string; remote: RemoteFile; expect: BaseEntry | undefined }
+      | { do: 'mode-local'; path: string; remote: RemoteFile }
       | { do: 'mkdir-remote' | 'mkdir-local' | 'trash' | 'remove-local' | 'rmdir-local' | 'same'; path: string };
     const steps: Step[] = [];
     for (const p of paths) {
-      const L = here.get(p);
+      const L = effective(p);
       const R = there.get(p);
-      const B = this.base.get(p);
+      const B = base.get(p);
       const l = ident(L);
       const r = ident(R);
       const b = ident(B);
@@ -356,6 +584,7 @@ export class SyncEngine {
         if (!pull) continue;
         if (R === undefined) steps.push({ do: L!.kind === 'folder' ? 'rmdir-local' : 'remove-local', path: p });
         else if (R.kind === 'folder') steps.push({ do: 'mkdir-local', path: p });
+        else if (L?.kind === 'file' && L.contentHash === R.contentHash) steps.push({ do: 'mode-local', path: p, remote: R });
         else steps.push({ do: 'download', path: p, remote: R, expect: B });
       } else if (r === b) {
         // Only this device changed.
@@ -390,16 +619,17 @@ export class SyncEngine {
       }
       return m;
     };
-    const localDeletes = byContent('trash', (p) => (this.base.get(p)?.kind === 'file' ? this.base.get(p)!.contentHash : undefined));
+    const baseContent = (p: string) => (base.get(p)?.kind === 'file' ? base.get(p)!.contentHash : undefined);
+    const localDeletes = byContent('trash', baseContent);
     for (const s of steps) {
       if (s.do !== 'upload' || s.base !== '' || there.has(s.path)) continue;
-      const L = here.get(s.path) as { contentHash: string };
+      const L = here.get(s.path) as HereFile;
       const gone = localDeletes.get(L.contentHash);
       if (!gone) continue;
       localDeletes.delete(L.contentHash);
       moves.push({ from: gone.path, to: s.path, where: 'remote' });
     }
-    const remoteDeletes = byContent('remove-local', (p) => (this.base.get(p)?.kind === 'file' ? this.base.get(p)!.contentHash : undefined));
+    const remoteDeletes = byContent('remove-local', baseContent);
     for (const s of steps) {
       if (s.do !== 'download' || here.has(s.path)) continue;
       const gone = remoteDeletes.get(s.remote.contentHash);
@@ -410,18 +640,16 @@ export class SyncEngine {
     const moved = new Set(moves.flatMap((m) => [m.from, m.to]));
     const todo = steps.filter((s) => !moved.has(s.path));
 
-    // The mass-delete breaker.
-    const trashes = todo.filter((s) => s.do === 'trash' && this.base.get(s.path)?.kind === 'file');
-    const baseFiles = [...this.base.values()].filter((e) => e.kind === 'file');
-    const baseBytes = baseFiles.reduce((n, e) => n + (e.size ?? 0), 0);
-    const goneBytes = trashes.reduce((n, s) => n + (this.base.get(s.path)?.size ?? 0), 0);
+    // The mass-delete breaker, against everything the base holds.
+    const trashes = todo.filter((s) => s.do === 'trash' && base.get(s.path)?.kind === 'file');
+    const goneBytes = trashes.reduce((n, s) => n + (base.get(s.path)?.size ?? 0), 0);
     const share = this.opts.maxDeleteShare ?? 0.5;
-    if (trashes.length >= (this.opts.minDeletes ?? 5) && (trashes.length > share * baseFiles.length || goneBytes > share * baseBytes)) {
+    if (trashes.length >= (this.opts.minDeletes ?? 5) && (trashes.length > share * totals.files || goneBytes > share * totals.bytes)) {
       if ((await state.value(ALLOW_DELETES)) !== '1') {
-        return pause(`${trashes.length} of ${baseFiles.length} files (${goneBytes} of ${baseBytes} bytes) are gone from ${local.name}; deleting them on the relay waits until you confirm with: ferry sync resume`);
+        return pause(`${trashes.length} of ${totals.files} files (${goneBytes} of ${totals.bytes} bytes) are gone from ${local.name}; deleting them on the relay waits until you confirm with: ferry sync resume`);
       }
     }
-    await state.setValue(ALLOW_DELETES, undefined);
+    if (trashes.length > 0) await state.setValue(ALLOW_DELETES, undefined);
 
     const transfers = todo.filter((s) => s.do === 'upload' || s.do === 'download');
     this.status.files = transfers.length;
@@ -432,14 +660,19 @@ export class SyncEngine {
     this.running.clear();
 
     const putBase = async (e: BaseEntry) => {
-      this.base.set(e.path, e);
+      base.set(e.path, e);
       await state.put(e);
     };
     const dropBase = async (p: string) => {
-      if (!this.base.delete(p)) return;
+      if (!base.delete(p)) return;
       await state.delete(p);
     };
-    const fileBase = (L: LocalFile & { contentHash: string; chunks?: ChunkRef[] }): BaseEntry => ({ path: L.path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, chunks: L.chunks });
+    const fileBase = (L: HereFile): BaseEntry => ({ path: L.path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, ...(L.executable ? { executable: true } : {}), chunks: L.chunks });
+    /** The base already says this (a round over everything writes only what moved on). */
+    const sameAsBase = (e: BaseEntry) => {
+      const b = base.get(e.path);
+      return !!b && e.chunks === undefined && b.kind === e.kind && b.contentHash === e.contentHash && b.size === e.size && b.mtime === e.mtime && b.id === e.id && !!b.executable === !!e.executable && b.version === e.version;
+    };
 
     // Folders first, shallow before deep.
     for (const s of todo.filter((s) => s.do === 'mkdir-local' || s.do === 'mkdir-remote').sort((a, b) => depth(a.path) - depth(b.path))) {
@@ -449,24 +682,31 @@ export class SyncEngine {
     }
     for (const m of moves) {
       if (m.where === 'remote') {
-        const L = here.get(m.to) as LocalFile & { contentHash: string; chunks?: ChunkRef[] };
+        const L = effective(m.to) as HereFile;
         try {
           await this.opts.client.request('move', { space: this.opts.space, path: this.remotePath(m.from), toSpace: this.opts.space, to: this.remotePath(m.to) });
         } catch (err) {
           this.log(`move ${m.from} → ${m.to} on the relay failed (${(err as FerryError).code}); next round sends it as a new file`);
+          this.retry.add(m.to);
           continue;
         }
+        this.ownMoves.add(`${m.from}\n${m.to}`);
+        const version = base.get(m.from)?.version;
         await dropBase(m.from);
-        await putBase(fileBase(L));
+        await putBase({ ...fileBase(L), ...(version !== undefined ? { version } : {}) });
       } else {
         const before = await local.stat(m.from);
-        const b = this.base.get(m.from)!;
-        if (!before || before.kind !== 'file' || before.size !== b.size || before.mtime !== b.mtime) continue;
+        const b = base.get(m.from)!;
+        if (!before || before.kind !== 'file' || before.size !== b.size || before.mtime !== b.mtime) {
+          this.retry.add(m.to);
+          continue;
+        }
         await local.mkdir(parentOf(m.to));
         await local.rename(m.from, m.to);
         const after = (await local.stat(m.to)) as LocalFile;
+        const chunks = await state.chunksOf(m.from);
         await dropBase(m.from);
-        await putBase({ ...b, path: m.to, size: after.size, mtime: after.mtime, id: after.id });
+        await putBase({ ...b, path: m.to, size: after.size, mtime: after.mtime, id: after.id, chunks });
       }
       report.moved++;
       this.log(`moved ${m.from} → ${m.to}${m.where === 'local' ? ' here' : ' on the relay'}`);
@@ -479,27 +719,39 @@ export class SyncEngine {
       try {
         if (s.do === 'same') {
           this.pendingDownloads.delete(s.path);
-          const L = here.get(s.path);
+          const L = effective(s.path);
+          const R = there.get(s.path);
           if (L === undefined) await dropBase(s.path);
-          else if (L.kind === 'folder') await putBase({ path: s.path, kind: 'folder' });
-          else await putBase(fileBase(L as LocalFile & { contentHash: string }));
+          else {
+            const e: BaseEntry = L.kind === 'folder' ? { path: s.path, kind: 'folder' } : { ...fileBase(L), ...(R?.kind === 'file' ? { version: R.version } : {}) };
+            if (!sameAsBase(e)) await putBase(e);
+          }
         } else if (s.do === 'upload') {
-          await this.upload(s.path, s.base, here.get(s.path) as LocalFile & { contentHash: string; chunks?: ChunkRef[] }, there, report, putBase);
+          await this.upload(s.path, s.base, effective(s.path) as HereFile, there, report, putBase);
         } else if (s.do === 'download') {
           this.pendingDownloads.add(s.path);
           await this.download(s.path, s.remote, s.expect, reuse, report, putBase);
           this.pendingDownloads.delete(s.path);
+        } else if (s.do === 'mode-local') {
+          const L = here.get(s.path) as HereFile;
+          if (local.setExecutable) await local.setExecutable(s.path, !!s.remote.executable);
+          const now = (await local.stat(s.path)) as LocalFile;
+          await putBase({ ...fileBase(L), mtime: now.mtime, executable: !!s.remote.executable, version: s.remote.version });
+          this.log(`${s.path} is ${s.remote.executable ? '' : 'no longer '}executable`);
         }
       } catch (err) {
         const code = (err as FerryError).code;
         if (code === 'CONNECTION_LOST' || code === 'SESSION_EXPIRED' || code === 'AUTH_REQUIRED') throw err;
         if (code === 'BAD_PATH' || code === 'PATH_CONFLICT' || code === 'IS_FOLDER') this.skip(s.path, (err as Error).message);
-        else this.log(`${s.path}: ${code ?? 'ERROR'}: ${(err as Error).message} (tried again next round)`);
+        else {
+          this.retry.add(s.path);
+          this.log(`${s.path}: ${code ?? 'ERROR'}: ${(err as Error).message} (tried again next round)`);
+        }
       }
     };
     const sizeOf = (s: Step) => (s.do === 'download' ? s.remote.size : s.do === 'upload' ? (here.get(s.path) as LocalFile).size : 0);
     const big = todo.filter((s) => (s.do === 'upload' || s.do === 'download') && sizeOf(s) > CHUNK_SIZE);
-    const small = todo.filter((s) => !big.includes(s) && (s.do === 'same' || s.do === 'upload' || s.do === 'download'));
+    const small = todo.filter((s) => !big.includes(s) && (s.do === 'same' || s.do === 'upload' || s.do === 'download' || s.do === 'mode-local'));
     let fatal: unknown;
     const drain = async (queue: Step[]) => {
       while (queue.length > 0 && fatal === undefined) {
@@ -515,7 +767,7 @@ export class SyncEngine {
 
     // Deletes last: files, then folders deepest first.
     for (const s of todo.filter((s) => s.do === 'trash' || s.do === 'remove-local')) {
-      const b = this.base.get(s.path);
+      const b = base.get(s.path);
       if (s.do === 'trash') {
         if (b?.kind === 'folder') continue;
         try {
@@ -526,19 +778,22 @@ export class SyncEngine {
       } else {
         // Only if it is still what was synced: a change since is kept (and sent next round).
         const now = await local.stat(s.path);
-        if (now && (now.kind !== 'file' || now.size !== b?.size || now.mtime !== b?.mtime)) continue;
+        if (now && (now.kind !== 'file' || now.size !== b?.size || now.mtime !== b?.mtime)) {
+          this.retry.add(s.path);
+          continue;
+        }
         if (now) await local.remove(s.path);
       }
       await dropBase(s.path);
       report.deleted++;
       this.log(`deleted ${s.path}${s.do === 'trash' ? ' on the relay (in its trash)' : ' here'}`);
     }
-    const folders = todo.filter((s) => s.do === 'rmdir-local' || (s.do === 'trash' && this.base.get(s.path)?.kind === 'folder')).sort((a, b) => depth(b.path) - depth(a.path));
+    const folders = todo.filter((s) => s.do === 'rmdir-local' || (s.do === 'trash' && base.get(s.path)?.kind === 'folder')).sort((a, b) => depth(b.path) - depth(a.path));
     for (const s of folders) {
       if (s.do === 'rmdir-local') {
         if (!(await local.rmdir(s.path))) continue;
       } else {
-        const under = [...there.keys()].some((p) => p.startsWith(`${s.path}/`) && this.base.has(p));
+        const under = [...there.keys()].some((p) => p.startsWith(`${s.path}/`) && base.has(p));
         if (under) continue;
         await this.opts.client.request('trash', { space: this.opts.space, path: this.remotePath(s.path) }).catch((err) => {
           if ((err as FerryError).code !== 'NOT_FOUND') throw err;
@@ -550,24 +805,19 @@ export class SyncEngine {
     // A part file left by a download that was killed is resumed by the next download of
     // the same file; once that file is in sync (or gone) nothing needs it.
     await local.dropParts((p) => this.pendingDownloads.has(p));
-    this.status.files = 0;
-    this.status.bytes = 0;
-    this.status.transfersSince = undefined;
-    this.status.state = report.unsettled > 0 ? 'syncing' : 'up to date';
-    this.status.lastSyncAt = now();
-    return report;
+    return undefined;
   }
 
   private caseFolds: boolean | undefined;
 
   /** Relay paths this device cannot hold (see SyncOptions.names), each reported once. */
-  private async unholdable(here: Map<string, unknown>, there: Map<string, RemoteEntry>): Promise<Set<string>> {
+  private async unholdable(here: Map<string, unknown>, there: Map<string, RemoteEntry>, base: Map<string, BaseEntry>): Promise<Set<string>> {
     const names = this.opts.names ?? 'posix';
     this.caseFolds ??= names !== 'posix' || ((await this.opts.local.caseInsensitive?.()) ?? false);
     const out = new Set<string>();
     if (names !== 'posix') {
       for (const p of there.keys()) {
-        if (here.has(p) || this.base.has(p)) continue;
+        if (here.has(p) || base.has(p)) continue;
         for (const seg of p.split('/')) {
           const problems = portabilityProblems(seg)[names];
           if (problems.length) {
@@ -580,11 +830,16 @@ export class SyncEngine {
     }
     if (this.caseFolds) {
       // One name per folded spelling: what is here or was synced wins, then the first in order.
-      const fold = (p: string) => p.normalize('NFC').toLowerCase();
+      const fold = foldCase;
       const taken = new Map<string, string>();
-      for (const p of [...here.keys(), ...this.base.keys()]) taken.set(fold(p), p);
+      for (const p of [...here.keys(), ...base.keys()]) taken.set(fold(p), p);
       for (const p of [...there.keys()].sort(compareCodePoints)) {
         if (out.has(p)) continue;
+        // A twin synced before, outside what this round looks at.
+        if (!here.has(p) && !base.has(p) && !taken.has(fold(p))) {
+          const twin = await this.opts.state.caseTwin(p);
+          if (twin !== undefined) taken.set(fold(p), twin);
+        }
         const owner = taken.get(fold(p));
         if (owner === undefined) taken.set(fold(p), p);
         else if (owner !== p) {
@@ -621,7 +876,7 @@ export class SyncEngine {
   private async upload(
     path: string,
     base: string,
-    L: LocalFile & { contentHash: string; chunks?: ChunkRef[] },
+    L: HereFile,
     there: Map<string, RemoteEntry>,
     report: RoundReport,
     putBase: (e: BaseEntry) => Promise<void>,
@@ -636,6 +891,7 @@ export class SyncEngine {
         chunks: L.chunks,
         base,
         device: this.opts.device,
+        executable: !!L.executable,
         onProgress: (p) => this.progress(path, p.done),
       });
     } finally {
@@ -644,7 +900,7 @@ export class SyncEngine {
     report.sentBytes += result.stats.sentBytes;
     this.finished(path, L.size);
     if (result.contentHash !== L.contentHash) throw new FerryError('LOCAL_CHANGED', `${path} changed while it was sent; sent again next round.`);
-    const entry: BaseEntry = { path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, chunks: result.chunks };
+    const entry: BaseEntry = { path, kind: 'file', contentHash: L.contentHash, size: L.size, mtime: L.mtime, id: L.id, ...(L.executable ? { executable: true } : {}), version: result.version, chunks: result.chunks };
     if (result.conflict === 'copy') {
       // This device's content is at the conflict copy on the relay: keep it under that name
       // here too, and let the relay's file come to the path.
@@ -703,7 +959,7 @@ export class SyncEngine {
     report.fetchedBytes += stats.fetchedBytes;
     report.downloaded++;
     const now = (await local.stat(path)) as LocalFile;
-    await putBase({ path, kind: 'file', contentHash: meta.contentHash, size: now.size, mtime: now.mtime, id: now.id, chunks: meta.chunks });
+    await putBase({ path, kind: 'file', contentHash: meta.contentHash, size: now.size, mtime: now.mtime, id: now.id, ...(meta.executable ? { executable: true } : {}), version: meta.version, chunks: meta.chunks });
     this.log(`fetched ${path} (${stats.fetchedBytes} bytes of ${R.size})`);
   }
 }

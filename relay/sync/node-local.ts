@@ -5,12 +5,13 @@
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ChunkRef } from '../protocol/index.js';
 import { hashFile } from '../client/index.js';
-import { fileSink, openFileSource } from '../cli/node-files.js';
-import { MARKER, type BaseEntry, type LocalEntry, type LocalTree, type SyncStateStore } from './engine.js';
+import { fileSink, isExecutableMode, openFileSource, setExecutable } from '../cli/node-files.js';
+import { MARKER, foldCase, type BaseEntry, type LocalEntry, type LocalTree, type SyncStateStore } from './engine.js';
 
 const PART = /^\..*\.ferry-part$/;
 
@@ -33,39 +34,49 @@ export class NodeLocalTree implements LocalTree {
     await writeFile(this.abs(MARKER), text);
   }
 
-  /** Part files the last scan saw. */
-  private parts: string[] = [];
+  /** Part files the scans since the last `dropParts` saw. */
+  private parts = new Set<string>();
 
-  async scan(): Promise<LocalEntry[]> {
+  private entry(rel: string, s: Stats): LocalEntry | undefined {
+    if (s.isDirectory()) return { kind: 'folder', path: rel };
+    if (!s.isFile()) return undefined;
+    const e: LocalEntry = { kind: 'file', path: rel, size: s.size, mtime: Math.floor(s.mtimeMs), id: `${s.dev}:${s.ino}` };
+    // Windows has no executable bit: the relay's is kept.
+    if (process.platform !== 'win32') e.executable = isExecutableMode(s.mode);
+    return e;
+  }
+
+  async scan(folder = ''): Promise<LocalEntry[]> {
     const found: LocalEntry[] = [];
-    const parts: string[] = [];
+    const parts = this.parts;
     const walk = async (rel: string) => {
       const names = await readdir(this.abs(rel), { withFileTypes: true }).catch(() => []);
       for (const d of names) {
         const p = rel ? `${rel}/${d.name}` : d.name;
-        if (PART.test(d.name) && d.isFile()) parts.push(p);
+        if (PART.test(d.name) && d.isFile()) parts.add(p);
         if (p === MARKER || PART.test(d.name)) continue;
         if (d.isDirectory()) {
           found.push({ kind: 'folder', path: p });
           await walk(p);
         } else if (d.isFile()) {
           const s = await lstat(this.abs(p)).catch(() => undefined);
-          if (s?.isFile()) found.push({ kind: 'file', path: p, size: s.size, mtime: Math.floor(s.mtimeMs), id: `${s.dev}:${s.ino}` });
+          const e = s?.isFile() ? this.entry(p, s) : undefined;
+          if (e) found.push(e);
         }
         // Symbolic links and special files are not synced.
       }
     };
-    await walk('');
-    this.parts = parts;
+    await walk(folder);
     return found;
   }
 
   async stat(rel: string): Promise<LocalEntry | undefined> {
     const s = await lstat(this.abs(rel)).catch(() => undefined);
-    if (!s) return undefined;
-    if (s.isDirectory()) return { kind: 'folder', path: rel };
-    if (s.isFile()) return { kind: 'file', path: rel, size: s.size, mtime: Math.floor(s.mtimeMs), id: `${s.dev}:${s.ino}` };
-    return undefined;
+    return s ? this.entry(rel, s) : undefined;
+  }
+
+  async setExecutable(rel: string, executable: boolean): Promise<void> {
+    await setExecutable(this.abs(rel), executable);
   }
 
   async hashFile(rel: string): Promise<ChunkRef[]> {
@@ -147,7 +158,7 @@ export class NodeLocalTree implements LocalTree {
       await unlink(this.abs(part)).catch(() => {});
       n++;
     }
-    this.parts = [];
+    this.parts.clear();
     return n;
   }
 
@@ -156,48 +167,140 @@ export class NodeLocalTree implements LocalTree {
   }
 }
 
-/** A pair's state: the base (one row per path) and named values. */
+/**
+ * A pair's state: the base (one row per path, with its case-folded form, its size and
+ * whether it is a file, for lookups that must not read everything), the chunk lists of
+ * synced files (which file holds which chunk, for reuse by downloads) and named values.
+ * Nothing is held in memory: a round reads the part of the base it looks at.
+ */
 export class SqliteSyncState implements SyncStateStore {
   private readonly db: Database.Database;
+  private readonly q: Record<'putBase' | 'dropBase' | 'dropChunks' | 'addChunk' | 'chunksOf' | 'findChunk' | 'twins' | 'totals' | 'one' | 'under' | 'all' | 'value' | 'setValue' | 'dropValue', Database.Statement>;
 
   constructor(file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS base (path TEXT PRIMARY KEY, entry TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS vals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-    `);
+    migrateSyncState(this.db);
+    const st = (sql: string) => this.db.prepare(sql);
+    this.q = {
+      putBase: st('INSERT INTO base (path, entry, fold, size, is_file) VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET entry = excluded.entry, fold = excluded.fold, size = excluded.size, is_file = excluded.is_file'),
+      dropBase: st('DELETE FROM base WHERE path = ?'),
+      dropChunks: st('DELETE FROM base_chunks WHERE path = ?'),
+      addChunk: st('INSERT INTO base_chunks (path, idx, sha256, "offset", length) VALUES (?, ?, ?, ?, ?)'),
+      chunksOf: st('SELECT sha256, "offset", length FROM base_chunks WHERE path = ? ORDER BY idx'),
+      findChunk: st('SELECT path, "offset" FROM base_chunks WHERE sha256 = ? LIMIT 1'),
+      twins: st('SELECT path FROM base WHERE fold = ? AND path <> ? LIMIT 1'),
+      totals: st('SELECT count(*) AS entries, coalesce(sum(is_file), 0) AS files, coalesce(sum(size), 0) AS bytes FROM base'),
+      one: st('SELECT entry FROM base WHERE path = ?'),
+      // Under a folder: its path followed by '/' up to (not including) its path followed
+      // by '0', the next character after '/' (text compares byte by byte).
+      under: st('SELECT entry FROM base WHERE path > ? AND path < ?'),
+      all: st('SELECT entry FROM base'),
+      value: st('SELECT value FROM vals WHERE name = ?'),
+      setValue: st('INSERT INTO vals (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
+      dropValue: st('DELETE FROM vals WHERE name = ?'),
+    };
   }
 
-  async load(): Promise<Map<string, BaseEntry>> {
-    const rows = this.db.prepare('SELECT entry FROM base').all() as { entry: string }[];
-    return new Map(rows.map((r) => {
+  async loadUnder(roots: string[]): Promise<Map<string, BaseEntry>> {
+    const rows: { entry: string }[] = [];
+    if (roots.includes('')) rows.push(...(this.q.all.all() as { entry: string }[]));
+    else {
+      for (const r of roots) {
+        const one = this.q.one.get(r) as { entry: string } | undefined;
+        if (one) rows.push(one);
+        rows.push(...(this.q.under.all(`${r}/`, `${r}0`) as { entry: string }[]));
+      }
+    }
+    const m = new Map<string, BaseEntry>();
+    for (const r of rows) {
       const e = JSON.parse(r.entry) as BaseEntry;
-      return [e.path, e];
-    }));
+      m.set(e.path, e);
+    }
+    return m;
   }
 
   async put(entry: BaseEntry): Promise<void> {
-    this.db.prepare('INSERT INTO base (path, entry) VALUES (?, ?) ON CONFLICT (path) DO UPDATE SET entry = excluded.entry').run(entry.path, JSON.stringify(entry));
+    const { chunks, ...rest } = entry;
+    this.db.transaction(() => {
+      this.q.putBase.run(entry.path, JSON.stringify(rest), foldCase(entry.path), entry.kind === 'file' ? (entry.size ?? 0) : 0, entry.kind === 'file' ? 1 : 0);
+      if (entry.kind === 'folder') this.q.dropChunks.run(entry.path);
+      else if (chunks) {
+        this.q.dropChunks.run(entry.path);
+        chunks.forEach((c, i) => this.q.addChunk.run(entry.path, i, c.sha256, c.offset, c.length));
+      }
+    })();
   }
 
   async delete(p: string): Promise<void> {
-    this.db.prepare('DELETE FROM base WHERE path = ?').run(p);
+    this.db.transaction(() => {
+      this.q.dropBase.run(p);
+      this.q.dropChunks.run(p);
+    })();
+  }
+
+  async chunksOf(p: string): Promise<ChunkRef[] | undefined> {
+    const rows = this.q.chunksOf.all(p) as ChunkRef[];
+    return rows.length ? rows : undefined;
+  }
+
+  async findChunk(sha256: string): Promise<{ path: string; offset: number } | undefined> {
+    return this.q.findChunk.get(sha256) as { path: string; offset: number } | undefined;
+  }
+
+  async caseTwin(p: string): Promise<string | undefined> {
+    return (this.q.twins.get(foldCase(p), p) as { path: string } | undefined)?.path;
+  }
+
+  async totals(): Promise<{ entries: number; files: number; bytes: number }> {
+    return this.q.totals.get() as { entries: number; files: number; bytes: number };
   }
 
   async value(name: string): Promise<string | undefined> {
-    return (this.db.prepare('SELECT value FROM vals WHERE name = ?').get(name) as { value: string } | undefined)?.value;
+    return (this.q.value.get(name) as { value: string } | undefined)?.value;
   }
 
   async setValue(name: string, value: string | undefined): Promise<void> {
-    if (value === undefined) this.db.prepare('DELETE FROM vals WHERE name = ?').run(name);
-    else this.db.prepare('INSERT INTO vals (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+    if (value === undefined) this.q.dropValue.run(name);
+    else this.q.setValue.run(name, value);
   }
 
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * The state file's schema, by `PRAGMA user_version`: 1 is the first (each row's entry
+ * JSON held its chunk list); 2 moves chunk lists to their own table and adds the columns
+ * lookups need.
+ */
+function migrateSyncState(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS base (path TEXT PRIMARY KEY, entry TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS vals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `);
+  const at = db.pragma('user_version', { simple: true }) as number;
+  if (at >= 2) return;
+  db.transaction(() => {
+    db.exec(`
+      ALTER TABLE base ADD COLUMN fold TEXT;
+      ALTER TABLE base ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE base ADD COLUMN is_file INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE base_chunks (path TEXT NOT NULL, idx INTEGER NOT NULL, sha256 TEXT NOT NULL, "offset" INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (path, idx));
+      CREATE INDEX base_chunks_sha256 ON base_chunks(sha256);
+      CREATE INDEX base_fold ON base(fold);
+    `);
+    const update = db.prepare('UPDATE base SET entry = ?, fold = ?, size = ?, is_file = ? WHERE path = ?');
+    const add = db.prepare('INSERT INTO base_chunks (path, idx, sha256, "offset", length) VALUES (?, ?, ?, ?, ?)');
+    for (const row of db.prepare('SELECT path, entry FROM base').all() as { path: string; entry: string }[]) {
+      const { chunks, ...rest } = JSON.parse(row.entry) as BaseEntry;
+      update.run(JSON.stringify(rest), foldCase(row.path), rest.kind === 'file' ? (rest.size ?? 0) : 0, rest.kind === 'file' ? 1 : 0, row.path);
+      chunks?.forEach((c, i) => add.run(row.path, i, c.sha256, c.offset, c.length));
+    }
+    db.pragma('user_version = 2');
+  })();
 }
 
 /** Files the folder holds that a killed download left (for tests and `status`). */
@@ -219,7 +322,7 @@ export async function partFiles(root: string): Promise<string[]> {
  * stat per file, which for 100,000 files costs memory and a long start. New folders are
  * watched as they appear. Returns a stop function, or undefined if the folder is missing.
  */
-export function watchFolder(root: string, changed: () => void): (() => void) | undefined {
+export function watchFolder(root: string, changed: (path?: string) => void): (() => void) | undefined {
   if (!existsSync(root)) return undefined;
   const watchers = new Map<string, FSWatcher>();
   let closed = false;
@@ -236,8 +339,10 @@ export function watchFolder(root: string, changed: () => void): (() => void) | u
     let w: FSWatcher;
     try {
       w = watch(dir, { persistent: true }, (_type, name) => {
-        changed();
-        if (name) void appeared(path.join(dir, name.toString()));
+        if (!name) return changed();
+        const at = path.join(dir, name.toString());
+        changed(path.relative(root, at).split(path.sep).join('/'));
+        void appeared(at);
       });
     } catch {
       return; // gone already
@@ -252,7 +357,7 @@ export function watchFolder(root: string, changed: () => void): (() => void) | u
       if (watchers.has(p)) return;
       await add(p);
       // What was written into it before its watch began is seen by one more round.
-      changed();
+      changed(path.relative(root, p).split(path.sep).join('/'));
     } else if (!s) forget(p);
   };
   void add(root);

@@ -19,11 +19,12 @@ export interface SyncLoopOptions {
   spaceId: number;
   remote: string;
   /**
-   * Starts watching the local folder; calls `changed` on every event. Returns a stop
-   * function, or undefined when the folder cannot be watched now (tried again at the next
-   * full scan).
+   * Starts watching the local folder; calls `changed` on every event, with the path it
+   * names (relative, `/`-separated) or none when it cannot say. Returns a stop function,
+   * or undefined when the folder cannot be watched now (tried again at the next full
+   * scan).
    */
-  watch(changed: () => void): (() => void) | undefined;
+  watch(changed: (path?: string) => void): (() => void) | undefined;
   /** A full scan this often even when nothing was heard. */
   fullScanMs: number;
   /** Stop after the first complete round (nothing left unsettled). */
@@ -64,11 +65,15 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
   });
   let unwatch: (() => void) | undefined;
   const startWatching = () => {
-    unwatch = opts.watch(() => schedule(LOCAL_BATCH_MS));
+    unwatch = opts.watch((path) => {
+      engine.touched(path);
+      schedule(LOCAL_BATCH_MS);
+    });
   };
   startWatching();
   const full = setInterval(() => {
     if (!unwatch) startWatching();
+    engine.requestFull();
     schedule(0);
   }, opts.fullScanMs);
   const status = async () => {

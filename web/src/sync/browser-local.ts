@@ -15,7 +15,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { FerryError, type ChunkRef } from '../../../relay/protocol';
 import type { FileSink, FileSource } from '../../../relay/client';
-import { MARKER, type BaseEntry, type LocalEntry, type LocalTree, type SyncStateStore } from '../../../relay/sync/engine';
+import { MARKER, foldCase, type BaseEntry, type LocalEntry, type LocalTree, type SyncStateStore } from '../../../relay/sync/engine';
 import { deleteSyncRow, putSyncRow, syncRow, syncRows } from '../storage/db';
 
 /** What lib.dom does not declare yet. */
@@ -50,7 +50,8 @@ export interface BrowserTreeTools {
 
 export class BrowserLocalTree implements LocalTree {
   readonly name: string;
-  private parts: string[] = [];
+  /** Part files the scans since the last `dropParts` saw. */
+  private readonly parts = new Set<string>();
 
   constructor(
     private readonly root: FileSystemDirectoryHandle,
@@ -90,13 +91,13 @@ export class BrowserLocalTree implements LocalTree {
     await w.close();
   }
 
-  async scan(): Promise<LocalEntry[]> {
+  async scan(folder = ''): Promise<LocalEntry[]> {
     const found: LocalEntry[] = [];
-    const parts: string[] = [];
+    const parts = this.parts;
     const walk = async (dir: FileSystemDirectoryHandle, rel: string) => {
       for await (const [name, h] of (dir as DirHandle).entries()) {
         const p = rel ? `${rel}/${name}` : name;
-        if (h.kind === 'file' && PART.test(name)) parts.push(p);
+        if (h.kind === 'file' && PART.test(name)) parts.add(p);
         if (p === MARKER || PART.test(name) || SWAP.test(name)) continue;
         if (h.kind === 'directory') {
           found.push({ kind: 'folder', path: p });
@@ -107,8 +108,14 @@ export class BrowserLocalTree implements LocalTree {
         }
       }
     };
-    await walk(this.root, '');
-    this.parts = parts;
+    let start: FileSystemDirectoryHandle;
+    try {
+      start = folder === '' ? this.root : await this.dir(folder.split('/'));
+    } catch (err) {
+      if (notFound(err)) return found;
+      throw err;
+    }
+    await walk(start, folder);
     return found;
   }
 
@@ -259,7 +266,7 @@ export class BrowserLocalTree implements LocalTree {
       await this.remove(p).catch(() => {});
       n++;
     }
-    this.parts = [];
+    this.parts.clear();
     return n;
   }
 }
@@ -267,22 +274,95 @@ export class BrowserLocalTree implements LocalTree {
 /** Rows of values have a path no file can have (relay paths hold no control characters). */
 const VALUE = '\u0000';
 
-/** A pair's base and values in IndexedDB. */
+/**
+ * A pair's base and values in IndexedDB. The base is read once and then kept in memory
+ * beside the database (a folder a browser syncs is a person's folder, not a server's),
+ * so the lookups a round makes cost nothing; every change is written through.
+ */
 export class IdbSyncState implements SyncStateStore {
+  private base: Map<string, BaseEntry> | undefined;
+  /** Which file holds a chunk, and the base paths by their case-folded form. */
+  private readonly chunkAt = new Map<string, { path: string; offset: number }>();
+  private readonly folded = new Map<string, Set<string>>();
+
   constructor(private readonly pair: string) {}
 
-  async load(): Promise<Map<string, BaseEntry>> {
-    const m = new Map<string, BaseEntry>();
-    for (const row of await syncRows(this.pair)) if (!row.path.startsWith(VALUE)) m.set(row.path, row.value as BaseEntry);
-    return m;
+  private async all(): Promise<Map<string, BaseEntry>> {
+    if (!this.base) {
+      const m = new Map<string, BaseEntry>();
+      for (const row of await syncRows(this.pair)) if (!row.path.startsWith(VALUE)) m.set(row.path, row.value as BaseEntry);
+      for (const e of m.values()) this.index(e);
+      this.base ??= m;
+    }
+    return this.base;
+  }
+
+  private index(e: BaseEntry): void {
+    for (const c of e.chunks ?? []) this.chunkAt.set(c.sha256, { path: e.path, offset: c.offset });
+    const f = foldCase(e.path);
+    if (!this.folded.has(f)) this.folded.set(f, new Set());
+    this.folded.get(f)!.add(e.path);
+  }
+
+  private unindex(e: BaseEntry): void {
+    for (const c of e.chunks ?? []) if (this.chunkAt.get(c.sha256)?.path === e.path) this.chunkAt.delete(c.sha256);
+    this.folded.get(foldCase(e.path))?.delete(e.path);
+  }
+
+  async loadUnder(roots: string[]): Promise<Map<string, BaseEntry>> {
+    const out = new Map<string, BaseEntry>();
+    for (const e of (await this.all()).values()) {
+      if (roots.some((r) => r === '' || e.path === r || e.path.startsWith(`${r}/`))) {
+        const { chunks: _chunks, ...rest } = e;
+        out.set(e.path, rest);
+      }
+    }
+    return out;
   }
 
   async put(entry: BaseEntry): Promise<void> {
-    await putSyncRow({ pair: this.pair, path: entry.path, value: entry });
+    const all = await this.all();
+    const before = all.get(entry.path);
+    const kept: BaseEntry = entry.kind === 'file' && !entry.chunks && before?.chunks ? { ...entry, chunks: before.chunks } : entry;
+    await putSyncRow({ pair: this.pair, path: entry.path, value: kept });
+    if (before) this.unindex(before);
+    all.set(entry.path, kept);
+    this.index(kept);
   }
 
   async delete(path: string): Promise<void> {
+    const all = await this.all();
     await deleteSyncRow(this.pair, path);
+    const before = all.get(path);
+    if (before) this.unindex(before);
+    all.delete(path);
+  }
+
+  async chunksOf(path: string): Promise<ChunkRef[] | undefined> {
+    return (await this.all()).get(path)?.chunks;
+  }
+
+  async findChunk(sha256: string): Promise<{ path: string; offset: number } | undefined> {
+    await this.all();
+    return this.chunkAt.get(sha256);
+  }
+
+  async caseTwin(path: string): Promise<string | undefined> {
+    await this.all();
+    for (const p of this.folded.get(foldCase(path)) ?? []) if (p !== path) return p;
+    return undefined;
+  }
+
+  async totals(): Promise<{ entries: number; files: number; bytes: number }> {
+    let files = 0;
+    let bytes = 0;
+    const all = await this.all();
+    for (const e of all.values()) {
+      if (e.kind !== 'file') continue;
+      files++;
+      bytes += e.size ?? 0;
+    }
+    return { entries: all.size, files, bytes };
   }
 
   async value(name: string): Promise<string | undefined> {

@@ -112,12 +112,27 @@ interface Observer {
   observe(handle: FileSystemHandle, opts: { recursive: boolean }): Promise<void>;
   disconnect(): void;
 }
-type ObserverClass = new (cb: () => void) => Observer;
+/** What a FileSystemObserver reports (paths relative to the observed folder). */
+interface ObserverRecord {
+  type: 'appeared' | 'disappeared' | 'modified' | 'moved' | 'unknown' | 'errored';
+  relativePathComponents: string[];
+  relativePathMovedFrom?: string[];
+}
+type ObserverClass = new (cb: (records: ObserverRecord[]) => void) => Observer;
 
-function watchHandle(handle: FileSystemDirectoryHandle, changed: () => void): () => void {
+function watchHandle(handle: FileSystemDirectoryHandle, changed: (path?: string) => void): () => void {
   const FSO = (self as unknown as { FileSystemObserver?: ObserverClass }).FileSystemObserver;
   if (FSO) {
-    const o = new FSO(() => changed());
+    const o = new FSO((records) => {
+      for (const r of records) {
+        // 'unknown' (events were lost) and 'errored': only a look at everything can tell.
+        if (r.type === 'unknown' || r.type === 'errored' || !r.relativePathComponents?.length) changed();
+        else {
+          changed(r.relativePathComponents.join('/'));
+          if (r.relativePathMovedFrom?.length) changed(r.relativePathMovedFrom.join('/'));
+        }
+      }
+    });
     // An observer that cannot start (some folders refuse) leaves the full scan to notice.
     o.observe(handle, { recursive: true }).catch(() => {});
     return () => o.disconnect();
@@ -137,7 +152,7 @@ function runPair(c: FerryClient, p: SyncPairRequest): void {
     source: (f) => fileSource(f, bufferHasher(undefined)),
   });
   const say = (message: string) => emit({ type: 'log.v1', level: 'info', message: `sync ${p.handle.name}: ${message}` });
-  const engine = new SyncEngine({ client: c, space: p.space, remote: p.remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, names: p.names, log: say });
+  const engine = new SyncEngine({ client: c, space: p.space, spaceId: p.space, remote: p.remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, names: p.names, log: say });
   const abort = new AbortController();
   const entry = { abort, engine, wake: () => {} };
   syncs.set(p.id, entry);
