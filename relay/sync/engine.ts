@@ -751,7 +751,16 @@ export class SyncEngine {
     };
     const sizeOf = (s: Step) => (s.do === 'download' ? s.remote.size : s.do === 'upload' ? (here.get(s.path) as LocalFile).size : 0);
     const big = todo.filter((s) => (s.do === 'upload' || s.do === 'download') && sizeOf(s) > CHUNK_SIZE);
-    const small = todo.filter((s) => !big.includes(s) && (s.do === 'same' || s.do === 'upload' || s.do === 'download' || s.do === 'mode-local'));
+    const bigSet = new Set(big);
+    // Paths already in sync whose base says so need nothing at all (most of a round over everything).
+    const settled = (s: Step) => {
+      if (s.do !== 'same' || this.pendingDownloads.has(s.path)) return false;
+      const L = effective(s.path);
+      const R = there.get(s.path);
+      if (L === undefined) return !base.has(s.path);
+      return sameAsBase(L.kind === 'folder' ? { path: s.path, kind: 'folder' } : { ...fileBase(L), ...(R?.kind === 'file' ? { version: R.version } : {}) });
+    };
+    const small = todo.filter((s) => !bigSet.has(s) && (s.do === 'upload' || s.do === 'download' || s.do === 'mode-local' || (s.do === 'same' && !settled(s))));
     let fatal: unknown;
     const drain = async (queue: Step[]) => {
       while (queue.length > 0 && fatal === undefined) {

@@ -351,8 +351,9 @@ describe('when the local folder looks empty', () => {
   });
 });
 
-describe('two devices syncing continuously', () => {
-  it('a file closed on one device is on the other within seconds; a killed device catches up when restarted', async () => {
+describe('two devices syncing continuously: the LEFT test plan', () => {
+  const BIG = Number(process.env.SYNC_LEFT_BYTES ?? 500 * 1024 * 1024);
+  it('10 MB A → B; 500 MB and 50 × 1 KB added on B while A is down, A restarted has them; 10 % of the big file changed on A reaches B moving ≤ 15 % each way', async () => {
     const a = await device('laptop', 'live');
     const b = await device('desk', 'live');
     let pa = start(a);
@@ -363,17 +364,35 @@ describe('two devices syncing continuously', () => {
       await waitFor(() => (existsSync(path.join(b.dir, 'ten.bin')) && sha(path.join(b.dir, 'ten.bin')) === sha(path.join(a.dir, 'ten.bin')) ? true : undefined), 30_000);
       await pa.stop();
       // While the laptop is down, the desk adds a big file and a folder of small ones.
-      writeFileSync(path.join(b.dir, 'big.bin'), randomBytes(40 * 1024 * 1024));
+      const fd = openSync(path.join(b.dir, 'big.bin'), 'w');
+      for (let at = 0; at < BIG; at += 16 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(16 * 1024 * 1024, BIG - at)));
+      closeSync(fd);
       for (let i = 0; i < 50; i++) put(path.join(b.dir, 'many', `n${i}.txt`), randomBytes(1024), 0);
-      await waitFor(async () => ((await alice.request('tree', { folder: 'live' })).entries.length >= 53 ? true : undefined), 60_000);
+      await waitFor(async () => ((await alice.request('tree', { folder: 'live' })).entries.length >= 53 ? true : undefined), 120_000);
+      await waitFor(async () => ((await alice.request('tree', { folder: 'live' })).entries.find((e) => e.path === 'live/big.bin')?.size === BIG ? true : undefined), 120_000);
       pa = start(a);
-      await waitFor(() => (JSON.stringify(tree(a.dir)) === JSON.stringify(tree(b.dir)) ? true : undefined), 60_000);
+      await waitFor(() => (JSON.stringify(tree(a.dir)) === JSON.stringify(tree(b.dir)) ? true : undefined), 120_000);
       expect(await partFiles(a.dir)).toEqual([]);
+
+      // 10 % of the big file, in place, in the middle, on the laptop.
+      const before = { a: pa.output().length, b: pb.output().length };
+      const tenth = Math.floor(BIG / 10);
+      const w = openSync(path.join(a.dir, 'big.bin'), 'r+');
+      writeSync(w, randomBytes(tenth), 0, tenth, Math.floor(BIG / 2));
+      closeSync(w);
+      const wanted = sha(path.join(a.dir, 'big.bin'));
+      await waitFor(() => (existsSync(path.join(b.dir, 'big.bin')) && statSync(path.join(b.dir, 'big.bin')).size === BIG && sha(path.join(b.dir, 'big.bin')) === wanted ? true : undefined), 120_000);
+      const sent = [...pa.output().slice(before.a).matchAll(/sent big\.bin \((\d+) bytes/g)].reduce((n, m) => n + Number(m[1]), 0);
+      const fetched = [...pb.output().slice(before.b).matchAll(/fetched big\.bin \((\d+) bytes/g)].reduce((n, m) => n + Number(m[1]), 0);
+      expect(sent).toBeGreaterThanOrEqual(tenth);
+      expect(sent).toBeLessThanOrEqual(0.15 * BIG);
+      expect(fetched).toBeGreaterThanOrEqual(tenth);
+      expect(fetched).toBeLessThanOrEqual(0.15 * BIG);
     } finally {
       await pa.stop();
       await pb.stop();
     }
-  }, 180_000);
+  }, 300_000);
 });
 
 describe('status while syncing', () => {
