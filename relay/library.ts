@@ -455,22 +455,40 @@ export class Library {
    * missing, so the client sends it again.
    */
   private async readBackSha256(chunks: ChunkRef[]): Promise<string> {
-    const whole = createHash('sha256');
+    // On the hash threads, in order (each chunk checked against its hash, then fed to the
+    // whole-file hash), with the next chunks read while one is hashed: the event loop
+    // stays free for other clients while a big file is read back.
+    if (chunks.length === 0) return createHash('sha256').digest('hex');
+    const key = `readback:${randomUUID()}`;
     const bad: number[] = [];
-    for (const [i, c] of chunks.entries()) {
-      const data = await this.chunks.get(c.sha256).catch(() => undefined);
-      if (!data || data.byteLength !== c.length || createHash('sha256').update(data).digest('hex') !== c.sha256) {
-        bad.push(i);
-        if (data) await this.chunks.delete(c.sha256).catch(() => {});
-        continue;
+    const AHEAD = 3;
+    const reads: Promise<Uint8Array | undefined>[] = [];
+    const read = (i: number) => {
+      if (i < chunks.length) reads[i] = this.chunks.get(chunks[i].sha256).catch(() => undefined);
+    };
+    for (let i = 0; i < AHEAD; i++) read(i);
+    try {
+      for (const [i, c] of chunks.entries()) {
+        read(i + AHEAD);
+        const data = await reads[i];
+        delete reads[i];
+        const sha = data && data.byteLength === c.length ? await this.hasher.chunk(key, i, { data }, c.sha256) : undefined;
+        if (sha !== c.sha256) {
+          bad.push(i);
+          if (data) await this.chunks.delete(c.sha256).catch(() => {});
+        }
       }
-      whole.update(data);
+    } catch (err) {
+      this.hasher.drop(key);
+      throw err;
     }
+    const whole = await this.hasher.wholeDigest(key, chunks.length);
     if (bad.length > 0) {
       this.log.error({ event: 'integrity', code: 'INTEGRITY_FAILED', chunks: bad.slice(0, 20) }, 'stored chunks did not match their hashes and were removed');
       throw new FerryError('CHUNKS_MISSING', `${bad.length} stored chunks were damaged; send them again.`, { missing: bad.slice(0, 1000) });
     }
-    return whole.digest('hex');
+    if (!whole) throw new Error('the whole-file hash of a read-back was lost');
+    return whole;
   }
 
   /** Drops an upload session; its chunks are collected unless something else uses them. */

@@ -2,11 +2,12 @@
  * The engine's FileSource and FileSink on Node's file system.
  */
 import { createHash } from 'node:crypto';
-import { chmod, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, copyFile, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { frameBuffer, type DownloadMeta, type FileSink, type FileSource } from '../client/index.js';
 import { FerryError } from '../protocol/index.js';
+import type { NodeHashPool } from './hash-pool.js';
 
 /** Out-of-order chunks kept (as views) for the running whole-file hash; past this the rest is read back at the end. */
 const MAX_HELD_FOR_HASH = 64 * 1024 * 1024;
@@ -63,6 +64,15 @@ export function fileSink(
     reuse?: (sha256: string, length: number) => Promise<Uint8Array | undefined>;
     /** Runs right before the part file replaces the target; throwing keeps the target as it is. */
     beforeReplace?: () => Promise<void>;
+    /**
+     * Where on this device a chunk is (a file and an offset), for `prefill`: with it and
+     * `pool`, the sink fills the part file from local copies (the file being replaced
+     * copied whole by the kernel when most of its chunks stay where they are) and checks
+     * every chunk it kept on the pool's threads, instead of reading and checking them one
+     * by one here.
+     */
+    locate?: (sha256: string) => Promise<{ file: string; offset: number } | undefined>;
+    pool?: NodeHashPool;
   } = {},
 ): FileSink & { sha256?: string } {
   const part = partPath(target);
@@ -72,7 +82,9 @@ export function fileSink(
   let hashedTo = 0;
   const held = new Map<number, Uint8Array>();
   let heldBytes = 0;
+  let prefilled = false;
   const sink: FileSink & { sha256?: string } = {
+    ...(opts.locate && opts.pool ? { prefill: (meta: DownloadMeta) => prefill(meta) } : {}),
     async start(meta) {
       for (const c of meta.chunks) wanted.set(c.offset, c.sha256);
       fh = await open(part, 'a+').then(async (h) => {
@@ -110,7 +122,7 @@ export function fileSink(
           hash.update(next);
           hashedTo += next.byteLength;
         }
-      } else if (offset > hashedTo && heldBytes + data.byteLength <= MAX_HELD_FOR_HASH) {
+      } else if (!prefilled && offset > hashedTo && heldBytes + data.byteLength <= MAX_HELD_FOR_HASH) {
         held.set(offset, data);
         heldBytes += data.byteLength;
       }
@@ -145,6 +157,54 @@ export function fileSink(
       await rename(part, target);
     },
   };
+  /** See `opts.locate`. Every chunk it answers was hashed from the part file itself. */
+  async function prefill(meta: DownloadMeta): Promise<number[]> {
+    const pool = opts.pool!;
+    // The whole-file hash reads the file back at the end: fetched chunks need not wait in memory.
+    prefilled = true;
+    let have = (await fh!.stat()).size;
+    const where = await Promise.all(meta.chunks.map((c) => opts.locate!(c.sha256)));
+    // The file being replaced, copied whole by the kernel, when most chunks stay in place.
+    const inPlace = meta.chunks.filter((c, i) => where[i]?.file === target && where[i]!.offset === c.offset).length;
+    if (have === 0 && inPlace * 2 >= meta.chunks.length && inPlace > 0) {
+      await fh!.close();
+      try {
+        await copyFile(target, part);
+      } finally {
+        fh = await open(part, 'r+');
+      }
+      have = (await fh.stat()).size;
+    }
+    const present = (c: { offset: number; length: number }) => c.offset + c.length <= have;
+    const check = async (i: number) => (await pool.hashRange(part, meta.chunks[i].offset, meta.chunks[i].length)) === meta.chunks[i].sha256;
+    const ok = new Set<number>();
+    // What the part file holds already (an earlier attempt, the copy), checked on the pool.
+    await Promise.all(meta.chunks.map(async (c, i) => {
+      if (present(c) && (await check(i))) ok.add(i);
+    }));
+    // The rest from other files, copied into place, then checked the same way.
+    const buf = Buffer.allocUnsafe(meta.chunks.reduce((n, c) => Math.max(n, c.length), 0));
+    const copied: number[] = [];
+    for (const [i, c] of meta.chunks.entries()) {
+      const from = where[i];
+      if (ok.has(i) || !from) continue;
+      const src = await open(from.file, 'r').catch(() => undefined);
+      if (!src) continue;
+      try {
+        const { bytesRead } = await src.read(buf, 0, c.length, from.offset);
+        if (bytesRead !== c.length) continue;
+      } finally {
+        await src.close();
+      }
+      await fh!.write(buf, 0, c.length, c.offset);
+      copied.push(i);
+    }
+    await Promise.all(copied.map(async (i) => {
+      if (await check(i)) ok.add(i);
+    }));
+    return [...ok].sort((a, b) => a - b);
+  }
+
   return sink;
 }
 

@@ -23,6 +23,7 @@ import { NodeLocalTree, SqliteSyncState, watchFolder } from '../sync/node-local.
 import { runSyncLoop } from '../sync/runner.js';
 import { DeviceReporter, folderInfo } from '../sync/report.js';
 import { configPath, loadSession } from './config-file.js';
+import { NodeHashPool } from './hash-pool.js';
 
 const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
 type NameRules = 'posix' | 'windows' | 'macos';
@@ -141,6 +142,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   const session = await loadSession();
   await mkdir(stateDir(), { recursive: true });
   const opened = new Set<() => void>();
+  const pool = new NodeHashPool();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
@@ -157,7 +159,7 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
           stop.signal.addEventListener('abort', abortAttempt, { once: true });
           try {
             const reporter = new DeviceReporter(client, { name: device, kind: 'cli' });
-            const runs = pairs.map((p) => runPair(client, session.url, p, device, { names, once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000, reporter }));
+            const runs = pairs.map((p) => runPair(client, session.url, p, device, { names, once: !!values.once, signal: attempt.signal, out, opened, scanMs: scanEvery * 1000, reporter, pool }));
             // One pair failing ends this attempt for all (they share the connection).
             const results = await Promise.allSettled(runs.map((r) => r.catch((err) => {
               attempt.abort();
@@ -191,15 +193,16 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await pool.close();
   }
 }
 
-async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { names: NameRules; once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number; reporter: DeviceReporter }): Promise<void> {
+async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { names: NameRules; once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number; reporter: DeviceReporter; pool: NodeHashPool }): Promise<void> {
   const id = pairId(url, pair);
   const { space, path: remote, info } = await new RemotePaths(client).resolve(pair.remote);
   if (remote !== '') await client.request('mkdir', { space, path: remote });
   const state = new SqliteSyncState(path.join(stateDir(), `${id}.db`));
-  const local = new NodeLocalTree(pair.local);
+  const local = new NodeLocalTree(pair.local, opts.pool);
   const say = (line: string) => opts.out(`${new Date().toISOString()} ${pair.local}: ${line}`);
   const engine = new SyncEngine({ client, space, spaceId: info.id, remote, local, state, mode: pair.mode, device, names: opts.names, log: say });
   const statusFile = path.join(stateDir(), `${id}.json`);

@@ -15,6 +15,12 @@ export type DownloadMeta = ReplyBody<'download.begin'>;
 export interface FileSink {
   /** Bytes an earlier attempt left at [offset, offset+length), if any; they are re-verified. */
   readExisting?(offset: number, length: number): Promise<Uint8Array | undefined>;
+  /**
+   * Instead of `readExisting`: fills the sink with what this device holds already (an
+   * earlier attempt's bytes, the same chunks in other files) and answers which chunks it
+   * holds, each checked by the sink against its SHA-256. The rest is fetched.
+   */
+  prefill?(meta: DownloadMeta): Promise<number[]>;
   /** Called once with the version's facts before any write. */
   start?(meta: DownloadMeta): Promise<void>;
   write(offset: number, data: Uint8Array): Promise<void>;
@@ -75,7 +81,12 @@ export async function downloadFile(
       if (!started) {
         started = true;
         await sink.start?.(meta);
-        if (sink.readExisting) {
+        if (sink.prefill) {
+          for (const i of await sink.prefill(meta)) {
+            verified.add(i);
+            stats.keptChunks++;
+          }
+        } else if (sink.readExisting) {
           for (const [i, c] of meta.chunks.entries()) {
             const existing = await sink.readExisting(c.offset, c.length);
             if (existing && existing.byteLength === c.length && (await hasher.sha256(existing)) === c.sha256) {

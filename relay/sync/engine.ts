@@ -84,8 +84,12 @@ export interface LocalTree {
   hashFile(path: string): Promise<ChunkRef[]>;
   openSource(path: string): Promise<FileSource & { close(): Promise<void> }>;
   readRange(path: string, offset: number, length: number): Promise<Uint8Array | undefined>;
-  /** A download into a part file beside `path`, replacing it only after `beforeReplace` passed. */
-  sink(path: string, opts: { reuse: (sha256: string, length: number) => Promise<Uint8Array | undefined>; beforeReplace: () => Promise<void> }): FileSink;
+  /**
+   * A download into a part file beside `path`, replacing it only after `beforeReplace`
+   * passed. Chunks this device holds already come from `reuse` (their bytes) or `locate`
+   * (where they are), whichever the tree uses.
+   */
+  sink(path: string, opts: { reuse: (sha256: string, length: number) => Promise<Uint8Array | undefined>; locate: (sha256: string) => Promise<{ path: string; offset: number } | undefined>; beforeReplace: () => Promise<void> }): FileSink;
   /** Deletes a file. */
   remove(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
@@ -144,7 +148,7 @@ export interface SyncOptions {
   /** …when at least this many files would go (default 5). */
   minDeletes?: number;
   /**
-   * A file modified less than this long ago is still being written: wait (default 50 ms).
+   * A file modified less than this long ago is still being written: wait (default 20 ms).
    * A file whose size or time changes while it is hashed waits too.
    */
   settleMs?: number;
@@ -211,12 +215,15 @@ interface RemoteFile {
 type RemoteEntry = RemoteFile | { kind: 'folder'; path: string };
 type HereFile = LocalFile & { contentHash: string; chunks?: ChunkRef[] };
 type HereEntry = HereFile | LocalFolder;
+/** Chunks this device holds: their bytes, or where they are. */
+type Have = Pick<Parameters<LocalTree['sink']>[1], 'reuse' | 'locate'>;
+const NOTHING_HERE: Have = { reuse: async () => undefined, locate: async () => undefined };
 
 /** Small files sent or fetched at once. */
 const TRANSFERS_AT_ONCE = 8;
 
 /** See SyncOptions.settleMs. */
-export const SETTLE_MS = 50;
+export const SETTLE_MS = 20;
 
 /** The marker's name, at the top of the local folder. */
 export const MARKER = '.ferry-sync';
@@ -540,8 +547,9 @@ export class SyncEngine {
     for (const e of here.values()) {
       if (e.kind === 'file' && e.chunks) for (const c of e.chunks) hashedHere.set(c.sha256, { path: e.path, offset: c.offset });
     }
+    const locate = async (sha256: string) => hashedHere.get(sha256) ?? (await state.findChunk(sha256));
     const reuse = async (sha256: string, length: number) => {
-      const at = hashedHere.get(sha256) ?? (await state.findChunk(sha256));
+      const at = await locate(sha256);
       return at ? local.readRange(at.path, at.offset, length) : undefined;
     };
 
@@ -730,7 +738,7 @@ export class SyncEngine {
           await this.upload(s.path, s.base, effective(s.path) as HereFile, there, report, putBase);
         } else if (s.do === 'download') {
           this.pendingDownloads.add(s.path);
-          await this.download(s.path, s.remote, s.expect, reuse, report, putBase);
+          await this.download(s.path, s.remote, s.expect, { reuse, locate }, report, putBase);
           this.pendingDownloads.delete(s.path);
         } else if (s.do === 'mode-local') {
           const L = here.get(s.path) as HereFile;
@@ -922,7 +930,7 @@ export class SyncEngine {
       report.conflicts++;
       this.log(`conflict: ${path} changed here and on the relay; this device's version is now ${copy}`);
       const R = there.get(path);
-      if (R?.kind === 'file') await this.download(path, R, undefined, async () => undefined, report, putBase);
+      if (R?.kind === 'file') await this.download(path, R, undefined, NOTHING_HERE, report, putBase);
       return;
     }
     if (result.conflict === 'history') {
@@ -930,7 +938,7 @@ export class SyncEngine {
       this.log(`conflict: ${path} changed here and on the relay; this device's version is kept as version ${result.conflictVersion} in its history`);
       const R = there.get(path);
       // Replaced by the relay's (the local content is in the history).
-      if (R?.kind === 'file') await this.download(path, R, entry, async () => undefined, report, putBase);
+      if (R?.kind === 'file') await this.download(path, R, entry, NOTHING_HERE, report, putBase);
       return;
     }
     if (result.conflict === 'revived') {
@@ -947,14 +955,14 @@ export class SyncEngine {
     path: string,
     R: RemoteFile,
     expect: BaseEntry | undefined,
-    reuse: (sha256: string, length: number) => Promise<Uint8Array | undefined>,
+    have: Have,
     report: RoundReport,
     putBase: (e: BaseEntry) => Promise<void>,
   ): Promise<void> {
     const { client, local } = this.opts;
     await local.mkdir(parentOf(path));
     const sink = local.sink(path, {
-      reuse,
+      ...have,
       beforeReplace: async () => {
         // The file here must still be what the base says (or absent): else it changed
         // since this round looked, and that change is not overwritten.

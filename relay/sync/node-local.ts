@@ -9,7 +9,8 @@ import type { Stats } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ChunkRef } from '../protocol/index.js';
-import { hashFile } from '../client/index.js';
+import { chunkFeed, hashFile } from '../client/index.js';
+import type { NodeHashPool } from '../cli/hash-pool.js';
 import { fileSink, isExecutableMode, openFileSource, setExecutable } from '../cli/node-files.js';
 import { MARKER, foldCase, type BaseEntry, type LocalEntry, type LocalTree, type SyncStateStore } from './engine.js';
 
@@ -17,7 +18,11 @@ const PART = /^\..*\.ferry-part$/;
 
 export class NodeLocalTree implements LocalTree {
   readonly name: string;
-  constructor(readonly root: string) {
+  /** `pool` hashes files on worker threads (both cores, no bytes crossing threads); without it, on this thread. */
+  constructor(
+    readonly root: string,
+    private readonly pool?: NodeHashPool,
+  ) {
     this.name = root;
   }
 
@@ -93,6 +98,12 @@ export class NodeLocalTree implements LocalTree {
 
   async hashFile(rel: string): Promise<ChunkRef[]> {
     // The same chunking as every upload.
+    if (this.pool) {
+      const file = this.abs(rel);
+      const { size } = await lstat(file);
+      const pool = this.pool;
+      return chunkFeed(size, (offset, length) => pool.hashRange(file, offset, length), { concurrency: pool.size }).done;
+    }
     const source = await openFileSource(this.abs(rel));
     try {
       return await hashFile(source);
@@ -118,7 +129,15 @@ export class NodeLocalTree implements LocalTree {
   }
 
   sink(rel: string, opts: Parameters<LocalTree['sink']>[1]) {
-    return fileSink(this.abs(rel), opts);
+    return fileSink(this.abs(rel), {
+      reuse: opts.reuse,
+      beforeReplace: opts.beforeReplace,
+      pool: this.pool,
+      locate: async (sha256) => {
+        const at = await opts.locate(sha256);
+        return at && { file: this.abs(at.path), offset: at.offset };
+      },
+    });
   }
 
   async remove(rel: string): Promise<void> {

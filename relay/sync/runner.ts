@@ -10,7 +10,7 @@ import type { FerryClient } from '../client/connection.js';
 import { SETTLE_MS, type SyncEngine } from './engine.js';
 
 /** Local events are gathered this long before a round starts. */
-export const LOCAL_BATCH_MS = 50;
+export const LOCAL_BATCH_MS = 20;
 
 export interface SyncLoopOptions {
   engine: SyncEngine;

@@ -16,8 +16,8 @@
  * client, 50 clients over two relays) run in the full bench; `BENCH_ONLY=scale` runs only those.
  * The sync benchmarks (tests/bench/sync.ts: two `ferry sync` devices, a 10 MB file's
  * latency, the LEFT plan's steps; the idle cost of a pair over 100,000 files) too;
- * `BENCH_ONLY=sync` runs only those, `BENCH_ONLY=sync-idle` only the idle cost
- * (`SYNC_IDLE_FILES` changes its count).
+ * `BENCH_ONLY=sync` runs only those, `BENCH_ONLY=sync-pair` only the two devices,
+ * `BENCH_ONLY=sync-idle` only the idle cost (`SYNC_IDLE_FILES` changes its count).
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { benchSync, benchSyncIdle } from './sync.js';
@@ -237,8 +237,10 @@ async function scaleReport(file: string): Promise<string[]> {
 }
 
 async function syncReport(): Promise<string[]> {
-  const pairs = process.env.BENCH_ONLY === 'sync-idle' ? [] : await benchSync({ work });
-  return ['', '| sync (two devices, one relay) | measured | target |', '| --- | --- | --- |', ...pairs, ...(await benchSyncIdle({ work, files: Number(process.env.SYNC_IDLE_FILES ?? 100_000) }))];
+  const only = process.env.BENCH_ONLY;
+  const pairs = only === 'sync-idle' ? [] : await benchSync({ work });
+  const idle = only === 'sync-pair' ? [] : await benchSyncIdle({ work, files: Number(process.env.SYNC_IDLE_FILES ?? 100_000) });
+  return ['', '| sync (two devices, one relay) | measured | target |', '| --- | --- | --- |', ...pairs, ...idle];
 }
 
 async function libraryReport(): Promise<string[]> {
@@ -268,7 +270,7 @@ async function main() {
     }
     return;
   }
-  if (process.env.BENCH_ONLY === 'sync' || process.env.BENCH_ONLY === 'sync-idle') {
+  if (['sync', 'sync-pair', 'sync-idle'].includes(process.env.BENCH_ONLY ?? '')) {
     try {
       const lines = await syncReport();
       console.log(`Ferry sync benchmark — ${machine()}\n`);
