@@ -618,7 +618,7 @@ export class SyncEngine {
     }
 
     // Moves: a delete and an addition of the same content are one rename.
-    const moves: { from: string; to: string; where: 'remote' | 'local' }[] = [];
+    const moves: { from: string; to: string; where: 'remote' | 'local'; then?: 'upload' }[] = [];
     const byContent = (kind: Step['do'], content: (path: string) => string | undefined) => {
       const m = new Map<string, Step>();
       for (const s of steps) if (s.do === kind) {
@@ -629,13 +629,25 @@ export class SyncEngine {
     };
     const baseContent = (p: string) => (base.get(p)?.kind === 'file' ? base.get(p)!.contentHash : undefined);
     const localDeletes = byContent('trash', baseContent);
+    // The same file (its identity on the file system) renamed and changed: moved first,
+    // then its new content sent as its next version, so its history and links follow.
+    const localDeletesById = byContent('trash', (p) => (base.get(p)?.kind === 'file' ? base.get(p)!.id : undefined));
     for (const s of steps) {
       if (s.do !== 'upload' || s.base !== '' || there.has(s.path)) continue;
       const L = here.get(s.path) as HereFile;
       const gone = localDeletes.get(L.contentHash);
-      if (!gone) continue;
-      localDeletes.delete(L.contentHash);
-      moves.push({ from: gone.path, to: s.path, where: 'remote' });
+      if (gone) {
+        localDeletes.delete(L.contentHash);
+        moves.push({ from: gone.path, to: s.path, where: 'remote' });
+        continue;
+      }
+      const same = L.id !== undefined ? localDeletesById.get(L.id) : undefined;
+      const was = same && base.get(same.path);
+      if (!same || !was || !localDeletes.has(was.contentHash!) || localDeletes.get(was.contentHash!) !== same) continue;
+      localDeletes.delete(was.contentHash!);
+      localDeletesById.delete(L.id!);
+      moves.push({ from: same.path, to: s.path, where: 'remote', then: 'upload' });
+      s.base = was.contentHash!;
     }
     const remoteDeletes = byContent('remove-local', baseContent);
     for (const s of steps) {
@@ -645,7 +657,7 @@ export class SyncEngine {
       remoteDeletes.delete(s.remote.contentHash);
       moves.push({ from: gone.path, to: s.path, where: 'local' });
     }
-    const moved = new Set(moves.flatMap((m) => [m.from, m.to]));
+    const moved = new Set(moves.flatMap((m) => (m.then ? [m.from] : [m.from, m.to])));
     const todo = steps.filter((s) => !moved.has(s.path));
 
     // The mass-delete breaker, against everything the base holds.
@@ -696,12 +708,16 @@ export class SyncEngine {
         } catch (err) {
           this.log(`move ${m.from} → ${m.to} on the relay failed (${(err as FerryError).code}); next round sends it as a new file`);
           this.retry.add(m.to);
+          this.retry.add(m.from);
+          // Its new content then goes as a new file (nothing to base it on at the new path).
+          for (const s of todo) if (s.do === 'upload' && s.path === m.to) s.base = '';
           continue;
         }
         this.ownMoves.add(`${m.from}\n${m.to}`);
-        const version = base.get(m.from)?.version;
+        const was = base.get(m.from)!;
         await dropBase(m.from);
-        await putBase({ ...fileBase(L), ...(version !== undefined ? { version } : {}) });
+        // Moved and changed: the base at the new path is the old content until it is sent.
+        await putBase(m.then ? { ...was, path: m.to } : { ...fileBase(L), ...(was.version !== undefined ? { version: was.version } : {}) });
       } else {
         const before = await local.stat(m.from);
         const b = base.get(m.from)!;

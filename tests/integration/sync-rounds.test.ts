@@ -136,6 +136,29 @@ describe('rounds after the first', () => {
     expect(existsSync(path.join(b.dir, 'many', 'f1.txt'))).toBe(false);
   }, 120_000);
 
+  it('a file renamed and changed is the same file: moved, then its new content is its next version', async () => {
+    const a = await device('laptop', 'identity');
+    const b = await device('desk', 'identity');
+    const body = randomBytes(9 * 1024 * 1024);
+    put(path.join(a.dir, 'draft.txt'), body);
+    await a.engine.runOnce();
+    await b.engine.runOnce();
+    // An editor's "save as": the same file (inode) under a new name, with an edit.
+    renameSync(path.join(a.dir, 'draft.txt'), path.join(a.dir, 'final.txt'));
+    put(path.join(a.dir, 'final.txt'), Buffer.concat([body, Buffer.from('the end')]));
+    a.engine.touched('draft.txt');
+    a.engine.touched('final.txt');
+    expect(await a.engine.runOnce()).toMatchObject({ moved: 1, uploaded: 1, deleted: 0 });
+    const history = (await a.client.request('history', { path: 'identity/final.txt' })).versions;
+    expect(history.map((v) => v.version)).toEqual([2, 1]);
+    expect((await a.client.request('trash.list', {})).items.some((t) => t.path === 'identity/draft.txt')).toBe(false);
+    const there = await b.engine.runOnce();
+    expect(existsSync(path.join(b.dir, 'draft.txt'))).toBe(false);
+    expect(fileSha256(path.join(b.dir, 'final.txt'))).toBe(fileSha256(path.join(a.dir, 'final.txt')));
+    // B renames its copy and fetches only what changed.
+    expect(there.fetchedBytes).toBeLessThan(body.length);
+  });
+
   it('a file still being written is looked at again by the next round, without a watcher event', async () => {
     const a = await device('laptop', 'settle');
     await a.engine.runOnce();
