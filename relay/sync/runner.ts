@@ -9,8 +9,10 @@ import { FerryError } from '../protocol/index.js';
 import type { FerryClient } from '../client/connection.js';
 import { SETTLE_MS, type SyncEngine } from './engine.js';
 
-/** Local events are gathered this long before a round starts. */
+/** A round starts this long after the last local event of a burst… */
 export const LOCAL_BATCH_MS = 20;
+/** …and no later than this after its first, however long the burst. */
+const LOCAL_MAX_WAIT_MS = 1000;
 
 export interface SyncLoopOptions {
   engine: SyncEngine;
@@ -43,14 +45,35 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
   const say = (line: string) => opts.log?.(line);
   let due = true;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let timerAt = 0;
   let wake: (() => void) | undefined;
+  /** A round in `ms` (or sooner, when one is due sooner already). */
   const schedule = (ms: number) => {
-    if (timer) return;
+    const at = Date.now() + ms;
+    if (timer) {
+      if (timerAt <= at) return;
+      clearTimeout(timer);
+    }
+    timerAt = at;
     timer = setTimeout(() => {
       timer = undefined;
       due = true;
       wake?.();
     }, ms);
+  };
+  // Local events: a round LOCAL_BATCH_MS after the last of a burst (a file being written
+  // sends one event per write), but no later than LOCAL_MAX_WAIT_MS after the first.
+  let burstSince: number | undefined;
+  let burstTimer: ReturnType<typeof setTimeout> | undefined;
+  const localEvent = () => {
+    const now = Date.now();
+    burstSince ??= now;
+    if (burstTimer) clearTimeout(burstTimer);
+    burstTimer = setTimeout(() => {
+      burstTimer = undefined;
+      burstSince = undefined;
+      schedule(0);
+    }, Math.max(0, Math.min(LOCAL_BATCH_MS, burstSince + LOCAL_MAX_WAIT_MS - now)));
   };
   opts.wakeup?.(() => schedule(0));
   const prefix = remote ? `${remote}/` : '';
@@ -67,7 +90,7 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
   const startWatching = () => {
     unwatch = opts.watch((path) => {
       engine.touched(path);
-      schedule(LOCAL_BATCH_MS);
+      localEvent();
     });
   };
   startWatching();
@@ -120,6 +143,7 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
   } finally {
     clearInterval(full);
     if (timer) clearTimeout(timer);
+    if (burstTimer) clearTimeout(burstTimer);
     unwatch?.();
     offEvents();
     offState();
