@@ -29,7 +29,7 @@ const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
 type NameRules = 'posix' | 'windows' | 'macos';
 const NAME_RULES: NameRules[] = ['posix', 'windows', 'macos'];
 /** A full scan this often even when nothing was heard (watching can miss events); `--scan-every` seconds. */
-const FULL_SCAN_S = 600;
+const FULL_SCAN_S = 1800;
 
 interface Pair {
   local: string;
@@ -225,7 +225,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
       client,
       spaceId: info.id,
       remote,
-      watch: (changed) => watchFolder(pair.local, changed),
+      watch: (changed, degraded) => watchFolder(pair.local, changed, degraded),
       fullScanMs: opts.scanMs,
       once: opts.once,
       signal: opts.signal,

@@ -353,7 +353,7 @@ export async function partFiles(root: string): Promise<string[]> {
  * stat per file, which for 100,000 files costs memory and a long start. New folders are
  * watched as they appear. Returns a stop function, or undefined if the folder is missing.
  */
-export function watchFolder(root: string, changed: (path?: string) => void): (() => void) | undefined {
+export function watchFolder(root: string, changed: (path?: string) => void, degraded?: (why: string) => void): (() => void) | undefined {
   if (!existsSync(root)) return undefined;
   const watchers = new Map<string, FSWatcher>();
   let closed = false;
@@ -375,8 +375,14 @@ export function watchFolder(root: string, changed: (path?: string) => void): (()
         changed(path.relative(root, at).split(path.sep).join('/'));
         void appeared(at);
       });
-    } catch {
-      return; // gone already
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return; // gone already
+      // Out of watches (fs.inotify.max_user_watches) or descriptors: this folder is seen
+      // only by rounds over everything, which the caller then runs more often.
+      degraded?.(`${dir} cannot be watched (${code ?? String(err)})`);
+      changed();
+      return;
     }
     w.on('error', () => forget(dir));
     watchers.set(dir, w);

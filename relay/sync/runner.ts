@@ -13,6 +13,8 @@ import { SETTLE_MS, type SyncEngine } from './engine.js';
 export const LOCAL_BATCH_MS = 20;
 /** …and no later than this after its first, however long the burst. */
 const LOCAL_MAX_WAIT_MS = 1000;
+/** Rounds over everything this often when part of the folder cannot be watched. */
+const DEGRADED_SCAN_MS = 60_000;
 
 export interface SyncLoopOptions {
   engine: SyncEngine;
@@ -26,7 +28,7 @@ export interface SyncLoopOptions {
    * or undefined when the folder cannot be watched now (tried again at the next full
    * scan).
    */
-  watch(changed: (path?: string) => void): (() => void) | undefined;
+  watch(changed: (path?: string) => void, degraded: (why: string) => void): (() => void) | undefined;
   /** A full scan this often even when nothing was heard. */
   fullScanMs: number;
   /** Stop after the first complete round (nothing left unsettled). */
@@ -87,18 +89,32 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
     if (state === 'closed') schedule(0);
   });
   let unwatch: (() => void) | undefined;
-  const startWatching = () => {
-    unwatch = opts.watch((path) => {
-      engine.touched(path);
-      localEvent();
-    });
+  let full: ReturnType<typeof setInterval> | undefined;
+  const fullEvery = (ms: number) => {
+    clearInterval(full);
+    full = setInterval(() => {
+      if (!unwatch) startWatching();
+      engine.requestFull();
+      schedule(0);
+    }, ms);
   };
+  let degraded = false;
+  const startWatching = () => {
+    unwatch = opts.watch(
+      (path) => {
+        engine.touched(path);
+        localEvent();
+      },
+      (why) => {
+        if (degraded) return;
+        degraded = true;
+        say(`${why}: looking at everything every ${DEGRADED_SCAN_MS / 1000} s instead`);
+        if (opts.fullScanMs > DEGRADED_SCAN_MS) fullEvery(DEGRADED_SCAN_MS);
+      },
+    );
+  };
+  fullEvery(opts.fullScanMs);
   startWatching();
-  const full = setInterval(() => {
-    if (!unwatch) startWatching();
-    engine.requestFull();
-    schedule(0);
-  }, opts.fullScanMs);
   const status = async () => {
     try {
       await opts.onStatus?.();

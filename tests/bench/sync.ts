@@ -182,7 +182,7 @@ const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100
 /**
  * Idle cost: a `ferry sync` pair over 100,000 small files (1,000 folders × 100), in sync,
  * with nothing changing: CPU and memory over a minute, the cost of the full scan it runs
- * every 10 minutes, and the time one changed file takes to reach the relay among them.
+ * every 30 minutes, and the time one changed file takes to reach the relay among them.
  */
 export async function benchSyncIdle(opts: { work: string; files?: number }): Promise<string[]> {
   const files = opts.files ?? 100_000;
@@ -258,7 +258,7 @@ export async function benchSyncIdle(opts: { work: string; files?: number }): Pro
     }
     const oneChange = (performance.now() - seen) / 1000;
     const roundCpu = cpuSeconds(pid) - cpu1;
-    // The full round every 10 minutes costs about what the first round after the start did.
+    // The full round every 30 minutes costs about what the first round after the start did.
     const fullScanShare = startupCpu / FULL_SCAN_EVERY_S;
     const n = files.toLocaleString('en');
     return [
@@ -275,4 +275,4 @@ export async function benchSyncIdle(opts: { work: string; files?: number }): Pro
 }
 
 /** `ferry sync`'s default full scan period (relay/cli/sync-command.ts FULL_SCAN_S). */
-const FULL_SCAN_EVERY_S = 600;
+const FULL_SCAN_EVERY_S = 1800;
