@@ -49,6 +49,14 @@ export const ERRORS = {
   RELAY_BUSY: 'The relay is busy. Try again in a moment.',
   TLS_REQUIRED: 'This relay speaks HTTPS: connect with https:// or wss://.',
   TLS_UNTRUSTED: 'The relay\'s certificate is not one this client trusts (it changed, or its authority is unknown).',
+  E2E_UNAVAILABLE: 'Encrypted folders need WebCrypto: open the app over https (or on localhost).',
+  E2E_NO_KEYS: 'You have no encryption keys yet: set them up with ferry keys init (or in the app) first.',
+  E2E_KEYS_EXIST: 'Your encryption keys exist already; change the passphrase instead, or recover with the recovery key.',
+  E2E_LOCKED: 'Your encryption keys are locked: unlock them with your passphrase first (ferry unlock).',
+  E2E_WRONG_PASSPHRASE: 'The passphrase (or recovery key) does not unlock your keys.',
+  E2E_TAMPERED: 'Encrypted data does not check out: it was altered, swapped or does not belong here. Nothing was written.',
+  E2E_REQUIRED: 'This folder is end-to-end encrypted: only encrypted names and contents go in it, from a client that encrypts.',
+  E2E_NOT_ALLOWED: 'Encrypted names and contents belong in an encrypted folder only; this move or upload would cross its boundary.',
   INTERNAL: 'The relay hit an unexpected error. Nothing was lost; try again.',
 } as const;
 
