@@ -105,6 +105,8 @@ export interface VersionRecord {
   conflict?: string;
   /** The file was executable (POSIX `+x`) in this version. */
   executable?: boolean;
+  /** In an encrypted folder: the version's facts, sealed by the client (the relay cannot read them). */
+  sealed?: string;
 }
 
 export interface FileEntry {
@@ -121,7 +123,7 @@ export interface FolderEntry {
   name: string;
 }
 
-export type TreeEntry = { kind: 'file'; path: string; size: number; mtime: number; version: number; contentHash: string; executable?: boolean } | { kind: 'folder'; path: string };
+export type TreeEntry = { kind: 'file'; path: string; size: number; mtime: number; version: number; contentHash: string; executable?: boolean; sealed?: string } | { kind: 'folder'; path: string };
 
 export interface CommitInput {
   /**
@@ -164,6 +166,13 @@ export interface CommitInput {
   device?: string;
   /** The file is executable (POSIX `+x`); a change of this alone is a new version. */
   executable?: boolean;
+  /**
+   * The version's facts sealed by the client: required inside an encrypted folder (whose
+   * names below it must be encrypted too; E2E_REQUIRED), refused outside (E2E_NOT_ALLOWED).
+   * A compare-and-swap conflict there stays in the history (no sibling copy: the relay
+   * cannot name one), and the `rename` policy is refused.
+   */
+  sealed?: string;
 }
 
 /** Sibling conflict copies of one file kept at most; later conflicts are in its history only. */
@@ -370,6 +379,24 @@ export interface MetaStore {
    * In code point order.
    */
   entriesAt(spaceId: number, paths: string[]): Promise<TreeEntry[]>;
+
+  // End-to-end encryption: the relay keeps what clients sealed and enforces where it goes.
+  /** A person's key record (opaque JSON), if they made one. */
+  getKeyRecord(userId: number): Promise<string | undefined>;
+  /** Stores it; E2E_KEYS_EXIST when one is there and `replace` is false. */
+  putKeyRecord(userId: number, record: string, now: number, replace: boolean): Promise<void>;
+  /**
+   * Makes an empty encrypted folder at `path` (and its parents), with the creator's
+   * wrapped key of epoch 1. PATH_CONFLICT when something is there; E2E_NOT_ALLOWED
+   * inside another encrypted folder.
+   */
+  makeEncryptedFolder(spaceId: number, path: string, e2eId: string, userId: number, envelope: string, now: number, by?: string): Promise<void>;
+  /** The encrypted folder that is `path` or holds it. */
+  encryptionRoot(spaceId: number, path: string): Promise<{ path: string; id: string } | undefined>;
+  /** The encrypted folders under `folder` (path → id). */
+  encryptedFoldersIn(spaceId: number, folder: string): Promise<Map<string, string>>;
+  /** The wrapped keys of an encrypted folder for one person, by epoch. */
+  folderKeys(e2eId: string, userId: number): Promise<{ epoch: number; envelope: string }[]>;
   makeFolder(spaceId: number, path: string, now: number, by?: string): Promise<void>;
   /**
    * Renames or moves a file or a folder (with everything in it) in one transaction; the

@@ -18,6 +18,7 @@ import type { Param, Sql, SqlEngine } from './sql.js';
 /** The tables copied, parents before children, with the columns that order them. */
 const TABLES: { name: string; key: string[] }[] = [
   { name: 'users', key: ['id'] },
+  { name: 'user_keys', key: ['user_id'] },
   { name: 'spaces', key: ['id'] },
   { name: 'members', key: ['space_id', 'user_id'] },
   { name: 'sessions', key: ['token_hash'] },
@@ -27,6 +28,7 @@ const TABLES: { name: string; key: string[] }[] = [
   { name: 'trash', key: ['id'] },
   { name: 'files', key: ['id'] },
   { name: 'folders', key: ['id'] },
+  { name: 'folder_keys', key: ['e2e_id', 'epoch', 'user_id'] },
   { name: 'versions', key: ['id'] },
   { name: 'version_chunks', key: ['version_id', 'idx'] },
   { name: 'uploads', key: ['id'] },

@@ -223,6 +223,12 @@ const STEPS: string[] = [
    CREATE INDEX sessions_device ON sessions(device_hash)`,
   // 4: the executable bit of a version (see the SQLite store's step 9).
   `ALTER TABLE versions ADD COLUMN executable integer NOT NULL DEFAULT 0`,
+  // 5: end-to-end encryption (see the SQLite store's step 10).
+  `CREATE TABLE user_keys (user_id bigint PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE, record text NOT NULL, updated_at bigint NOT NULL);
+   ALTER TABLE folders ADD COLUMN e2e_id text;
+   CREATE UNIQUE INDEX folders_e2e ON folders(e2e_id) WHERE e2e_id IS NOT NULL;
+   CREATE TABLE folder_keys (e2e_id text NOT NULL, epoch integer NOT NULL, user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE, envelope text NOT NULL, created_at bigint NOT NULL, PRIMARY KEY (e2e_id, epoch, user_id));
+   ALTER TABLE versions ADD COLUMN sealed text`,
 ];
 
 /** The schema version this code writes. */

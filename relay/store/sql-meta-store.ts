@@ -32,6 +32,7 @@ import {
   type VersionRecord,
 } from './meta-store.js';
 import { INSERT_BATCH, LOCK, insertRows, type Param, type Sql, type SqlEngine } from './sql.js';
+import { ENCRYPTED_NAME_RE } from '../crypto/format.js';
 import type { AttemptLog } from '../auth/throttle.js';
 
 /** Names as search compares them: compatibility forms folded (ｆｕｌｌ → full), lower case. */
@@ -55,18 +56,19 @@ interface VersionRow {
   current_version_id: number;
   conflict: string | null;
   executable: number;
+  sealed: string | null;
 }
 
 const VERSION_SELECT = `
   SELECT v.id, v.file_id, f.space_id, f.path, v.num, v.size, v.mtime, v.content_hash, v.sha256, v.sha256_verified,
-         u.name AS uploader, v.created_at, f.current_version_id, v.conflict, v.executable
+         u.name AS uploader, v.created_at, f.current_version_id, v.conflict, v.executable, v.sealed
   FROM versions v JOIN files f ON f.id = v.file_id LEFT JOIN users u ON u.id = v.uploader_id`;
 
 /** A file's current version as `tree` and `entriesAt` give it. */
-const TREE_FILE_SELECT = 'SELECT f.path, v.size, v.mtime, v.num, v.content_hash, v.executable FROM files f JOIN versions v ON v.id = f.current_version_id';
-type TreeFileRow = { path: string; size: number; mtime: number; num: number; content_hash: string; executable: number };
+const TREE_FILE_SELECT = 'SELECT f.path, v.size, v.mtime, v.num, v.content_hash, v.executable, v.sealed FROM files f JOIN versions v ON v.id = f.current_version_id';
+type TreeFileRow = { path: string; size: number; mtime: number; num: number; content_hash: string; executable: number; sealed: string | null };
 function treeFile(f: TreeFileRow): TreeEntry {
-  return { kind: 'file', path: f.path, size: f.size, mtime: f.mtime, version: f.num, contentHash: f.content_hash, ...(f.executable === 1 ? { executable: true } : {}) };
+  return { kind: 'file', path: f.path, size: f.size, mtime: f.mtime, version: f.num, contentHash: f.content_hash, ...(f.executable === 1 ? { executable: true } : {}), ...(f.sealed != null ? { sealed: f.sealed } : {}) };
 }
 
 function toVersion(r: VersionRow): VersionRecord {
@@ -86,6 +88,7 @@ function toVersion(r: VersionRow): VersionRecord {
     current: r.id === r.current_version_id,
     ...(r.conflict != null ? { conflict: r.conflict } : {}),
     ...(r.executable === 1 ? { executable: true } : {}),
+    ...(r.sealed != null ? { sealed: r.sealed } : {}),
   };
 }
 
@@ -623,14 +626,14 @@ export class SqlMetaStore implements MetaStore {
     t: Sql,
     fileId: number,
     num: number,
-    v: { size: number; mtime: number; contentHash: string; sha256: string; sha256Verified: boolean; userId: number; now: number; executable?: boolean },
+    v: { size: number; mtime: number; contentHash: string; sha256: string; sha256Verified: boolean; userId: number; now: number; executable?: boolean; sealed?: string },
     chunks: ChunkRef[],
     mark: { current: boolean; conflict?: string } = { current: true },
   ): Promise<number> {
     const versionId = (await t.value<number>(
-      `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at, conflict, executable)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now, mark.conflict ?? null, v.executable ? 1 : 0],
+      `INSERT INTO versions (file_id, num, size, mtime, content_hash, sha256, sha256_verified, uploader_id, created_at, conflict, executable, sealed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [fileId, num, v.size, v.mtime, v.contentHash, v.sha256, v.sha256Verified ? 1 : 0, v.userId, v.now, mark.conflict ?? null, v.executable ? 1 : 0, v.sealed ?? null],
     ))!;
     await insertRows(t, 'version_chunks', ['version_id', 'idx', '"offset"', 'length', 'hash'], chunks.map((c, i) => [versionId, i, c.offset, c.length, c.sha256]));
     if (mark.current) await t.run('UPDATE files SET current_version_id = ?, last_version = ? WHERE id = ?', [versionId, num, fileId]);
@@ -667,6 +670,11 @@ export class SqlMetaStore implements MetaStore {
       const space = input.spaceId;
       let path = input.path;
       await this.assertAncestorsFree(t, space, path);
+      // Inside an encrypted folder only sealed versions with encrypted names; outside, none.
+      const root = await this.checkE2ePath(t, space, path);
+      if (root && input.sealed === undefined) throw new FerryError('E2E_REQUIRED', `"${root.path}" is end-to-end encrypted: a version there must come sealed.`);
+      if (!root && input.sealed !== undefined) throw new FerryError('E2E_NOT_ALLOWED', 'A sealed version belongs in an encrypted folder.');
+      if (root && input.conflict === 'rename') throw new FerryError('E2E_REQUIRED', 'In an encrypted folder the client picks another name itself (the relay cannot read names).');
       let file = await this.fileByPath(t, space, path);
       // The same content as the current version, whatever the policy: no new version.
       const current = file?.current_version_id != null
@@ -681,7 +689,7 @@ export class SqlMetaStore implements MetaStore {
       }
       const clashes = async (p: string) => !!(await this.fileByPath(t, space, p)) || (await this.folderAt(t, space, p));
       if (input.base !== undefined && (current?.content_hash ?? '') !== input.base) {
-        return this.commitConflict(t, input, file, clashes);
+        return this.commitConflict(t, input, file, clashes, !!root);
       }
       await this.checkQuota(t, input.userId, input.size, input.quotaBytes);
       if (input.conflict === 'rename' && (await clashes(path))) {
@@ -713,7 +721,7 @@ export class SqlMetaStore implements MetaStore {
   }
 
   /** A compare-and-swap commit whose base is stale (see CommitInput.base): nothing is lost. */
-  private async commitConflict(t: Sql, input: CommitInput, file: FileRow | undefined, clashes: (p: string) => Promise<boolean>): Promise<CommitResult> {
+  private async commitConflict(t: Sql, input: CommitInput, file: FileRow | undefined, clashes: (p: string) => Promise<boolean>, encrypted = false): Promise<CommitResult> {
     const space = input.spaceId;
     const device = input.device ?? 'another device';
     const finish = async (result: CommitResult, kind: 'file.added' | 'version.added', path: string, version: number) => {
@@ -733,7 +741,8 @@ export class SqlMetaStore implements MetaStore {
     // Kept in the file's history (not current), and as a sibling copy while there are few.
     const copies = (await t.column<string>('SELECT name FROM files WHERE space_id = ? AND parent = ? AND trash_id IS NULL', [space, parentOf(input.path)]))
       .filter((name) => isConflictName(name, baseName(input.path))).length;
-    const copy = copies < MAX_CONFLICT_COPIES;
+    // (In an encrypted folder the relay cannot name a copy: the conflict is in the history.)
+    const copy = copies < MAX_CONFLICT_COPIES && !encrypted;
     await this.checkQuota(t, input.userId, input.size * (copy ? 2 : 1), input.quotaBytes);
     const num = file.last_version + 1;
     await this.insertVersion(t, file.id, num, input, input.chunks, { current: false, conflict: device });
@@ -934,6 +943,84 @@ export class SqlMetaStore implements MetaStore {
     return found.sort((a, b) => compareCodePoints(a.path, b.path));
   }
 
+  // ------------------------------------------------------------------ end-to-end encryption
+
+  /** The encrypted folder that is `path` or holds it, if any. */
+  private async e2eRootAt(t: Sql, spaceId: number, path: string): Promise<{ path: string; id: string } | undefined> {
+    if (path === '') return undefined;
+    const r = await t.get<{ path: string; e2e_id: string }>(
+      `SELECT path, e2e_id FROM folders WHERE space_id = ? AND trash_id IS NULL AND e2e_id IS NOT NULL AND (path = ? OR substr(CAST(? AS TEXT), 1, length(path) + 1) = path || '/') LIMIT 1`,
+      [spaceId, path, path],
+    );
+    return r && { path: r.path, id: r.e2e_id };
+  }
+
+  /** The encrypted folder holding `path` (refusing plain names below it), if any. */
+  private async checkE2ePath(t: Sql, spaceId: number, path: string): Promise<{ path: string; id: string } | undefined> {
+    const root = await this.e2eRootAt(t, spaceId, path);
+    if (root && path !== root.path) {
+      for (const seg of path.slice(root.path.length + 1).split('/')) {
+        if (!ENCRYPTED_NAME_RE.test(seg)) throw new FerryError('E2E_REQUIRED', `"${root.path}" is end-to-end encrypted: names in it must come encrypted.`);
+      }
+    }
+    return root;
+  }
+
+  /** A move stays inside one encrypted folder, or moves a whole one where no other holds it, or touches none. */
+  private async checkE2eMove(t: Sql, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): Promise<void> {
+    const source = await this.e2eRootAt(t, from.spaceId, from.path);
+    const target = await this.checkE2ePath(t, to.spaceId, to.path);
+    if (source && source.path === from.path) {
+      // A whole encrypted folder: anywhere but inside another.
+      if (target) throw new FerryError('E2E_NOT_ALLOWED', 'An encrypted folder cannot go inside another encrypted folder.');
+      return;
+    }
+    // (A plain folder holding an encrypted one moves with it, but not into one: no sources' root, a target's root.)
+    if (source?.id !== target?.id) throw new FerryError('E2E_NOT_ALLOWED', 'Moving across an encrypted folder\'s boundary would need re-encrypting: download and upload instead.');
+  }
+
+  async getKeyRecord(userId: number): Promise<string | undefined> {
+    return this.sql.value<string>('SELECT record FROM user_keys WHERE user_id = ?', [userId]);
+  }
+
+  putKeyRecord(userId: number, record: string, now: number, replace: boolean): Promise<void> {
+    return this.sql.tx(async (t) => {
+      await t.lock(LOCK.user(userId));
+      const had = await t.value<number>('SELECT 1 FROM user_keys WHERE user_id = ?', [userId]);
+      if (had && !replace) throw new FerryError('E2E_KEYS_EXIST');
+      if (had) await t.run('UPDATE user_keys SET record = ?, updated_at = ? WHERE user_id = ?', [record, now, userId]);
+      else await t.run('INSERT INTO user_keys (user_id, record, updated_at) VALUES (?, ?, ?)', [userId, record, now]);
+    });
+  }
+
+  makeEncryptedFolder(spaceId: number, path: string, e2eId: string, userId: number, envelope: string, now: number, by?: string): Promise<void> {
+    return this.sql.tx(async (t) => {
+      await t.lock(LOCK.space(spaceId));
+      await this.assertAncestorsFree(t, spaceId, path);
+      if ((await this.fileByPath(t, spaceId, path)) || (await this.folderAt(t, spaceId, path))) throw new FerryError('PATH_CONFLICT', `"${path}" exists already: an encrypted folder starts empty.`, { path });
+      if (await this.e2eRootAt(t, spaceId, parentOf(path))) throw new FerryError('E2E_NOT_ALLOWED', 'An encrypted folder cannot go inside another encrypted folder.');
+      if (await t.value<number>('SELECT 1 FROM folders WHERE e2e_id = ?', [e2eId])) throw new FerryError('PATH_CONFLICT', 'That folder id is taken; pick another.');
+      for (let p = path; p !== ''; p = parentOf(p)) await this.folderStays(t, spaceId, p, now);
+      await t.run('UPDATE folders SET e2e_id = ? WHERE space_id = ? AND path = ? AND trash_id IS NULL', [e2eId, spaceId, path]);
+      await t.run('INSERT INTO folder_keys (e2e_id, epoch, user_id, envelope, created_at) VALUES (?, 1, ?, ?, ?)', [e2eId, userId, envelope, now]);
+      if (by !== undefined) await this.logChange(t, now, { kind: 'folder.added', space: spaceId, path, user: by });
+    });
+  }
+
+  encryptionRoot(spaceId: number, path: string): Promise<{ path: string; id: string } | undefined> {
+    return this.e2eRootAt(this.sql, spaceId, path);
+  }
+
+  async encryptedFoldersIn(spaceId: number, folder: string): Promise<Map<string, string>> {
+    const under = underClause(folder, 'path');
+    const rows = await this.sql.all<{ path: string; e2e_id: string }>(`SELECT path, e2e_id FROM folders WHERE space_id = ? AND trash_id IS NULL AND e2e_id IS NOT NULL AND ${under.sql}`, [spaceId, ...under.params]);
+    return new Map(rows.map((r) => [r.path, r.e2e_id]));
+  }
+
+  async folderKeys(e2eId: string, userId: number): Promise<{ epoch: number; envelope: string }[]> {
+    return this.sql.all<{ epoch: number; envelope: string }>('SELECT epoch, envelope FROM folder_keys WHERE e2e_id = ? AND user_id = ? ORDER BY epoch', [e2eId, userId]);
+  }
+
   // ------------------------------------------------------------------ folders, moves, trash
 
   /** Makes the folders above `path` explicit, so they stay when what is in them moves away or to the trash. */
@@ -950,6 +1037,7 @@ export class SqlMetaStore implements MetaStore {
     return this.sql.tx(async (t) => {
       await t.lock(LOCK.space(spaceId));
       await this.assertAncestorsFree(t, spaceId, path);
+      await this.checkE2ePath(t, spaceId, path);
       if (await this.fileByPath(t, spaceId, path)) throw new FerryError('PATH_CONFLICT', `"${path}" is a file.`);
       // Its parents too, so each stays when what made it a folder moves away.
       for (let p = path; p !== ''; p = parentOf(p)) await this.folderStays(t, spaceId, p, now);
@@ -974,6 +1062,7 @@ export class SqlMetaStore implements MetaStore {
         throw new FerryError('PATH_CONFLICT', `"${to.path}" exists already.`, { path: to.path });
       }
       await this.assertAncestorsFree(t, to.spaceId, to.path);
+      await this.checkE2eMove(t, from, to);
       await this.keepParents(t, from.spaceId, from.path);
       if (file) {
         await t.run('UPDATE files SET space_id = ?, path = ?, parent = ?, name = ?, fold = ? WHERE id = ?', [to.spaceId, to.path, parentOf(to.path), baseName(to.path), foldName(baseName(to.path)), file.id]);
@@ -1040,6 +1129,13 @@ export class SqlMetaStore implements MetaStore {
       await this.assertAncestorsFree(t, space!, item.path);
       const taken = async (p: string) => !!(await this.fileByPath(t, space!, p)) || (await this.folderAt(t, space!, p));
       let path = item.path;
+      if (item.path.split('/').some((s) => ENCRYPTED_NAME_RE.test(s))) {
+        // Encrypted names only go back into their encrypted folder, under the same name.
+        const root = await this.e2eRootAt(t, space!, parentOf(item.path));
+        if (!root) throw new FerryError('E2E_NOT_ALLOWED', 'This comes from an encrypted folder that is gone: restore that folder first.');
+        await this.checkE2ePath(t, space!, item.path);
+        if (await taken(path)) throw new FerryError('PATH_CONFLICT', 'Something of the same name is there now; rename it first (in an encrypted folder the relay cannot pick another name).', { path });
+      }
       for (let n = 2; await taken(path); n++) path = renamedPath(item.path, n);
       for (const table of ['files', 'folders'] as const) {
         if (path !== item.path) await this.rewritePrefixWhere(t, table, 'trash_id = ?', [id], item.path, path, space!);

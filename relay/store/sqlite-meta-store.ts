@@ -310,6 +310,29 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   (db) => {
     db.exec('ALTER TABLE versions ADD COLUMN executable INTEGER NOT NULL DEFAULT 0');
   },
+  // 10: end-to-end encryption: each person's key record (opaque to the relay), encrypted
+  //     folders (a folder row with the id its creator picked) and their keys wrapped for
+  //     each member and epoch, and each encrypted version's sealed facts.
+  (db) => {
+    db.exec(`
+      CREATE TABLE user_keys (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        record TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      ALTER TABLE folders ADD COLUMN e2e_id TEXT;
+      CREATE UNIQUE INDEX folders_e2e ON folders(e2e_id) WHERE e2e_id IS NOT NULL;
+      CREATE TABLE folder_keys (
+        e2e_id TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        envelope TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (e2e_id, epoch, user_id)
+      );
+      ALTER TABLE versions ADD COLUMN sealed TEXT;
+    `);
+  },
 ];
 
 /** The schema version this code writes. */

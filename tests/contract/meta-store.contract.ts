@@ -114,6 +114,59 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       expect((await s.getVersion(sp, 'run.sh'))!.executable).toBeUndefined();
     }));
 
+    it('keeps key records: one per person, replaced only when asked', withStore(async (s, u) => {
+      expect(await s.getKeyRecord(u)).toBeUndefined();
+      await s.putKeyRecord(u, '{"v":1}', 1, false);
+      await expect(s.putKeyRecord(u, '{"v":2}', 2, false)).rejects.toMatchObject({ code: 'E2E_KEYS_EXIST' });
+      await s.putKeyRecord(u, '{"v":3}', 3, true);
+      expect(await s.getKeyRecord(u)).toBe('{"v":3}');
+    }));
+
+    it('encrypted folders: only sealed versions with encrypted names inside, nothing sealed outside, no move across the boundary', withStore(async (s, u) => {
+      const sp = await home(s);
+      const enc = (n: string) => `e1.${n.padEnd(40, 'A')}`;
+      const sealed = 'm1.1.AAAA';
+      await s.makeEncryptedFolder(sp, 'vault', 'F'.repeat(22), u, 'envelope', 1, 'alice');
+      expect(await s.encryptionRoot(sp, 'vault')).toEqual({ path: 'vault', id: 'F'.repeat(22) });
+      expect(await s.encryptionRoot(sp, `vault/${enc('a')}`)).toEqual({ path: 'vault', id: 'F'.repeat(22) });
+      expect(await s.encryptionRoot(sp, 'vaultx/a')).toBeUndefined();
+      expect(await s.folderKeys('F'.repeat(22), u)).toEqual([{ epoch: 1, envelope: 'envelope' }]);
+      expect([...(await s.encryptedFoldersIn(sp, '')).entries()]).toEqual([['vault', 'F'.repeat(22)]]);
+      // Plain names, or no sealed facts, are refused inside; sealed facts outside.
+      await expect(commit(s, u, 'vault/plain.txt', 'p', { sealed })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      await expect(commit(s, u, `vault/${enc('b')}`, 'p')).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      await expect(commit(s, u, 'plain.txt', 'p', { sealed })).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
+      await expect(commit(s, u, `vault/${enc('b')}`, 'p', { sealed, conflict: 'rename' })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      await expect(s.makeFolder(sp, 'vault/plain', 2)).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      await s.makeFolder(sp, `vault/${enc('d')}`, 2);
+      const inside = `vault/${enc('d')}/${enc('f')}`;
+      await commit(s, u, inside, 'one', { sealed });
+      expect((await s.getVersion(sp, inside))!.sealed).toBe(sealed);
+      expect((await s.tree(sp, 'vault', undefined, 10)).find((e) => e.path === inside)).toMatchObject({ sealed });
+      // A stale base inside: kept in the history, no sibling copy (the relay cannot name one).
+      await commit(s, u, inside, 'two', { sealed, base: h('one') });
+      const lost = await commit(s, u, inside, 'three', { sealed, base: h('one'), device: 'desk' });
+      expect(lost.conflict).toBe('history');
+      expect((await s.listFolder(sp, `vault/${enc('d')}`)).map((e) => e.path)).toEqual([inside]);
+      // Nesting and crossing the boundary are refused; moving inside, or the whole folder, is not.
+      await expect(s.makeEncryptedFolder(sp, `vault/${enc('n')}`, 'G'.repeat(22), u, 'e', 3)).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
+      await expect(s.makeEncryptedFolder(sp, 'vault', 'H'.repeat(22), u, 'e', 3)).rejects.toMatchObject({ code: 'PATH_CONFLICT' });
+      await expect(s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: 'out.bin' })).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
+      await commit(s, u, 'plain.txt', 'p');
+      await expect(s.move({ spaceId: sp, path: 'plain.txt' }, { spaceId: sp, path: `vault/${enc('p')}` })).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
+      await expect(s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('d')}/plain` })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      await s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('g')}` });
+      await s.makeEncryptedFolder(sp, 'other', 'G'.repeat(22), u, 'e', 4);
+      await expect(s.move({ spaceId: sp, path: 'vault' }, { spaceId: sp, path: `other/${enc('v')}` })).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
+      await s.move({ spaceId: sp, path: 'vault' }, { spaceId: sp, path: 'archive/vault' });
+      expect(await s.encryptionRoot(sp, `archive/vault/${enc('g')}`)).toEqual({ path: 'archive/vault', id: 'F'.repeat(22) });
+      expect((await s.getVersion(sp, `archive/vault/${enc('g')}`))!.sealed).toBe(sealed);
+      // What was trashed inside goes back only into its encrypted folder.
+      const item = await s.trash(sp, `archive/vault/${enc('g')}`, u, 5);
+      await s.trash(sp, 'archive/vault', u, 6);
+      await expect(s.untrash(item.id)).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
+    }));
+
     it('creates users with unique names (case-insensitive) and counts admins', withStore(async (s) => {
       await expect(s.createUser({ name: 'ALICE', role: 'user', passwordHash: 'y', now: 2 })).rejects.toMatchObject({ code: 'USER_EXISTS' });
       expect(await s.countAdmins()).toBe(0);
