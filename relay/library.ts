@@ -372,7 +372,7 @@ export class Library {
    * them back (each chunk checked against its hash), or copied from a version whose
    * SHA-256 was computed so.
    */
-  async commitUpload(user: User, uploadId: string, active: ActiveUpload | undefined, expectedContentHash: string, cas?: { base?: string; device?: string; executable?: boolean }) {
+  async commitUpload(user: User, uploadId: string, active: ActiveUpload | undefined, expectedContentHash: string, cas?: { base?: string; device?: string; executable?: boolean; sealed?: string }) {
     if (!active || active.record.id !== uploadId) throw new FerryError('UNKNOWN_UPLOAD', 'No such upload session on this connection; begin (or resume) it first.');
     this.checkLeg(active);
     const record = await this.meta.getUpload(uploadId);
@@ -426,6 +426,7 @@ export class Library {
       base: cas?.base,
       device: cas?.device,
       executable: cas?.executable,
+      sealed: cas?.sealed,
     });
     this.releaseUpload(active);
     const answer = {

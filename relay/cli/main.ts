@@ -9,6 +9,9 @@ import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
 import { RemotePaths, spacePrefix } from '../client/remote-path.js';
+import { E2eFolders, newFileId, openingSink, sealingSource, type E2ePlace } from '../client/e2e.js';
+import { plainSize } from '../crypto/format.js';
+import { keysInit, keysPassphrase, keysRecover, keysShow, lockKeys, unlock, unlockedKey } from './e2e-keys.js';
 import { syncCommand } from './sync-command.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
@@ -17,7 +20,7 @@ const relayModules = () =>
 import { clearSession, loadDevice, loadSession, saveSession, trustCa, trustedCa, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { probeTls, untrusted } from './tls-trust.js';
-import { fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
+import { fileSha256, fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
 import { createProgress, type Progress } from './progress.js';
 import { NodeHashPool } from './hash-pool.js';
 import { readAnswer, readPassword } from './prompt.js';
@@ -42,7 +45,8 @@ Client:
   ferry ls [FOLDER] [--versions] [--json]
   ferry search TEXT [--in SPACE:] [--json]     names containing TEXT, in every space I can see
   ferry mv REMOTE REMOTE                       rename or move (into a folder when the target is one)
-  ferry mkdir FOLDER
+  ferry mkdir FOLDER [--encrypted]             --encrypted: end-to-end encrypted (names and contents
+                                               sealed on your devices; see ferry keys)
   ferry rm REMOTE                              move to the trash
   ferry rm --purge REMOTE [--version N]        delete for good (admins)
   ferry trash [SPACE:] [--json] [--empty]      what is in the trash (--empty: delete it all, admins)
@@ -56,6 +60,13 @@ Client:
   ferry devices revoke ID                      signs a device out everywhere at once
   ferry unlink ID|URL                          revoke a link
   ferry spaces [--json]                        My files and the shared folders I am in
+  ferry keys init                              make your encryption keys (passphrase from
+                                               FERRY_PASSPHRASE or a prompt); prints the recovery key
+  ferry keys show|passphrase|recover           fingerprint and state; a new passphrase; a new one
+                                               from the recovery key (FERRY_RECOVERY_KEY or a prompt)
+  ferry unlock [--for 1h]                      open your keys on this machine (until ferry lock,
+                                               ferry logout, or the time given)
+  ferry lock                                   forget them on this machine
   ferry sync LOCAL REMOTE [--mode two-way|upload-only|download-only] [--device NAME] [--once]
                                                keep a local folder and a relay folder the same
                                                until stopped (--once: one round); --pairs FILE
@@ -324,6 +335,7 @@ async function logout(): Promise<void> {
       /* the session may already be gone on the relay; forget it here anyway */
     });
   }
+  if (session) await lockKeys(session);
   await clearSession();
   out('Signed out.');
 }
@@ -373,7 +385,14 @@ async function put(args: string[]): Promise<void> {
     const to = checkFolder(dest.path);
     const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
     const prefix = spacePrefix(dest.info);
+    const e2e = await e2eFor(client);
     for (const f of files) {
+      const at = await e2e.place(dest.space, f.remote);
+      if (at.root) {
+        bar = undefined;
+        await putSealed(client, at, dest.space, f, conflict, prefix, (b) => (bar = b));
+        continue;
+      }
       const source = await openFileSource(f.local);
       bar = createProgress(source.size, f.remote);
       try {
@@ -389,6 +408,49 @@ async function put(args: string[]): Promise<void> {
       }
     }
   }, (state) => bar?.state(state)).finally(() => pool.close());
+}
+
+/** The encrypted folders of the signed-in person, opened with the key unlocked on this machine. */
+async function e2eFor(client: FerryClient): Promise<E2eFolders> {
+  const session = await loadSession();
+  return new E2eFolders(client, () => unlockedKey(session));
+}
+
+/** `place` with the path the relay stores, for commands that only name a path. */
+async function relayPathOf(client: FerryClient, space: number | undefined, plain: string): Promise<string> {
+  return (await (await e2eFor(client)).place(space, plain)).relayPath;
+}
+
+/** One file into an encrypted folder: names, contents and facts sealed here. */
+async function putSealed(client: FerryClient, at: E2ePlace, space: number | undefined, f: { local: string; remote: string }, conflict: ConflictPolicy, prefix: string, showBar: (b: Progress | undefined) => void): Promise<void> {
+  const { cipher } = at.root!;
+  if (conflict === 'rename') throw new UsageError('--on-conflict rename is not available in an encrypted folder (the relay cannot read names to pick another); use version or overwrite');
+  const plain = await openFileSource(f.local);
+  const bar = createProgress(plain.size, f.remote);
+  showBar(bar);
+  try {
+    const name = path.posix.basename(f.remote);
+    // The file keeps its id across versions.
+    const current = (await client.request('stat', { space, paths: [at.relayPath] })).entries[0];
+    const fileId = current?.kind === 'file' && current.sealed ? (await cipher.openFacts(current.sealed)).facts.fileId : newFileId();
+    const sha256 = await fileSha256(f.local);
+    const r = await uploadFile(client, sealingSource(plain, cipher), {
+      space,
+      path: at.relayPath,
+      conflict,
+      executable: plain.executable,
+      onProgress: (p) => bar.update(p.total ? Math.round((p.done / p.total) * plain.size) : 0),
+      seal: (contentHash) => cipher.sealFacts({ fileId, name, size: plain.size, sha256, contentHash, mtime: plain.mtime }),
+    });
+    bar.stop();
+    const shown = `${prefix}${displayName(f.remote)}`;
+    if (r.unchanged) out(`${shown}  v${r.version}  unchanged (encrypted)  sha256 ${sha256}`);
+    else out(`${shown}  v${r.version}  ${plain.size} bytes, encrypted  sha256 ${sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+  } finally {
+    bar.stop();
+    showBar(undefined);
+    await plain.close();
+  }
 }
 
 async function get(args: string[]): Promise<void> {
@@ -410,11 +472,13 @@ async function get(args: string[]): Promise<void> {
   let bar: Progress | undefined;
   await withClient(async (client) => {
     const from = await new RemotePaths(client).resolve(remote);
+    const at = await (await e2eFor(client)).place(from.space, from.path);
     const sink = fileSink(target);
+    let plainBytes: number | undefined;
     try {
-      const { meta, stats } = await downloadFile(client, sink, {
+      const { meta, stats } = await downloadFile(client, at.root ? openingSink(sink, at.root.cipher, path.posix.basename(from.path), (f) => (plainBytes = f.size)) : sink, {
         space: from.space,
-        path: from.path,
+        path: at.relayPath,
         version,
         onProgress: (p) => {
           bar ??= createProgress(p.total, remote);
@@ -423,7 +487,7 @@ async function get(args: string[]): Promise<void> {
       });
       bar?.stop();
       // The hash of the bytes written (checked against the relay's by the sink).
-      out(`${target}  v${meta.version}  ${meta.size} bytes  sha256 ${sink.sha256}  (fetched ${stats.fetchedChunks}, kept ${stats.keptChunks} chunks)`);
+      out(`${target}  v${meta.version}  ${plainBytes ?? meta.size} bytes${at.root ? ', decrypted' : ''}  sha256 ${sink.sha256}  (fetched ${stats.fetchedChunks}, kept ${stats.keptChunks} chunks)`);
     } catch (err) {
       bar?.stop();
       if ((err as FerryError).code === 'NOT_FOUND' || (err as FerryError).code === 'IS_FOLDER') await rm(partPath(target), { force: true });
@@ -480,20 +544,41 @@ function when(ms: number | undefined): string {
 async function ls(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { versions: { type: 'boolean' }, json: { type: 'boolean' } } });
   await withClient(async (client) => {
-    const { space, path: target } = await new RemotePaths(client).resolve(positionals[0] ?? '');
+    const { space, path: plainTarget } = await new RemotePaths(client).resolve(positionals[0] ?? '');
+    const at = await (await e2eFor(client)).place(space, plainTarget);
+    const target = at.relayPath;
     if (values.versions) {
       const h = await client.request('history', { space, path: target });
+      if (at.root) {
+        // Sizes and hashes of the plaintext, from each version's sealed facts.
+        out(`${displayName(plainTarget)}  (encrypted)`);
+        for (const v of h.versions) {
+          const facts = v.sealed ? (await at.root.cipher.openFacts(v.sealed)).facts : undefined;
+          out(`${v.current ? '*' : ' '} v${String(v.version).padEnd(4)} ${String(facts?.size ?? plainSize(v.size)).padStart(12)}  ${when(v.createdAt)}  ${v.uploader.padEnd(12)} ${facts?.sha256 ?? '(no sealed facts)'}`);
+        }
+        return;
+      }
       if (values.json) return out(JSON.stringify(h, null, 2));
       out(`${displayName(h.path)}`);
       for (const v of h.versions) out(`${v.current ? '*' : ' '} v${String(v.version).padEnd(4)} ${String(v.size).padStart(12)}  ${when(v.createdAt)}  ${v.uploader.padEnd(12)} ${v.sha256}`);
       return;
     }
     const r = await client.request('list', { space, folder: target });
+    if (at.root) {
+      // Inside an encrypted folder: names opened, sizes of the plaintext.
+      const cipher = at.root.cipher;
+      for (const e of r.entries) {
+        e.name = await cipher.openName(e.name);
+        e.path = await (await e2eFor(client)).plainPath(at.root, e.path);
+        if (e.size !== undefined) e.size = plainSize(e.size);
+        delete e.sha256;
+      }
+    }
     if (values.json) return out(JSON.stringify(r, null, 2));
     for (const e of r.entries) {
       // Terminals reorder text at bidirectional controls too: show them as marks.
-      if (e.kind === 'folder') out(`${'folder'.padStart(12)}  ${''.padEnd(16)}  ${''.padEnd(12)} ${''.padEnd(5)} ${displayName(e.name)}/`);
-      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${displayName(e.name)}  sha256 ${e.sha256?.slice(0, 12)}…`);
+      if (e.kind === 'folder') out(`${'folder'.padStart(12)}  ${''.padEnd(16)}  ${''.padEnd(12)} ${''.padEnd(5)} ${displayName(e.name)}/${e.encrypted ? '  (encrypted)' : ''}`);
+      else out(`${String(e.size).padStart(12)}  ${when(e.modifiedAt)}  ${(e.uploader ?? '').padEnd(12)} v${String(e.versions).padEnd(4)} ${displayName(e.name)}${e.sha256 ? `  sha256 ${e.sha256.slice(0, 12)}…` : '  (encrypted)'}`);
     }
   });
 }
@@ -503,7 +588,7 @@ async function verify(args: string[]): Promise<void> {
   if (!positionals[0]) throw new UsageError('usage: ferry verify REMOTE [--version N]');
   const r = await withClient(async (c) => {
     const at = await new RemotePaths(c).resolve(positionals[0]);
-    return c.request('verify', { space: at.space, path: at.path, version: versionFlag(values.version) });
+    return c.request('verify', { space: at.space, path: await relayPathOf(c, at.space, at.path), version: versionFlag(values.version) });
   });
   if (!r.ok) throw new FerryError('INTEGRITY_FAILED', `${r.path} v${r.version} is damaged: chunks ${r.badChunks.join(', ') || '(none)'} ${r.sha256Ok ? '' : '; whole-file SHA-256 differs'}`);
   out(`${r.path}  v${r.version}  ok  sha256 ${r.sha256}`);
@@ -515,7 +600,7 @@ async function restore(args: string[]): Promise<void> {
   if (!positionals[0] || version === undefined) throw new UsageError('usage: ferry restore REMOTE --version N');
   const r = await withClient(async (c) => {
     const at = await new RemotePaths(c).resolve(positionals[0]);
-    return c.request('restore', { space: at.space, path: at.path, version });
+    return c.request('restore', { space: at.space, path: await relayPathOf(c, at.space, at.path), version });
   });
   out(`${r.path}  v${r.restoredFrom} restored as v${r.version}`);
 }
@@ -528,12 +613,13 @@ async function remove(args: string[]): Promise<void> {
     const remote = new RemotePaths(c);
     for (const text of positionals) {
       const at = await remote.resolve(text);
+      const where = await relayPathOf(c, at.space, at.path);
       if (values.purge) {
-        const r = await c.request('delete', { space: at.space, path: at.path, version: versionFlag(values.version) });
-        out(`${spacePrefix(at.info)}${displayName(r.path)}  ${r.deletedVersions} version(s) deleted for good`);
+        const r = await c.request('delete', { space: at.space, path: where, version: versionFlag(values.version) });
+        out(`${spacePrefix(at.info)}${displayName(at.path)}  ${r.deletedVersions} version(s) deleted for good`);
       } else {
-        const r = await c.request('trash', { space: at.space, path: at.path });
-        out(`${spacePrefix(at.info)}${displayName(r.trashed.path)}  moved to the trash (${r.trashed.files} file(s); ferry untrash ${text} puts it back)`);
+        const r = await c.request('trash', { space: at.space, path: where });
+        out(`${spacePrefix(at.info)}${displayName(at.path)}  moved to the trash (${r.trashed.files} file(s); ferry untrash ${text} puts it back)`);
       }
     }
   });
@@ -546,25 +632,34 @@ async function mv(args: string[]): Promise<void> {
     const remote = new RemotePaths(c);
     const from = await remote.resolve(positionals[0]);
     const to = await remote.resolve(positionals[1]);
+    const e2e = await e2eFor(c);
     // Into a folder that exists (or one written with a trailing slash), like mv(1).
     let target = to.path.replace(/\/+$/, '');
-    const into = to.path.endsWith('/') || to.path === '' || (await c.request('list', { space: to.space, folder: target }).then((l) => !l.entries.some((e) => e.kind === 'file' && e.path === target), () => false));
+    const targetAt = (await e2e.place(to.space, target)).relayPath;
+    const into = to.path.endsWith('/') || to.path === '' || (await c.request('list', { space: to.space, folder: targetAt }).then((l) => !l.entries.some((e) => e.kind === 'file' && e.path === targetAt), () => false));
     if (into) target = target ? `${target}/${path.posix.basename(from.path)}` : path.posix.basename(from.path);
     // toSpace absent means the same space, so My files is named by its id here.
-    const r = await c.request('move', { space: from.info.id, path: from.path, toSpace: to.info.id, to: target });
-    out(`${spacePrefix(from.info)}${displayName(from.path)} → ${spacePrefix(to.info)}${displayName(r.path)}${r.kind === 'folder' ? `  (${r.files} file(s))` : ''}`);
+    const r = await c.request('move', { space: from.info.id, path: (await e2e.place(from.space, from.path)).relayPath, toSpace: to.info.id, to: (await e2e.place(to.space, target)).relayPath });
+    out(`${spacePrefix(from.info)}${displayName(from.path)} → ${spacePrefix(to.info)}${displayName(target)}${r.kind === 'folder' ? `  (${r.files} file(s))` : ''}`);
   });
 }
 
 async function mkdir(args: string[]): Promise<void> {
-  const { positionals } = parseArgs({ args, allowPositionals: true });
-  if (!positionals[0]) throw new UsageError('usage: ferry mkdir FOLDER');
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { encrypted: { type: 'boolean' } } });
+  if (!positionals[0]) throw new UsageError('usage: ferry mkdir FOLDER [--encrypted]');
   await withClient(async (c) => {
     const remote = new RemotePaths(c);
+    const e2e = await e2eFor(c);
     for (const text of positionals) {
       const at = await remote.resolve(text);
-      const r = await c.request('mkdir', { space: at.space, path: at.path.replace(/\/+$/, '') });
-      out(`${spacePrefix(at.info)}${displayName(r.path)}/`);
+      const plain = at.path.replace(/\/+$/, '');
+      if (values.encrypted) {
+        await e2e.mkdir(at.space, plain);
+        out(`${spacePrefix(at.info)}${displayName(plain)}/  (end-to-end encrypted: only your devices can read what goes in it)`);
+        continue;
+      }
+      await c.request('mkdir', { space: at.space, path: (await e2e.place(at.space, plain)).relayPath });
+      out(`${spacePrefix(at.info)}${displayName(plain)}/`);
     }
   });
 }
@@ -597,10 +692,11 @@ async function untrash(args: string[]): Promise<void> {
       const at = await remote.resolve(text);
       const { items } = await c.request('trash.list', { space: at.space });
       // The newest trashed item that was at that path.
-      const item = items.find((t) => t.path === at.path.replace(/\/+$/, ''));
+      const where = await relayPathOf(c, at.space, at.path.replace(/\/+$/, ''));
+      const item = items.find((t) => t.path === where);
       if (!item) throw new FerryError('NOT_FOUND', `Nothing in the trash of ${spacePrefix(at.info)} was at "${at.path}" (ferry trash ${spacePrefix(at.info)} lists it).`);
       const r = await c.request('trash.restore', { space: at.space, item: item.item });
-      out(`${spacePrefix(at.info)}${displayName(r.path)}  restored${r.path !== item.path ? ` (its place was taken; it is now "${r.path}")` : ''}`);
+      out(`${spacePrefix(at.info)}${displayName(r.path === where ? at.path : r.path)}  restored${r.path !== item.path ? ` (its place was taken; it is now "${r.path}")` : ''}`);
     }
   });
 }
@@ -672,6 +768,26 @@ async function folder(args: string[]): Promise<void> {
     } else throw new UsageError(usage);
     out(`${f.name}:  ${f.members.map((m) => `${m.user}=${m.access}`).join(' ') || '(no members)'}`);
   });
+}
+
+async function keys(args: string[]): Promise<void> {
+  const [sub = 'show'] = args;
+  const session = await loadSession();
+  const run = { init: keysInit, show: keysShow, passphrase: keysPassphrase, recover: keysRecover }[sub];
+  if (!run) throw new UsageError('usage: ferry keys init|show|passphrase|recover');
+  await withClient((c) => run(c, session, out));
+}
+
+async function unlockCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { for: { type: 'string' } } });
+  const session = await loadSession();
+  const forMs = values.for === undefined ? undefined : parseDuration(values.for);
+  await withClient((c) => unlock(c, session, forMs, out));
+}
+
+async function lockCommand(): Promise<void> {
+  await lockKeys(await loadSession());
+  out('Locked: encrypted folders cannot be read or written from this machine until ferry unlock.');
 }
 
 /** `90s`, `30m`, `1h`, `7d`, `2w` → milliseconds. */
@@ -776,6 +892,9 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   spaces,
   folders,
   folder,
+  keys,
+  unlock: unlockCommand,
+  lock: lockCommand,
 };
 
 /** Runs one `ferry` command; `root` is the package folder (for the default web app location). */

@@ -42,6 +42,24 @@ export async function openFileSource(file: string): Promise<FileSource & { execu
   };
 }
 
+/** The SHA-256 of a whole local file, read once in order. */
+export async function fileSha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (let at = 0; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest('hex');
+}
+
 /** The temporary file a download writes to before it is verified and renamed. */
 export function partPath(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.ferry-part`);

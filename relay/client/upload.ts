@@ -78,6 +78,8 @@ export interface UploadOptions {
   device?: string;
   /** The file is executable (POSIX `+x`): kept with the version. */
   executable?: boolean;
+  /** In an encrypted folder: the version's sealed facts, made once the content hash of the chunk list is known. */
+  seal?: (contentHash: string) => Promise<string>;
   signal?: AbortSignal;
 }
 
@@ -179,7 +181,15 @@ export async function uploadFile(client: FerryClient, source: FileSource, opts: 
       progress.phase = 'committing';
       report();
       const expected = contentHash(feed.chunks);
-      const committed = await client.request('upload.commit', { upload: begin.upload, contentHash: expected, base: opts.base, device: opts.device, ...(opts.executable ? { executable: true } : {}) });
+      const sealed = opts.seal ? await opts.seal(expected) : undefined;
+      const committed = await client.request('upload.commit', {
+        upload: begin.upload,
+        contentHash: expected,
+        base: opts.base,
+        device: opts.device,
+        ...(opts.executable ? { executable: true } : {}),
+        ...(sealed !== undefined ? { sealed } : {}),
+      });
       // What the relay recorded must be what this client listed.
       if (committed.contentHash !== expected || committed.size !== source.size) {
         throw new FerryError('INTEGRITY_FAILED', `The relay recorded content ${committed.contentHash} (${committed.size} bytes); this file is ${expected} (${source.size} bytes).`);

@@ -103,10 +103,15 @@ export class FolderCipher {
   }
 
   /** A plaintext chunk sealed (deterministically) in the current epoch. */
-  async sealChunk(plain: Uint8Array): Promise<Bytes> {
-    const k = this.keysOf(this.epoch);
+  sealChunk(plain: Uint8Array): Promise<Bytes> {
+    return this.sealChunkIn(plain, this.epoch);
+  }
+
+  /** The same in a given epoch (to check a chunk kept from an earlier download of a version sealed in it). */
+  async sealChunkIn(plain: Uint8Array, epoch: number): Promise<Bytes> {
+    const k = this.keysOf(epoch);
     const nonce = (await hmac(k.mac, plain)).subarray(0, NONCE_BYTES);
-    return seal(k.chunk, plain, bind(LABEL.chunk, this.folderId, this.epoch), nonce);
+    return seal(k.chunk, plain, bind(LABEL.chunk, this.folderId, epoch), nonce);
   }
 
   async openChunk(sealed: Uint8Array, epoch: number, index: number): Promise<Bytes> {

@@ -22,6 +22,7 @@ export const downloadBegin: Handler<'download.begin'> = async (conn, msg) => {
     sha256: v.sha256,
     chunks: v.chunks,
     ...(v.executable ? { executable: true } : {}),
+    ...(v.sealed !== undefined ? { sealed: v.sealed } : {}),
   };
 };
 

@@ -20,12 +20,16 @@ export const list: Handler<'list'> = async (conn, msg) => {
     if (!file) throw new FerryError('NOT_FOUND', `No file or folder "${folder}".`);
     entries = (await meta.listFolder(space, parentOf(file.path))).filter((e) => e.path === folder);
   }
+  // Encrypted folders among the entries, and the one this folder is in (clients decrypt names there).
+  const encryptedHere = await meta.encryptedFoldersIn(space, folder);
+  const root = await meta.encryptionRoot(space, folder);
   return {
     space,
     folder,
+    ...(root ? { encrypted: { root: root.path, id: root.id } } : {}),
     entries: entries.map((e) =>
       e.kind === 'folder'
-        ? { kind: 'folder' as const, name: e.name, path: e.path }
+        ? { kind: 'folder' as const, name: e.name, path: e.path, ...(encryptedHere.has(e.path) ? { encrypted: encryptedHere.get(e.path) } : {}) }
         : {
             kind: 'file' as const,
             name: e.name,
@@ -75,6 +79,7 @@ export const history: Handler<'history'> = async (conn, msg) => {
       contentHash: v.contentHash,
       ...(v.conflict !== undefined ? { conflict: v.conflict } : {}),
       ...(v.executable ? { executable: true } : {}),
+      ...(v.sealed !== undefined ? { sealed: v.sealed } : {}),
       sha256: v.sha256,
       current: v.current,
     })),
@@ -173,6 +178,12 @@ export const zipTicket: Handler<'zip.ticket'> = async (conn, msg) => {
   const user = conn.requireUser();
   const space = await conn.ctx.library.space(user, msg.space, 'view');
   const paths = msg.paths.map((p) => (p === '' ? '' : checkPath(p)));
+  // A zip is made on the relay, which cannot open what an encrypted folder holds (encrypted
+  // folders under a folder zipped are left out of it).
+  for (const p of paths) {
+    const inside = await conn.ctx.library.meta.encryptionRoot(space, p);
+    if (inside) throw new FerryError('E2E_REQUIRED', `"${inside.path}" is end-to-end encrypted: the relay cannot put its contents in a zip. Download it with a client that decrypts.`);
+  }
   const info = (await conn.ctx.library.meta.getSpace(space))!;
   const result = await conn.ctx.zips.issue(user, space, paths, info.kind === 'home' ? 'My files' : info.name);
   conn.ctx.log.info({ event: 'zip.ticket', user: user.name, space, paths: paths.slice(0, 10), files: result.files, bytes: result.bytes }, 'zip download issued');

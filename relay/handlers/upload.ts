@@ -29,7 +29,7 @@ export const uploadCommit: Handler<'upload.commit'> = async (conn, msg) => {
   let handle: number | undefined;
   for (const [h, u] of conn.uploads) if (u.record.id === msg.upload) handle = h;
   const active = handle === undefined ? undefined : conn.uploads.get(handle);
-  const result = await conn.ctx.library.commitUpload(user, msg.upload, active, msg.contentHash, { base: msg.base, device: msg.device, executable: msg.executable });
+  const result = await conn.ctx.library.commitUpload(user, msg.upload, active, msg.contentHash, { base: msg.base, device: msg.device, executable: msg.executable, sealed: msg.sealed });
   if (handle !== undefined) conn.uploads.delete(handle);
   const seconds = active ? (Date.now() - active.startedAt) / 1000 : 0;
   const received = active?.receivedBytes ?? 0;

@@ -50,6 +50,10 @@ export class ShareLinks {
     const path = checkPath(req.path);
     const space = await this.library.space(user, req.space, 'view');
     const file = await this.library.version(space, path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
+    // A link serves the stored bytes: of an encrypted file, ciphertext nobody with the link could open.
+    if (file.sealed !== undefined || (await this.library.meta.encryptionRoot(space, path))) {
+      throw new FerryError('E2E_REQUIRED', 'This file is in an end-to-end encrypted folder; a share link would hand out bytes nobody can open. Encrypted folders cannot be shared by link yet.');
+    }
     const now = Date.now();
     const id = newLinkId();
     await this.library.meta.createLink({

@@ -96,6 +96,9 @@ export const ShareLinkInfo = z.object({
 });
 export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
 
+/** A version's facts sealed by the client in an encrypted folder: `m1.<epoch>.<base64url>` (docs/encryption.md). */
+const sealedFacts = z.string().max(4096).regex(/^m1\.\d{1,9}\.[A-Za-z0-9_-]+$/, 'sealed facts (m1.<epoch>.<base64url>)');
+
 /** One file or folder of a `tree` or `stat` reply; a file with its current version's facts. */
 export const TreeEntry = z.object({
   kind: z.enum(['file', 'folder']),
@@ -106,6 +109,8 @@ export const TreeEntry = z.object({
   contentHash: sha256Hex.optional(),
   /** Files only, present when true: executable (POSIX `+x`). */
   executable: z.boolean().optional(),
+  /** Files in an encrypted folder: the current version's sealed facts. */
+  sealed: sealedFacts.optional(),
 });
 
 // ---------------------------------------------------------------- client → relay
@@ -245,6 +250,35 @@ export const REQUESTS = {
     request: z.object({}),
     reply: z.object({ spaces: z.array(SpaceInfo) }),
   },
+  /** My key record (docs/encryption.md), when I made one. The relay cannot open it. */
+  'e2e.keys': {
+    request: z.object({}),
+    reply: z.object({ record: z.string().optional() }),
+  },
+  /**
+   * Stores my key record. `replace`: over the one there (a new passphrase); the public
+   * key must stay the same, else BAD_MESSAGE. Without it, E2E_KEYS_EXIST when one is there.
+   */
+  'e2e.keys.put': {
+    request: z.object({ record: z.string().min(1).max(4096), replace: z.boolean().default(false) }),
+    reply: z.object({}),
+  },
+  /**
+   * Makes an empty end-to-end encrypted folder: `folderId` (16 random bytes, base64url,
+   * picked by the client) and the folder key of epoch 1 wrapped for me. Edit access.
+   */
+  'e2e.mkdir': {
+    request: z.object({ space: spaceId, path: pathString, folderId: z.string().regex(/^[A-Za-z0-9_-]{22}$/), envelope: z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+$/) }),
+    reply: z.object({ space: uint, path: z.string() }),
+  },
+  /**
+   * The encrypted folder that `path` is in (or is), and my wrapped keys of it by epoch;
+   * `root` absent when `path` is in no encrypted folder.
+   */
+  'e2e.folder': {
+    request: z.object({ space: spaceId, path: pathString }),
+    reply: z.object({ space: uint, root: z.string().optional(), folderId: z.string().optional(), keys: z.array(z.object({ epoch: uint, envelope: z.string() })) }),
+  },
   'upload.begin': {
     request: z.object({
       space: spaceId,
@@ -297,6 +331,8 @@ export const REQUESTS = {
       device: deviceName.optional(),
       /** The file is executable (POSIX `+x`). A version differing from the current one only in this is still a new version. */
       executable: z.boolean().optional(),
+      /** Required inside an encrypted folder, refused outside: the version's facts, sealed by this client. */
+      sealed: sealedFacts.optional(),
     }),
     reply: z.object({
       space: uint,
@@ -341,8 +377,12 @@ export const REQUESTS = {
           versions: uint.optional(),
           contentHash: sha256Hex.optional(),
           sha256: sha256Hex.optional(),
+          /** Folders: this folder is end-to-end encrypted (its id). */
+          encrypted: z.string().optional(),
         }),
       ),
+      /** The listed folder is in (or is) an encrypted folder: that folder's path and id. */
+      encrypted: z.object({ root: z.string(), id: z.string() }).optional(),
     }),
   },
   history: {
@@ -362,6 +402,7 @@ export const REQUESTS = {
           /** The device whose write conflicted with another and was kept as this version. */
           conflict: z.string().optional(),
           executable: z.boolean().optional(),
+          sealed: sealedFacts.optional(),
         }),
       ),
     }),
@@ -401,6 +442,7 @@ export const REQUESTS = {
       sha256: sha256Hex,
       chunks: z.array(ChunkRef),
       executable: z.boolean().optional(),
+      sealed: sealedFacts.optional(),
     }),
   },
   /** Ask for chunk frames; the relay sends one binary frame per index (no reply message). */

@@ -57,7 +57,10 @@ export class ZipDownloads {
       const single = path === '' ? undefined : await meta.getVersion(spaceId, path);
       const found = single ? [{ fileId: single.fileId, path: single.path, size: single.size, mtime: single.mtime }] : await meta.filesUnder(spaceId, path);
       if (!single && found.length === 0 && !(await meta.isFolder(spaceId, path))) throw new FerryError('NOT_FOUND', `No file or folder "${path}".`);
+      // Encrypted folders are not the relay's to zip (it cannot open them): left out.
+      const encrypted = single ? [] : [...(await meta.encryptedFoldersIn(spaceId, path)).keys()];
       for (const f of found) {
+        if (encrypted.some((root) => f.path.startsWith(`${root}/`))) continue;
         if (seen.has(f.fileId)) continue;
         seen.add(f.fileId);
         out.push({ fileId: f.fileId, entry: inZip(f.path), size: f.size, mtime: f.mtime });
