@@ -34,6 +34,7 @@ export function fit(text: string, width: number): string {
 export function createProgress(total: number, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) {
     let lastLabel = '';
+    let stopped = false;
     return {
       update(_done, l) {
         if (l && l !== lastLabel) {
@@ -42,9 +43,12 @@ export function createProgress(total: number, label: string, stream: NodeJS.Writ
         }
       },
       state(s) {
-        if (s !== 'open') stream.write(`(${s})\n`);
+        // The connection closing after the transfer ended is no news.
+        if (s !== 'open' && !stopped) stream.write(`(${s})\n`);
       },
-      stop() {},
+      stop() {
+        stopped = true;
+      },
     };
   }
   const columns = stream.columns || 80;
