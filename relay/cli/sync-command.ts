@@ -24,6 +24,10 @@ import { runSyncLoop } from '../sync/runner.js';
 import { DeviceReporter, folderInfo } from '../sync/report.js';
 import { configPath, loadSession } from './config-file.js';
 import { NodeHashPool } from './hash-pool.js';
+import { E2eFolders } from '../client/e2e.js';
+import { SealedPair } from '../sync/sealed.js';
+import { unlockedKey } from './e2e-keys.js';
+import { fileSha256 } from './node-files.js';
 
 const MODES: SyncMode[] = ['two-way', 'upload-only', 'download-only'];
 type NameRules = 'posix' | 'windows' | 'macos';
@@ -199,12 +203,18 @@ export async function syncCommand(args: string[], withClient: <T>(fn: (c: FerryC
 
 async function runPair(client: FerryClient, url: string, pair: Pair, device: string, opts: { names: NameRules; once: boolean; signal: AbortSignal; out: (line: string) => void; opened: Set<() => void>; scanMs: number; reporter: DeviceReporter; pool: NodeHashPool }): Promise<void> {
   const id = pairId(url, pair);
-  const { space, path: remote, info } = await new RemotePaths(client).resolve(pair.remote);
+  const { space, path: plainRemote, info } = await new RemotePaths(client).resolve(pair.remote);
+  // A folder in an end-to-end encrypted one: names sealed for the relay, files compared as sealed.
+  const session = await loadSession();
+  const place = await new E2eFolders(client, () => unlockedKey(session)).place(space, plainRemote);
+  const remote = place.relayPath;
   if (remote !== '') await client.request('mkdir', { space, path: remote });
   const state = new SqliteSyncState(path.join(stateDir(), `${id}.db`));
-  const local = new NodeLocalTree(pair.local, opts.pool);
+  const plainLocal = new NodeLocalTree(pair.local, opts.pool);
+  const sealing = place.root ? new SealedPair(place.root.cipher, (rel) => fileSha256(path.join(pair.local, ...rel.split('/')))) : undefined;
+  const local = sealing ? sealing.tree(plainLocal) : plainLocal;
   const say = (line: string) => opts.out(`${new Date().toISOString()} ${pair.local}: ${line}`);
-  const engine = new SyncEngine({ client, space, spaceId: info.id, remote, local, state, mode: pair.mode, device, names: opts.names, log: say });
+  const engine = new SyncEngine({ client, space, spaceId: info.id, remote, local, state, mode: pair.mode, device, names: opts.names, log: say, sealing });
   const statusFile = path.join(stateDir(), `${id}.json`);
   let writes = 0;
   const writeStatus = async () => {

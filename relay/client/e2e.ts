@@ -140,28 +140,44 @@ export async function openVersion(cipher: FolderCipher, meta: DownloadMeta, expe
  * an earlier attempt are sealed again (sealing is deterministic) for the engine to check
  * against the chunk list, so an encrypted download resumes like any other.
  */
-export function openingSink(inner: FileSink & { readExisting?: FileSink['readExisting'] }, cipher: FolderCipher, expectedName: string | undefined, onFacts?: (facts: SealedFacts) => void): FileSink {
+export function openingSink(
+  inner: FileSink & { readExisting?: FileSink['readExisting'] },
+  cipher: FolderCipher,
+  expectedName: string | undefined,
+  onFacts?: (facts: SealedFacts) => void,
+  /** Sealed chunks found elsewhere on this device (by their SHA-256), for a download that can reuse them. */
+  reuse?: (sha256: string, length: number) => Promise<Uint8Array | undefined>,
+): FileSink {
   let epoch = 0;
   let plainMeta: DownloadMeta | undefined;
+  const wanted = new Map<number, string>();
   const plainAt = (offset: number) => (offset / CHUNK_SIZE) * PLAIN_CHUNK;
+  const sha = async (b: Uint8Array) => [...new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new Uint8Array(b)))].map((x) => x.toString(16).padStart(2, '0')).join('');
   return {
     async start(meta) {
       const opened = await openVersion(cipher, meta, expectedName);
       epoch = opened.epoch;
       onFacts?.(opened.facts);
+      for (const c of meta.chunks) wanted.set(c.offset, c.sha256);
       const chunks: ChunkRef[] = planChunks(opened.facts.size, PLAIN_CHUNK).map((c) => ({ ...c, sha256: '' }));
       plainMeta = { ...meta, size: opened.facts.size, sha256: opened.facts.sha256, chunks };
       await inner.start?.(plainMeta);
     },
-    ...(inner.readExisting
-      ? {
-          async readExisting(offset: number, length: number) {
-            const plainLength = length - (CHUNK_SIZE - PLAIN_CHUNK);
-            const plain = plainLength > 0 ? await inner.readExisting!(plainAt(offset), plainLength) : undefined;
-            return plain && plain.byteLength === plainLength ? cipher.sealChunkIn(plain, epoch) : undefined;
-          },
-        }
-      : {}),
+    async readExisting(offset: number, length: number) {
+      const plainLength = length - (CHUNK_SIZE - PLAIN_CHUNK);
+      if (plainLength <= 0) return undefined;
+      // What an earlier attempt wrote here, sealed again to be checked against the chunk list.
+      const earlier = inner.readExisting ? await inner.readExisting(plainAt(offset), plainLength) : undefined;
+      if (earlier && earlier.byteLength === plainLength) {
+        const sealed = await cipher.sealChunkIn(earlier, epoch);
+        if ((await sha(sealed)) === wanted.get(offset)) return sealed;
+      }
+      // The same sealed chunk elsewhere on this device: opened and written here.
+      const found = reuse && wanted.has(offset) ? await reuse(wanted.get(offset)!, length) : undefined;
+      if (!found || found.byteLength !== length || (await sha(found)) !== wanted.get(offset)) return undefined;
+      await inner.write(plainAt(offset), await cipher.openChunk(found, epoch, offset / CHUNK_SIZE));
+      return found;
+    },
     async write(offset, data) {
       const plain = await cipher.openChunk(data, epoch, offset / CHUNK_SIZE);
       await inner.write(plainAt(offset), plain);

@@ -30,7 +30,7 @@
  * change log position is saved only after a round finished (so its changes are looked at
  * again).
  */
-import { CHUNK_SIZE, FerryError, compareCodePoints, contentHash, portabilityProblems, joinPath, parentOf, type ChunkRef, type LibraryEvent } from '../protocol/index.js';
+import { CHUNK_SIZE, FerryError, compareCodePoints, conflictPath, contentHash, portabilityProblems, joinPath, parentOf, type ChunkRef, type LibraryEvent } from '../protocol/index.js';
 import type { FerryClient } from '../client/connection.js';
 import { uploadFile, type FileSource } from '../client/upload.js';
 import { downloadFile, type FileSink } from '../client/download.js';
@@ -89,7 +89,7 @@ export interface LocalTree {
    * passed. Chunks this device holds already come from `reuse` (their bytes) or `locate`
    * (where they are), whichever the tree uses.
    */
-  sink(path: string, opts: { reuse: (sha256: string, length: number) => Promise<Uint8Array | undefined>; locate: (sha256: string) => Promise<{ path: string; offset: number } | undefined>; beforeReplace: () => Promise<void> }): FileSink;
+  sink(path: string, opts: { reuse?: (sha256: string, length: number) => Promise<Uint8Array | undefined>; locate?: (sha256: string) => Promise<{ path: string; offset: number } | undefined>; beforeReplace: () => Promise<void> }): FileSink;
   /** Deletes a file. */
   remove(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
@@ -125,6 +125,19 @@ export interface SyncStateStore {
   setValue(name: string, value: string | undefined): Promise<void>;
 }
 
+/**
+ * A pair whose relay folder is end-to-end encrypted: names are sealed on the way to the
+ * relay and opened on the way back, and each version goes with its sealed facts. (The
+ * local tree of such a pair hashes files as their sealed chunks, so a local file and the
+ * relay's compare by content as in any pair; see relay/sync/sealed.ts.)
+ */
+export interface SyncSealing {
+  sealPath(rel: string): Promise<string>;
+  openPath(stored: string): Promise<string>;
+  /** The sealed facts of `rel`'s version about to be committed; `previous`: the current version's (its file id stays). */
+  facts(rel: string, file: LocalFile, contentHash: string, previous: string | undefined): Promise<string>;
+}
+
 /** How paths are compared when a folder treats `a` and `A` as one name. */
 export function foldCase(path: string): string {
   return path.normalize('NFC').toLowerCase();
@@ -136,6 +149,8 @@ export interface SyncOptions {
   space?: number;
   /** Its id, as the change log names it. */
   spaceId: number;
+  /** Set when the relay folder is end-to-end encrypted (then `remote` is its path as the relay stores it). */
+  sealing?: SyncSealing;
   /** The folder in it ('' = all of it). */
   remote: string;
   local: LocalTree;
@@ -211,6 +226,12 @@ interface RemoteFile {
   version: number;
   contentHash: string;
   executable?: boolean;
+  /** In an encrypted folder: the version's sealed facts. */
+  sealed?: string;
+}
+
+function remoteFile(rel: string, e: { size?: number; mtime?: number; version?: number; contentHash?: string; executable?: boolean; sealed?: string }): RemoteFile {
+  return { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash!, ...(e.executable ? { executable: true } : {}), ...(e.sealed ? { sealed: e.sealed } : {}) };
 }
 type RemoteEntry = RemoteFile | { kind: 'folder'; path: string };
 type HereFile = LocalFile & { contentHash: string; chunks?: ChunkRef[] };
@@ -276,17 +297,26 @@ export class SyncEngine {
     this.mode = opts.mode ?? 'two-way';
   }
 
-  private remotePath(rel: string): string {
-    return this.opts.remote ? (rel === '' ? this.opts.remote : joinPath(this.opts.remote, rel)) : rel;
+  /** A path in the pair as the relay stores it (its names sealed, in an encrypted folder). */
+  private async remotePath(rel: string): Promise<string> {
+    const stored = rel && this.opts.sealing ? await this.opts.sealing.sealPath(rel) : rel;
+    return this.opts.remote ? (stored === '' ? this.opts.remote : joinPath(this.opts.remote, stored)) : stored;
+  }
+
+  /** A relay path below the pair's folder, as a path in the pair. */
+  private async pairPath(stored: string): Promise<string> {
+    const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
+    const rel = stored.slice(prefix.length);
+    return rel && this.opts.sealing ? this.opts.sealing.openPath(rel) : rel;
   }
 
   /** A relay path as a path in the pair, or undefined when it is outside the pair's folder. */
-  private relative(space: number | undefined, path: string | undefined): string | undefined {
+  private async relative(space: number | undefined, path: string | undefined): Promise<string | undefined> {
     if (space !== this.opts.spaceId || path === undefined) return undefined;
     const remote = this.opts.remote;
-    if (remote === '') return path;
     if (path === remote) return '';
-    return path.startsWith(`${remote}/`) ? path.slice(remote.length + 1) : undefined;
+    if (remote !== '' && !path.startsWith(`${remote}/`)) return undefined;
+    return this.pairPath(path);
   }
 
   private log(line: string): void {
@@ -313,15 +343,14 @@ export class SyncEngine {
   /** Everything under `root` on the relay (not `root` itself), as paths in the pair. */
   private async remoteTree(root: string, into: Map<string, RemoteEntry>): Promise<void> {
     const { client, space } = this.opts;
-    const base = this.remotePath(root);
-    const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
+    const base = await this.remotePath(root);
     let after: string | undefined;
     for (;;) {
       const page = await client.request('tree', { space, folder: base, after, limit: 5000 });
       for (const e of page.entries) {
-        const rel = e.path.slice(prefix.length);
+        const rel = await this.pairPath(e.path);
         if (e.kind === 'folder') into.set(rel, { kind: 'folder', path: rel });
-        else into.set(rel, { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash!, ...(e.executable ? { executable: true } : {}) });
+        else into.set(rel, remoteFile(rel, e));
         // Folders that exist only as part of a file's path (inside the root only: what is
         // outside it is not looked at this round).
         for (let p = rel.lastIndexOf('/'); p > 0; p = rel.lastIndexOf('/', p - 1)) {
@@ -342,17 +371,16 @@ export class SyncEngine {
       await this.remoteTree('', found);
       return found;
     }
-    const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
     for (let i = 0; i < roots.length; i += 1000) {
       const batch = roots.slice(i, i + 1000);
-      const { entries } = await this.opts.client.request('stat', { space: this.opts.space, paths: batch.map((r) => this.remotePath(r)) });
+      const { entries } = await this.opts.client.request('stat', { space: this.opts.space, paths: await Promise.all(batch.map((r) => this.remotePath(r))) });
       for (const e of entries) {
-        const rel = e.path.slice(prefix.length);
+        const rel = await this.pairPath(e.path);
         if (e.kind === 'folder') {
           found.set(rel, { kind: 'folder', path: rel });
           await this.remoteTree(rel, found);
         } else {
-          found.set(rel, { kind: 'file', path: rel, size: e.size!, mtime: e.mtime!, version: e.version!, contentHash: e.contentHash!, ...(e.executable ? { executable: true } : {}) });
+          found.set(rel, remoteFile(rel, e));
         }
       }
     }
@@ -389,8 +417,8 @@ export class SyncEngine {
       const page = await this.opts.client.request('changes', { since, epoch, limit: 1000 });
       if (page.reset) return undefined;
       for (const e of page.events as LibraryEvent[]) {
-        const at = this.relative(e.space, e.path);
-        const from = e.kind === 'moved' ? this.relative(e.fromSpace ?? e.space, e.from) : undefined;
+        const at = await this.relative(e.space, e.path);
+        const from = e.kind === 'moved' ? await this.relative(e.fromSpace ?? e.space, e.from) : undefined;
         if (at !== undefined) last.set(at, e);
         if (from !== undefined) last.set(from, e);
       }
@@ -406,7 +434,7 @@ export class SyncEngine {
       if ((e.kind === 'file.added' || e.kind === 'version.added' || e.kind === 'version.restored') && b?.kind === 'file' && b.version !== undefined && b.version === e.version) continue;
       if (e.kind === 'folder.added' && b?.kind === 'folder') continue;
       if ((e.kind === 'trashed' || e.kind === 'file.deleted' || e.kind === 'purged') && ![...base.keys()].some((k) => within(k, p))) continue;
-      if (e.kind === 'moved' && this.ownMoves.has(`${this.relative(e.fromSpace ?? e.space, e.from)}\n${this.relative(e.space, e.path)}`)) continue;
+      if (e.kind === 'moved' && this.ownMoves.has(`${await this.relative(e.fromSpace ?? e.space, e.from)}\n${await this.relative(e.space, e.path)}`)) continue;
       paths.add(p);
     }
     return { paths, next: { epoch, position: since } };
@@ -697,14 +725,14 @@ export class SyncEngine {
     // Folders first, shallow before deep.
     for (const s of todo.filter((s) => s.do === 'mkdir-local' || s.do === 'mkdir-remote').sort((a, b) => depth(a.path) - depth(b.path))) {
       if (s.do === 'mkdir-local') await local.mkdir(s.path);
-      else await this.opts.client.request('mkdir', { space: this.opts.space, path: this.remotePath(s.path) });
+      else await this.opts.client.request('mkdir', { space: this.opts.space, path: await this.remotePath(s.path) });
       await putBase({ path: s.path, kind: 'folder' });
     }
     for (const m of moves) {
       if (m.where === 'remote') {
         const L = effective(m.to) as HereFile;
         try {
-          await this.opts.client.request('move', { space: this.opts.space, path: this.remotePath(m.from), toSpace: this.opts.space, to: this.remotePath(m.to) });
+          await this.opts.client.request('move', { space: this.opts.space, path: await this.remotePath(m.from), toSpace: this.opts.space, to: await this.remotePath(m.to) });
         } catch (err) {
           this.log(`move ${m.from} → ${m.to} on the relay failed (${(err as FerryError).code}); next round sends it as a new file`);
           this.retry.add(m.to);
@@ -804,7 +832,7 @@ export class SyncEngine {
       if (s.do === 'trash') {
         if (b?.kind === 'folder') continue;
         try {
-          await this.opts.client.request('trash', { space: this.opts.space, path: this.remotePath(s.path) });
+          await this.opts.client.request('trash', { space: this.opts.space, path: await this.remotePath(s.path) });
         } catch (err) {
           if ((err as FerryError).code !== 'NOT_FOUND') throw err;
         }
@@ -828,7 +856,7 @@ export class SyncEngine {
       } else {
         const under = [...there.keys()].some((p) => p.startsWith(`${s.path}/`) && base.has(p));
         if (under) continue;
-        await this.opts.client.request('trash', { space: this.opts.space, path: this.remotePath(s.path) }).catch((err) => {
+        await this.opts.client.request('trash', { space: this.opts.space, path: await this.remotePath(s.path) }).catch((err) => {
           if ((err as FerryError).code !== 'NOT_FOUND') throw err;
         });
       }
@@ -920,12 +948,13 @@ export class SyncEngine {
     try {
       result = await uploadFile(client, source, {
         space: this.opts.space,
-        path: this.remotePath(path),
+        path: await this.remotePath(path),
         chunks: L.chunks,
         base,
         device: this.opts.device,
         executable: !!L.executable,
         onProgress: (p) => this.progress(path, p.done),
+        ...(this.opts.sealing ? { seal: (ch: string) => this.opts.sealing!.facts(path, L, ch, (there.get(path) as RemoteFile | undefined)?.sealed) } : {}),
       });
     } finally {
       await source.close();
@@ -937,14 +966,30 @@ export class SyncEngine {
     if (result.conflict === 'copy') {
       // This device's content is at the conflict copy on the relay: keep it under that name
       // here too, and let the relay's file come to the path.
-      const prefix = this.opts.remote ? `${this.opts.remote}/` : '';
-      const copy = result.path.slice(prefix.length);
+      const copy = await this.pairPath(result.path);
       await local.rename(path, copy);
       const moved = (await local.stat(copy)) as LocalFile;
       await putBase({ ...entry, path: copy, size: moved.size, mtime: moved.mtime, id: moved.id });
       this.status.conflicts.push(copy);
       report.conflicts++;
       this.log(`conflict: ${path} changed here and on the relay; this device's version is now ${copy}`);
+      const R = there.get(path);
+      if (R?.kind === 'file') await this.download(path, R, undefined, NOTHING_HERE, report, putBase);
+      return;
+    }
+    if (result.conflict === 'history' && this.opts.sealing) {
+      // An encrypted folder: the relay cannot name a copy, so this device makes one (its
+      // content is in the file's history already, and is sent again under the copy's name).
+      const at = new Date((this.opts.now ?? Date.now)());
+      let n = 1;
+      while (there.has(conflictPath(path, this.opts.device, at, n)) || (await local.stat(conflictPath(path, this.opts.device, at, n)))) n++;
+      const copy = conflictPath(path, this.opts.device, at, n);
+      await local.rename(path, copy);
+      const moved = (await local.stat(copy)) as LocalFile;
+      this.status.conflicts.push(copy);
+      report.conflicts++;
+      this.log(`conflict: ${path} changed here and on the relay; this device's version is now ${copy}`);
+      await this.upload(copy, '', { ...L, path: copy, size: moved.size, mtime: moved.mtime, id: moved.id }, there, report, putBase);
       const R = there.get(path);
       if (R?.kind === 'file') await this.download(path, R, undefined, NOTHING_HERE, report, putBase);
       return;
@@ -987,7 +1032,7 @@ export class SyncEngine {
         if (!same) throw new FerryError('LOCAL_CHANGED', `${path} changed here while the relay's version came; both are compared again next round.`);
       },
     });
-    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: this.remotePath(path), onProgress: (p) => this.progress(path, p.done) });
+    const { meta, stats } = await downloadFile(client, sink, { space: this.opts.space, path: await this.remotePath(path), onProgress: (p) => this.progress(path, p.done) });
     this.finished(path, R.size);
     report.fetchedBytes += stats.fetchedBytes;
     report.downloaded++;

@@ -133,10 +133,12 @@ export class NodeLocalTree implements LocalTree {
       reuse: opts.reuse,
       beforeReplace: opts.beforeReplace,
       pool: this.pool,
-      locate: async (sha256) => {
-        const at = await opts.locate(sha256);
-        return at && { file: this.abs(at.path), offset: at.offset };
-      },
+      locate: opts.locate
+        ? async (sha256) => {
+            const at = await opts.locate!(sha256);
+            return at && { file: this.abs(at.path), offset: at.offset };
+          }
+        : undefined,
     });
   }
 

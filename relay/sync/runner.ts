@@ -125,10 +125,14 @@ export async function runSyncLoop(opts: SyncLoopOptions): Promise<void> {
   try {
     while (!opts.signal.aborted) {
       if (!due) {
+        // One abort listener per wait, taken off again (a long-running pair waits thousands of times).
+        let onAbort: (() => void) | undefined;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          opts.signal.addEventListener('abort', () => resolve(), { once: true });
+          onAbort = () => resolve();
+          opts.signal.addEventListener('abort', onAbort, { once: true });
         });
+        opts.signal.removeEventListener('abort', onAbort!);
         wake = undefined;
         continue;
       }

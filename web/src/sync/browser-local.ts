@@ -186,7 +186,7 @@ export class BrowserLocalTree implements LocalTree {
           if (bytesToHex(sha256(buf)) === wanted.get(offset)) return buf;
         }
         const hash = wanted.get(offset);
-        const found = hash ? await opts.reuse(hash, length) : undefined;
+        const found = hash && opts.reuse ? await opts.reuse(hash, length) : undefined;
         if (!found || found.byteLength !== length) return undefined;
         // The download checks these bytes against the chunk's hash (and fetches the chunk
         // over them if they are not right).
