@@ -20,7 +20,8 @@ const relayModules = () =>
 import { clearSession, loadDevice, loadSession, saveSession, trustCa, trustedCa, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { probeTls, untrusted } from './tls-trust.js';
-import { fileSha256, fileSink, isDirectory, openFileSource, partPath } from './node-files.js';
+import { fileSha256, fileSink, isDirectory, isExecutableMode, openFileSource, partPath } from './node-files.js';
+import { NodeSealPool, sealedUpload } from './seal-pool.js';
 import { createProgress, type Progress } from './progress.js';
 import { NodeHashPool } from './hash-pool.js';
 import { readAnswer, readPassword } from './prompt.js';
@@ -386,26 +387,31 @@ async function put(args: string[]): Promise<void> {
     const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
     const prefix = spacePrefix(dest.info);
     const e2e = await e2eFor(client);
-    for (const f of files) {
-      const at = await e2e.place(dest.space, f.remote);
-      if (at.root) {
-        bar = undefined;
-        await putSealed(client, at, dest.space, f, conflict, prefix, (b) => (bar = b));
-        continue;
+    let sealPool: NodeSealPool | undefined;
+    try {
+      for (const f of files) {
+        const at = await e2e.place(dest.space, f.remote);
+        if (at.root) {
+          bar = undefined;
+          await putSealed(client, at, dest.space, f, conflict, prefix, (sealPool ??= new NodeSealPool()), (b) => (bar = b));
+          continue;
+        }
+        const source = await openFileSource(f.local);
+        bar = createProgress(source.size, f.remote);
+        try {
+          const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
+          const r = await uploadFile(client, source, { space: dest.space, path: f.remote, conflict, feed, executable: source.executable, onProgress: (p) => bar?.update(p.done) });
+          bar.stop();
+          if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
+          else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+        } finally {
+          bar.stop();
+          bar = undefined;
+          await source.close();
+        }
       }
-      const source = await openFileSource(f.local);
-      bar = createProgress(source.size, f.remote);
-      try {
-        const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
-        const r = await uploadFile(client, source, { space: dest.space, path: f.remote, conflict, feed, executable: source.executable, onProgress: (p) => bar?.update(p.done) });
-        bar.stop();
-        if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
-        else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
-      } finally {
-        bar.stop();
-        bar = undefined;
-        await source.close();
-      }
+    } finally {
+      await sealPool?.close();
     }
   }, (state) => bar?.state(state)).finally(() => pool.close());
 }
@@ -421,35 +427,49 @@ async function relayPathOf(client: FerryClient, space: number | undefined, plain
   return (await (await e2eFor(client)).place(space, plain)).relayPath;
 }
 
-/** One file into an encrypted folder: names, contents and facts sealed here. */
-async function putSealed(client: FerryClient, at: E2ePlace, space: number | undefined, f: { local: string; remote: string }, conflict: ConflictPolicy, prefix: string, showBar: (b: Progress | undefined) => void): Promise<void> {
+/** One file into an encrypted folder: names, contents and facts sealed here (contents on the seal pool's threads). */
+async function putSealed(client: FerryClient, at: E2ePlace, space: number | undefined, f: { local: string; remote: string }, conflict: ConflictPolicy, prefix: string, pool: NodeSealPool, showBar: (b: Progress | undefined) => void): Promise<void> {
   const { cipher } = at.root!;
   if (conflict === 'rename') throw new UsageError('--on-conflict rename is not available in an encrypted folder (the relay cannot read names to pick another); use version or overwrite');
-  const plain = await openFileSource(f.local);
-  const bar = createProgress(plain.size, f.remote);
+  const st = await stat(f.local);
+  const size = st.size;
+  const mtime = Math.floor(st.mtimeMs);
+  const bar = createProgress(size, f.remote);
   showBar(bar);
   try {
     const name = path.posix.basename(f.remote);
     // The file keeps its id across versions.
     const current = (await client.request('stat', { space, paths: [at.relayPath] })).entries[0];
-    const fileId = current?.kind === 'file' && current.sealed ? (await cipher.openFacts(current.sealed)).facts.fileId : newFileId();
-    const sha256 = await fileSha256(f.local);
-    const r = await uploadFile(client, sealingSource(plain, cipher), {
+    const facts = current?.kind === 'file' && current.sealed ? (await cipher.openFacts(current.sealed)).facts : undefined;
+    const fileId = facts?.fileId ?? newFileId();
+    // The plaintext's SHA-256 (for the sealed facts), read while the threads seal.
+    const plainHash = fileSha256(f.local);
+    plainHash.catch(() => {});
+    // The same plaintext as the current version (its sealed facts say so, and they are
+    // authentic): nothing to seal or send, as the relay would keep no new version anyway.
+    if (facts && facts.size === size && facts.sha256 === (await plainHash) && !!current!.executable === isExecutableMode(st.mode)) {
+      bar.stop();
+      out(`${prefix}${displayName(f.remote)}  v${current!.version}  unchanged (encrypted)  sha256 ${facts.sha256}`);
+      return;
+    }
+    const { feed, source } = sealedUpload(pool, f.local, size, mtime, cipher.chunkSealing());
+    const r = await uploadFile(client, source, {
       space,
       path: at.relayPath,
       conflict,
-      executable: plain.executable,
-      onProgress: (p) => bar.update(p.total ? Math.round((p.done / p.total) * plain.size) : 0),
-      seal: (contentHash) => cipher.sealFacts({ fileId, name, size: plain.size, sha256, contentHash, mtime: plain.mtime }),
+      feed,
+      executable: isExecutableMode(st.mode),
+      onProgress: (p) => bar.update(p.total ? Math.round((p.done / p.total) * size) : 0),
+      seal: async (contentHash) => cipher.sealFacts({ fileId, name, size, sha256: await plainHash, contentHash, mtime }),
     });
+    const sha256 = await plainHash;
     bar.stop();
     const shown = `${prefix}${displayName(f.remote)}`;
     if (r.unchanged) out(`${shown}  v${r.version}  unchanged (encrypted)  sha256 ${sha256}`);
-    else out(`${shown}  v${r.version}  ${plain.size} bytes, encrypted  sha256 ${sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+    else out(`${shown}  v${r.version}  ${size} bytes, encrypted  sha256 ${sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
   } finally {
     bar.stop();
     showBar(undefined);
-    await plain.close();
   }
 }
 

@@ -62,6 +62,16 @@ interface EpochKeys {
   chunk: CryptoKey;
   mac: CryptoKey;
   meta: CryptoKey;
+  /** The chunk and MAC keys' bytes, for sealing chunks on other threads (see `chunkSealing`). */
+  raw: { chunk: Uint8Array; mac: Uint8Array };
+}
+
+/** What sealing a chunk needs, for code that does it elsewhere (a thread pool): keys and associated data. */
+export interface ChunkSealing {
+  epoch: number;
+  chunkKey: Uint8Array;
+  macKey: Uint8Array;
+  aad: Uint8Array;
 }
 
 /** Seals and opens what one encrypted folder holds. */
@@ -81,10 +91,13 @@ export class FolderCipher {
     if (!first) throw new FerryError('E2E_TAMPERED', 'The folder\'s first key is missing.');
     const epochs = new Map<number, EpochKeys>();
     for (const [epoch, fk] of keys) {
+      const chunk = await hkdf(fk, bind(LABEL.chunkKey, folderId, epoch));
+      const mac = await hkdf(fk, bind(LABEL.macKey, folderId, epoch));
       epochs.set(epoch, {
-        chunk: await aesKey(await hkdf(fk, bind(LABEL.chunkKey, folderId, epoch))),
-        mac: await hmacKey(await hkdf(fk, bind(LABEL.macKey, folderId, epoch))),
+        chunk: await aesKey(chunk),
+        mac: await hmacKey(mac),
         meta: await aesKey(await hkdf(fk, bind(LABEL.metaKey, folderId, epoch))),
+        raw: { chunk, mac },
       });
     }
     return new FolderCipher(
@@ -100,6 +113,16 @@ export class FolderCipher {
     const k = this.epochs.get(epoch);
     if (!k) throw new FerryError('E2E_LOCKED', `This device has no key of epoch ${epoch} of the folder (you may have been removed from it).`);
     return k;
+  }
+
+  /**
+   * The keys and associated data of sealing chunks in the current epoch, for a thread pool
+   * that seals exactly as `sealChunk` does (tests/unit/e2e-formats.test.ts checks one
+   * built with Node's crypto against it).
+   */
+  chunkSealing(): ChunkSealing {
+    const k = this.keysOf(this.epoch);
+    return { epoch: this.epoch, chunkKey: k.raw.chunk, macKey: k.raw.mac, aad: bind(LABEL.chunk, this.folderId, this.epoch) };
   }
 
   /** A plaintext chunk sealed (deterministically) in the current epoch. */

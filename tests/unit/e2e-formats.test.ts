@@ -4,7 +4,11 @@
  * folder), one output rebuilt with Node's own crypto to show the construction is what
  * docs/encryption.md says, and what each opening refuses.
  */
-import { createCipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NodeSealPool } from '../../relay/cli/seal-pool.js';
 import { describe, expect, it } from 'vitest';
 import { FolderCipher, unwrapFolderKeyForSelf, wrapFolderKeyForSelf } from '../../relay/crypto/folder.js';
 import { changePassphrase, createAccountKeys, formatRecoveryKey, parseKeyRecord, parseRecoveryKey, unlockWithPassphrase, unlockWithRecoveryKey } from '../../relay/crypto/account.js';
@@ -33,6 +37,25 @@ describe('format v1 known answers', () => {
     c.setAAD(Buffer.from(bind(LABEL.chunk, FOLDER, 1)));
     const expected = Buffer.concat([nonce, c.update(plain), c.final(), c.getAuthTag()]);
     expect(Buffer.from(await (await cipher()).sealChunk(plain)).toString('hex')).toBe(expected.toString('hex'));
+  });
+
+  it('the CLI\'s seal pool seals a chunk exactly as the cipher does', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-seal-'));
+    const pool = new NodeSealPool(1);
+    try {
+      const data = randomBytes(PLAIN_CHUNK + 10);
+      writeFileSync(path.join(dir, 'f'), data);
+      const c = await cipher();
+      const second = await pool.seal(path.join(dir, 'f'), PLAIN_CHUNK, 10, c.chunkSealing());
+      expect(Buffer.from(second.sealed).equals(Buffer.from(await c.sealChunk(data.subarray(PLAIN_CHUNK))))).toBe(true);
+      expect(second.sha256).toBe(createHash('sha256').update(second.sealed).digest('hex'));
+      const first = await pool.seal(path.join(dir, 'f'), 0, PLAIN_CHUNK, c.chunkSealing());
+      expect(first.sealed.length).toBe(CHUNK_SIZE);
+      expect(await c.openChunk(first.sealed, 1, 0)).toEqual(new Uint8Array(data.subarray(0, PLAIN_CHUNK)));
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('seals a name deterministically, and opens only names sealed so', async () => {
