@@ -115,6 +115,8 @@ export function sealedUpload(pool: NodeSealPool, file: string, size: number, mti
   const worker = async () => {
     while (next < plan.length && !failure) {
       while (held.size >= ahead) await new Promise<void>((r) => room.push(r));
+      // Another worker may have taken the last chunks meanwhile.
+      if (next >= plan.length || failure) break;
       const i = next++;
       const { sha256, sealed } = await sealOne(i);
       held.set(i, sealed);
