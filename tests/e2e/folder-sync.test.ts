@@ -11,6 +11,7 @@ import { downloadFile, uploadFile } from '../../relay/client/index.js';
 import { ALICE, aliceOnRelay, signIn } from '../helpers/relay.js';
 import { hasChromium, openProfile, rowAction, signInPage } from '../helpers/browser.js';
 import { bufferSource, memorySink, randomData, sha256 } from '../helpers/files.js';
+import { ferry } from '../helpers/cli.js';
 
 const PICKED = 'picked-folder';
 
@@ -185,6 +186,57 @@ describe.runIf(hasChromium)('the app keeps a folder on this computer in sync', (
       await page.getByRole('button', { name: `Stop syncing ${PICKED}` }).click();
       await page.locator(`[data-sync="${PICKED}"]`).waitFor({ state: 'detached' });
       expect(Object.keys(await remoteTree()).length).toBeGreaterThan(0);
+    } finally {
+      await profile.close();
+    }
+  }, 180_000);
+
+  it('keeps a folder in sync with one in an end-to-end encrypted folder: names and contents sealed in the browser', async () => {
+    const cli = { FERRY_CONFIG: `${f.env.tmp}/e2e-cli.json`, FERRY_PASSWORD: ALICE.password, FERRY_PASSPHRASE: 'passphrase for the vault' };
+    for (const args of [['login', f.env.relay.httpUrl, '--user', ALICE.name], ['keys', 'init'], ['mkdir', 'vault', '--encrypted']]) {
+      const r = await ferry(args, { env: cli });
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const profile = await openProfile();
+    try {
+      await profile.context.addInitScript(FAKE_PICKER.replace(PICKED, 'sealed-folder'));
+      const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+      await signInPage(page, f.env.relay.httpUrl, ALICE.name, ALICE.password);
+      // Unlocked in the app first (More → Encryption keys).
+      await page.getByText('Encryption keys', { exact: true }).click();
+      await page.getByTestId('keys-panel').getByLabel('Passphrase').fill('passphrase for the vault');
+      await page.getByTestId('keys-panel').getByRole('button', { name: 'Unlock' }).click();
+      await page.getByTestId('keys-panel').getByText(/Unlocked on this browser/).waitFor();
+      await page.evaluate(async () => {
+        const d = await (await navigator.storage.getDirectory()).getDirectoryHandle('sealed-folder', { create: true });
+        const w = await (await (await d.getDirectoryHandle('plans', { create: true })).getFileHandle('secret plan.txt', { create: true })).createWritable();
+        await w.write('attack at dawn');
+        await w.close();
+      });
+      await page.getByText('Folder sync').click();
+      await page.getByLabel('Folder in the space').fill('vault/box');
+      await page.getByLabel("This device's name").fill('sealed browser');
+      await page.getByRole('button', { name: 'Choose a folder on this computer…' }).click();
+      await page.locator('[data-sync="sealed-folder"] [data-testid="sync-state"]').filter({ hasText: 'Up to date' }).waitFor({ timeout: 60_000 });
+      // The relay holds sealed names only; the CLI opens them and gets the bytes.
+      const c = await signIn(f.env.relay, ALICE.name, ALICE.password);
+      const stored = (await c.request('tree', { folder: 'vault' })).entries.map((e) => e.path);
+      c.close();
+      expect(stored.length).toBeGreaterThanOrEqual(3);
+      for (const p of stored) expect(p.split('/').slice(1).every((s) => s.startsWith('e1.'))).toBe(true);
+      const got = await ferry(['get', 'vault/box/plans/secret plan.txt', '-o', `${f.env.tmp}/plan.txt`], { env: cli });
+      expect(got.code, got.stderr).toBe(0);
+      expect(got.stdout).toContain(sha256(Buffer.from('attack at dawn')));
+      // And back: a file the CLI puts there reaches the browser's folder.
+      const note = `${f.env.tmp}/reply.txt`;
+      (await import('node:fs')).writeFileSync(note, 'dawn it is');
+      expect((await ferry(['put', note, '--to', 'vault/box'], { env: cli })).code).toBe(0);
+      await expect
+        .poll(async () => page.evaluate(async () => {
+          const d = await (await navigator.storage.getDirectory()).getDirectoryHandle('sealed-folder');
+          return (await (await d.getFileHandle('reply.txt').catch(() => undefined))?.getFile())?.text();
+        }), { timeout: 30_000 })
+        .toBe('dawn it is');
     } finally {
       await profile.close();
     }

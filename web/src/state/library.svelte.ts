@@ -2,6 +2,7 @@
 import { media } from './media.svelte';
 import { newId } from '../lib/ids';
 import { displayName, parentOf } from '../../../relay/protocol/paths';
+import { plainSize } from '../../../relay/crypto/format';
 import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
@@ -12,7 +13,8 @@ import { SpeedMeter } from '../lib/speed';
 
 export type SearchHit = ReplyBody<'search'>['hits'][number];
 
-export type Entry = ReplyBody<'list'>['entries'][number];
+/** An entry as shown: in an encrypted folder its name is opened and its size is the plaintext's (`sealed`). */
+export type Entry = ReplyBody<'list'>['entries'][number] & { sealed?: boolean };
 export type Version = ReplyBody<'history'>['versions'][number];
 
 class Library {
@@ -51,6 +53,12 @@ class Library {
   layout = $state<'list' | 'grid'>(typeof localStorage !== 'undefined' && localStorage.getItem('ferry.layout') === 'grid' ? 'grid' : 'list');
   /** The file open in the viewer. */
   viewing = $state<Entry | undefined>();
+  /** The open folder is (in) an end-to-end encrypted folder: that folder's path and id. */
+  encrypted = $state<{ root: string; id: string } | undefined>();
+  /** …and this browser's keys are locked, so its names cannot be shown. */
+  locked = $state(false);
+  /** Opened names of encrypted folders, by their sealed form (for the path above the list). */
+  private openedNames = new Map<string, string>();
 
   private refreshTimer?: ReturnType<typeof setTimeout>;
   /** Counts `open` calls: only the latest one's answer is shown. */
@@ -195,7 +203,28 @@ class Library {
 
   get crumbs(): { name: string; path: string }[] {
     const parts = this.folder ? this.folder.split('/') : [];
-    return parts.map((name, i) => ({ name, path: parts.slice(0, i + 1).join('/') }));
+    return parts.map((name, i) => ({ name: this.openedNames.get(name) ?? (name.startsWith('e1.') ? '(encrypted)' : name), path: parts.slice(0, i + 1).join('/') }));
+  }
+
+  /**
+   * An encrypted folder's listing as a person reads it: names opened (by the engine, which
+   * holds the keys), sizes of the plaintext. Throws E2E_LOCKED while the keys are locked.
+   */
+  private async opened(folder: string, entries: Entry[], root: string): Promise<Entry[]> {
+    // The folder's own names below the encrypted folder too, for the path above the list.
+    const own = folder === root ? [] : folder.slice(root.length + 1).split('/');
+    const names = await engine.e2eOpenNames(this.space, folder, [...own, ...entries.map((e) => e.name)]);
+    own.forEach((s, i) => names[i] !== null && this.openedNames.set(s, names[i]!));
+    return entries.map((e, i) => {
+      const name = names[own.length + i];
+      if (name !== null) this.openedNames.set(e.name, name);
+      return { ...e, name: name ?? '(a name that does not open)', ...(e.kind === 'file' && e.size !== undefined ? { size: plainSize(e.size) } : {}), sealed: true };
+    });
+  }
+
+  /** A name typed here as the relay stores it in `folder` (sealed in an encrypted folder). */
+  private async stored(folder: string, name: string): Promise<string> {
+    return this.encrypted && (folder === this.encrypted.root || folder.startsWith(`${this.encrypted.root}/`)) ? engine.e2eSealPath(this.space, folder, name) : name;
   }
 
   /** Lists a folder of the open space; `push` makes it a step Back returns from (a refresh is not). */
@@ -217,8 +246,22 @@ class Library {
         if (opts.address !== false) this.remember(opts.push ?? true);
         return;
       }
+      let entries: Entry[] = r.entries;
+      let locked = false;
+      if (r.encrypted) {
+        try {
+          entries = await this.opened(r.folder, r.entries, r.encrypted.root);
+        } catch (err) {
+          if (errorCode(err) !== 'E2E_LOCKED' && errorCode(err) !== 'E2E_UNAVAILABLE') throw err;
+          locked = true;
+          entries = [];
+        }
+        if (seq !== this.openSeq) return;
+      }
+      this.encrypted = r.encrypted;
+      this.locked = locked;
       this.folder = r.folder;
-      this.entries = r.entries;
+      this.entries = entries;
       this.offline = false;
       if (this.viewing && parentOf(this.viewing.path) !== r.folder) this.viewing = undefined;
       if (opts.address !== false) this.remember(opts.push ?? true);
@@ -256,12 +299,26 @@ class Library {
     }
   }
 
-  /** Makes a folder in the open folder. */
-  async makeFolder(name: string): Promise<boolean> {
+  /** Makes a folder in the open folder (`encrypted`: a new end-to-end encrypted one). */
+  async makeFolder(name: string, encrypted = false): Promise<boolean> {
     return this.act(async () => {
-      const r = await request('mkdir', { space: this.space, path: this.folder ? `${this.folder}/${name}` : name });
-      this.message = `Made the folder ${displayName(r.path)}.`;
-      clientLog.add('info', `made folder ${r.path}`);
+      const path = this.folder ? `${this.folder}/${await this.stored(this.folder, name)}` : name;
+      if (encrypted) await engine.e2eMkdir(this.space, path);
+      else await request('mkdir', { space: this.space, path });
+      this.message = `Made the ${encrypted ? 'end-to-end encrypted ' : ''}folder ${displayName(name)}.`;
+      clientLog.add('info', `made ${encrypted ? 'encrypted ' : ''}folder ${encrypted ? path : name}`);
+      await this.refresh();
+    });
+  }
+
+  /** Renames a file or folder in an encrypted folder (a new name in the same folder). */
+  async renameSealed(path: string, name: string): Promise<boolean> {
+    return this.act(async () => {
+      const folder = parentOf(path);
+      await request('move', { space: this.space, path, to: `${folder}/${await this.stored(folder, name)}` });
+      this.message = `Renamed it to ${displayName(name)}.`;
+      clientLog.add('info', 'renamed an item in an encrypted folder');
+      if (this.history?.path === path) this.history = undefined;
       await this.refresh();
     });
   }
@@ -486,8 +543,13 @@ class Library {
       const versions = (await request('history', { space: this.space, path })).versions;
       const v = versions.find((x) => (version === undefined ? x.current : x.version === version));
       if (!v) throw Object.assign(new Error(`No version ${version} of ${path}.`), { name: 'NOT_FOUND' });
-      if (!navigator.storage?.getDirectory) return await this.downloadPlain(path, v.version);
-      const checkpoint: DownloadCheckpoint = { id: newId(), space: this.space, path, version: v.version, size: v.size, addedAt: Date.now() };
+      // An encrypted file is opened here, on this device: never through the relay's own address.
+      const sealed = this.entries.find((e) => e.path === path && e.sealed);
+      if (!navigator.storage?.getDirectory) {
+        if (sealed) throw Object.assign(new Error('Files of encrypted folders are opened on this device, which needs its private storage: open the app over https.'), { name: 'E2E_UNAVAILABLE' });
+        return await this.downloadPlain(path, v.version);
+      }
+      const checkpoint: DownloadCheckpoint = { id: newId(), space: this.space, path, version: v.version, size: sealed ? plainSize(v.size) : v.size, addedAt: Date.now(), ...(sealed ? { name: sealed.name, label: [...this.crumbs.map((c) => c.name), sealed.name].join('/') } : {}) };
       await saveDownload(checkpoint);
       await this.runDownload(checkpoint);
     } catch (err) {
@@ -577,6 +639,8 @@ export class DeviceDownload {
   readonly id: string;
   readonly path: string;
   readonly name: string;
+  /** The path as a person reads it (in an encrypted folder the relay's is sealed). */
+  readonly label: string;
   readonly size: number;
   readonly version: number;
   state = $state<'downloading' | 'done' | 'failed' | 'cancelled'>('downloading');
@@ -588,7 +652,8 @@ export class DeviceDownload {
   constructor(d: DownloadCheckpoint) {
     this.id = d.id;
     this.path = d.path;
-    this.name = d.path.slice(d.path.lastIndexOf('/') + 1);
+    this.name = d.name ?? d.path.slice(d.path.lastIndexOf('/') + 1);
+    this.label = d.label ?? d.path;
     this.size = d.size;
     this.version = d.version;
   }

@@ -7,7 +7,7 @@ import { newId } from '../lib/ids';
 import type { ConflictPolicy } from '../../../relay/protocol';
 import { CHUNK_SIZE } from '../../../relay/protocol/constants';
 import { joinPath, parentOf } from '../../../relay/protocol/paths';
-import { engine, errorCode, onEngineEvent, request } from '../net/engine';
+import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { requestQueueSync, SYNC_MESSAGE, withQueueLock } from '../background-sync';
 import { deleteCheckpoint, dequeue, enqueueFile, listCheckpoints, listQueue, queuedFile, saveCheckpoint, type Checkpoint, type QueuedFile } from '../storage/db';
 import type { HasherKind } from '../workers/engine-api';
@@ -88,12 +88,16 @@ export class Transfer {
   }
   private meter = new SpeedMeter();
 
-  constructor(init: { id: string; name: string; size: number; space?: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint }) {
+  /** The path as a person reads it (in an encrypted folder the relay's is sealed). */
+  readonly label: string;
+
+  constructor(init: { id: string; name: string; size: number; space?: number; path: string; conflict: ConflictPolicy; file?: File; checkpoint?: Checkpoint; label?: string }) {
     this.id = init.id;
     this.name = init.name;
     this.size = init.size;
     this.space = init.space;
     this.path = init.path;
+    this.label = init.label ?? init.path;
     this.conflict = init.conflict;
     this.file = init.file;
     this.checkpoint = init.checkpoint;
@@ -312,6 +316,29 @@ class Transfers {
   }
 
   async add(files: { file: File; relativePath: string }[]): Promise<void> {
+    // Into an encrypted folder, names are sealed on this device first (the engine holds the keys).
+    const sealedHere = library.encrypted !== undefined;
+    if (sealedHere && !this.online) {
+      library.error = 'Files go into an encrypted folder once the relay is reachable (their names are sealed with the folder\'s key first). Nothing was queued.';
+      return;
+    }
+    /** Plain paths as shown, by the sealed path each upload goes to. */
+    const labels = new Map<string, string>();
+    if (sealedHere) {
+      const shown = library.crumbs.map((c) => c.name).join('/');
+      try {
+        files = await Promise.all(
+          files.map(async (f) => {
+            const sealed = await engine.e2eSealPath(library.space, library.folder, f.relativePath);
+            labels.set(joinPath(library.folder, sealed), joinPath(shown, f.relativePath));
+            return { ...f, relativePath: sealed };
+          }),
+        );
+      } catch (err) {
+        library.error = describe(err);
+        return;
+      }
+    }
     if (!this.online) {
       for (const { file, relativePath } of files) {
         // Offline nothing can be asked: a clash becomes a new version (the old one stays in history).
@@ -342,7 +369,7 @@ class Transfers {
         }
       }
       const path = joinPath(folder, relativePath);
-      this.items.push(new Transfer({ id: newId(), name: file.name, size: file.size, space, path, conflict, file }));
+      this.items.push(new Transfer({ id: newId(), name: file.name, size: file.size, space, path, conflict, file, label: labels.get(path) }));
     }
     this.pump();
   }

@@ -61,6 +61,10 @@ export interface DownloadCheckpoint {
   version: number;
   size: number;
   addedAt: number;
+  /** The name to save it under, when the path's is not it (an encrypted folder's sealed names). */
+  name?: string;
+  /** The path as a person reads it, likewise. */
+  label?: string;
 }
 
 /** A folder on this computer kept in sync with a relay folder (see web/src/sync). */
@@ -175,6 +179,20 @@ export async function saveDevice(user: string, device: string): Promise<void> {
 
 export async function clearSession(): Promise<void> {
   await (await db()).delete('session', 'current');
+}
+
+/**
+ * The account key of `user`'s end-to-end encryption, kept unlocked on this browser until
+ * sign-out (only when the person chose that when unlocking; see docs/encryption.md).
+ */
+export async function loadUnlockedKey(user: string): Promise<string | undefined> {
+  const k = await (await db()).get('session', `e2e:${user.toLowerCase()}`);
+  return typeof k === 'string' ? k : undefined;
+}
+
+export async function saveUnlockedKey(user: string, key: string | undefined): Promise<void> {
+  if (key === undefined) await (await db()).delete('session', `e2e:${user.toLowerCase()}`);
+  else await (await db()).put('session', key, `e2e:${user.toLowerCase()}`);
 }
 
 // ---------------------------------------------------------------- offline queue (OPFS)

@@ -98,4 +98,27 @@ export interface EngineApi {
   syncResume(id: string): Promise<void>;
   /** A round now. */
   syncNow(id: string): void;
+
+  // End-to-end encryption (docs/encryption.md). The account key stays in this worker.
+  /** Whether I have keys, whether they are unlocked here, and their fingerprint. */
+  e2eState(): Promise<E2eState>;
+  /** Makes my keys; answers the recovery key (shown once) and unlocks them here for this session. */
+  e2eSetup(passphrase: string): Promise<{ recoveryKey: string; fingerprint: string }>;
+  /** Unlocks with the passphrase (or the recovery key); `keep`: until the page closes, or until sign-out. */
+  e2eUnlock(secret: string, opts: { recovery?: boolean; keep: 'session' | 'signout' }): Promise<void>;
+  e2eLock(): Promise<void>;
+  /** The names (last segments) of entries of an encrypted folder, opened; null for one that does not open. */
+  e2eOpenNames(space: number | undefined, folder: string, names: string[]): Promise<(string | null)[]>;
+  /** A path relative to `folder` as the relay stores it (sealed when `folder` is in an encrypted folder). */
+  e2eSealPath(space: number | undefined, folder: string, rel: string): Promise<string>;
+  /** Makes an empty end-to-end encrypted folder. */
+  e2eMkdir(space: number | undefined, path: string): Promise<void>;
+}
+
+export interface E2eState {
+  /** WebCrypto is there (a secure context). */
+  available: boolean;
+  keys: boolean;
+  unlocked: boolean;
+  fingerprint?: string;
 }

@@ -15,6 +15,13 @@ import { SyncEngine } from '../../../relay/sync/engine';
 import { runSyncLoop } from '../../../relay/sync/runner';
 import { DeviceReporter, folderInfo } from '../../../relay/sync/report';
 import { BrowserLocalTree, IdbSyncState } from '../sync/browser-local';
+import { E2eFolders, openingSink, sealingSource, newFileId, type E2ePlace } from '../../../relay/client/e2e';
+import { SealedPair } from '../../../relay/sync/sealed';
+import { checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unlockWithPassphrase, unlockWithRecoveryKey } from '../../../relay/crypto/account';
+import { fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
+import { createSHA256 } from 'hash-wasm';
+import { loadUnlockedKey, saveUnlockedKey } from '../storage/db';
+import type { FileSource } from '../../../relay/client';
 
 /** Unacknowledged chunks in flight (each holds a 4 MiB buffer until the relay answers). */
 const UPLOAD_WINDOW = 16;
@@ -27,6 +34,53 @@ const running = new Map<string, AbortController>();
 function requireClient(): FerryClient {
   if (!client) throw new FerryError('CONNECTION_LOST', 'Not connected.');
   return client;
+}
+
+// ------------------------------------------------------------------ end-to-end encryption
+
+/** The signed-in person's account key, while unlocked here (never sent anywhere). */
+let accountKey: Uint8Array | undefined;
+let folders: E2eFolders | undefined;
+
+function e2e(): E2eFolders {
+  folders ??= new E2eFolders(requireClient(), async () => accountKey);
+  return folders;
+}
+
+/** Forgets the unlocked key (and the folder keys opened with it). */
+function forgetKeys(): void {
+  accountKey = undefined;
+  folders = undefined;
+}
+
+/** Where a relay path is, encryption-wise (an already sealed path: the relay finds its encrypted folder by the plain part). */
+async function placeOf(space: number | undefined, relayPath: string): Promise<E2ePlace> {
+  const found = await requireClient().request('e2e.folder', { space, path: relayPath });
+  if (!found.root || !found.folderId) return { relayPath };
+  return { relayPath, root: { path: found.root, id: found.folderId, cipher: await e2e().cipher(found.folderId, found.keys) } };
+}
+
+/** The SHA-256 of a whole File, read once in order (WebCrypto has no incremental hash). */
+async function wholeSha256(file: Blob): Promise<string> {
+  const h = await createSHA256();
+  const reader = file.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    h.update(value);
+  }
+  return h.digest('hex');
+}
+
+/** A File as an upload source, read a slice at a time. */
+function blobSource(file: File): FileSource {
+  return {
+    size: file.size,
+    mtime: file.lastModified,
+    async read(offset, length) {
+      return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+    },
+  };
 }
 
 /** Rebuilds a FerryError on the page side: comlink passes plain errors only. */
@@ -144,33 +198,50 @@ function watchHandle(handle: FileSystemDirectoryHandle, changed: (path?: string)
 /** Tells the relay what this browser syncs (one per connection). */
 let reporter: DeviceReporter | undefined;
 
-function runPair(c: FerryClient, p: SyncPairRequest): void {
+async function runPair(c: FerryClient, p: SyncPairRequest): Promise<void> {
   reporter ??= new DeviceReporter(c, { name: p.device, kind: 'app' });
   const reports = reporter;
-  const local = new BrowserLocalTree(p.handle, {
+  const plainTree = new BrowserLocalTree(p.handle, {
     hash: (f) => pool.feed(f).done,
     source: (f) => fileSource(f, bufferHasher(undefined)),
   });
+  // A relay folder in an encrypted folder (named as a person typed it): names sealed here,
+  // files compared as sealed.
+  const place = await e2e().place(p.space, p.remote);
+  const remote = place.relayPath;
+  const sealing = place.root
+    ? new SealedPair(place.root.cipher, async (rel) => {
+        const source = await plainTree.openSource(rel);
+        try {
+          const h = await createSHA256();
+          for (let at = 0; at < source.size; at += 4 * 1024 * 1024) h.update(await source.read(at, Math.min(4 * 1024 * 1024, source.size - at)));
+          return h.digest('hex');
+        } finally {
+          await source.close();
+        }
+      })
+    : undefined;
+  const local = sealing ? sealing.tree(plainTree) : plainTree;
   const say = (message: string) => emit({ type: 'log.v1', level: 'info', message: `sync ${p.handle.name}: ${message}` });
-  const engine = new SyncEngine({ client: c, space: p.space, spaceId: p.space, remote: p.remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, names: p.names, log: say });
+  const engine = new SyncEngine({ client: c, space: p.space, spaceId: p.space, remote, local, state: new IdbSyncState(p.id), mode: p.mode, device: p.device, names: p.names, log: say, sealing });
   const abort = new AbortController();
   const entry = { abort, engine, wake: () => {} };
   syncs.set(p.id, entry);
   const report = (error?: { code: string; message: string }) => {
     emit({ type: 'sync.v1', id: p.id, status: structuredClone(engine.status), error });
-    if (syncs.get(p.id) === entry) reports.update(p.id, folderInfo(p.handle.name, p.space, p.remote, p.mode, engine.status));
+    if (syncs.get(p.id) === entry) reports.update(p.id, folderInfo(p.handle.name, p.space, remote, p.mode, engine.status));
   };
   const hasObserver = 'FileSystemObserver' in self;
   void (async () => {
     while (!abort.signal.aborted) {
       try {
         // The relay folder exists from the start, so it shows in the library.
-        if (p.remote !== '') await c.request('mkdir', { space: p.space, path: p.remote });
+        if (remote !== '') await c.request('mkdir', { space: p.space, path: remote });
         await runSyncLoop({
           engine,
           client: c,
           spaceId: p.space,
-          remote: p.remote,
+          remote,
           watch: (changed) => watchHandle(p.handle, changed),
           fullScanMs: hasObserver ? SYNC_FULL_SCAN_MS : SYNC_POLL_MS,
           signal: abort.signal,
@@ -200,6 +271,38 @@ function stopAllSyncs(): void {
   reporter = undefined;
 }
 
+/**
+ * An upload into an encrypted folder: the name and the facts sealed, every chunk sealed
+ * on its way out (WebCrypto), the plaintext's SHA-256 read alongside.
+ */
+async function uploadSealed(c: FerryClient, req: Parameters<EngineApi['upload']>[0], place: E2ePlace, signal: AbortSignal): Promise<Awaited<ReturnType<EngineApi['upload']>>> {
+  const { cipher } = place.root!;
+  const name = await cipher.openName(req.path.slice(req.path.lastIndexOf('/') + 1));
+  const current = (await c.request('stat', { space: req.space, paths: [req.path] })).entries[0];
+  const fileId = current?.kind === 'file' && current.sealed ? (await cipher.openFacts(current.sealed)).facts.fileId : newFileId();
+  const plainHash = wholeSha256(req.file);
+  plainHash.catch(() => {});
+  const total = req.file.size;
+  const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
+  const r = await uploadFile(c, sealingSource(blobSource(req.file), cipher), {
+    space: req.space,
+    path: req.path,
+    conflict: req.conflict === 'rename' ? 'version' : req.conflict,
+    window: UPLOAD_WINDOW,
+    signal,
+    resume: req.resume,
+    onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
+    onProgress: (p) => {
+      const scale = (n: number) => (p.total ? Math.round((n / p.total) * total) : 0);
+      progress({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: scale(p.hashed), done: scale(p.done), total });
+    },
+    seal: async (contentHash) => cipher.sealFacts({ fileId, name, size: total, sha256: await plainHash, contentHash, mtime: req.file.lastModified }),
+  });
+  const sha256 = await plainHash;
+  emit({ type: 'log.v1', level: 'info', message: `uploaded ${name} (encrypted) v${r.version}`, data: { size: total, sha256, sent: r.stats.sentBytes } });
+  return { space: r.space, path: r.path, version: r.version, size: total, contentHash: r.contentHash, sha256, chunks: r.chunks, sentBytes: r.stats.sentBytes, unchanged: r.unchanged, sentChunks: r.stats.sentChunks, heldChunks: r.stats.heldChunks };
+}
+
 const api: EngineApi = {
   setListener(listener) {
     emit = listener;
@@ -210,6 +313,7 @@ const api: EngineApi = {
       // Synced folders ran on the old connection; the page starts them again once signed in.
       stopAllSyncs();
       client?.close();
+      forgetKeys();
       client = new FerryClient({
         url,
         token,
@@ -235,7 +339,89 @@ const api: EngineApi = {
 
   logout() {
     stopAllSyncs();
-    return guard(() => requireClient().logout());
+    return guard(async () => {
+      const user = requireClient().user?.name;
+      forgetKeys();
+      if (user) await saveUnlockedKey(user, undefined).catch(() => {});
+      await requireClient().logout();
+    });
+  },
+
+  e2eState() {
+    return guard(async () => {
+      const available = !!globalThis.crypto?.subtle;
+      const { record } = await requireClient().request('e2e.keys', {});
+      if (record === undefined) return { available, keys: false, unlocked: false };
+      const r = parseKeyRecord(record);
+      // A key kept until sign-out (from an earlier visit): used once it is known to fit.
+      const user = requireClient().user?.name;
+      if (!accountKey && user) {
+        const kept = await loadUnlockedKey(user).catch(() => undefined);
+        if (kept) {
+          const ak = fromBase64Url(kept);
+          if (await checkAccountKey(r, ak).then(() => true, () => false)) accountKey = ak;
+          else await saveUnlockedKey(user, undefined);
+        }
+      }
+      return { available, keys: true, unlocked: !!accountKey, fingerprint: await keyFingerprint(r) };
+    });
+  },
+
+  e2eSetup(passphrase) {
+    return guard(async () => {
+      const c = requireClient();
+      if ((await c.request('e2e.keys', {})).record !== undefined) throw new FerryError('E2E_KEYS_EXIST');
+      const made = await createAccountKeys(passphrase);
+      await c.request('e2e.keys.put', { record: JSON.stringify(made.record), replace: false });
+      forgetKeys();
+      accountKey = made.accountKey;
+      return { recoveryKey: made.recoveryKey, fingerprint: await keyFingerprint(made.record) };
+    });
+  },
+
+  e2eUnlock(secret, opts) {
+    return guard(async () => {
+      const c = requireClient();
+      const { record } = await c.request('e2e.keys', {});
+      if (record === undefined) throw new FerryError('E2E_NO_KEYS');
+      const r = parseKeyRecord(record);
+      const ak = opts.recovery ? await unlockWithRecoveryKey(r, secret) : await unlockWithPassphrase(r, secret);
+      await checkAccountKey(r, ak);
+      forgetKeys();
+      accountKey = ak;
+      const user = c.user?.name;
+      if (user) await saveUnlockedKey(user, opts.keep === 'signout' ? toBase64Url(ak) : undefined);
+    });
+  },
+
+  e2eLock() {
+    return guard(async () => {
+      const user = client?.user?.name;
+      forgetKeys();
+      if (user) await saveUnlockedKey(user, undefined);
+    });
+  },
+
+  e2eOpenNames(space, folder, names) {
+    return guard(async () => {
+      const place = await placeOf(space, folder);
+      if (!place.root) return names;
+      const cipher = place.root.cipher;
+      return Promise.all(names.map((n) => cipher.openName(n).catch(() => null)));
+    });
+  },
+
+  e2eSealPath(space, folder, rel) {
+    return guard(async () => {
+      const place = await placeOf(space, folder);
+      return place.root ? place.root.cipher.sealPath(rel) : rel;
+    });
+  },
+
+  e2eMkdir(space, path) {
+    return guard(async () => {
+      await e2e().mkdir(space, path);
+    });
   },
 
   request(type, body) {
@@ -257,6 +443,8 @@ const api: EngineApi = {
       running.set(req.id, abort);
       let source: ReturnType<typeof fileSource> | undefined;
       try {
+        const place = await placeOf(req.space, req.path);
+        if (place.root) return await uploadSealed(c, req, place, abort.signal);
         const total = req.file.size;
         const known = req.chunks?.reduce((n, c) => n + c.length, 0) ?? 0;
         const complete = req.chunks && known === total ? req.chunks : undefined;
@@ -341,14 +529,18 @@ const api: EngineApi = {
       const sink = await downloadSink(id);
       const progress = progressEmitter<Extract<EngineEvent, { type: 'download.progress.v1' }>>(emit);
       try {
-        const { meta, stats } = await downloadFile(c, sink, {
+        // In an encrypted folder: every chunk checked, opened, and written as plaintext.
+        const place = await placeOf(space, path);
+        let plainSha: string | undefined;
+        const into = place.root ? openingSink(sink, place.root.cipher, await place.root.cipher.openName(path.slice(path.lastIndexOf('/') + 1)), (f) => (plainSha = f.sha256)) : sink;
+        const { meta, stats } = await downloadFile(c, into, {
           space,
           path,
           version,
           signal: abort.signal,
           onProgress: (p) => progress({ type: 'download.progress.v1', id, done: p.done, total: p.total }),
         });
-        return { sha256: meta.sha256, version: meta.version, fetchedBytes: stats.fetchedBytes, keptChunks: stats.keptChunks };
+        return { sha256: plainSha ?? meta.sha256, version: meta.version, fetchedBytes: stats.fetchedBytes, keptChunks: stats.keptChunks };
       } finally {
         sink.close();
         running.delete(id);
@@ -360,7 +552,7 @@ const api: EngineApi = {
     return guard(async () => {
       const c = requireClient();
       api.syncStop(pair.id);
-      runPair(c, pair);
+      await runPair(c, pair);
     });
   },
 

@@ -1,0 +1,110 @@
+/**
+ * End-to-end encrypted folders in the app, in a real Chromium: keys set up (the recovery
+ * key shown once), an encrypted folder made, a file uploaded into it and saved back
+ * byte-identical, names shown only in the app (the relay holds sealed ones), a file put
+ * there by the CLI read by the app, and the folder locked and unlocked.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/relay.js';
+import { aliceInApp, hasChromium, openTab, rowAction } from '../helpers/browser.js';
+import { ferry } from '../helpers/cli.js';
+import { randomData, sha256 } from '../helpers/files.js';
+import { ALICE } from '../helpers/relay.js';
+
+const PASSPHRASE = 'the app passphrase of alice';
+const OUT = path.join(ROOT, 'test-results', 'screenshots');
+
+describe.runIf(hasChromium)('encrypted folders in the app', () => {
+  const f = aliceInApp();
+
+  /** More → Encryption keys, opened. */
+  async function keysPanel() {
+    const { page } = f;
+    await openTab(page, 'More');
+    const summary = page.getByText('Encryption keys', { exact: true }).first();
+    const details = summary.locator('xpath=..');
+    if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) await summary.click();
+    return page.getByTestId('keys-panel');
+  }
+
+  it('sets up keys, makes an encrypted folder, uploads into it and saves the file back byte-identical', async () => {
+    const { page } = f;
+    mkdirSync(OUT, { recursive: true });
+    const panel = await keysPanel();
+    await panel.getByLabel('New passphrase').fill(PASSPHRASE);
+    await panel.getByLabel('The same again').fill(PASSPHRASE);
+    await panel.getByLabel(/losing both/).check();
+    await panel.getByRole('button', { name: 'Set up encryption' }).click();
+    await panel.getByTestId('recovery-key').waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: path.join(OUT, 'recovery-key-1280.png') });
+    const recovery = await panel.getByTestId('recovery-key').textContent();
+    expect(recovery).toMatch(/^([0-9A-Z]{5}-){10}[0-9A-Z]{1,5}$/);
+    await panel.getByLabel('I have written it down').check();
+    await panel.getByRole('button', { name: 'Done' }).click();
+    await panel.getByText(/Unlocked on this browser/).waitFor();
+
+    await openTab(page, 'Files');
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Name of the new folder').fill('vault');
+    await page.getByLabel(/End-to-end encrypted/).check();
+    await page.getByRole('button', { name: 'Make folder' }).click();
+    const folder = page.locator('.entry', { hasText: 'vault' });
+    await folder.getByText('Encrypted folder').waitFor();
+    await folder.locator('button.name').click();
+    await page.getByTestId('e2e-note').waitFor();
+
+    const data = randomData(9 * 1024 * 1024 + 5);
+    const file = path.join(f.env.tmp, 'private notes.bin');
+    writeFileSync(file, data);
+    await page.getByTestId('file-input').setInputFiles(file);
+    const row = page.locator('.entry', { hasText: 'private notes.bin' });
+    await row.getByText('encrypted', { exact: false }).first().waitFor({ timeout: 60_000 });
+    await row.getByText('9 MiB').first().waitFor().catch(() => {});
+    // The relay holds a sealed name only.
+    const listed = await f.alice.request('tree', { folder: 'vault' });
+    expect(listed.entries.map((e) => e.path)).toHaveLength(1);
+    expect(listed.entries[0].path).toMatch(/^vault\/e1\.[A-Za-z0-9_-]+$/);
+
+    const saved = page.waitForEvent('download', { timeout: 60_000 });
+    await rowAction(page, 'private notes.bin', 'Download private notes.bin');
+    const download = await saved;
+    expect(download.suggestedFilename()).toBe('private notes.bin');
+    const to = path.join(f.env.tmp, 'saved.bin');
+    await download.saveAs(to);
+    expect(sha256(readFileSync(to))).toBe(sha256(data));
+  });
+
+  it('reads what the CLI put there, and shows nothing while locked until unlocked', async () => {
+    const { page } = f;
+    const cli = { FERRY_CONFIG: path.join(f.env.tmp, 'cli.json'), FERRY_PASSWORD: ALICE.password, FERRY_PASSPHRASE: PASSPHRASE };
+    expect((await ferry(['login', f.env.relay.httpUrl, '--user', ALICE.name], { env: cli })).code).toBe(0);
+    expect((await ferry(['unlock'], { env: cli })).code).toBe(0);
+    const local = path.join(f.env.tmp, 'from the laptop.txt');
+    writeFileSync(local, 'written on the command line');
+    const put = await ferry(['put', local, '--to', 'vault'], { env: cli });
+    expect(put.code, put.stderr).toBe(0);
+    await page.locator('.entry', { hasText: 'from the laptop.txt' }).waitFor({ timeout: 20_000 });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: path.join(OUT, 'encrypted-1280.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: path.join(OUT, 'encrypted-390.png') });
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    const panel = await keysPanel();
+    await panel.getByRole('button', { name: 'Lock now' }).click();
+    await openTab(page, 'Files');
+    const locked = page.getByTestId('e2e-locked');
+    await locked.waitFor();
+    expect(await page.locator('.entry', { hasText: 'from the laptop.txt' }).count()).toBe(0);
+    await page.screenshot({ path: path.join(OUT, 'encrypted-locked-1280.png') });
+    await locked.getByLabel('Passphrase').fill('not it');
+    await locked.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('alert').filter({ hasText: /passphrase/i }).first().waitFor();
+    await locked.getByLabel('Passphrase').fill(PASSPHRASE);
+    await locked.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator('.entry', { hasText: 'from the laptop.txt' }).waitFor();
+    await page.locator('.entry', { hasText: 'private notes.bin' }).waitFor();
+  });
+});
