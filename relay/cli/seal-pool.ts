@@ -12,10 +12,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CHUNK_SIZE, FerryError, planChunks, type ChunkRef } from '../protocol/index.js';
+import { CHUNK_SIZE, FerryError } from '../protocol/index.js';
 import { PLAIN_CHUNK, cipherSize } from '../crypto/format.js';
 import type { ChunkSealing } from '../crypto/folder.js';
-import type { ChunkFeed } from '../client/chunk-feed.js';
+import { chunkFeed, type ChunkFeed } from '../client/chunk-feed.js';
 import type { FileSource } from '../client/upload.js';
 
 const WORKER_SOURCE = `
@@ -94,83 +94,41 @@ export class NodeSealPool {
 
 /** The feed and source of one upload of `file` (plaintext `size` bytes) into an encrypted folder. */
 export function sealedUpload(pool: NodeSealPool, file: string, size: number, mtime: number, keys: ChunkSealing, opts: { ahead?: number; onHashed?: (bytes: number) => void } = {}): { feed: ChunkFeed; source: FileSource } {
-  const plan = planChunks(cipherSize(size), CHUNK_SIZE);
+  const total = cipherSize(size);
   const ahead = opts.ahead ?? 12;
-  const sealOne = (i: number) => pool.seal(file, i * PLAIN_CHUNK, plan[i].length - (CHUNK_SIZE - PLAIN_CHUNK), keys);
-  /** Sealed bytes waiting to be sent, by chunk index. */
+  const sealOne = (offset: number, length: number) => pool.seal(file, (offset / CHUNK_SIZE) * PLAIN_CHUNK, length - (CHUNK_SIZE - PLAIN_CHUNK), keys);
+  /** Sealed bytes waiting to be sent, by offset in the sealed file. */
   const held = new Map<number, Uint8Array>();
-  const chunks: ChunkRef[] = [];
-  const results: (ChunkRef | undefined)[] = new Array(plan.length);
-  let next = 0;
-  let hashed = 0;
-  let failure: unknown;
-  let waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  /** Workers waiting for a held chunk to be taken (room to seal ahead again). */
+  /** Sealings waiting for a held chunk to be taken (room to seal ahead again). */
   let room: (() => void)[] = [];
-  const notify = () => {
-    const w = waiters;
-    waiters = [];
-    for (const x of w) (failure ? x.reject(failure) : x.resolve());
-  };
-  const worker = async () => {
-    while (next < plan.length && !failure) {
+  // The feed hashes by sealing: the sealed bytes are kept for the source, a few ahead at most.
+  const feed = chunkFeed(
+    total,
+    async (offset, length) => {
       while (held.size >= ahead) await new Promise<void>((r) => room.push(r));
-      // Another worker may have taken the last chunks meanwhile.
-      if (next >= plan.length || failure) break;
-      const i = next++;
-      const { sha256, sealed } = await sealOne(i);
-      held.set(i, sealed);
-      results[i] = { offset: plan[i].offset, length: plan[i].length, sha256 };
-      hashed += plan[i].length;
-      opts.onHashed?.(hashed);
-      let grew = false;
-      while (chunks.length < plan.length && results[chunks.length]) {
-        chunks.push(results[chunks.length]!);
-        grew = true;
-      }
-      if (grew || chunks.length === plan.length) notify();
-    }
-  };
-  const take = (i: number) => {
-    const b = held.get(i);
-    held.delete(i);
+      const { sha256, sealed } = await sealOne(offset, length);
+      held.set(offset, sealed);
+      return sha256;
+    },
+    { concurrency: pool.size, onHashed: opts.onHashed },
+  );
+  const take = (offset: number) => {
+    const b = held.get(offset);
+    held.delete(offset);
     const waiting = room;
     room = [];
     for (const r of waiting) r();
     return b;
   };
-  const done = Promise.all(Array.from({ length: pool.size }, () => worker())).then(
-    () => {
-      notify();
-      return chunks as ChunkRef[];
-    },
-    (err) => {
-      failure ??= err;
-      notify();
-      throw err;
-    },
-  );
-  done.catch(() => {});
-  const feed: ChunkFeed = {
-    get chunks() {
-      return chunks;
-    },
-    get complete() {
-      return chunks.length === plan.length;
-    },
-    changed: () => (failure ? Promise.reject(failure) : chunks.length === plan.length ? Promise.resolve() : new Promise((resolve, reject) => waiters.push({ resolve, reject }))),
-    done,
-  };
   const source: FileSource = {
-    size: cipherSize(size),
+    size: total,
     mtime,
     async read(offset, length) {
-      const i = offset / CHUNK_SIZE;
-      if (!Number.isInteger(i) || plan[i]?.length !== length) throw new FerryError('BAD_CHUNK_LIST', `An encrypted file is read a chunk at a time (asked ${length} bytes at ${offset}).`);
-      return take(i) ?? (await sealOne(i)).sealed;
+      if (offset % CHUNK_SIZE !== 0 || length > CHUNK_SIZE || offset + length > total) throw new FerryError('BAD_CHUNK_LIST', `An encrypted file is read a chunk at a time (asked ${length} bytes at ${offset}).`);
+      return take(offset) ?? (await sealOne(offset, length)).sealed;
     },
     notNeeded(offset) {
-      take(offset / CHUNK_SIZE);
+      take(offset);
     },
   };
   return { feed, source };

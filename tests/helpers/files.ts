@@ -1,6 +1,7 @@
 /** In-memory sources and sinks for the engine, and random data. */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { DownloadMeta, FileSink, FileSource } from '../../relay/client/index.js';
 
 export function randomData(size: number): Buffer {
@@ -55,3 +56,29 @@ export function memorySink(): FileSink & { bytes: () => Buffer; meta?: DownloadM
   };
   return sink;
 }
+
+/** Every file under `dir` (relative path → SHA-256; size only for `sizeOnly` names), without the marker. */
+export function folderTree(dir: string, sizeOnly: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const d of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${d.name}` : d.name;
+      if (p === '.ferry-sync') continue;
+      if (d.isDirectory()) {
+        out[`${p}/`] = 'folder';
+        walk(p);
+      } else {
+        try {
+          out[p] = sizeOnly.includes(p) ? `size ${statSync(path.join(dir, p)).size}` : fileSha256(path.join(dir, p));
+        } catch (err) {
+          // A part file renamed into place while this walk ran: the next look sees the file.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          out[p] = 'vanished';
+        }
+      }
+    }
+  };
+  walk('');
+  return out;
+}
+

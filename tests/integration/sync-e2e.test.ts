@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, standardRelay } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
-import { fileSha256 } from '../helpers/files.js';
+import { fileSha256, folderTree as tree } from '../helpers/files.js';
 
 let env: Awaited<ReturnType<typeof standardRelay>>;
 const PASSPHRASE = 'sync passphrase of alice';
@@ -44,22 +44,6 @@ function put(file: string, data: Uint8Array | string): void {
   writeFileSync(file, data);
   const t = new Date(Date.now() - 5000);
   utimesSync(file, t, t);
-}
-
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const d of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${d.name}` : d.name;
-      if (p === '.ferry-sync') continue;
-      if (d.isDirectory()) {
-        out[`${p}/`] = 'folder';
-        walk(p);
-      } else out[p] = fileSha256(path.join(dir, p));
-    }
-  };
-  walk('');
-  return out;
 }
 
 let a: Device;

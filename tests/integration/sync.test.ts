@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, r
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferry } from '../helpers/cli.js';
-import { fileSha256 } from '../helpers/files.js';
+import { fileSha256, folderTree as tree } from '../helpers/files.js';
 import { ADMIN, ALICE, BOB, FERRY_BIN, signIn, standardRelay, waitFor } from '../helpers/relay.js';
 import { partFiles } from '../../relay/sync/node-local.js';
 import type { FerryClient } from '../../relay/client/index.js';
@@ -81,31 +81,6 @@ function range(file: string, at: number, n: number): Buffer {
   } finally {
     closeSync(fd);
   }
-}
-
-/** Every file under `dir` (relative path → SHA-256; size only for `sizeOnly` names), without the marker. */
-function tree(dir: string, sizeOnly: string[] = []): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const d of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${d.name}` : d.name;
-      if (p === '.ferry-sync') continue;
-      if (d.isDirectory()) {
-        out[`${p}/`] = 'folder';
-        walk(p);
-      } else {
-        try {
-          out[p] = sizeOnly.includes(p) ? `size ${statSync(path.join(dir, p)).size}` : sha(path.join(dir, p));
-        } catch (err) {
-          // A part file renamed into place while this walk ran: the next look sees the file.
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          out[p] = 'vanished';
-        }
-      }
-    }
-  };
-  walk('');
-  return out;
 }
 
 /** Writes a file as an editor would, with an mtime in the past so it counts as settled. */
