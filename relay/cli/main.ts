@@ -21,7 +21,7 @@ import { clearSession, loadDevice, loadSession, saveSession, trustCa, trustedCa,
 import { connectNode } from './node-client.js';
 import { probeTls, untrusted } from './tls-trust.js';
 import { fileSha256, fileSink, isDirectory, isExecutableMode, openFileSource, partPath } from './node-files.js';
-import { NodeSealPool, sealedUpload } from './seal-pool.js';
+import { NodeSealPool, openChunkNode, sealedUpload } from './seal-pool.js';
 import { createProgress, type Progress } from './progress.js';
 import { NodeHashPool } from './hash-pool.js';
 import { readAnswer, readPassword } from './prompt.js';
@@ -496,7 +496,7 @@ async function get(args: string[]): Promise<void> {
     const sink = fileSink(target);
     let plainBytes: number | undefined;
     try {
-      const { meta, stats } = await downloadFile(client, at.root ? openingSink(sink, at.root.cipher, path.posix.basename(from.path), (f) => (plainBytes = f.size)) : sink, {
+      const { meta, stats } = await downloadFile(client, at.root ? openingSink(sink, at.root.cipher, path.posix.basename(from.path), (f) => (plainBytes = f.size), undefined, openChunkNode) : sink, {
         space: from.space,
         path: at.relayPath,
         version,

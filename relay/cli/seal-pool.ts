@@ -10,6 +10,7 @@
  * each sealed once: kept from the feed until sent, or sealed again if they were dropped),
  * with at most a few chunks sealed ahead of sending.
  */
+import { createDecipheriv } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CHUNK_SIZE, FerryError } from '../protocol/index.js';
@@ -132,4 +133,15 @@ export function sealedUpload(pool: NodeSealPool, file: string, size: number, mti
     },
   };
   return { feed, source };
+}
+
+/** Opens a sealed chunk with Node's crypto (what `openingSink` may use instead of WebCrypto): throws on anything altered. */
+export function openChunkNode(sealed: Uint8Array, keys: ChunkSealing): Uint8Array {
+  const body = sealed.subarray(12, sealed.length - 16);
+  const d = createDecipheriv('aes-256-gcm', keys.chunkKey, sealed.subarray(0, 12));
+  d.setAAD(keys.aad);
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  const out = d.update(body);
+  d.final();
+  return out;
 }

@@ -120,9 +120,9 @@ export class FolderCipher {
    * that seals exactly as `sealChunk` does (tests/unit/e2e-formats.test.ts checks one
    * built with Node's crypto against it).
    */
-  chunkSealing(): ChunkSealing {
-    const k = this.keysOf(this.epoch);
-    return { epoch: this.epoch, chunkKey: k.raw.chunk, macKey: k.raw.mac, aad: bind(LABEL.chunk, this.folderId, this.epoch) };
+  chunkSealing(epoch = this.epoch): ChunkSealing {
+    const k = this.keysOf(epoch);
+    return { epoch, chunkKey: k.raw.chunk, macKey: k.raw.mac, aad: bind(LABEL.chunk, this.folderId, epoch) };
   }
 
   /** A plaintext chunk sealed (deterministically) in the current epoch. */

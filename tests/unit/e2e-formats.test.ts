@@ -8,7 +8,7 @@ import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'n
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeSealPool } from '../../relay/cli/seal-pool.js';
+import { NodeSealPool, openChunkNode } from '../../relay/cli/seal-pool.js';
 import { describe, expect, it } from 'vitest';
 import { FolderCipher, unwrapFolderKeyForSelf, wrapFolderKeyForSelf } from '../../relay/crypto/folder.js';
 import { changePassphrase, createAccountKeys, formatRecoveryKey, parseKeyRecord, parseRecoveryKey, unlockWithPassphrase, unlockWithRecoveryKey } from '../../relay/crypto/account.js';
@@ -52,6 +52,11 @@ describe('format v1 known answers', () => {
       const first = await pool.seal(path.join(dir, 'f'), 0, PLAIN_CHUNK, c.chunkSealing());
       expect(first.sealed.length).toBe(CHUNK_SIZE);
       expect(await c.openChunk(first.sealed, 1, 0)).toEqual(new Uint8Array(data.subarray(0, PLAIN_CHUNK)));
+      // And the CLI's opener reads what the cipher seals, refusing a flipped bit.
+      expect(Buffer.from(openChunkNode(second.sealed, c.chunkSealing())).equals(data.subarray(PLAIN_CHUNK))).toBe(true);
+      const flipped = new Uint8Array(second.sealed);
+      flipped[14] ^= 1;
+      expect(() => openChunkNode(flipped, c.chunkSealing())).toThrow();
     } finally {
       await pool.close();
       rmSync(dir, { recursive: true, force: true });
