@@ -724,8 +724,16 @@ export class SyncEngine {
 
     // Folders first, shallow before deep.
     for (const s of todo.filter((s) => s.do === 'mkdir-local' || s.do === 'mkdir-remote').sort((a, b) => depth(a.path) - depth(b.path))) {
-      if (s.do === 'mkdir-local') await local.mkdir(s.path);
-      else await this.opts.client.request('mkdir', { space: this.opts.space, path: await this.remotePath(s.path) });
+      try {
+        if (s.do === 'mkdir-local') await local.mkdir(s.path);
+        else await this.opts.client.request('mkdir', { space: this.opts.space, path: await this.remotePath(s.path) });
+      } catch (err) {
+        // A name the relay (or an encrypted folder's 160 bytes) refuses: reported, left here, the round goes on.
+        const code = (err as FerryError).code;
+        if (code !== 'BAD_PATH' && code !== 'PATH_CONFLICT' && code !== 'E2E_REQUIRED') throw err;
+        this.skip(s.path, (err as Error).message);
+        continue;
+      }
       await putBase({ path: s.path, kind: 'folder' });
     }
     for (const m of moves) {

@@ -159,6 +159,18 @@ describe('rounds after the first', () => {
     expect(there.fetchedBytes).toBeLessThan(body.length);
   });
 
+  it('a folder whose name the relay refuses is reported and left here; the round goes on', async () => {
+    const a = await device('laptop', 'badnames');
+    mkdirSync(path.join(a.dir, 'bad\u0001name'));
+    put(path.join(a.dir, 'bad\u0001name', 'inside.txt'), 'kept here');
+    put(path.join(a.dir, 'good.txt'), 'sent');
+    const r = await a.engine.runOnce();
+    expect(r.uploaded).toBe(1);
+    expect(a.engine.status.skipped.map((s) => s.path)).toContain('bad\u0001name');
+    expect(readFileSync(path.join(a.dir, 'bad\u0001name', 'inside.txt'), 'utf8')).toBe('kept here');
+    expect((await a.client.request('tree', { folder: 'badnames' })).entries.map((e) => e.path)).toEqual(['badnames/good.txt']);
+  });
+
   it('a file still being written is looked at again by the next round, without a watcher event', async () => {
     const a = await device('laptop', 'settle');
     await a.engine.runOnce();
