@@ -19,6 +19,8 @@ interface ConfigFile extends Partial<CliSession> {
   devices?: Record<string, string>;
   /** The CA certificate (PEM) trusted for each relay origin that has its own CA. */
   trusted?: Record<string, string>;
+  /** Public key fingerprints of people (encrypted shared folders), by `origin|user`, pinned on first use. */
+  pins?: Record<string, string>;
 }
 
 async function readConfig(): Promise<ConfigFile> {
@@ -45,6 +47,25 @@ export async function loadDevice(url: string, user: string): Promise<string | un
 /** The CA certificate this machine trusts for the relay at `url`, if one was kept. */
 export async function trustedCa(url: string): Promise<string | undefined> {
   return (await readConfig()).trusted?.[new URL(url).origin];
+}
+
+/** The public key fingerprint pinned for `user` of the relay at `url`, and pinning one (undefined forgets it). */
+export async function pinnedKey(url: string, user: string): Promise<string | undefined> {
+  return (await readConfig()).pins?.[deviceKey(url, user)];
+}
+
+/** Everyone pinned for the relay at `url`: user → fingerprint. */
+export async function pinnedKeys(url: string): Promise<Record<string, string>> {
+  const origin = `${new URL(url).origin}|`;
+  return Object.fromEntries(Object.entries((await readConfig()).pins ?? {}).filter(([k]) => k.startsWith(origin)).map(([k, v]) => [k.slice(origin.length), v]));
+}
+
+export async function pinKey(url: string, user: string, fingerprint: string | undefined): Promise<void> {
+  const c = await readConfig();
+  const pins = { ...c.pins };
+  if (fingerprint === undefined) delete pins[deviceKey(url, user)];
+  else pins[deviceKey(url, user)] = fingerprint;
+  await writeConfig({ ...c, pins });
 }
 
 /** Keeps `pem` as the CA trusted for the relay at `url` (replacing an earlier one). */

@@ -13,7 +13,7 @@ import { FerryError } from '../protocol/index.js';
 import { changePassphrase, checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unlockWithPassphrase, unlockWithRecoveryKey, type AccountKeyRecord } from '../crypto/account.js';
 import { fromBase64Url, toBase64Url } from '../crypto/format.js';
 import type { FerryClient } from '../client/connection.js';
-import { configPath, type CliSession } from './config-file.js';
+import { configPath, pinnedKeys, type CliSession } from './config-file.js';
 import { readPassword } from './prompt.js';
 
 function unlockedFile(session: Pick<CliSession, 'url' | 'user'>): string {
@@ -84,6 +84,11 @@ export async function keysShow(client: FerryClient, session: CliSession, out: (l
   out(`Public key fingerprint: ${await keyFingerprint(r)}`);
   out(`Passphrase: Argon2id, ${r.kdf.memoryKiB / 1024} MiB, ${r.kdf.iterations} passes`);
   out(`On this machine: ${(await unlockedKey(session)) ? 'unlocked (ferry lock locks it)' : 'locked (ferry unlock)'}`);
+  const pins = await pinnedKeys(session.url);
+  if (Object.keys(pins).length) {
+    out('Others, as this machine first saw their keys (compare with them):');
+    for (const [user, fp] of Object.entries(pins)) out(`  ${user.padEnd(16)} ${fp}`);
+  }
 }
 
 /** `ferry unlock [--for DURATION]`. */

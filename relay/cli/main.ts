@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
 import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
 import { RemotePaths, spacePrefix } from '../client/remote-path.js';
-import { E2eFolders, newFileId, openingSink, sealingSource, type E2ePlace } from '../client/e2e.js';
+import { E2eFolders, newFileId, openingSink, sealingSource, type E2ePlace, type KeyPins } from '../client/e2e.js';
 import { plainSize } from '../crypto/format.js';
 import { keysInit, keysPassphrase, keysRecover, keysShow, lockKeys, unlock, unlockedKey } from './e2e-keys.js';
 import { syncCommand } from './sync-command.js';
@@ -17,7 +17,7 @@ import { syncCommand } from './sync-command.js';
 // so client commands start fast.
 const relayModules = () =>
   Promise.all([import('../config.js'), import('../server.js'), import('../store/open-meta-store.js'), import('../auth/accounts.js')]);
-import { clearSession, loadDevice, loadSession, saveSession, trustCa, trustedCa, wsUrl, configPath } from './config-file.js';
+import { clearSession, loadDevice, loadSession, pinKey, pinnedKey, saveSession, trustCa, trustedCa, wsUrl, configPath } from './config-file.js';
 import { connectNode } from './node-client.js';
 import { probeTls, untrusted } from './tls-trust.js';
 import { fileSha256, fileSink, isDirectory, isExecutableMode, openFileSource, partPath } from './node-files.js';
@@ -65,6 +65,8 @@ Client:
                                                FERRY_PASSPHRASE or a prompt); prints the recovery key
   ferry keys show|passphrase|recover           fingerprint and state; a new passphrase; a new one
                                                from the recovery key (FERRY_RECOVERY_KEY or a prompt)
+  ferry keys trust USER                        forget the public key pinned for USER (after they made
+                                               new keys and you compared the fingerprint)
   ferry unlock [--for 1h]                      open your keys on this machine (until ferry lock,
                                                ferry logout, or the time given)
   ferry lock                                   forget them on this machine
@@ -419,7 +421,12 @@ async function put(args: string[]): Promise<void> {
 /** The encrypted folders of the signed-in person, opened with the key unlocked on this machine. */
 async function e2eFor(client: FerryClient): Promise<E2eFolders> {
   const session = await loadSession();
-  return new E2eFolders(client, () => unlockedKey(session));
+  return new E2eFolders(client, () => unlockedKey(session), cliPins(session.url));
+}
+
+/** The CLI's pins of people's public keys (in its config file). */
+export function cliPins(url: string): KeyPins {
+  return { get: (user) => pinnedKey(url, user), set: (user, fp) => pinKey(url, user, fp) };
 }
 
 /** `place` with the path the relay stores, for commands that only name a path. */
@@ -793,8 +800,17 @@ async function folder(args: string[]): Promise<void> {
 async function keys(args: string[]): Promise<void> {
   const [sub = 'show'] = args;
   const session = await loadSession();
+  if (sub === 'trust') {
+    // After a person made new keys (and the fingerprint was compared with them): forget the old pin.
+    const user = args[1];
+    if (!user) throw new UsageError('usage: ferry keys trust USER');
+    const before = await pinnedKey(session.url, user);
+    await pinKey(session.url, user, undefined);
+    out(before ? `Forgot the key pinned for ${user} (${before}); the next one seen is pinned instead.` : `No key was pinned for ${user}.`);
+    return;
+  }
   const run = { init: keysInit, show: keysShow, passphrase: keysPassphrase, recover: keysRecover }[sub];
-  if (!run) throw new UsageError('usage: ferry keys init|show|passphrase|recover');
+  if (!run) throw new UsageError('usage: ferry keys init|show|passphrase|recover|trust USER');
   await withClient((c) => run(c, session, out));
 }
 

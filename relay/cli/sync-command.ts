@@ -22,7 +22,7 @@ import { SyncEngine, type SyncMode, type SyncStatus } from '../sync/engine.js';
 import { NodeLocalTree, SqliteSyncState, watchFolder } from '../sync/node-local.js';
 import { runSyncLoop } from '../sync/runner.js';
 import { DeviceReporter, folderInfo } from '../sync/report.js';
-import { configPath, loadSession } from './config-file.js';
+import { configPath, loadSession, pinKey, pinnedKey } from './config-file.js';
 import { NodeHashPool } from './hash-pool.js';
 import { E2eFolders } from '../client/e2e.js';
 import { SealedPair } from '../sync/sealed.js';
@@ -206,7 +206,7 @@ async function runPair(client: FerryClient, url: string, pair: Pair, device: str
   const { space, path: plainRemote, info } = await new RemotePaths(client).resolve(pair.remote);
   // A folder in an end-to-end encrypted one: names sealed for the relay, files compared as sealed.
   const session = await loadSession();
-  const place = await new E2eFolders(client, () => unlockedKey(session)).place(space, plainRemote);
+  const place = await new E2eFolders(client, () => unlockedKey(session), { get: (u) => pinnedKey(session.url, u), set: (u, fp) => pinKey(session.url, u, fp) }).place(space, plainRemote);
   const remote = place.relayPath;
   if (remote !== '') await client.request('mkdir', { space, path: remote });
   const state = new SqliteSyncState(path.join(stateDir(), `${id}.db`));

@@ -4,8 +4,9 @@
  * back), and wraps a file source and a file sink so what goes to the relay is sealed and
  * what comes back is checked and opened. No Node or DOM imports.
  */
-import { CHUNK_SIZE, FerryError, planChunks, type ChunkRef } from '../protocol/index.js';
-import { FolderCipher, newFolderId, newFolderKey, unwrapFolderKeyForSelf, wrapFolderKeyForSelf, type ChunkSealing, type SealedFacts } from '../crypto/folder.js';
+import { CHUNK_SIZE, FerryError, planChunks, type ChunkRef, type ReplyBody } from '../protocol/index.js';
+import { FolderCipher, newFolderId, newFolderKey, unwrapFolderKeyForSelf, unwrapFolderKeyFrom, wrapFolderKeyFor, wrapFolderKeyForSelf, type ChunkSealing, type SealedFacts } from '../crypto/folder.js';
+import { importPublicKey, keyFingerprint, openPrivateKey, parseKeyRecord, type AccountKeyRecord } from '../crypto/account.js';
 import { PLAIN_CHUNK, cipherSize, plainChunks, toBase64Url } from '../crypto/format.js';
 import { randomBytes } from '../crypto/primitives.js';
 import type { FerryClient } from './connection.js';
@@ -20,14 +21,29 @@ export interface E2ePlace {
   root?: { path: string; id: string; cipher: FolderCipher };
 }
 
+/** The public keys this device has seen of each person (by user name), pinned on first use. */
+export interface KeyPins {
+  get(user: string): Promise<string | undefined>;
+  set(user: string, fingerprint: string): Promise<void>;
+}
+
+type Found = ReplyBody<'e2e.folder'>;
+type Person = NonNullable<Found['people']>[number];
+
 /** The encrypted folders of one signed-in person, opened with their account key. */
 export class E2eFolders {
   private readonly ciphers = new Map<string, Promise<FolderCipher>>();
+  private record?: Promise<AccountKeyRecord>;
 
-  /** `accountKey` gives the unlocked account key, or undefined while locked. */
+  /**
+   * `accountKey` gives the unlocked account key, or undefined while locked; `pins` keeps
+   * the public keys seen of others (a shared folder's key is only shared with, or taken
+   * from, a person whose key is the one seen before).
+   */
   constructor(
     private readonly client: FerryClient,
     private readonly accountKey: () => Promise<Uint8Array | undefined>,
+    private readonly pins?: KeyPins,
   ) {}
 
   private async unlocked(): Promise<Uint8Array> {
@@ -36,31 +52,131 @@ export class E2eFolders {
     return ak;
   }
 
+  private myRecord(): Promise<AccountKeyRecord> {
+    this.record ??= this.client.request('e2e.keys', {}).then((r) => {
+      if (r.record === undefined) throw new FerryError('E2E_NO_KEYS');
+      return parseKeyRecord(r.record);
+    });
+    this.record.catch(() => (this.record = undefined));
+    return this.record;
+  }
+
+  private me(): string {
+    const name = this.client.user?.name;
+    if (!name) throw new FerryError('AUTH_REQUIRED');
+    return name;
+  }
+
+  /** A person's public key, checked against the one pinned for them (pinned now if none was). */
+  private async trusted(person: Person | undefined, user: string): Promise<CryptoKey> {
+    if (!person?.publicKey) throw new FerryError('E2E_LOCKED', `${user} has no encryption keys the relay knows of.`);
+    const fingerprint = await keyFingerprint({ publicKey: person.publicKey });
+    const pinned = await this.pins?.get(user);
+    if (pinned === undefined) await this.pins?.set(user, fingerprint);
+    else if (pinned !== fingerprint) {
+      throw new FerryError('E2E_KEY_CHANGED', `The relay gives ${user} another public key than before (now ${fingerprint}, pinned ${pinned}). Nothing was shared with or taken from it. If ${user} really made new keys, compare the fingerprint with them, then trust it again.`, { user, fingerprint, pinned });
+    }
+    return importPublicKey(person.publicKey);
+  }
+
   /** The cipher of the encrypted folder `id`, from my wrapped keys of it. */
-  cipher(id: string, keys: { epoch: number; envelope: string }[]): Promise<FolderCipher> {
-    let c = this.ciphers.get(id);
+  cipher(id: string, keys: Found['keys'], people?: Found['people']): Promise<FolderCipher> {
+    const cacheKey = `${id} ${keys.map((k) => k.epoch).join(',')}`;
+    let c = this.ciphers.get(cacheKey);
     if (!c) {
       c = (async () => {
         const ak = await this.unlocked();
-        if (keys.length === 0) throw new FerryError('E2E_LOCKED', 'You hold no key of this encrypted folder.');
+        if (keys.length === 0) throw new FerryError('E2E_LOCKED', 'You hold no key of this encrypted folder yet: a member who has it shares it when their app or CLI next opens the folder.');
         const opened = new Map<number, Uint8Array>();
-        for (const k of keys) opened.set(k.epoch, await unwrapFolderKeyForSelf(ak, k.envelope, id, k.epoch));
+        for (const k of keys) {
+          if (k.from === undefined) opened.set(k.epoch, await unwrapFolderKeyForSelf(ak, k.envelope, id, k.epoch));
+          else {
+            const mine = await openPrivateKey(await this.myRecord(), ak);
+            const theirs = await this.trusted(people?.find((p) => p.user.toLowerCase() === k.from!.toLowerCase()), k.from);
+            opened.set(k.epoch, await unwrapFolderKeyFrom(mine, theirs, k.envelope, id, k.epoch, k.from, this.me()));
+          }
+        }
         return FolderCipher.create(id, opened);
       })();
-      c.catch(() => this.ciphers.delete(id));
-      this.ciphers.set(id, c);
+      c.catch(() => this.ciphers.delete(cacheKey));
+      this.ciphers.set(cacheKey, c);
     }
     return c;
+  }
+
+  /** Where a path is (sealed names below the encrypted folder stay as they are). */
+  private async found(space: number | undefined, path: string): Promise<Found> {
+    let found = await this.client.request('e2e.folder', { space, path });
+    // In a shared folder, a member who holds the key keeps it with every member.
+    if (found.root && found.folderId && found.people && found.keys.length > 0 && (await this.accountKey())) {
+      // A member whose key the relay swapped stops it all (E2E_KEY_CHANGED); a member who may
+      // only view cannot share (the relay refuses), and another client may have made a new
+      // key at the same moment: then this one looks again.
+      const changed = await this.share(space, found).catch((err) => {
+        const code = (err as FerryError).code;
+        if (code === 'FORBIDDEN' || code === 'READ_ONLY') return false;
+        if (code === 'PATH_CONFLICT') return true;
+        throw err;
+      });
+      if (changed) found = await this.client.request('e2e.folder', { space, path });
+    }
+    return found;
+  }
+
+  /**
+   * Shares the folder's keys with members who lack them, and makes a new key when someone
+   * who holds the newest one is no longer a member. Only members with edit access can
+   * (the relay refuses others; that is fine). True when something changed.
+   */
+  private async share(space: number | undefined, found: Found): Promise<boolean> {
+    const id = found.folderId!;
+    const people = found.people!;
+    const newest = Math.max(0, ...people.flatMap((p) => p.epochs));
+    const me = this.me().toLowerCase();
+    const members = people.filter((p) => p.member && p.publicKey);
+    const ak = await this.unlocked();
+    const mine = await openPrivateKey(await this.myRecord(), ak);
+    const cipher = await this.cipher(id, found.keys, people);
+    if (people.some((p) => !p.member && p.epochs.includes(newest))) {
+      // Someone who left holds the newest key: what is written from now on gets a new one.
+      const fk = newFolderKey();
+      const epoch = newest + 1;
+      const keys = [];
+      for (const p of members) {
+        keys.push({ user: p.user, envelope: p.user.toLowerCase() === me ? await wrapFolderKeyForSelf(ak, fk, id, epoch) : await wrapFolderKeyFor(mine, await this.trusted(p, p.user), fk, id, epoch, this.me(), p.user) });
+      }
+      await this.client.request('e2e.rotate', { space, folderId: id, epoch, keys });
+      return true;
+    }
+    const held = new Map(found.keys.map((k) => [k.epoch, k]));
+    const grants = [];
+    for (const p of members) {
+      if (p.user.toLowerCase() === me) continue;
+      for (const epoch of held.keys()) {
+        if (p.epochs.includes(epoch)) continue;
+        grants.push({ user: p.user, epoch, envelope: await wrapFolderKeyFor(mine, await this.trusted(p, p.user), cipher.folderKey(epoch), id, epoch, this.me(), p.user) });
+      }
+    }
+    if (grants.length === 0) return false;
+    await this.client.request('e2e.grant', { space, folderId: id, keys: grants });
+    return true;
   }
 
   /** Where `plainPath` (as a person typed it) is on the relay. */
   async place(space: number | undefined, plainPath: string): Promise<E2ePlace> {
     const path = plainPath.replace(/\/+$/, '');
-    const found = await this.client.request('e2e.folder', { space, path });
+    const found = await this.found(space, path);
     if (!found.root || !found.folderId) return { relayPath: path };
-    const cipher = await this.cipher(found.folderId, found.keys);
+    const cipher = await this.cipher(found.folderId, found.keys, found.people);
     const rest = path === found.root ? '' : path.slice(found.root.length + 1);
     return { relayPath: rest ? `${found.root}/${await cipher.sealPath(rest)}` : found.root, root: { path: found.root, id: found.folderId, cipher } };
+  }
+
+  /** Where an already sealed relay path is (its encrypted folder, opened). */
+  async placeStored(space: number | undefined, relayPath: string): Promise<E2ePlace> {
+    const found = await this.found(space, relayPath);
+    if (!found.root || !found.folderId) return { relayPath };
+    return { relayPath, root: { path: found.root, id: found.folderId, cipher: await this.cipher(found.folderId, found.keys, found.people) } };
   }
 
   /** A relay path below an encrypted folder, as a person reads it. */

@@ -133,7 +133,18 @@ export async function changePassphrase(record: AccountKeyRecord, ak: Uint8Array,
 
 /** Checks that AK opens the record's private key (so a stored unlocked key still belongs to it). */
 export async function checkAccountKey(record: AccountKeyRecord, ak: Uint8Array): Promise<void> {
-  await open(await accountSubkey(ak, LABEL.privateKey), fromBase64Url(record.privateKey), bind(LABEL.privateKey, fromBase64Url(record.publicKey)), 'The private key');
+  await openPrivateKey(record, ak);
+}
+
+/** The record's private key (ECDH P-256), opened with AK; its sealing binds the public key, so a swapped one does not open. */
+export async function openPrivateKey(record: AccountKeyRecord, ak: Uint8Array): Promise<CryptoKey> {
+  const pkcs8 = await open(await accountSubkey(ak, LABEL.privateKey), fromBase64Url(record.privateKey), bind(LABEL.privateKey, fromBase64Url(record.publicKey)), 'The private key');
+  return subtle().importKey('pkcs8', pkcs8, { name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
+}
+
+/** A public key (SPKI, base64url) for ECDH. */
+export function importPublicKey(spki: string): Promise<CryptoKey> {
+  return subtle().importKey('spki', new Uint8Array(fromBase64Url(spki)), { name: 'ECDH', namedCurve: 'P-256' }, false, []);
 }
 
 /** SHA-256 of the public key, as 16 groups of four hex digits a person can compare. */

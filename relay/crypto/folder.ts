@@ -24,7 +24,7 @@
 import { FerryError } from '../protocol/errors.js';
 import { E2E_FORMAT, ENCRYPTED_NAME_RE, LABEL, MAX_PLAIN_NAME_BYTES, NAME_PREFIX, NONCE_BYTES, SEALED_PREFIX, bind, fromBase64Url, toBase64Url } from './format.js';
 import { accountSubkey } from './account.js';
-import { aesKey, hkdf, hmac, hmacKey, open, randomBytes, seal, type Bytes } from './primitives.js';
+import { aesKey, hkdf, hmac, hmacKey, open, randomBytes, seal, subtle, type Bytes } from './primitives.js';
 
 /** What a version's sealed facts say (all of it hidden from the relay). */
 export interface SealedFacts {
@@ -58,7 +58,31 @@ export async function unwrapFolderKeyForSelf(ak: Uint8Array, envelope: string, f
   return open(await accountSubkey(ak, LABEL.folderKeyWrap), fromBase64Url(envelope), bind(LABEL.folderKey, folderId, epoch), `The key of epoch ${epoch} of this folder`);
 }
 
+/**
+ * A folder key wrapped from one person to another: ECDH P-256 between the sender's private
+ * key and the recipient's public key, HKDF-SHA-256 bound to (folder, epoch, sender,
+ * recipient), AES-256-GCM with the same associated data. Only the two of them can make
+ * or open it, so a recipient who checked the sender's public key (pinned on first use)
+ * knows the key came from that person, not from the relay.
+ */
+export async function wrapFolderKeyFor(mine: CryptoKey, theirs: CryptoKey, fk: Uint8Array, folderId: string, epoch: number, from: string, to: string): Promise<string> {
+  const kek = await shareKey(mine, theirs, folderId, epoch, from, to);
+  return toBase64Url(await seal(kek, fk, bind(LABEL.folderKey, folderId, epoch, from.toLowerCase(), to.toLowerCase())));
+}
+
+export async function unwrapFolderKeyFrom(mine: CryptoKey, theirs: CryptoKey, envelope: string, folderId: string, epoch: number, from: string, to: string): Promise<Bytes> {
+  const kek = await shareKey(mine, theirs, folderId, epoch, from, to);
+  return open(kek, fromBase64Url(envelope), bind(LABEL.folderKey, folderId, epoch, from.toLowerCase(), to.toLowerCase()), `The key of epoch ${epoch} that ${from} shared`);
+}
+
+async function shareKey(mine: CryptoKey, theirs: CryptoKey, folderId: string, epoch: number, from: string, to: string): Promise<CryptoKey> {
+  const shared = new Uint8Array(await subtle().deriveBits({ name: 'ECDH', public: theirs }, mine, 256));
+  return aesKey(await hkdf(shared, bind(LABEL.folderKeyShare, folderId, epoch, from.toLowerCase(), to.toLowerCase())));
+}
+
 interface EpochKeys {
+  /** The folder key itself (to share it with a member). */
+  folder: Uint8Array;
   chunk: CryptoKey;
   mac: CryptoKey;
   meta: CryptoKey;
@@ -94,6 +118,7 @@ export class FolderCipher {
       const chunk = await hkdf(fk, bind(LABEL.chunkKey, folderId, epoch));
       const mac = await hkdf(fk, bind(LABEL.macKey, folderId, epoch));
       epochs.set(epoch, {
+        folder: fk,
         chunk: await aesKey(chunk),
         mac: await hmacKey(mac),
         meta: await aesKey(await hkdf(fk, bind(LABEL.metaKey, folderId, epoch))),
@@ -113,6 +138,11 @@ export class FolderCipher {
     const k = this.epochs.get(epoch);
     if (!k) throw new FerryError('E2E_LOCKED', `This device has no key of epoch ${epoch} of the folder (you may have been removed from it).`);
     return k;
+  }
+
+  /** The folder key of an epoch, to wrap it for a member who lacks it. */
+  folderKey(epoch: number): Uint8Array {
+    return this.keysOf(epoch).folder;
   }
 
   /**

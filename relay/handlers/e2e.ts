@@ -46,5 +46,62 @@ export const e2eFolder: Handler<'e2e.folder'> = async (conn, msg) => {
   const { meta } = conn.ctx.library;
   const root = await meta.encryptionRoot(space, path);
   if (!root) return { space, keys: [] };
-  return { space, root: root.path, folderId: root.id, keys: await meta.folderKeys(root.id, user.id) };
+  const keys = await meta.folderKeys(root.id, user.id);
+  const info = await meta.getSpace(space);
+  if (info?.kind !== 'shared') return { space, root: root.path, folderId: root.id, keys };
+  return { space, root: root.path, folderId: root.id, keys, people: await people(conn, space, root.id) };
+};
+
+/** The members of a shared folder and everyone else who holds or gave a key of an encrypted folder in it. */
+async function people(conn: Parameters<Handler<'e2e.folder'>>[0], space: number, e2eId: string) {
+  const { meta } = conn.ctx.library;
+  const members = await meta.members(space);
+  const holders = await meta.folderKeyHolders(e2eId);
+  const ids = new Set([...members.map((m) => m.userId), ...holders.map((h) => h.userId)]);
+  const out = [];
+  for (const id of ids) {
+    const u = await meta.getUser(id);
+    if (!u) continue;
+    const record = await meta.getKeyRecord(id);
+    let publicKey: string | undefined;
+    try {
+      publicKey = record ? parseKeyRecord(record).publicKey : undefined;
+    } catch {
+      publicKey = undefined;
+    }
+    out.push({ user: u.name, member: members.some((m) => m.userId === id), ...(publicKey ? { publicKey } : {}), epochs: holders.filter((h) => h.userId === id).map((h) => h.epoch) });
+  }
+  return out;
+}
+
+/** The encrypted folder `folderId` in the space asked for, with edit access, and the users named (each a member). */
+async function forSharing(conn: Parameters<Handler<'e2e.grant'>>[0], spaceArg: number | undefined, folderId: string, names: string[]) {
+  const user = conn.requireUser();
+  const space = await conn.ctx.library.space(user, spaceArg, 'edit');
+  const { meta } = conn.ctx.library;
+  const folder = await meta.encryptedFolderById(folderId);
+  if (!folder || folder.spaceId !== space) throw new FerryError('NOT_FOUND', 'No such encrypted folder here.');
+  const members = new Map((await meta.members(space)).map((m) => [m.name.toLowerCase(), m.userId]));
+  const owner = (await meta.getSpace(space))?.ownerId;
+  if (owner !== undefined) members.set(user.name.toLowerCase(), owner);
+  const ids = names.map((n) => {
+    const id = members.get(n.toLowerCase());
+    if (id === undefined) throw new FerryError('FORBIDDEN', `${n} is not a member of this folder.`);
+    return id;
+  });
+  return { user, ids };
+}
+
+export const e2eGrant: Handler<'e2e.grant'> = async (conn, msg) => {
+  const { user, ids } = await forSharing(conn, msg.space, msg.folderId, msg.keys.map((k) => k.user));
+  const added = await conn.ctx.library.meta.addFolderKeys(msg.folderId, user.id, msg.keys.map((k, i) => ({ userId: ids[i], epoch: k.epoch, envelope: k.envelope })), Date.now());
+  conn.ctx.log.info({ event: 'e2e.grant', user: user.name, folder: msg.folderId, added }, 'folder keys shared');
+  return { added };
+};
+
+export const e2eRotate: Handler<'e2e.rotate'> = async (conn, msg) => {
+  const { user, ids } = await forSharing(conn, msg.space, msg.folderId, msg.keys.map((k) => k.user));
+  await conn.ctx.library.meta.addFolderKeys(msg.folderId, user.id, msg.keys.map((k, i) => ({ userId: ids[i], epoch: msg.epoch, envelope: k.envelope })), Date.now(), msg.epoch);
+  conn.ctx.log.info({ event: 'e2e.rotate', user: user.name, folder: msg.folderId, epoch: msg.epoch }, 'folder key replaced');
+  return {};
 };

@@ -6,7 +6,7 @@ import { conflictResolve, changes, history, stat, tree, list, mkdir, move, remov
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
 import { linkCreate, linkList, linkRevoke } from './links.js';
 import { deviceList, deviceReport, deviceRevoke } from './devices.js';
-import { e2eFolder, e2eKeys, e2eKeysPut, e2eMkdir } from './e2e.js';
+import { e2eFolder, e2eGrant, e2eKeys, e2eKeysPut, e2eMkdir, e2eRotate } from './e2e.js';
 import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, sweep, userAdd, userList, userRemove, userUpdate } from './admin.js';
 
 export const HANDLERS: HandlerMap = {
@@ -26,6 +26,8 @@ export const HANDLERS: HandlerMap = {
   'e2e.keys.put': e2eKeysPut,
   'e2e.mkdir': e2eMkdir,
   'e2e.folder': e2eFolder,
+  'e2e.grant': e2eGrant,
+  'e2e.rotate': e2eRotate,
   'upload.begin': uploadBegin,
   'upload.extend': uploadExtend,
   'upload.commit': uploadCommit,

@@ -54,6 +54,7 @@ export const ERRORS = {
   E2E_KEYS_EXIST: 'Your encryption keys exist already; change the passphrase instead, or recover with the recovery key.',
   E2E_LOCKED: 'Your encryption keys are locked: unlock them with your passphrase first (ferry unlock).',
   E2E_WRONG_PASSPHRASE: 'The passphrase (or recovery key) does not unlock your keys.',
+  E2E_KEY_CHANGED: 'The relay gives a person another public key than this device saw before: nothing was shared with or taken from it.',
   E2E_TAMPERED: 'Encrypted data does not check out: it was altered, swapped or does not belong here. Nothing was written.',
   E2E_REQUIRED: 'This folder is end-to-end encrypted: only encrypted names and contents go in it, from a client that encrypts.',
   E2E_NOT_ALLOWED: 'Encrypted names and contents belong in an encrypted folder only; this move or upload would cross its boundary.',

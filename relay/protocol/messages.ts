@@ -272,12 +272,36 @@ export const REQUESTS = {
     reply: z.object({ space: uint, path: z.string() }),
   },
   /**
-   * The encrypted folder that `path` is in (or is), and my wrapped keys of it by epoch;
-   * `root` absent when `path` is in no encrypted folder.
+   * The encrypted folder that `path` is in (or is), and my wrapped keys of it by epoch
+   * (`from`: who wrapped it for me; absent: I did, for myself); `root` absent when `path`
+   * is in no encrypted folder. In a shared folder also `people`: its members and whoever
+   * else holds or gave a key of it, with their public keys (from their key records) and
+   * the epochs they hold — what a member's client needs to share the key with members who
+   * lack it, and to replace it when one who holds it left.
    */
   'e2e.folder': {
     request: z.object({ space: spaceId, path: pathString }),
-    reply: z.object({ space: uint, root: z.string().optional(), folderId: z.string().optional(), keys: z.array(z.object({ epoch: uint, envelope: z.string() })) }),
+    reply: z.object({
+      space: uint,
+      root: z.string().optional(),
+      folderId: z.string().optional(),
+      keys: z.array(z.object({ epoch: uint, envelope: z.string(), from: z.string().optional() })),
+      people: z.array(z.object({ user: z.string(), member: z.boolean(), publicKey: z.string().optional(), epochs: z.array(uint) })).optional(),
+    }),
+  },
+  /** Keys of an encrypted folder wrapped by me for members who lack them (edit access; each a member). */
+  'e2e.grant': {
+    request: z.object({ space: spaceId, folderId: z.string().max(64), keys: z.array(z.object({ user: z.string().max(64), epoch: uint, envelope: z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+$/) })).min(1).max(1000) }),
+    reply: z.object({ added: uint }),
+  },
+  /**
+   * A new key for an encrypted folder (the next epoch) after a member who held the current
+   * one left, wrapped for every member (edit access). New versions are sealed with it;
+   * PATH_CONFLICT when another client made the next epoch first.
+   */
+  'e2e.rotate': {
+    request: z.object({ space: spaceId, folderId: z.string().max(64), epoch: uint, keys: z.array(z.object({ user: z.string().max(64), envelope: z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+$/) })).min(1).max(1000) }),
+    reply: z.object({}),
   },
   'upload.begin': {
     request: z.object({

@@ -395,8 +395,19 @@ export interface MetaStore {
   encryptionRoot(spaceId: number, path: string): Promise<{ path: string; id: string } | undefined>;
   /** The encrypted folders under `folder` (path → id). */
   encryptedFoldersIn(spaceId: number, folder: string): Promise<Map<string, string>>;
-  /** The wrapped keys of an encrypted folder for one person, by epoch. */
-  folderKeys(e2eId: string, userId: number): Promise<{ epoch: number; envelope: string }[]>;
+  /** The wrapped keys of an encrypted folder for one person, by epoch, with who wrapped each (none: they did, for themselves). */
+  folderKeys(e2eId: string, userId: number): Promise<{ epoch: number; envelope: string; from?: string }[]>;
+  /** Who holds a key of which epoch of an encrypted folder. */
+  folderKeyHolders(e2eId: string): Promise<{ userId: number; epoch: number }[]>;
+  /** Where an encrypted folder is (live). */
+  encryptedFolderById(e2eId: string): Promise<{ spaceId: number; path: string } | undefined>;
+  /**
+   * Keys wrapped by `byUserId` for others (or themselves): of epochs that exist (a grant), or
+   * all of epoch `rotateTo`, which must be the next one (a new key after a member left;
+   * PATH_CONFLICT when another client made it first). Keys already held stay. Returns how
+   * many were added.
+   */
+  addFolderKeys(e2eId: string, byUserId: number, keys: { userId: number; epoch: number; envelope: string }[], now: number, rotateTo?: number): Promise<number>;
   makeFolder(spaceId: number, path: string, now: number, by?: string): Promise<void>;
   /**
    * Renames or moves a file or a folder (with everything in it) in one transaction; the

@@ -229,6 +229,8 @@ const STEPS: string[] = [
    CREATE UNIQUE INDEX folders_e2e ON folders(e2e_id) WHERE e2e_id IS NOT NULL;
    CREATE TABLE folder_keys (e2e_id text NOT NULL, epoch integer NOT NULL, user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE, envelope text NOT NULL, created_at bigint NOT NULL, PRIMARY KEY (e2e_id, epoch, user_id));
    ALTER TABLE versions ADD COLUMN sealed text`,
+  // 6: who wrapped each folder key (see the SQLite store's step 11).
+  `ALTER TABLE folder_keys ADD COLUMN from_user_id bigint REFERENCES users(id) ON DELETE SET NULL`,
 ];
 
 /** The schema version this code writes. */

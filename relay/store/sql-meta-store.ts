@@ -1017,8 +1017,40 @@ export class SqlMetaStore implements MetaStore {
     return new Map(rows.map((r) => [r.path, r.e2e_id]));
   }
 
-  async folderKeys(e2eId: string, userId: number): Promise<{ epoch: number; envelope: string }[]> {
-    return this.sql.all<{ epoch: number; envelope: string }>('SELECT epoch, envelope FROM folder_keys WHERE e2e_id = ? AND user_id = ? ORDER BY epoch', [e2eId, userId]);
+  async folderKeys(e2eId: string, userId: number): Promise<{ epoch: number; envelope: string; from?: string }[]> {
+    const rows = await this.sql.all<{ epoch: number; envelope: string; from_name: string | null }>(
+      'SELECT k.epoch, k.envelope, u.name AS from_name FROM folder_keys k LEFT JOIN users u ON u.id = k.from_user_id WHERE k.e2e_id = ? AND k.user_id = ? ORDER BY k.epoch',
+      [e2eId, userId],
+    );
+    return rows.map((r) => ({ epoch: r.epoch, envelope: r.envelope, ...(r.from_name !== null ? { from: r.from_name } : {}) }));
+  }
+
+  async folderKeyHolders(e2eId: string): Promise<{ userId: number; epoch: number }[]> {
+    return this.sql.all<{ userId: number; epoch: number }>('SELECT user_id AS "userId", epoch FROM folder_keys WHERE e2e_id = ? ORDER BY epoch, user_id', [e2eId]);
+  }
+
+  async encryptedFolderById(e2eId: string): Promise<{ spaceId: number; path: string } | undefined> {
+    const r = await this.sql.get<{ space_id: number; path: string }>('SELECT space_id, path FROM folders WHERE e2e_id = ? AND trash_id IS NULL', [e2eId]);
+    return r && { spaceId: r.space_id, path: r.path };
+  }
+
+  addFolderKeys(e2eId: string, byUserId: number, keys: { userId: number; epoch: number; envelope: string }[], now: number, rotateTo?: number): Promise<number> {
+    return this.sql.tx(async (t) => {
+      const folder = await t.get<{ space_id: number }>('SELECT space_id FROM folders WHERE e2e_id = ?', [e2eId]);
+      if (!folder) throw new FerryError('NOT_FOUND', 'No such encrypted folder.');
+      await t.lock(LOCK.space(folder.space_id));
+      const newest = (await t.value<number>('SELECT max(epoch) FROM folder_keys WHERE e2e_id = ?', [e2eId])) ?? 0;
+      if (rotateTo !== undefined && rotateTo !== newest + 1) throw new FerryError('PATH_CONFLICT', `The folder's key was replaced meanwhile (it is at epoch ${newest}); look again.`);
+      for (const k of keys) {
+        if (rotateTo === undefined && k.epoch > newest) throw new FerryError('BAD_MESSAGE', `Epoch ${k.epoch} of this folder does not exist yet.`);
+        if (rotateTo !== undefined && k.epoch !== rotateTo) throw new FerryError('BAD_MESSAGE', 'A new key goes with its new epoch only.');
+      }
+      let added = 0;
+      for (const k of keys) {
+        added += await t.run('INSERT INTO folder_keys (e2e_id, epoch, user_id, envelope, created_at, from_user_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [e2eId, k.epoch, k.userId, k.envelope, now, byUserId === k.userId ? null : byUserId]);
+      }
+      return added;
+    });
   }
 
   // ------------------------------------------------------------------ folders, moves, trash

@@ -333,6 +333,11 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
       ALTER TABLE versions ADD COLUMN sealed TEXT;
     `);
   },
+  // 11: who wrapped each folder key (a member for another, with their key pair; none: the
+  //     owner for themselves, under their account key).
+  (db) => {
+    db.exec('ALTER TABLE folder_keys ADD COLUMN from_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL');
+  },
 ];
 
 /** The schema version this code writes. */

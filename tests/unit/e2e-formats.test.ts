@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeSealPool, openChunkNode } from '../../relay/cli/seal-pool.js';
 import { describe, expect, it } from 'vitest';
-import { FolderCipher, unwrapFolderKeyForSelf, wrapFolderKeyForSelf } from '../../relay/crypto/folder.js';
-import { changePassphrase, createAccountKeys, formatRecoveryKey, parseKeyRecord, parseRecoveryKey, unlockWithPassphrase, unlockWithRecoveryKey } from '../../relay/crypto/account.js';
+import { FolderCipher, unwrapFolderKeyForSelf, unwrapFolderKeyFrom, wrapFolderKeyFor, wrapFolderKeyForSelf } from '../../relay/crypto/folder.js';
+import { changePassphrase, createAccountKeys, formatRecoveryKey, importPublicKey, openPrivateKey, parseKeyRecord, parseRecoveryKey, unlockWithPassphrase, unlockWithRecoveryKey } from '../../relay/crypto/account.js';
 import { argon2 } from '../../relay/crypto/primitives.js';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
 import { ENCRYPTED_NAME_RE, LABEL, PLAIN_CHUNK, bind, cipherSize, fromBase64Url, plainSize, toBase64Url } from '../../relay/crypto/format.js';
@@ -116,6 +116,22 @@ describe('account keys', () => {
     expect(await unlockWithPassphrase(changed, 'another passphrase')).toEqual(accountKey);
     await expect(unlockWithPassphrase(changed, 'a long passphrase')).rejects.toMatchObject({ code: 'E2E_WRONG_PASSPHRASE' });
     expect(changed.byRecovery).toBe(stored.byRecovery);
+  });
+
+  it('wrap folder keys from one person to another (ECDH), bound to folder, epoch and both names', async () => {
+    const a = await createAccountKeys('alice passphrase', FAST_KDF);
+    const b = await createAccountKeys('bob passphrase!', FAST_KDF);
+    const aPriv = await openPrivateKey(a.record, a.accountKey);
+    const bPriv = await openPrivateKey(b.record, b.accountKey);
+    const env = await wrapFolderKeyFor(aPriv, await importPublicKey(b.record.publicKey), FK, FOLDER, 3, 'alice', 'bob');
+    expect(await unwrapFolderKeyFrom(bPriv, await importPublicKey(a.record.publicKey), env, FOLDER, 3, 'alice', 'bob')).toEqual(FK);
+    // Claimed to be from someone else, for someone else, or another epoch: refused.
+    const c = await createAccountKeys('carol passphrase', FAST_KDF);
+    await expect(unwrapFolderKeyFrom(bPriv, await importPublicKey(c.record.publicKey), env, FOLDER, 3, 'alice', 'bob')).rejects.toMatchObject({ code: 'E2E_TAMPERED' });
+    await expect(unwrapFolderKeyFrom(bPriv, await importPublicKey(a.record.publicKey), env, FOLDER, 3, 'carol', 'bob')).rejects.toMatchObject({ code: 'E2E_TAMPERED' });
+    await expect(unwrapFolderKeyFrom(bPriv, await importPublicKey(a.record.publicKey), env, FOLDER, 4, 'alice', 'bob')).rejects.toMatchObject({ code: 'E2E_TAMPERED' });
+    // A record whose public key was swapped does not open its private key.
+    await expect(openPrivateKey({ ...a.record, publicKey: b.record.publicKey }, a.accountKey)).rejects.toMatchObject({ code: 'E2E_TAMPERED' });
   });
 
   it('wrap folder keys for their owner, bound to the folder and epoch', async () => {

@@ -190,6 +190,16 @@ export async function loadUnlockedKey(user: string): Promise<string | undefined>
   return typeof k === 'string' ? k : undefined;
 }
 
+/** The public key fingerprint pinned for a person on this browser (encrypted shared folders), and pinning one. */
+export async function loadPin(user: string): Promise<string | undefined> {
+  const p = await (await db()).get('session', `pin:${user.toLowerCase()}`);
+  return typeof p === 'string' ? p : undefined;
+}
+
+export async function savePin(user: string, fingerprint: string): Promise<void> {
+  await (await db()).put('session', fingerprint, `pin:${user.toLowerCase()}`);
+}
+
 export async function saveUnlockedKey(user: string, key: string | undefined): Promise<void> {
   if (key === undefined) await (await db()).delete('session', `e2e:${user.toLowerCase()}`);
   else await (await db()).put('session', key, `e2e:${user.toLowerCase()}`);

@@ -20,7 +20,7 @@ import { SealedPair } from '../../../relay/sync/sealed';
 import { checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unlockWithPassphrase, unlockWithRecoveryKey } from '../../../relay/crypto/account';
 import { fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
 import { createSHA256 } from 'hash-wasm';
-import { loadUnlockedKey, saveUnlockedKey } from '../storage/db';
+import { loadPin, loadUnlockedKey, savePin, saveUnlockedKey } from '../storage/db';
 import type { FileSource } from '../../../relay/client';
 
 /** Unacknowledged chunks in flight (each holds a 4 MiB buffer until the relay answers). */
@@ -43,7 +43,7 @@ let accountKey: Uint8Array | undefined;
 let folders: E2eFolders | undefined;
 
 function e2e(): E2eFolders {
-  folders ??= new E2eFolders(requireClient(), async () => accountKey);
+  folders ??= new E2eFolders(requireClient(), async () => accountKey, { get: loadPin, set: savePin });
   return folders;
 }
 
@@ -55,9 +55,7 @@ function forgetKeys(): void {
 
 /** Where a relay path is, encryption-wise (an already sealed path: the relay finds its encrypted folder by the plain part). */
 async function placeOf(space: number | undefined, relayPath: string): Promise<E2ePlace> {
-  const found = await requireClient().request('e2e.folder', { space, path: relayPath });
-  if (!found.root || !found.folderId) return { relayPath };
-  return { relayPath, root: { path: found.root, id: found.folderId, cipher: await e2e().cipher(found.folderId, found.keys) } };
+  return e2e().placeStored(space, relayPath);
 }
 
 /** The SHA-256 of a whole File, read once in order (WebCrypto has no incremental hash). */
