@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
@@ -63,6 +64,17 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
+    rollupOptions: {
+      // The app, and the script of encrypted share links' pages, which the relay serves at
+      // a fixed address (relay/links/link-http.ts: E2E_LINK_SCRIPT).
+      input: {
+        index: path.join(import.meta.dirname, 'web/index.html'),
+        'link-e2e': path.join(import.meta.dirname, 'web/src/link/e2e-link.ts'),
+      },
+      output: {
+        entryFileNames: (chunk) => (chunk.name === 'link-e2e' ? 'link-e2e.js' : 'assets/[name]-[hash].js'),
+      },
+    },
   },
   worker: { format: 'es' },
   server: {

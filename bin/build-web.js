@@ -1,5 +1,5 @@
 // Builds the web app into dist/web with vite when it is missing or older than its
-// sources (web/, public/, vite.config.ts and the shared relay/protocol, relay/client).
+// sources (web/, public/, vite.config.ts and the shared relay/protocol, client, crypto, sync).
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './build-node.js';
@@ -16,7 +16,7 @@ export const WEB_DIR = path.join(ROOT, 'dist', 'web');
 /** Builds the web app if needed; returns its folder. */
 export async function ensureWebBuilt() {
   const built = statSync(path.join(WEB_DIR, 'index.html'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const inputs = ['web', 'public', 'vite.config.ts', 'relay/protocol', 'relay/client'].map((p) => newest(path.join(ROOT, p)));
+  const inputs = ['web', 'public', 'vite.config.ts', 'relay/protocol', 'relay/client', 'relay/crypto', 'relay/sync'].map((p) => newest(path.join(ROOT, p)));
   if (Math.max(...inputs) > built) {
     console.log('Building the web app…');
     const { build } = await import('vite');

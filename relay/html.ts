@@ -28,16 +28,18 @@ button:focus-visible,.button:focus-visible,input:focus-visible,summary:focus-vis
 .from{margin:1rem 0 0}.message{margin:.5rem 0 0;padding:.75rem 1rem;border-left:4px solid var(--accent);background:var(--bg);border-radius:0 10px 10px 0;white-space:pre-wrap;overflow-wrap:anywhere}
 .facts{margin:1rem 0 0;padding:0;list-style:none}.facts li{padding:.15rem 0}
 details{margin-top:1.25rem}summary{cursor:pointer;color:var(--muted)}.mono{font-family:ui-monospace,'SF Mono',Menlo,Consolas,monospace;font-size:14px;word-break:break-all}
-code{font-family:ui-monospace,'SF Mono',Menlo,Consolas,monospace;font-size:14px;overflow-wrap:anywhere}`;
+code{font-family:ui-monospace,'SF Mono',Menlo,Consolas,monospace;font-size:14px;overflow-wrap:anywhere}
+button:disabled{opacity:.55;cursor:default}progress{display:block;width:100%;height:.6rem;margin-top:1rem;accent-color:var(--accent)}[hidden]{display:none!important}
+.lock{display:inline-flex;align-items:center;gap:.35rem;font-size:.9rem;color:var(--muted);margin:0 0 .5rem}`;
 
 /**
  * Writes a page: the Ferry bar, then `body` in a card. `body` is HTML the caller built
  * with escapeHtml; `script` names a same-origin script that only improves the page.
  */
-export function htmlPage(res: ServerResponse, status: number, title: string, body: string, headers: Record<string, string> = {}, opts: { heading?: boolean; script?: string } = {}): void {
+export function htmlPage(res: ServerResponse, status: number, title: string, body: string, headers: Record<string, string> = {}, opts: { heading?: boolean; script?: string; module?: boolean } = {}): void {
   res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...SECURITY_HEADERS, ...headers });
   const heading = opts.heading === false ? '' : `<h1>${escapeHtml(title)}</h1>`;
   res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)} · Ferry</title><link rel="icon" href="/icon.svg"><style>${STYLE}</style></head>
-<body><header class="top"><img src="/icon.svg" alt="" width="28" height="28"> Ferry</header><main><div class="card">${heading}${body}</div></main>${opts.script ? `<script src="${escapeHtml(opts.script)}" defer></script>` : ''}</body></html>`);
+<body><header class="top"><img src="/icon.svg" alt="" width="28" height="28"> Ferry</header><main><div class="card">${heading}${body}</div></main>${opts.script ? `<script src="${escapeHtml(opts.script)}" ${opts.module ? 'type="module"' : 'defer'}></script>` : ''}</body></html>`);
 }

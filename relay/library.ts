@@ -622,20 +622,40 @@ export class Library {
     return { space: spaceId, ...result };
   }
 
+  /**
+   * Deletes for good the sealed copies of encrypted links that no live link hands out any
+   * more (revoked, expired or used up; or never linked, an hour after their upload).
+   */
+  async dropLinkCopies(now = Date.now()): Promise<number> {
+    const dead = await this.meta.deadLinkCopies(now);
+    for (const c of dead) {
+      await this.meta.deleteVersions(c.spaceId, c.path, undefined, 'link copies').catch((err: FerryError) => {
+        if (err.code !== 'NOT_FOUND') throw err; // gone meanwhile
+      });
+    }
+    if (dead.length) {
+      this.log.info({ event: 'link.copies', dropped: dead.length }, 'copies of encrypted links no live link hands out deleted');
+      this.scheduleGc();
+      await this.pump();
+    }
+    return dead.length;
+  }
+
   /** Drops expired uploads, applies retention everywhere, empties old trash, then collects chunks. */
   async sweep(now = Date.now()): Promise<{ expiredUploads: number; prunedVersions: number; purgedTrash: number; collectedChunks: number; collectorBusy: boolean }> {
     const stale = await this.meta.staleUploads(now - this.opts.uploadExpiryMs);
     for (const u of stale) await this.meta.deleteUpload(u.id);
     const prunedVersions = await this.meta.applyRetention(this.opts.retention, now);
     const purgedTrash = this.opts.trashDays > 0 ? (await this.meta.purgeTrash({ before: now - this.opts.trashDays * 86_400_000 })).items : 0;
+    const linkCopies = await this.dropLinkCopies(now);
     const collected = await this.collectGarbage(now);
     const collectedChunks = collected ?? 0;
     const forgottenChanges = await this.meta.pruneChanges(now - CHANGE_LOG_MS);
     // Throttle windows are minutes long: a day-old failed attempt counts for nothing.
     await this.meta.pruneAttempts(now - 86_400_000);
     await this.meta.pruneLogLines(now - SHARED_LOG_MS);
-    if (stale.length || prunedVersions || purgedTrash || collectedChunks || forgottenChanges) {
-      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, forgottenChanges }, 'sweep');
+    if (stale.length || prunedVersions || purgedTrash || collectedChunks || forgottenChanges || linkCopies) {
+      this.log.info({ event: 'sweep', expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, forgottenChanges, linkCopies }, 'sweep');
     }
     return { expiredUploads: stale.length, prunedVersions, purgedTrash, collectedChunks, collectorBusy: collected === undefined };
   }

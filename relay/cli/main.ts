@@ -2,8 +2,8 @@
  * `ferry`: the relay (`ferry serve`), server-side user management, and a client
  * that speaks the same protocol with the same transfer engine as the web app.
  */
-import { hostname } from 'node:os';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
@@ -11,6 +11,7 @@ import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client
 import { RemotePaths, spacePrefix } from '../client/remote-path.js';
 import { E2eFolders, newFileId, openingSink, sealingSource, type E2ePlace, type KeyPins } from '../client/e2e.js';
 import { plainSize } from '../crypto/format.js';
+import { linkFragment, newLinkSeal, openOwnLink, wrapLinkKey } from '../crypto/link.js';
 import { keysInit, keysPassphrase, keysRecover, keysShow, lockKeys, unlock, unlockedKey } from './e2e-keys.js';
 import { syncCommand } from './sync-command.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
@@ -844,19 +845,74 @@ async function link(args: string[]): Promise<void> {
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new UsageError('--max-downloads must be a positive whole number');
   const password = values.password ? (process.env.FERRY_LINK_PASSWORD ?? (await readPassword('Link password: '))) : undefined;
   const session = await loadSession();
+  let fragment = '';
   const r = await withClient(async (c) => {
     const at = await new RemotePaths(c).resolve(positionals[0]);
-    return c.request('link.create', {
-      space: at.space,
-      path: at.path,
+    const limits = {
       version: versionFlag(values.version),
       expiresInMs: values.expires ? parseDuration(values.expires) : undefined,
       maxDownloads: max,
       password,
       message: values.message,
-    });
+    };
+    const place = await (await e2eFor(c)).place(at.space, at.path);
+    if (!place.root) return c.request('link.create', { space: at.space, path: at.path, ...limits });
+    // An encrypted file: a copy sealed for this link alone, its key in the link's fragment.
+    const copy = await sealedLinkCopy(c, place, at.space, at.path, limits.version);
+    fragment = `#${linkFragment(copy.key)}`;
+    return c.request('link.create', { space: copy.space, path: copy.copyId, ...limits, version: undefined, e2e: { key: copy.wrapped } });
   });
-  out(r.href ?? new URL(r.url, session.url).toString());
+  out(`${r.href ?? new URL(r.url, session.url).toString()}${fragment}`);
+  if (fragment && values.message) process.stderr.write('ferry: note: the message is not encrypted (the link page shows it before the file is opened)\n');
+}
+
+/**
+ * A copy of a file of an encrypted folder, sealed under a new link key into the signed-in
+ * person's space of link copies: downloaded and opened into a private temporary folder,
+ * then sealed and sent (on the seal pool's threads). Returns the key, and the key wrapped
+ * for the owner.
+ */
+async function sealedLinkCopy(client: FerryClient, at: E2ePlace, space: number | undefined, plain: string, version: number | undefined): Promise<{ space: number; copyId: string; key: Uint8Array; wrapped: string }> {
+  const ak = await unlockedKey(await loadSession());
+  if (!ak) throw new FerryError('E2E_LOCKED');
+  const name = path.posix.basename(plain);
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-link-')); // 0700
+  const temp = path.join(dir, 'plain');
+  const pool = new NodeSealPool();
+  let bar: Progress | undefined;
+  try {
+    let facts: { size: number; mtime: number; sha256: string } | undefined;
+    let fetched = 0; // the bar runs over the download, then the upload, of about the same size
+    const sink = fileSink(temp);
+    await downloadFile(client, openingSink(sink, at.root!.cipher, name, (f) => (facts = f), undefined, openChunkNode), {
+      space,
+      path: at.relayPath,
+      version,
+      onProgress: (p) => {
+        bar ??= createProgress(p.total * 2, `${plain} (sealing a copy for the link)`);
+        bar.update((fetched = p.done));
+      },
+    });
+    if (!facts) throw new FerryError('E2E_TAMPERED', 'The file opened without its sealed facts.');
+    const opened = facts;
+    const seal = await newLinkSeal();
+    const linkSpace = (await client.request('link.space', {})).space;
+    const { feed, source } = sealedUpload(pool, temp, opened.size, opened.mtime, seal.cipher.chunkSealing());
+    await uploadFile(client, source, {
+      space: linkSpace,
+      path: seal.copyId,
+      conflict: 'version',
+      feed,
+      onProgress: (p) => bar?.update(fetched + (p.total ? Math.round((p.done / p.total) * fetched) : 0)),
+      seal: (contentHash) => seal.cipher.sealFacts({ fileId: newFileId(), name, size: opened.size, sha256: opened.sha256, contentHash, mtime: opened.mtime }),
+    });
+    bar?.stop();
+    return { space: linkSpace, copyId: seal.copyId, key: seal.key, wrapped: await wrapLinkKey(ak, seal.key, seal.copyId) };
+  } finally {
+    bar?.stop();
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function links(args: string[]): Promise<void> {
@@ -866,10 +922,19 @@ async function links(args: string[]): Promise<void> {
     const r = await c.request('link.list', { all: !!values.all });
     if (values.json) return out(JSON.stringify(r, null, 2));
     const remote = new RemotePaths(c);
+    const ak = r.links.some((l) => l.e2e) ? await unlockedKey(session) : undefined;
     for (const l of r.links) {
       const uses = `${l.downloads}${l.maxDownloads ? `/${l.maxDownloads}` : ''} downloads`;
       const state = l.revoked ? 'revoked' : l.trashed ? 'trashed' : l.expiresAt && l.expiresAt < Date.now() ? 'expired' : 'active';
-      out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(await remote.label(l.space, l.path))}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${l.href ?? new URL(l.url, session.url)}`);
+      let label: string;
+      let href = l.href ?? new URL(l.url, session.url).toString();
+      if (l.e2e) {
+        // An encrypted link: its name and whole address open only with the owner's key.
+        const opened = ak && l.owner === session.user ? await openOwnLink(ak, l.path, l.e2e).catch(() => undefined) : undefined;
+        label = opened ? `${opened.name} (encrypted)` : l.owner === session.user ? '(encrypted; ferry unlock shows its name and whole link)' : '(encrypted)';
+        if (opened) href += `#${opened.fragment}`;
+      } else label = await remote.label(l.space, l.path);
+      out(`${l.id}  ${state.padEnd(7)}  ${uses.padEnd(16)} ${displayName(label)}${l.version ? ` v${l.version}` : ''}${l.protected ? '  (password)' : ''}  ${href}`);
     }
   });
 }
@@ -878,7 +943,7 @@ async function unlink(args: string[]): Promise<void> {
   const { positionals } = parseArgs({ args, allowPositionals: true });
   if (!positionals[0]) throw new UsageError('usage: ferry unlink ID|URL');
   // Accept the link's URL as printed by `ferry link`, or its bare id (`--` before ids starting with `-`).
-  const link = positionals[0].replace(/^https?:\/\/[^/]+\/s\//, '').replace(/\/.*$/, '');
+  const link = positionals[0].replace(/^https?:\/\/[^/]+\/s\//, '').replace(/[/#?].*$/, '');
   const r = await withClient((c) => c.request('link.revoke', { link }));
   out(`${r.link} revoked`);
 }

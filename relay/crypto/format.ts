@@ -47,6 +47,7 @@ export const LABEL = {
   folderKeyWrap: 'ferry/folder-key/wrap/v1',
   folderKey: 'ferry/folder-key/v1',
   folderKeyShare: 'ferry/folder-key/share/v1',
+  linkKey: 'ferry/link-key/v1',
   chunkKey: 'ferry/chunk-key/v1',
   nameKey: 'ferry/name-key/v1',
   metaKey: 'ferry/meta-key/v1',

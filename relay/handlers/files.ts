@@ -6,7 +6,9 @@ import type { TrashItem } from '../store/meta-store.js';
 
 export const spaces: Handler<'spaces'> = async (conn) => {
   const user = conn.requireUser();
-  return { spaces: (await conn.ctx.library.meta.spacesOf(user.id)).map((s) => ({ id: s.id, kind: s.kind, name: s.name, access: s.access })) };
+  // spacesOf never holds a space of link copies (those are reached through link.space only).
+  const listed = (await conn.ctx.library.meta.spacesOf(user.id)).filter((s) => s.kind !== 'links');
+  return { spaces: listed.map((s) => ({ id: s.id, kind: s.kind as 'home' | 'shared', name: s.name, access: s.access })) };
 };
 
 export const list: Handler<'list'> = async (conn, msg) => {

@@ -4,7 +4,7 @@ import { auth, login, loginCode, logout, ping, signinCode, signinCodeCancel } fr
 import { uploadBegin, uploadCancel, uploadCommit, uploadExtend } from './upload.js';
 import { conflictResolve, changes, history, stat, tree, list, mkdir, move, remove, restore, search, spaces, trash, trashList, trashPurge, trashRestore, verify, zipTicket, mediaKey } from './files.js';
 import { downloadBegin, downloadEnd, downloadRead } from './download.js';
-import { linkCreate, linkList, linkRevoke } from './links.js';
+import { linkCreate, linkList, linkRevoke, linkSpace } from './links.js';
 import { deviceList, deviceReport, deviceRevoke } from './devices.js';
 import { e2eFolder, e2eGrant, e2eKeys, e2eKeysPut, e2eMkdir, e2eRotate } from './e2e.js';
 import { folderCreate, folderList, folderMembers, folderRemove, logRead, logSubscribe, logUnsubscribe, passwordChange, stats, sweep, userAdd, userList, userRemove, userUpdate } from './admin.js';
@@ -55,6 +55,7 @@ export const HANDLERS: HandlerMap = {
   'link.create': linkCreate,
   'link.list': linkList,
   'link.revoke': linkRevoke,
+  'link.space': linkSpace,
   'user.list': userList,
   'user.add': userAdd,
   'user.update': userUpdate,

@@ -1,5 +1,6 @@
 /**
- * The public side of share links, plain HTTP and no JavaScript:
+ * The public side of share links, plain HTTP and no JavaScript (an encrypted link's page loads
+ * one script, which opens the file in the browser with the key in the link's fragment):
  *   GET  /s/<id>           a page with the file's name, size, SHA-256, expiry and a download button
  *   POST /s/<id>           the password form (attempts throttled); sets a cookie for this link
  *   GET|HEAD /s/<id>/file  the bytes, with Range, If-Range, ETag and Content-Disposition, so
@@ -19,6 +20,10 @@ import { escapeHtml, htmlPage, SECURITY_HEADERS } from '../html.js';
 import { readForm } from '../http.js';
 import { missingChunk, writeRange } from '../version-bytes.js';
 import { DOWNLOAD_UNITS, type ShareLink } from '../store/meta-store.js';
+import { plainSize } from '../crypto/format.js';
+
+/** Where the built web app puts the script that opens encrypted links (vite.config.ts). */
+export const E2E_LINK_SCRIPT = '/link-e2e.js';
 
 /** How long the cookie a right link password sets stays good. */
 const UNLOCK_MS = 24 * 3_600_000;
@@ -132,15 +137,11 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
 <form method="post" action="/s/${link.id}"><label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password" autofocus><button type="submit">Unlock</button></form>`;
       return htmlPage(res, status, 'Protected file', body);
     }
+    if (link.e2e) return e2ePage(res, link, v, errorLine, status);
     const name = displayName(baseName(v.path));
     const preview = hasThumbnail(v.path) ? `<img class="preview" src="/s/${link.id}/preview" alt="Preview of ${escapeHtml(name)}">` : '';
     const exact = v.size >= 1024 ? ` <span class="muted">(${v.size.toLocaleString('en')} bytes)</span>` : '';
-    const facts: string[] = [`<li>${escapeHtml(formatBytes(v.size))}${exact}</li>`];
-    if (link.expiresAt) facts.push(`<li>Expires ${fromNow(link.expiresAt)}: <time datetime="${new Date(link.expiresAt).toISOString()}" data-local>${utcText(link.expiresAt)}</time></li>`);
-    if (link.maxDownloads !== undefined) {
-      const left = Math.max(0, link.maxDownloads - link.downloads);
-      facts.push(`<li>${left} ${left === 1 ? 'download' : 'downloads'} left</li>`);
-    }
+    const facts: string[] = [`<li>${escapeHtml(formatBytes(v.size))}${exact}</li>`, ...limits(link)];
     const message = link.message ? `<blockquote class="message">${escapeHtml(link.message)}</blockquote>` : '';
     const terminal = link.passwordHash ? `curl -u :PASSWORD -OJ ${escapeHtml(linkAddress(req, link.id))}` : `curl -OJ ${escapeHtml(linkAddress(req, link.id))}`;
     const body = `${preview}<h1><bdi>${escapeHtml(name)}</bdi></h1>
@@ -153,6 +154,38 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     htmlPage(res, status, name, body, {}, { heading: false, script: '/s/local-time.js' });
   }
 
+  /** What the page says about a link's expiry and what is left of it. */
+  function limits(link: ShareLink): string[] {
+    const facts: string[] = [];
+    if (link.expiresAt) facts.push(`<li>Expires ${fromNow(link.expiresAt)}: <time datetime="${new Date(link.expiresAt).toISOString()}" data-local>${utcText(link.expiresAt)}</time></li>`);
+    if (link.maxDownloads !== undefined) {
+      const left = Math.max(0, link.maxDownloads - link.downloads);
+      facts.push(`<li>${left} ${left === 1 ? 'download' : 'downloads'} left</li>`);
+    }
+    return facts;
+  }
+
+  /**
+   * The page of an encrypted link: what the relay knows (sender, message, about how large,
+   * expiry) and a script that takes the key from the link's fragment, shows the name, then
+   * downloads, decrypts and checks the file in the browser. The key never reaches the relay.
+   */
+  function e2ePage(res: ServerResponse, link: ShareLink, v: { path: string; size: number; sealed?: string }, errorLine: string, status: number) {
+    const message = link.message ? `<blockquote class="message">${escapeHtml(link.message)}</blockquote>` : '';
+    const about = plainSize(v.size);
+    const body = `<div id="e2e" data-copy="${escapeHtml(v.path)}" data-sealed="${escapeHtml(v.sealed ?? '')}" data-file="/s/${link.id}/file" data-bytes="${v.size}">
+<p class="lock"><svg width="14" height="14" viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round"><rect x="4" y="10.5" width="16" height="11" rx="2.5"/><path d="M8 10.5V7a4 4 0 0 1 8 0v3.5"/></svg>End-to-end encrypted</p>
+<h1 id="e2e-name">Encrypted file</h1>
+<p class="from"><strong>${escapeHtml(link.owner)}</strong> shared this file with you. Your browser decrypts it with the key at the end of the link; the server it comes from cannot read it.</p>${message}
+<ul class="facts"><li id="e2e-size">${escapeHtml(formatBytes(about))}</li>${limits(link).join('')}</ul>${errorLine}
+<p id="e2e-status" role="status" aria-live="polite"><noscript><span class="err">Opening an encrypted file needs JavaScript.</span></noscript></p>
+<progress id="e2e-progress" max="1" value="0" hidden></progress>
+<button id="e2e-save" type="button" disabled>Download</button>
+<details id="e2e-check" hidden><summary>Check it</summary><p>SHA-256 of the whole file, as <code>sha256sum</code> prints it:</p><p class="mono" id="e2e-sha"></p></details>
+</div>`;
+    htmlPage(res, status, 'Encrypted file', body, {}, { heading: false, script: E2E_LINK_SCRIPT, module: true });
+  }
+
   async function sendFile(req: IncomingMessage, res: ServerResponse, link: ShareLink, v: Awaited<ReturnType<RelayContext['links']['resolve']>>['version']) {
     const etag = `"${v.contentHash}"`;
     let range = parseRange(req.headers.range, v.size);
@@ -161,7 +194,8 @@ export function createLinkHandler(ctx: RelayContext, secret: Buffer) {
     const headers: Record<string, string | number> = {
       ...SECURITY_HEADERS,
       'Content-Type': 'application/octet-stream',
-      'Content-Disposition': contentDisposition(baseName(v.path)),
+      // An encrypted link's bytes are its sealed copy (its page opens them; the name is sealed too).
+      'Content-Disposition': contentDisposition(link.e2e ? `${baseName(v.path)}.ferry-sealed` : baseName(v.path)),
       'Accept-Ranges': 'bytes',
       // The link's own address answers a page to browsers and the file to scripts.
       Vary: 'Accept',

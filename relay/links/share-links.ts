@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { FerryError, checkPath, type ShareLinkInfo } from '../protocol/index.js';
 import { hashPassword } from '../auth/passwords.js';
+import { FOLDER_ID_RE } from '../crypto/format.js';
 import type { Library } from '../library.js';
 import { DOWNLOAD_UNITS, type ShareLink, type User } from '../store/meta-store.js';
 
@@ -28,6 +29,7 @@ export function linkInfo(l: ShareLink, publicUrl?: string): ShareLinkInfo {
     message: l.message,
     revoked: l.revokedAt !== undefined,
     trashed: l.trashed,
+    ...(l.e2e ? { e2e: l.e2e } : {}),
   };
 }
 
@@ -46,13 +48,20 @@ export class ShareLinks {
   constructor(private readonly library: Library) {}
 
   /** A link to a file of a space the user can view (sharing is part of viewing). */
-  async create(user: User, req: { space?: number; path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string; message?: string }): Promise<ShareLink> {
+  async create(user: User, req: { space?: number; path: string; version?: number; expiresInMs?: number; maxDownloads?: number; password?: string; message?: string; e2e?: { key: string } }): Promise<ShareLink> {
     const path = checkPath(req.path);
     const space = await this.library.space(user, req.space, 'view');
     const file = await this.library.version(space, path, req.version); // NOT_FOUND / IS_FOLDER now rather than on first use
-    // A link serves the stored bytes: of an encrypted file, ciphertext nobody with the link could open.
-    if (file.sealed !== undefined || (await this.library.meta.encryptionRoot(space, path))) {
-      throw new FerryError('E2E_REQUIRED', 'This file is in an end-to-end encrypted folder; a share link would hand out bytes nobody can open. Encrypted folders cannot be shared by link yet.');
+    if (req.e2e) {
+      // An encrypted link hands out a copy its owner sealed under the link's own key, kept in
+      // their space of link copies (docs/encryption.md): never a file of a folder, whose key
+      // would open everything else there.
+      if (space !== (await this.library.meta.linkSpace(user.id))) throw new FerryError('E2E_NOT_ALLOWED', 'An encrypted link hands out a sealed copy in your space of link copies (link.space).');
+      if (!FOLDER_ID_RE.test(path)) throw new FerryError('BAD_PATH', "A link copy's path is its random id (22 base64url characters).");
+      if (file.sealed === undefined) throw new FerryError('E2E_REQUIRED', 'An encrypted link hands out a sealed copy.');
+    } else if (file.sealed !== undefined || (await this.library.meta.encryptionRoot(space, path))) {
+      // A link serves the stored bytes: of an encrypted file, ciphertext nobody with the link could open.
+      throw new FerryError('E2E_REQUIRED', 'This file is end-to-end encrypted: share it with an encrypted link, which your device seals for the link alone.');
     }
     const now = Date.now();
     const id = newLinkId();
@@ -66,6 +75,7 @@ export class ShareLinks {
       maxDownloads: req.maxDownloads,
       passwordHash: req.password ? await hashPassword(req.password) : undefined,
       message: req.message?.trim() || undefined,
+      ...(req.e2e ? { e2e: { key: req.e2e.key } } : {}),
     });
     return (await this.library.meta.getLink(id))!;
   }
@@ -80,6 +90,11 @@ export class ShareLinks {
     if (!link) throw new FerryError('NOT_FOUND', 'No such link.');
     if (link.ownerId !== user.id && user.role !== 'admin') throw new FerryError('FORBIDDEN', "Only the link's owner or an admin can revoke it.");
     await this.library.meta.revokeLink(id, Date.now());
+  }
+
+  /** The caller's space of encrypted link copies. */
+  space(user: User): Promise<number> {
+    return this.library.meta.linkSpace(user.id);
   }
 
   /**

@@ -93,6 +93,11 @@ export const ShareLinkInfo = z.object({
   revoked: z.boolean(),
   /** The file is in the trash: the link serves nothing until it is restored. */
   trashed: z.boolean(),
+  /**
+   * An encrypted link (docs/encryption.md): `key` is the link's key wrapped for its owner,
+   * `sealed` the sealed facts (name, size, SHA-256) of the copy it hands out.
+   */
+  e2e: z.object({ key: z.string(), sealed: z.string() }).optional(),
 });
 export type ShareLinkInfo = z.infer<typeof ShareLinkInfo>;
 
@@ -676,8 +681,18 @@ export const REQUESTS = {
       password: z.string().min(1).max(1024).optional(),
       /** A note shown with the file on the link's page (after its password, if any). */
       message: z.string().max(MAX_LINK_MESSAGE).refine((s) => !LONE_SURROGATE.test(s), 'a lone surrogate is not text').optional(),
+      /**
+       * An encrypted link: `path` is a sealed copy in the space `link.space` names, sealed by the
+       * client under a new link key; `key` is that key wrapped for the owner's account key.
+       */
+      e2e: z.object({ key: z.string().min(1).max(1024).regex(/^[A-Za-z0-9_-]+$/, 'base64url') }).optional(),
     }),
     reply: ShareLinkInfo,
+  },
+  /** The caller's space of encrypted link copies (made the first time): sealed uploads only, never listed among spaces. */
+  'link.space': {
+    request: z.object({}),
+    reply: z.object({ space: uint }),
   },
   /** My links, or everyone's with `all` (admins only). */
   'link.list': {

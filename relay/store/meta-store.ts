@@ -32,7 +32,8 @@ export type Access = 'view' | 'edit';
  */
 export interface Space {
   id: number;
-  kind: 'home' | 'shared';
+  /** `links`: a person's hidden space of the sealed copies their encrypted links hand out. */
+  kind: 'home' | 'shared' | 'links';
   name: string;
   /** The owner of a home space. */
   ownerId?: number;
@@ -232,6 +233,12 @@ export interface ShareLink {
   /** What the sender wrote to go with the file (shown on the link's page once it is unlocked). */
   message?: string;
   revokedAt?: number;
+  /**
+   * An encrypted link: its file is a sealed copy in the owner's link space, opened in the
+   * visitor's browser with the key in the link's fragment. `key` is that key wrapped for the
+   * owner (so their devices can show the whole link again); `sealed`, the copy's sealed facts.
+   */
+  e2e?: { key: string; sealed: string };
 }
 
 /** A device as stored; `id` is the start of its token's hash (names it without revealing it). */
@@ -303,6 +310,10 @@ export interface MetaStore {
   listSharedSpaces(): Promise<Space[]>;
   /** Deletes a shared folder with everything in it, trash included. */
   deleteSpace(id: number): Promise<void>;
+  /** The id of a person's space of encrypted link copies (made the first time). Never listed; only its owner has access. */
+  linkSpace(userId: number): Promise<number>;
+  /** Copies in link spaces that no live link points at any more. */
+  deadLinkCopies(now: number): Promise<{ spaceId: number; path: string }[]>;
   /** Sets a member's access, or removes them with `undefined`. */
   setMember(spaceId: number, userId: number, access: Access | undefined): Promise<void>;
   members(spaceId: number): Promise<{ userId: number; name: string; access: Access }[]>;
@@ -467,7 +478,7 @@ export interface MetaStore {
   counts(): Promise<{ files: number; versions: number; users: number }>;
 
   // share links
-  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed'>): Promise<void>;
+  createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed' | 'e2e'> & { e2e?: { key: string } }): Promise<void>;
   getLink(id: string): Promise<ShareLink | undefined>;
   /** Links of one owner, or everyone's when `ownerId` is undefined; newest first. */
   listLinks(ownerId?: number): Promise<ShareLink[]>;

@@ -231,6 +231,14 @@ const STEPS: string[] = [
    ALTER TABLE versions ADD COLUMN sealed text`,
   // 6: who wrapped each folder key (see the SQLite store's step 11).
   `ALTER TABLE folder_keys ADD COLUMN from_user_id bigint REFERENCES users(id) ON DELETE SET NULL`,
+  // 7: encrypted share links (see the SQLite store's step 12).
+  `ALTER TABLE spaces DROP CONSTRAINT IF EXISTS spaces_kind_check;
+   ALTER TABLE spaces DROP CONSTRAINT IF EXISTS spaces_owner_id_key;
+   ALTER TABLE spaces DROP CONSTRAINT IF EXISTS spaces_check;
+   ALTER TABLE spaces ADD CONSTRAINT spaces_kind_check CHECK (kind IN ('home', 'shared', 'links'));
+   ALTER TABLE spaces ADD CONSTRAINT spaces_owner_check CHECK ((kind = 'shared') = (owner_id IS NULL));
+   CREATE UNIQUE INDEX spaces_owner ON spaces(kind, owner_id) WHERE owner_id IS NOT NULL;
+   ALTER TABLE share_links ADD COLUMN e2e_key text`,
 ];
 
 /** The schema version this code writes. */

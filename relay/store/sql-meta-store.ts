@@ -107,7 +107,7 @@ function toUser(r: UserRow | undefined): User | undefined {
 
 interface SpaceRow {
   id: number;
-  kind: 'home' | 'shared';
+  kind: 'home' | 'shared' | 'links';
   owner_id: number | null;
   name: string;
   created_at: number;
@@ -185,9 +185,12 @@ interface LinkRow {
   password_hash: string | null;
   revoked_at: number | null;
   message: string | null;
+  e2e_key: string | null;
+  sealed: string | null;
 }
 
-const LINK_SELECT = `SELECT l.*, u.name AS owner, f.space_id, f.path AS file_path, f.trash_id
+const LINK_SELECT = `SELECT l.*, u.name AS owner, f.space_id, f.path AS file_path, f.trash_id,
+    CASE WHEN l.e2e_key IS NULL THEN NULL ELSE (SELECT v.sealed FROM versions v WHERE v.file_id = l.file_id ORDER BY v.num DESC LIMIT 1) END AS sealed
   FROM share_links l JOIN files f ON f.id = l.file_id LEFT JOIN users u ON u.id = l.owner_id`;
 
 function toLink(r: LinkRow): ShareLink {
@@ -208,6 +211,7 @@ function toLink(r: LinkRow): ShareLink {
     passwordHash: r.password_hash ?? undefined,
     revokedAt: r.revoked_at ?? undefined,
     message: r.message ?? undefined,
+    ...(r.e2e_key !== null ? { e2e: { key: r.e2e_key, sealed: r.sealed ?? '' } } : {}),
   };
 }
 
@@ -231,6 +235,9 @@ export { compareCodePoints };
 type FileRow = { id: number; current_version_id: number | null; last_version: number };
 
 /** The channel relays wake each other on when the change log grows (the payload is only the position). */
+/** How long a sealed copy in a link space may wait for the link that hands it out. */
+const LINK_COPY_GRACE_MS = 3_600_000;
+
 const CHANGES_CHANNEL = 'ferry_changes';
 /** The channel relays wake each other on when the shared log grows. */
 const LOG_CHANNEL = 'ferry_log';
@@ -311,7 +318,7 @@ export class SqlMetaStore implements MetaStore {
       const home = await this.home(t, id);
       const usage = await this.usage(t, home.id);
       // The space (files, versions, folders, trash) and everything else of the user cascade.
-      await t.run('DELETE FROM spaces WHERE id = ?', [home.id]);
+      await t.run('DELETE FROM spaces WHERE owner_id = ?', [id]); // home and link copies
       await t.run('DELETE FROM users WHERE id = ?', [id]);
       return { files: usage.files, bytes: usage.bytes };
     });
@@ -455,11 +462,34 @@ export class SqlMetaStore implements MetaStore {
 
   async accessOf(userId: number, spaceId: number): Promise<Access | undefined> {
     const r = await this.sql.get<{ access: Access | null }>(
-      `SELECT CASE WHEN s.kind = 'home' AND s.owner_id = ? THEN 'edit' ELSE m.access END AS access
+      `SELECT CASE WHEN s.owner_id = ? THEN 'edit' ELSE m.access END AS access
        FROM spaces s LEFT JOIN members m ON m.space_id = s.id AND m.user_id = ? WHERE s.id = ?`,
       [userId, userId, spaceId],
     );
     return r?.access ?? undefined;
+  }
+
+  async linkSpace(userId: number): Promise<number> {
+    return this.sql.tx(async (t) => {
+      await t.lock(LOCK.user(userId));
+      const had = await t.value<number>("SELECT id FROM spaces WHERE kind = 'links' AND owner_id = ?", [userId]);
+      if (had !== undefined) return had;
+      return (await t.value<number>("INSERT INTO spaces (kind, owner_id, name, created_at) VALUES ('links', ?, '', ?) RETURNING id", [userId, Date.now()]))!;
+    });
+  }
+
+  async deadLinkCopies(now: number): Promise<{ spaceId: number; path: string }[]> {
+    // Files in link spaces no live encrypted link hands out: those that had one at once, and
+    // those never linked an hour after their last version (the link is made after the upload).
+    return this.sql.all<{ spaceId: number; path: string }>(
+      `SELECT f.space_id AS "spaceId", f.path FROM files f JOIN spaces s ON s.id = f.space_id
+       WHERE s.kind = 'links' AND f.trash_id IS NULL AND NOT EXISTS (
+         SELECT 1 FROM share_links l WHERE l.file_id = f.id AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > ?)
+           AND (l.max_downloads IS NULL OR l.served_units < l.max_downloads * ${DOWNLOAD_UNITS}))
+       AND (EXISTS (SELECT 1 FROM share_links l WHERE l.file_id = f.id)
+         OR NOT EXISTS (SELECT 1 FROM versions v WHERE v.file_id = f.id AND v.created_at > ?))`,
+      [now, now - LINK_COPY_GRACE_MS],
+    );
   }
 
   async spacesOf(userId: number): Promise<(Space & { access: Access })[]> {
@@ -670,9 +700,11 @@ export class SqlMetaStore implements MetaStore {
       const space = input.spaceId;
       let path = input.path;
       await this.assertAncestorsFree(t, space, path);
-      // Inside an encrypted folder only sealed versions with encrypted names; outside, none.
-      const root = await this.checkE2ePath(t, space, path);
-      if (root && input.sealed === undefined) throw new FerryError('E2E_REQUIRED', `"${root.path}" is end-to-end encrypted: a version there must come sealed.`);
+      // Inside an encrypted folder (or a person's space of encrypted link copies) only sealed
+      // versions, with encrypted names in a folder; outside, none.
+      const linkCopies = (await t.value<string>('SELECT kind FROM spaces WHERE id = ?', [space])) === 'links';
+      const root = linkCopies ? { path: '', id: '' } : await this.checkE2ePath(t, space, path);
+      if (root && input.sealed === undefined) throw new FerryError('E2E_REQUIRED', `"${root.path || 'This space'}" is end-to-end encrypted: a version there must come sealed.`);
       if (!root && input.sealed !== undefined) throw new FerryError('E2E_NOT_ALLOWED', 'A sealed version belongs in an encrypted folder.');
       if (root && input.conflict === 'rename') throw new FerryError('E2E_REQUIRED', 'In an encrypted folder the client picks another name itself (the relay cannot read names).');
       let file = await this.fileByPath(t, space, path);
@@ -1336,11 +1368,11 @@ export class SqlMetaStore implements MetaStore {
 
   // ------------------------------------------------------------------ share links
 
-  async createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed'>): Promise<void> {
+  async createLink(link: Omit<ShareLink, 'downloads' | 'servedUnits' | 'revokedAt' | 'owner' | 'spaceId' | 'path' | 'trashed' | 'e2e'> & { e2e?: { key: string } }): Promise<void> {
     await this.sql.run(
-      `INSERT INTO share_links (id, owner_id, file_id, path, version, created_at, expires_at, max_downloads, password_hash, message)
-       VALUES (?, ?, ?, (SELECT path FROM files WHERE id = ?), ?, ?, ?, ?, ?, ?)`,
-      [link.id, link.ownerId, link.fileId, link.fileId, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null, link.message ?? null],
+      `INSERT INTO share_links (id, owner_id, file_id, path, version, created_at, expires_at, max_downloads, password_hash, message, e2e_key)
+       VALUES (?, ?, ?, (SELECT path FROM files WHERE id = ?), ?, ?, ?, ?, ?, ?, ?)`,
+      [link.id, link.ownerId, link.fileId, link.fileId, link.version ?? null, link.createdAt, link.expiresAt ?? null, link.maxDownloads ?? null, link.passwordHash ?? null, link.message ?? null, link.e2e?.key ?? null],
     );
   }
 

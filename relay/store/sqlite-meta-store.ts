@@ -338,6 +338,27 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   (db) => {
     db.exec('ALTER TABLE folder_keys ADD COLUMN from_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL');
   },
+  // 12: encrypted share links. Each person may have a hidden space of kind 'links' holding
+  //     the sealed copies their encrypted links hand out (one owner, never listed); such a
+  //     link keeps its key wrapped for its owner (its page decrypts in the browser).
+  (db) => {
+    db.exec(`
+      CREATE TABLE spaces_new (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('home', 'shared', 'links')),
+        owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL COLLATE NOCASE,
+        created_at INTEGER NOT NULL,
+        CHECK ((kind = 'shared') = (owner_id IS NULL))
+      );
+      INSERT INTO spaces_new (id, kind, owner_id, name, created_at) SELECT id, kind, owner_id, name, created_at FROM spaces;
+      DROP TABLE spaces;
+      ALTER TABLE spaces_new RENAME TO spaces;
+      CREATE UNIQUE INDEX spaces_shared_name ON spaces(name) WHERE kind = 'shared';
+      CREATE UNIQUE INDEX spaces_owner ON spaces(kind, owner_id) WHERE owner_id IS NOT NULL;
+      ALTER TABLE share_links ADD COLUMN e2e_key TEXT;
+    `);
+  },
 ];
 
 /** The schema version this code writes. */

@@ -167,6 +167,42 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       await expect(s.untrash(item.id)).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
     }));
 
+    it('keeps a hidden space of encrypted link copies per person: owner only, sealed only, copies dropped when no live link hands them out', withStore(async (s, u) => {
+      const bob = await s.createUser({ name: 'bob', role: 'user', passwordHash: 'x', now: 1 });
+      const ls = await s.linkSpace(u);
+      expect(await s.linkSpace(u)).toBe(ls); // made once
+      expect(await s.linkSpace(bob.id)).not.toBe(ls);
+      expect((await s.spacesOf(u)).map((x) => x.kind)).toEqual(['home']);
+      expect(await s.accessOf(u, ls)).toBe('edit');
+      expect(await s.accessOf(bob.id, ls)).toBeUndefined();
+      const sealed = `m1.1.${'A'.repeat(40)}`;
+      await expect(commit(s, u, 'copyA', 'a', { spaceId: ls })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      const t0 = 10 * DAY;
+      await commit(s, u, 'copyA', 'a', { spaceId: ls, sealed, now: t0 });
+      await commit(s, u, 'copyB', 'b', { spaceId: ls, sealed, now: t0 });
+      await commit(s, u, 'copyC', 'c', { spaceId: ls, sealed, now: t0 });
+      const id = async (p: string) => (await s.getVersion(ls, p))!.fileId;
+      await s.createLink({ id: 'la', ownerId: u, fileId: await id('copyA'), createdAt: t0, e2e: { key: 'wrapped' } });
+      await s.createLink({ id: 'lb', ownerId: u, fileId: await id('copyB'), createdAt: t0, expiresAt: t0 + DAY, e2e: { key: 'wrapped' } });
+      expect(await s.getLink('la')).toMatchObject({ e2e: { key: 'wrapped', sealed } });
+      // Just after: every copy is live or waiting for its link.
+      expect(await s.deadLinkCopies(t0 + 1)).toEqual([]);
+      // copyC was never linked: after the grace it goes. copyB expires with its link.
+      expect((await s.deadLinkCopies(t0 + 2 * 3_600_000)).map((c) => c.path)).toEqual(['copyC']);
+      expect((await s.deadLinkCopies(t0 + 2 * DAY)).map((c) => c.path).sort()).toEqual(['copyB', 'copyC']);
+      await s.revokeLink('la', t0 + 5);
+      expect((await s.deadLinkCopies(t0 + 6)).map((c) => c.path)).toEqual(['copyA']);
+      // A second live link to the same copy keeps it.
+      await s.createLink({ id: 'la2', ownerId: u, fileId: await id('copyA'), createdAt: t0, e2e: { key: 'wrapped' } });
+      expect(await s.deadLinkCopies(t0 + 6)).toEqual([]);
+      // Deleting the copy takes its links along; deleting the person, the whole space.
+      await s.deleteVersions(ls, 'copyA');
+      expect(await s.getLink('la2')).toBeUndefined();
+      await s.deleteUser(u);
+      expect(await s.accessOf(u, ls)).toBeUndefined();
+      expect(await s.getVersion(ls, 'copyB')).toBeUndefined();
+    }));
+
     it('creates users with unique names (case-insensitive) and counts admins', withStore(async (s) => {
       await expect(s.createUser({ name: 'ALICE', role: 'user', passwordHash: 'y', now: 2 })).rejects.toMatchObject({ code: 'USER_EXISTS' });
       expect(await s.countAdmins()).toBe(0);

@@ -107,4 +107,19 @@ describe.runIf(hasChromium)('encrypted folders in the app', () => {
     await page.locator('.entry', { hasText: 'from the laptop.txt' }).waitFor();
     await page.locator('.entry', { hasText: 'private notes.bin' }).waitFor();
   });
+
+  it('lists an encrypted link made on the command line with its name and whole link (key included), opened here', async () => {
+    const { page } = f;
+    const cli = { FERRY_CONFIG: path.join(f.env.tmp, 'cli.json') };
+    const made = await ferry(['link', 'vault/from the laptop.txt'], { env: cli });
+    expect(made.code, made.stderr).toBe(0);
+    const url = made.stdout.trim();
+    expect(url).toMatch(/#k=[A-Za-z0-9_-]{43}$/);
+    await openTab(page, 'Links');
+    const row = page.locator(`.links li[data-link="${url.split('/s/')[1].split('#')[0]}"]`);
+    await row.getByText('from the laptop.txt').waitFor();
+    expect(await row.locator('.mono').textContent()).toBe(url);
+    await row.getByText('end-to-end encrypted').waitFor();
+    await page.screenshot({ path: path.join(OUT, 'encrypted-links-1280.png') });
+  });
 });

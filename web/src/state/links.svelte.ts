@@ -1,7 +1,7 @@
 /** Share links: the dialog that creates one, and the list of links with their use counts. */
 import { displayName } from '../../../relay/protocol/paths';
 import type { ShareLinkInfo } from '../../../relay/protocol/messages';
-import { describe, onEngineEvent, request } from '../net/engine';
+import { describe, engine, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 
 export interface LinkOptions {
@@ -14,6 +14,8 @@ export interface LinkOptions {
 
 class Links {
   items = $state<ShareLinkInfo[]>([]);
+  /** My encrypted links opened with my key (their names are sealed): by link id; null while locked. */
+  opened = $state<Record<string, { name: string; fragment: string } | null>>({});
   /** Everyone's links (admins) instead of mine. */
   all = $state(false);
   error = $state('');
@@ -35,6 +37,11 @@ class Links {
     try {
       this.items = (await request('link.list', { all: this.all })).links;
       this.error = '';
+      const sealed = this.items.filter((l) => l.e2e);
+      if (sealed.length) {
+        const names = await engine.e2eOpenLinks(sealed.map((l) => ({ copyId: l.path, ...l.e2e! })));
+        this.opened = Object.fromEntries(sealed.map((l, i) => [l.id, names[i]]));
+      }
     } catch (err) {
       this.error = describe(err);
     }
@@ -64,7 +71,7 @@ class Links {
 
   async revoke(id: string): Promise<void> {
     const link = this.items.find((l) => l.id === id);
-    if (link && !confirm(`Revoke the link to ${displayName(link.path)}? Whoever has it can no longer download the file.`)) return;
+    if (link && !confirm(`Revoke the link to ${this.label(link)}? Whoever has it can no longer download the file.`)) return;
     try {
       await request('link.revoke', { link: id });
       clientLog.add('info', `link revoked`, { id });
@@ -74,9 +81,18 @@ class Links {
     }
   }
 
-  /** The link's full address on this relay. */
+  /** The link's full address on this relay (an encrypted link's with its key, once opened here). */
   url(link: ShareLinkInfo): string {
-    return link.href ?? new URL(link.url, location.origin).toString();
+    const base = link.href ?? new URL(link.url, location.origin).toString();
+    const opened = this.opened[link.id];
+    return opened ? `${base}#${opened.fragment}` : base;
+  }
+
+  /** What the link hands out, as a person reads it. */
+  label(link: ShareLinkInfo): string {
+    if (!link.e2e) return displayName(link.path);
+    const opened = this.opened[link.id];
+    return opened ? displayName(opened.name) : 'Encrypted file (unlock your keys to see its name and whole link)';
   }
 }
 

@@ -113,6 +113,8 @@ export interface EngineApi {
   e2eSealPath(space: number | undefined, folder: string, rel: string): Promise<string>;
   /** Makes an empty end-to-end encrypted folder. */
   e2eMkdir(space: number | undefined, path: string): Promise<void>;
+  /** The file name and fragment (`k=…`) of my encrypted links, opened with my key; null for one that does not open (or while locked). */
+  e2eOpenLinks(links: { copyId: string; key: string; sealed: string }[]): Promise<({ name: string; fragment: string } | null)[]>;
 }
 
 export interface E2eState {

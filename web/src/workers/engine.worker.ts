@@ -19,6 +19,7 @@ import { E2eFolders, openingSink, sealingSource, newFileId, type E2ePlace } from
 import { SealedPair } from '../../../relay/sync/sealed';
 import { checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unlockWithPassphrase, unlockWithRecoveryKey } from '../../../relay/crypto/account';
 import { fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
+import { openOwnLink } from '../../../relay/crypto/link';
 import { createSHA256 } from 'hash-wasm';
 import { loadPin, loadUnlockedKey, savePin, saveUnlockedKey } from '../storage/db';
 import type { FileSource } from '../../../relay/client';
@@ -406,6 +407,13 @@ const api: EngineApi = {
       if (!place.root) return names;
       const cipher = place.root.cipher;
       return Promise.all(names.map((n) => cipher.openName(n).catch(() => null)));
+    });
+  },
+
+  e2eOpenLinks(list) {
+    return guard(async () => {
+      const ak = accountKey;
+      return Promise.all(list.map((l) => (ak ? openOwnLink(ak, l.copyId, l).catch(() => null) : null)));
     });
   },
 
