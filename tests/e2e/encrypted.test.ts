@@ -18,6 +18,8 @@ const OUT = path.join(ROOT, 'test-results', 'screenshots');
 
 describe.runIf(hasChromium)('encrypted folders in the app', () => {
   const f = aliceInApp();
+  /** The file uploaded into the encrypted folder by the first test. */
+  let uploaded: Buffer;
 
   /** More → Encryption keys, opened. */
   async function keysPanel() {
@@ -56,6 +58,7 @@ describe.runIf(hasChromium)('encrypted folders in the app', () => {
     await page.getByTestId('e2e-note').waitFor();
 
     const data = randomData(9 * 1024 * 1024 + 5);
+    uploaded = data;
     const file = path.join(f.env.tmp, 'private notes.bin');
     writeFileSync(file, data);
     await page.getByTestId('file-input').setInputFiles(file);
@@ -121,5 +124,34 @@ describe.runIf(hasChromium)('encrypted folders in the app', () => {
     expect(await row.locator('.mono').textContent()).toBe(url);
     await row.getByText('end-to-end encrypted').waitFor();
     await page.screenshot({ path: path.join(OUT, 'encrypted-links-1280.png') });
+  });
+
+  it('makes an encrypted link in the app that a fresh browser opens, checks and saves byte-identical', async () => {
+    const { page } = f;
+    await openTab(page, 'Files');
+    await rowAction(page, 'private notes.bin', 'Share link: private notes.bin');
+    const dialog = page.getByRole('dialog');
+    await dialog.getByTestId('share-e2e').waitFor();
+    await dialog.getByLabel('Most downloads').fill('2');
+    await dialog.getByRole('button', { name: 'Create link' }).click();
+    const field = dialog.getByTestId('share-url');
+    await field.waitFor({ timeout: 60_000 });
+    const url = await field.inputValue();
+    expect(url).toMatch(new RegExp(`^${f.env.relay.httpUrl}/s/[A-Za-z0-9_-]{24}#k=[A-Za-z0-9_-]{43}$`));
+    await page.screenshot({ path: path.join(OUT, 'encrypted-share-1280.png') });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    const visitor = await page.context().browser()!.newContext({ acceptDownloads: true });
+    try {
+      const v = await visitor.newPage();
+      await v.goto(url);
+      await v.locator('#e2e-name', { hasText: 'private notes.bin' }).waitFor();
+      const [download] = await Promise.all([v.waitForEvent('download', { timeout: 60_000 }), v.getByRole('button', { name: 'Download' }).click()]);
+      const to = path.join(f.env.tmp, 'from-the-link.bin');
+      await download.saveAs(to);
+      expect(sha256(readFileSync(to))).toBe(sha256(uploaded));
+    } finally {
+      await visitor.close();
+    }
   });
 });

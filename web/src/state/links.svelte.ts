@@ -20,7 +20,7 @@ class Links {
   all = $state(false);
   error = $state('');
   /** The file the share dialog is open for, and the link it made. */
-  dialog = $state<{ space?: number; path: string; versions: number[]; created?: ShareLinkInfo } | undefined>();
+  dialog = $state<{ space?: number; path: string; versions: number[]; created?: ShareLinkInfo; encrypted?: { name: string }; busy?: boolean } | undefined>();
 
   constructor() {
     // The relay tells the owner when a link is used or revoked: counts move live.
@@ -47,10 +47,14 @@ class Links {
     }
   }
 
-  /** Opens the share dialog for a file of a space (absent: My files). */
-  async open(path: string, space?: number): Promise<void> {
+  /**
+   * Opens the share dialog for a file of a space (absent: My files); `encrypted` for a file of
+   * an encrypted folder (`path` as the relay stores it, `name` opened here).
+   */
+  async open(path: string, space?: number, encrypted?: { name: string }): Promise<void> {
     const versions = (await request('history', { space, path }).catch(() => ({ versions: [] }))).versions.map((v) => v.version);
-    this.dialog = { space, path, versions };
+    this.error = '';
+    this.dialog = { space, path, versions, encrypted };
   }
 
   close(): void {
@@ -59,13 +63,33 @@ class Links {
 
   async create(opts: LinkOptions): Promise<void> {
     if (!this.dialog) return;
+    const dialog = this.dialog;
+    if (dialog.encrypted) return this.createEncrypted(opts);
     try {
-      const link = await request('link.create', { space: this.dialog.space, path: this.dialog.path, ...opts });
-      this.dialog.created = link;
+      const link = await request('link.create', { space: dialog.space, path: dialog.path, ...opts });
+      dialog.created = link;
       clientLog.add('info', `link created for ${link.path}`, { id: link.id });
       await this.load();
     } catch (err) {
       this.error = describe(err);
+    }
+  }
+
+  /** A link to a file of an encrypted folder: a copy sealed here under the link's own key. */
+  private async createEncrypted(opts: LinkOptions): Promise<void> {
+    const dialog = this.dialog!;
+    dialog.busy = true;
+    this.error = '';
+    try {
+      const made = await engine.e2eLinkCreate(`link-${crypto.randomUUID()}`, dialog.space, dialog.path, opts);
+      this.opened = { ...this.opened, [made.link.id]: { name: made.name, fragment: made.fragment } };
+      dialog.created = made.link;
+      clientLog.add('info', `encrypted link created for ${made.name}`, { id: made.link.id });
+      await this.load();
+    } catch (err) {
+      this.error = describe(err);
+    } finally {
+      dialog.busy = false;
     }
   }
 

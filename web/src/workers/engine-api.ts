@@ -115,6 +115,12 @@ export interface EngineApi {
   e2eMkdir(space: number | undefined, path: string): Promise<void>;
   /** The file name and fragment (`k=…`) of my encrypted links, opened with my key; null for one that does not open (or while locked). */
   e2eOpenLinks(links: { copyId: string; key: string; sealed: string }[]): Promise<({ name: string; fragment: string } | null)[]>;
+  /**
+   * An encrypted link to a file of an encrypted folder (`path` as the relay stores it): the
+   * file is downloaded and opened here, sealed again under a new link key, sent to my space
+   * of link copies, and linked. Answers the link and its fragment (`k=…`, the key).
+   */
+  e2eLinkCreate(id: string, space: number | undefined, path: string, opts: { version?: number; expiresInMs?: number; maxDownloads?: number; password?: string; message?: string }): Promise<{ link: ShareLinkInfo; name: string; fragment: string }>;
 }
 
 export interface E2eState {

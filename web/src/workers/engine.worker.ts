@@ -9,7 +9,7 @@ import { FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import { fileSource } from './read-once';
 import type { HasherKind } from './hash.worker';
-import { downloadSink } from '../storage/db';
+import { downloadSink, downloadedFile, forgetDownload } from '../storage/db';
 import type { EngineApi, EngineEvent, SyncPairRequest } from './engine-api';
 import { SyncEngine } from '../../../relay/sync/engine';
 import { runSyncLoop } from '../../../relay/sync/runner';
@@ -19,7 +19,7 @@ import { E2eFolders, openingSink, sealingSource, newFileId, type E2ePlace } from
 import { SealedPair } from '../../../relay/sync/sealed';
 import { checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unlockWithPassphrase, unlockWithRecoveryKey } from '../../../relay/crypto/account';
 import { fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
-import { openOwnLink } from '../../../relay/crypto/link';
+import { linkFragment, newLinkSeal, openOwnLink, wrapLinkKey } from '../../../relay/crypto/link';
 import { createSHA256 } from 'hash-wasm';
 import { loadPin, loadUnlockedKey, savePin, saveUnlockedKey } from '../storage/db';
 import type { FileSource } from '../../../relay/client';
@@ -414,6 +414,54 @@ const api: EngineApi = {
     return guard(async () => {
       const ak = accountKey;
       return Promise.all(list.map((l) => (ak ? openOwnLink(ak, l.copyId, l).catch(() => null) : null)));
+    });
+  },
+
+  e2eLinkCreate(id, space, path, opts) {
+    return guard(async () => {
+      const c = requireClient();
+      const ak = accountKey;
+      if (!ak) throw new FerryError('E2E_LOCKED');
+      const place = await placeOf(space, path);
+      if (!place.root) throw new FerryError('E2E_NOT_ALLOWED', 'Only a file of an encrypted folder gets an encrypted link.');
+      const name = await place.root.cipher.openName(path.slice(path.lastIndexOf('/') + 1));
+      const abort = new AbortController();
+      running.set(id, abort);
+      // The plaintext waits in this origin's private storage (OPFS) between the two legs.
+      const temp = `link-${id}`;
+      const sink = await downloadSink(temp);
+      const progress = progressEmitter<Extract<EngineEvent, { type: 'download.progress.v1' }>>(emit);
+      try {
+        let facts: { size: number; sha256: string; mtime: number } | undefined;
+        await downloadFile(c, openingSink(sink, place.root.cipher, name, (f) => (facts = f)), {
+          space,
+          path,
+          version: opts.version,
+          signal: abort.signal,
+          onProgress: (p) => progress({ type: 'download.progress.v1', id, done: Math.round(p.done / 2), total: p.total }),
+        });
+        sink.close();
+        const opened = facts!;
+        const file = await downloadedFile(temp);
+        const seal = await newLinkSeal();
+        const { space: copies } = await c.request('link.space', {});
+        await uploadFile(c, sealingSource(blobSource(file), seal.cipher), {
+          space: copies,
+          path: seal.copyId,
+          conflict: 'version',
+          window: UPLOAD_WINDOW,
+          signal: abort.signal,
+          onProgress: (p) => progress({ type: 'download.progress.v1', id, done: Math.round(p.total / 2 + p.done / 2), total: p.total }),
+          seal: (contentHash) => seal.cipher.sealFacts({ fileId: newFileId(), name, size: opened.size, sha256: opened.sha256, contentHash, mtime: opened.mtime }),
+        });
+        const link = await c.request('link.create', { space: copies, path: seal.copyId, expiresInMs: opts.expiresInMs, maxDownloads: opts.maxDownloads, password: opts.password, message: opts.message, e2e: { key: await wrapLinkKey(ak, seal.key, seal.copyId) } });
+        emit({ type: 'log.v1', level: 'info', message: `encrypted link made for ${name}`, data: { id: link.id } });
+        return { link, name, fragment: linkFragment(seal.key) };
+      } finally {
+        sink.close();
+        running.delete(id);
+        await forgetDownload(temp).catch(() => {});
+      }
     });
   },
 
