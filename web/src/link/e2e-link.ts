@@ -9,6 +9,7 @@ import { createSHA256 } from 'hash-wasm';
 import { CHUNK_SIZE } from '../../../relay/protocol/constants.js';
 import { formatBytes } from '../../../relay/protocol/units.js';
 import { keyOfFragment, linkCipher } from '../../../relay/crypto/link.js';
+import { saveBlob } from '../lib/save.js';
 import type { FolderCipher, SealedFacts } from '../../../relay/crypto/folder.js';
 
 /** Above this, browsers that can write to a file the person picks do so rather than hold it all in memory. */
@@ -45,7 +46,7 @@ async function pickTarget(name: string, size: number): Promise<Target> {
   const picker = (window as unknown as { showSaveFilePicker?: (o: { suggestedName: string }) => Promise<FileSystemFileHandle> }).showSaveFilePicker;
   if (picker && size > IN_MEMORY_LIMIT) {
     // A writable stream writes to a temporary file and replaces the target only on close.
-    const stream = await (await picker({ suggestedName: name })).createWritable();
+    const stream = await (await picker.call(window, { suggestedName: name })).createWritable();
     return {
       write: (b) => stream.write(b as Uint8Array<ArrayBuffer>),
       finish: () => stream.close(),
@@ -58,14 +59,7 @@ async function pickTarget(name: string, size: number): Promise<Target> {
       parts.push(b as Uint8Array<ArrayBuffer>);
     },
     async finish() {
-      const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = name;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      saveBlob(name, new Blob(parts, { type: 'application/octet-stream' }), 60_000);
     },
     async abort() {
       parts.length = 0;
