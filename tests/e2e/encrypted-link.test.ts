@@ -61,7 +61,7 @@ describe.runIf(hasChromium)('encrypted share links', () => {
   });
 
   it('seals a copy for the link: the key travels only in the fragment, the relay holds neither it nor the name', async () => {
-    const made = await ok(['link', `vault/${NAME}`, '--max-downloads', '3']);
+    const made = await ok(['link', `vault/${NAME}`, '--max-downloads', '5']);
     url = made.stdout.trim();
     expect(url).toMatch(new RegExp(`^${env.relay.httpUrl}/s/[A-Za-z0-9_-]{24}#k=[A-Za-z0-9_-]{43}$`));
     const key = url.split('#k=')[1];
@@ -98,6 +98,53 @@ describe.runIf(hasChromium)('encrypted share links', () => {
       expect(sha256(readFileSync(saved))).toBe(sha256(data));
       await page.getByText(/SHA-256 matches/).waitFor();
       expect(await page.locator('#e2e-sha').textContent()).toBe(sha256(data));
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+
+  it('resumes a download whose connection dropped from the last whole chunk (HTTP Range), and still checks the whole file', async () => {
+    const context = await browser.newContext({ acceptDownloads: true });
+    const ranges: (string | undefined)[] = [];
+    try {
+      const page = await context.newPage();
+      // The first response stops after 5 MiB of the sealed bytes, as a dropped connection would.
+      await page.route('**/s/*/file', async (route) => {
+        const range = route.request().headers().range;
+        ranges.push(range);
+        if (range) return route.continue();
+        const whole = await route.fetch();
+        await route.fulfill({ status: 200, headers: { 'content-type': 'application/octet-stream' }, body: (await whole.body()).subarray(0, 5 * 1024 * 1024) });
+      });
+      await page.goto(url);
+      await page.locator('#e2e-name', { hasText: NAME }).waitFor();
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Download' }).click()]);
+      const saved = path.join(env.tmp, 'resumed.bin');
+      await download.saveAs(saved);
+      expect(sha256(readFileSync(saved))).toBe(sha256(data));
+      // Again from the end of the first whole sealed chunk (4 MiB), not from the start.
+      expect(ranges).toEqual([undefined, `bytes=${4 * 1024 * 1024}-`]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+
+  it('refuses bytes altered on the way: nothing saved, E2E_TAMPERED shown', async () => {
+    const context = await browser.newContext({ acceptDownloads: true });
+    try {
+      const page = await context.newPage();
+      await page.route('**/s/*/file', async (route) => {
+        const body = Buffer.from(await (await route.fetch()).body());
+        body[5 * 1024 * 1024] ^= 1;
+        await route.fulfill({ status: 200, headers: { 'content-type': 'application/octet-stream' }, body });
+      });
+      let downloads = 0;
+      page.on('download', () => downloads++);
+      await page.goto(url);
+      await page.locator('#e2e-name', { hasText: NAME }).waitFor();
+      await page.getByRole('button', { name: 'Download' }).click();
+      await page.getByText(/altered on the way or on the server\. Nothing was saved\. \(E2E_TAMPERED\)/).waitFor({ timeout: 60_000 });
+      expect(downloads).toBe(0);
     } finally {
       await context.close();
     }
