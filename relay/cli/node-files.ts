@@ -101,6 +101,24 @@ export function fileSink(
   const held = new Map<number, Uint8Array>();
   let heldBytes = 0;
   let prefilled = false;
+  // Written bytes are flushed to the disk in the background while later chunks arrive
+  // (one flush at a time), so the fsync that makes the file durable at the end has
+  // little left to write.
+  let flushing: Promise<void> | undefined;
+  let flushAgain = false;
+  const flushSoon = () => {
+    if (flushing) {
+      flushAgain = true;
+      return;
+    }
+    flushing = fh!.datasync().catch(() => {}).then(() => {
+      flushing = undefined;
+      if (flushAgain && fh) {
+        flushAgain = false;
+        flushSoon();
+      }
+    });
+  };
   const sink: FileSink & { sha256?: string } = {
     ...(opts.locate && opts.pool ? { prefill: (meta: DownloadMeta) => prefill(meta) } : {}),
     async start(meta) {
@@ -131,6 +149,7 @@ export function fileSink(
         const { bytesWritten } = await fh!.write(data, written, data.byteLength - written, offset + written);
         written += bytesWritten;
       }
+      flushSoon();
       if (offset === hashedTo) {
         hash.update(data);
         hashedTo += data.byteLength;
@@ -146,6 +165,8 @@ export function fileSink(
       }
     },
     async finish(meta: DownloadMeta) {
+      flushAgain = false;
+      await flushing;
       await fh!.truncate(meta.size);
       await fh!.sync();
       // What the hash did not see in order is read back from the file.
