@@ -11,7 +11,9 @@ import { ROOT } from '../helpers/relay.js';
 import { aliceInApp, hasChromium, openTab, rowAction } from '../helpers/browser.js';
 import { ferry } from '../helpers/cli.js';
 import { randomData, sha256 } from '../helpers/files.js';
-import { ALICE } from '../helpers/relay.js';
+import { ALICE, BOB, sharedFolder } from '../helpers/relay.js';
+import Database from 'better-sqlite3';
+import { createAccountKeys } from '../../relay/crypto/account.js';
 
 const PASSPHRASE = 'the app passphrase of alice';
 const OUT = path.join(ROOT, 'test-results', 'screenshots');
@@ -153,5 +155,87 @@ describe.runIf(hasChromium)('encrypted folders in the app', () => {
     } finally {
       await visitor.close();
     }
+  });
+
+  it('shows who holds a shared encrypted folder\'s key with fingerprints to compare, flags a key the relay swapped, and trusts a new one only when asked', async () => {
+    const { page } = f;
+    // Bob, a member with keys of his own (made on his command line).
+    const bob = { FERRY_CONFIG: path.join(f.env.tmp, 'bob.json'), FERRY_PASSWORD: BOB.password, FERRY_PASSPHRASE: 'bob has a passphrase too' };
+    expect((await ferry(['login', f.env.relay.httpUrl, '--user', BOB.name], { env: bob })).code).toBe(0);
+    expect((await ferry(['keys', 'init'], { env: bob })).code).toBe(0);
+    const bobsOwn = /Public key fingerprint: ([0-9a-f ]+)/.exec((await ferry(['keys', 'show'], { env: bob })).stdout)?.[1].trim();
+    expect(bobsOwn).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+    await sharedFolder(f.env.relay, 'Team', { alice: 'edit', bob: 'edit' });
+    await page.reload();
+    const panel = await keysPanel();
+    await panel.getByLabel('Passphrase').fill(PASSPHRASE);
+    await panel.getByRole('button', { name: 'Unlock' }).click();
+    await panel.getByText(/Unlocked on this browser/).waitFor({ timeout: 30_000 });
+    const mine = (await panel.locator('.mono').first().textContent())!.trim();
+    // Unlocking opens the names of my encrypted links too.
+    await page.getByRole('button', { name: 'Revoke link to private notes.bin' }).first().waitFor({ state: 'attached' });
+
+    await openTab(page, 'Files');
+    await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name: /Team/ }).click();
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Name of the new folder').fill('plans');
+    await page.getByLabel(/End-to-end encrypted/).check();
+    await page.getByRole('button', { name: 'Make folder' }).click();
+    await page.locator('.entry', { hasText: 'plans' }).locator('button.name').click();
+    await page.getByTestId('e2e-note').waitFor();
+    // Opening it shared its key with Bob, wrapped to the public key this browser pinned for him.
+    await expect.poll(async () => (await ferry(['ls', 'Team:plans'], { env: bob })).code, { timeout: 20_000 }).toBe(0);
+
+    await page.getByRole('button', { name: 'Who holds the key' }).click();
+    const dialog = page.getByTestId('e2e-people');
+    const alice = dialog.locator('li[data-user="alice"]');
+    const bobRow = dialog.locator('li[data-user="bob"]');
+    expect((await alice.getByTestId('fingerprint').textContent())!.trim()).toBe(mine);
+    await alice.getByText('you', { exact: true }).waitFor();
+    expect((await bobRow.getByTestId('fingerprint').textContent())!.trim()).toBe(bobsOwn);
+    await bobRow.getByTestId('key-pinned').waitFor();
+    await bobRow.getByText('holds the current key').waitFor();
+    await page.screenshot({ path: path.join(OUT, 'encrypted-people-1280.png') });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    // The relay swaps Bob's public key for one it made: the app shows the change, and shares
+    // nothing with the new key until Alice says she compared it.
+    const db = new Database(path.join(f.env.relay.dataDir, 'ferry.db'));
+    db.pragma('busy_timeout = 5000');
+    const bobId = (db.prepare('SELECT id FROM users WHERE name = ?').get(BOB.name) as { id: number }).id;
+    const real = (db.prepare('SELECT record FROM user_keys WHERE user_id = ?').get(bobId) as { record: string }).record;
+    const forged = (await createAccountKeys('the relay chose this one', { algorithm: 'argon2id', memoryKiB: 1024, iterations: 1, parallelism: 1 })).record;
+    db.prepare('UPDATE user_keys SET record = ? WHERE user_id = ?').run(JSON.stringify({ ...JSON.parse(real), publicKey: forged.publicKey }), bobId);
+    try {
+      await page.getByRole('button', { name: 'Who holds the key' }).click();
+      const changed = bobRow.getByTestId('key-changed');
+      await changed.waitFor();
+      expect(await changed.textContent()).toContain(bobsOwn);
+      const shown = (await bobRow.getByTestId('fingerprint').textContent())!.trim();
+      expect(shown).not.toBe(bobsOwn);
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: path.join(OUT, 'encrypted-key-changed-390.png') });
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await dialog.getByRole('button', { name: 'I compared it: trust the new key' }).click();
+      await bobRow.getByTestId('key-pinned').waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      // The keys panel lists the pin, and forgetting it goes back to trust on first use.
+      const keysNow = await keysPanel();
+      const pin = keysNow.getByTestId('pins').locator('li[data-user="bob"]');
+      expect(await pin.textContent()).toContain(shown);
+      db.prepare('UPDATE user_keys SET record = ? WHERE user_id = ?').run(real, bobId);
+      await pin.getByRole('button', { name: 'Forget the key of bob' }).click();
+      await expect.poll(() => keysNow.locator('li[data-user="bob"]').count()).toBe(0);
+    } finally {
+      db.prepare('UPDATE user_keys SET record = ? WHERE user_id = ?').run(real, bobId);
+      db.close();
+    }
+    await openTab(page, 'Files');
+    await page.getByRole('button', { name: 'Who holds the key' }).click();
+    await bobRow.getByTestId('key-new').waitFor();
+    expect((await bobRow.getByTestId('fingerprint').textContent())!.trim()).toBe(bobsOwn);
+    await dialog.getByRole('button', { name: 'I compared it: trust this key' }).click();
+    await bobRow.getByTestId('key-pinned').waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).click();
   });
 });

@@ -4,7 +4,7 @@
  * engine worker (docs/encryption.md).
  */
 import { describe, engine } from '../net/engine';
-import type { E2eState } from '../workers/engine-api';
+import type { E2ePerson, E2eState } from '../workers/engine-api';
 import { clientLog } from './log.svelte';
 
 /** "Lock after a while without use": this long without a key or a touch. */
@@ -17,12 +17,55 @@ class Keys {
   error = $state('');
   /** The recovery key just made, shown once until the person says they wrote it down. */
   recoveryKey = $state<string | undefined>();
+  /** The people of an encrypted folder and their keys, while that dialog is open. */
+  people = $state<{ space?: number; folder: string; list: E2ePerson[] } | undefined>();
+  /** Others' key fingerprints pinned on this browser. */
+  pins = $state<{ user: string; fingerprint: string }[]>([]);
   private idleTimer?: ReturnType<typeof setTimeout>;
   private onIdle?: () => void;
 
   async load(): Promise<void> {
     try {
       this.state = await engine.e2eState();
+    } catch (err) {
+      this.error = describe(err);
+    }
+  }
+
+  async loadPins(): Promise<void> {
+    try {
+      this.pins = await engine.e2ePins();
+    } catch (err) {
+      this.error = describe(err);
+    }
+  }
+
+  /** Opens the dialog of who holds the key of the encrypted folder `folder` is in. */
+  async showPeople(space: number | undefined, folder: string): Promise<void> {
+    this.error = '';
+    try {
+      this.people = { space, folder, list: await engine.e2ePeople(space, folder) };
+    } catch (err) {
+      this.error = describe(err);
+    }
+  }
+
+  closePeople(): void {
+    this.people = undefined;
+  }
+
+  /**
+   * Trusts `fingerprint` as `user`'s key on this browser (after the person compared it with
+   * them), or forgets the one pinned (undefined): keys are then shared with, and taken
+   * from, that key only.
+   */
+  async trust(user: string, fingerprint: string | undefined): Promise<void> {
+    this.error = '';
+    try {
+      await engine.e2eTrust(user, fingerprint);
+      clientLog.add('info', fingerprint ? `trusted ${user}'s public key ${fingerprint}` : `forgot the public key pinned for ${user}`);
+      if (this.people) this.people = { ...this.people, list: await engine.e2ePeople(this.people.space, this.people.folder) };
+      await this.loadPins();
     } catch (err) {
       this.error = describe(err);
     }

@@ -200,6 +200,20 @@ export async function savePin(user: string, fingerprint: string): Promise<void> 
   await (await db()).put('session', fingerprint, `pin:${user.toLowerCase()}`);
 }
 
+/** Every public key fingerprint pinned on this browser, by user name (lower case). */
+export async function listPins(): Promise<{ user: string; fingerprint: string }[]> {
+  const range = IDBKeyRange.bound('pin:', 'pin:\uffff');
+  // One transaction, so the two lists are of the same moment.
+  const tx = (await db()).transaction('session');
+  const [names, values] = await Promise.all([tx.store.getAllKeys(range), tx.store.getAll(range), tx.done]);
+  return names.map((k, i) => ({ user: String(k).slice(4), fingerprint: String(values[i]) }));
+}
+
+/** Forgets the key pinned for a person: the next one the relay gives is pinned on first use again. */
+export async function forgetPin(user: string): Promise<void> {
+  await (await db()).delete('session', `pin:${user.toLowerCase()}`);
+}
+
 export async function saveUnlockedKey(user: string, key: string | undefined): Promise<void> {
   if (key === undefined) await (await db()).delete('session', `e2e:${user.toLowerCase()}`);
   else await (await db()).put('session', key, `e2e:${user.toLowerCase()}`);

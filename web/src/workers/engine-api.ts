@@ -121,6 +121,27 @@ export interface EngineApi {
    * of link copies, and linked. Answers the link and its fragment (`k=…`, the key).
    */
   e2eLinkCreate(id: string, space: number | undefined, path: string, opts: { version?: number; expiresInMs?: number; maxDownloads?: number; password?: string; message?: string }): Promise<{ link: ShareLinkInfo; name: string; fragment: string }>;
+  /** Who holds (or may get) the key of the encrypted folder `folder` is in, with their public keys' fingerprints as the relay gives them and as this browser pinned them. */
+  e2ePeople(space: number | undefined, folder: string): Promise<E2ePerson[]>;
+  /** The fingerprints pinned on this browser for others. */
+  e2ePins(): Promise<{ user: string; fingerprint: string }[]>;
+  /** Pins `fingerprint` for `user` (after the person compared it with them); undefined forgets the pin. */
+  e2eTrust(user: string, fingerprint: string | undefined): Promise<void>;
+}
+
+/** A person of an encrypted folder, as `e2ePeople` answers. */
+export interface E2ePerson {
+  user: string;
+  /** The signed-in person. */
+  me: boolean;
+  /** A member of the shared folder now (others once held a key of it). */
+  member: boolean;
+  /** Of the public key the relay gives now; absent when they have no keys. */
+  fingerprint?: string;
+  /** Pinned on this browser when first seen (absent: not seen before; never for me). */
+  pinned?: string;
+  /** The key epochs of the folder they hold. */
+  epochs: number[];
 }
 
 export interface E2eState {

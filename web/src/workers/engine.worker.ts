@@ -21,7 +21,7 @@ import { checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unl
 import { fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
 import { linkFragment, newLinkSeal, openOwnLink, wrapLinkKey } from '../../../relay/crypto/link';
 import { createSHA256 } from 'hash-wasm';
-import { loadPin, loadUnlockedKey, savePin, saveUnlockedKey } from '../storage/db';
+import { forgetPin, listPins, loadPin, loadUnlockedKey, savePin, saveUnlockedKey } from '../storage/db';
 import type { FileSource } from '../../../relay/client';
 
 /** Unacknowledged chunks in flight (each holds a 4 MiB buffer until the relay answers). */
@@ -407,6 +407,38 @@ const api: EngineApi = {
       if (!place.root) return names;
       const cipher = place.root.cipher;
       return Promise.all(names.map((n) => cipher.openName(n).catch(() => null)));
+    });
+  },
+
+  e2ePeople(space, folder) {
+    return guard(async () => {
+      const c = requireClient();
+      const me = c.user?.name ?? '';
+      const found = await c.request('e2e.folder', { space, path: folder });
+      if (!found.root) return [];
+      const { record } = await c.request('e2e.keys', {});
+      const mine = record === undefined ? undefined : await keyFingerprint(parseKeyRecord(record));
+      // Not shared: only I hold its key.
+      const people = found.people ?? [{ user: me, member: true, epochs: found.keys.map((k) => k.epoch) }];
+      return Promise.all(
+        people.map(async (p) => {
+          const isMe = p.user.toLowerCase() === me.toLowerCase();
+          const fingerprint = isMe ? mine : p.publicKey ? await keyFingerprint({ publicKey: p.publicKey }) : undefined;
+          const pinned = isMe ? undefined : await loadPin(p.user);
+          return { user: p.user, me: isMe, member: p.member, epochs: p.epochs, ...(fingerprint ? { fingerprint } : {}), ...(pinned ? { pinned } : {}) };
+        }),
+      );
+    });
+  },
+
+  e2ePins() {
+    return guard(() => listPins());
+  },
+
+  e2eTrust(user, fingerprint) {
+    return guard(async () => {
+      if (fingerprint === undefined) await forgetPin(user);
+      else await savePin(user, fingerprint);
     });
   },
 
