@@ -586,8 +586,8 @@ export class Library {
   }
 
   /** Renames or moves a file or folder (see MetaStore.move); both spaces were checked for edit. */
-  async move(user: User, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }) {
-    const moved = await this.meta.move(from, to, user.name);
+  async move(user: User, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, reseal?: { version: number; sealed: string }[]) {
+    const moved = await this.meta.move(from, to, user.name, reseal);
     await this.pump();
     return { space: to.spaceId, path: to.path, ...moved };
   }

@@ -667,7 +667,7 @@ async function mv(args: string[]): Promise<void> {
     const into = to.path.endsWith('/') || to.path === '' || (await c.request('list', { space: to.space, folder: targetAt }).then((l) => !l.entries.some((e) => e.kind === 'file' && e.path === targetAt), () => false));
     if (into) target = target ? `${target}/${path.posix.basename(from.path)}` : path.posix.basename(from.path);
     // toSpace absent means the same space, so My files is named by its id here.
-    const r = await c.request('move', { space: from.info.id, path: (await e2e.place(from.space, from.path)).relayPath, toSpace: to.info.id, to: (await e2e.place(to.space, target)).relayPath });
+    const r = await e2e.move(from.info.id, (await e2e.place(from.space, from.path)).relayPath, (await e2e.place(to.space, target)).relayPath, to.info.id);
     out(`${spacePrefix(from.info)}${displayName(from.path)} → ${spacePrefix(to.info)}${displayName(target)}${r.kind === 'folder' ? `  (${r.files} file(s))` : ''}`);
   });
 }

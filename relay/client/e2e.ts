@@ -185,12 +185,60 @@ export class E2eFolders {
     return `${root.path}/${await root.cipher.openPath(relayPath.slice(root.path.length + 1))}`;
   }
 
+  /**
+   * Renames or moves `from` to `to` (both as the relay stores them, sealed below an
+   * encrypted folder). A file of an encrypted folder given a new name has each version's
+   * facts sealed again under it (same file id, content and epoch), sent with the move so
+   * the relay applies both in one step: a version's facts name its file, and a download
+   * checks that name.
+   */
+  async move(space: number | undefined, from: string, to: string, toSpace?: number): Promise<ReplyBody<'move'>> {
+    const renamed = from.slice(from.lastIndexOf('/') + 1) !== to.slice(to.lastIndexOf('/') + 1) && (toSpace === undefined || toSpace === space);
+    const place = renamed ? await this.placeStored(space, from) : undefined;
+    // The encrypted folder itself (its name is plain) and plain items move as they are.
+    if (!place?.root || place.root.path === from) return this.client.request('move', { space, path: from, toSpace, to });
+    return moveSealed(this.client, place.root.cipher, space, from, to);
+  }
+
   /** Makes an empty encrypted folder at `path` with a new key wrapped for me. */
   async mkdir(space: number | undefined, path: string): Promise<{ space: number; path: string }> {
     const ak = await this.unlocked();
     const id = newFolderId();
     const fk = newFolderKey();
     return this.client.request('e2e.mkdir', { space, path, folderId: id, envelope: await wrapFolderKeyForSelf(ak, fk, id, 1) });
+  }
+}
+
+/**
+ * Renames or moves an item within an encrypted folder (`from` and `to` as the relay stores
+ * them). A file given a new name has each version's facts sealed again under it (same
+ * file id, content and epoch), sent with the move so the relay applies both in one step: a
+ * version's facts name its file, and a download checks that name. A folder (no history)
+ * moves as it is: its files keep their names.
+ */
+export async function moveSealed(client: FerryClient, cipher: FolderCipher, space: number | undefined, from: string, to: string): Promise<ReplyBody<'move'>> {
+  const newName = to.slice(to.lastIndexOf('/') + 1);
+  if (from.slice(from.lastIndexOf('/') + 1) === newName) return client.request('move', { space, path: from, to });
+  for (let attempt = 1; ; attempt++) {
+    const history = await client.request('history', { space, path: from }).catch((err) => {
+      if ((err as FerryError).code === 'NOT_FOUND') return undefined;
+      throw err;
+    });
+    if (!history) return client.request('move', { space, path: from, to });
+    const plainName = await cipher.openName(newName);
+    const reseal = await Promise.all(
+      history.versions.map(async (v) => {
+        if (!v.sealed) throw new FerryError('E2E_TAMPERED', `Version ${v.version} came without its sealed facts.`);
+        const { epoch, facts } = await cipher.openFacts(v.sealed);
+        return { version: v.version, sealed: await cipher.sealFacts({ ...facts, name: plainName }, epoch) };
+      }),
+    );
+    try {
+      return await client.request('move', { space, path: from, to, reseal });
+    } catch (err) {
+      // A version written meanwhile: sealed again with the rest.
+      if ((err as FerryError).code !== 'E2E_REQUIRED' || attempt >= 3) throw err;
+    }
   }
 }
 

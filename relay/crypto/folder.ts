@@ -199,11 +199,14 @@ export class FolderCipher {
     return (await Promise.all(rel.split('/').map((s) => this.openName(s)))).join('/');
   }
 
-  /** A version's facts, sealed in the current epoch: `m1.<epoch>.<base64url>`. */
-  async sealFacts(facts: Omit<SealedFacts, 'v'>): Promise<string> {
+  /**
+   * A version's facts, sealed in the current epoch (or `epoch`: the one its chunks are
+   * sealed in, when facts are sealed again under a new name): `m1.<epoch>.<base64url>`.
+   */
+  async sealFacts(facts: Omit<SealedFacts, 'v'>, epoch = this.epoch): Promise<string> {
     const body: SealedFacts = { v: E2E_FORMAT, fileId: facts.fileId, name: facts.name, size: facts.size, sha256: facts.sha256, contentHash: facts.contentHash, mtime: facts.mtime };
-    const sealed = await seal(this.keysOf(this.epoch).meta, new TextEncoder().encode(JSON.stringify(body)), bind(LABEL.meta, this.folderId, this.epoch));
-    return `${SEALED_PREFIX}${this.epoch}.${toBase64Url(sealed)}`;
+    const sealed = await seal(this.keysOf(epoch).meta, new TextEncoder().encode(JSON.stringify(body)), bind(LABEL.meta, this.folderId, epoch));
+    return `${SEALED_PREFIX}${epoch}.${toBase64Url(sealed)}`;
   }
 
   /** Opens sealed facts; the epoch they name is the one the version's chunks are sealed in. */

@@ -134,7 +134,7 @@ export const move: Handler<'move'> = async (conn, msg) => {
   const { library } = conn.ctx;
   const from = { spaceId: await library.space(user, msg.space, 'edit'), path: checkPath(msg.path) };
   const to = { spaceId: msg.toSpace === undefined ? from.spaceId : await library.space(user, msg.toSpace, 'edit'), path: checkPath(msg.to) };
-  const result = await library.move(user, from, to);
+  const result = await library.move(user, from, to, msg.reseal);
   conn.ctx.log.info({ event: 'move', user: user.name, space: from.spaceId, path: from.path, toSpace: to.spaceId, to: to.path, kind: result.kind, files: result.files }, 'moved');
   return result;
 };

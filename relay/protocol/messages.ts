@@ -523,7 +523,18 @@ export const REQUESTS = {
    * links follow. `toSpace` moves it to another space (edit needed on both).
    */
   move: {
-    request: z.object({ space: spaceId, path: pathString, toSpace: spaceId, to: pathString }),
+    request: z.object({
+      space: spaceId,
+      path: pathString,
+      toSpace: spaceId,
+      to: pathString,
+      /**
+       * A file of an encrypted folder given a new name: every version's facts sealed again
+       * under it by the client (the relay cannot), applied with the move in one step.
+       * Required there (E2E_REQUIRED without it); refused anywhere else.
+       */
+      reseal: z.array(z.object({ version: uint, sealed: z.string().min(1).max(4096).regex(/^[A-Za-z0-9_.-]+$/) })).max(100_000).optional(),
+    }),
     reply: z.object({ space: uint, path: z.string(), kind: z.enum(['file', 'folder']), files: uint }),
   },
   /** Moves a file or a folder to its space's trash. Needs edit. */

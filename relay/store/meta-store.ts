@@ -425,7 +425,7 @@ export interface MetaStore {
    * files keep their ids, versions and links. Throws NOT_FOUND, PATH_CONFLICT (the target
    * exists, or a file is in its way) or BAD_PATH (a folder into itself).
    */
-  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, by?: string): Promise<{ kind: 'file' | 'folder'; files: number }>;
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, by?: string, reseal?: { version: number; sealed: string }[]): Promise<{ kind: 'file' | 'folder'; files: number }>;
   /** Moves a file or a folder to the trash; throws NOT_FOUND. */
   trash(spaceId: number, path: string, userId: number, now: number, by?: string): Promise<TrashItem>;
   /** A space's trash, newest first. */

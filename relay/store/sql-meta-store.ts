@@ -999,16 +999,18 @@ export class SqlMetaStore implements MetaStore {
   }
 
   /** A move stays inside one encrypted folder, or moves a whole one where no other holds it, or touches none. */
-  private async checkE2eMove(t: Sql, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): Promise<void> {
+  /** …and answers the encrypted folder an item moves within (undefined when none, or when a whole one moves). */
+  private async checkE2eMove(t: Sql, from: { spaceId: number; path: string }, to: { spaceId: number; path: string }): Promise<{ id: string } | undefined> {
     const source = await this.e2eRootAt(t, from.spaceId, from.path);
     const target = await this.checkE2ePath(t, to.spaceId, to.path);
     if (source && source.path === from.path) {
       // A whole encrypted folder: anywhere but inside another.
       if (target) throw new FerryError('E2E_NOT_ALLOWED', 'An encrypted folder cannot go inside another encrypted folder.');
-      return;
+      return undefined;
     }
     // (A plain folder holding an encrypted one moves with it, but not into one: no sources' root, a target's root.)
     if (source?.id !== target?.id) throw new FerryError('E2E_NOT_ALLOWED', 'Moving across an encrypted folder\'s boundary would need re-encrypting: download and upload instead.');
+    return source ?? undefined;
   }
 
   async getKeyRecord(userId: number): Promise<string | undefined> {
@@ -1109,7 +1111,7 @@ export class SqlMetaStore implements MetaStore {
     });
   }
 
-  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, by?: string): Promise<{ kind: 'file' | 'folder'; files: number }> {
+  move(from: { spaceId: number; path: string }, to: { spaceId: number; path: string }, by?: string, reseal?: { version: number; sealed: string }[]): Promise<{ kind: 'file' | 'folder'; files: number }> {
     const log = async (t: Sql) => {
       if (by !== undefined) await this.logChange(t, Date.now(), { kind: 'moved', space: to.spaceId, path: to.path, from: from.path, fromSpace: from.spaceId === to.spaceId ? undefined : from.spaceId, user: by });
     };
@@ -1126,7 +1128,18 @@ export class SqlMetaStore implements MetaStore {
         throw new FerryError('PATH_CONFLICT', `"${to.path}" exists already.`, { path: to.path });
       }
       await this.assertAncestorsFree(t, to.spaceId, to.path);
-      await this.checkE2eMove(t, from, to);
+      const root = await this.checkE2eMove(t, from, to);
+      const renamed = !!file && root !== undefined && baseName(from.path) !== baseName(to.path);
+      if (reseal !== undefined && !renamed) throw new FerryError('E2E_NOT_ALLOWED', 'Only a file of an encrypted folder given a new name has its versions sealed again.');
+      if (renamed) {
+        // Each version's sealed facts name the file: a new name needs every one sealed anew.
+        const nums = await t.column<number>('SELECT num FROM versions WHERE file_id = ? ORDER BY num', [file.id]);
+        const given = new Map((reseal ?? []).map((r) => [r.version, r.sealed]));
+        if (nums.length !== given.size || nums.some((n) => !given.has(n))) {
+          throw new FerryError('E2E_REQUIRED', `A file of an encrypted folder given a new name needs each of its versions sealed again under it (${given.size} of ${nums.length} given).`, { versions: nums.length });
+        }
+        for (const n of nums) await t.run('UPDATE versions SET sealed = ? WHERE file_id = ? AND num = ?', [given.get(n)!, file.id, n]);
+      }
       await this.keepParents(t, from.spaceId, from.path);
       if (file) {
         await t.run('UPDATE files SET space_id = ?, path = ?, parent = ?, name = ?, fold = ? WHERE id = ?', [to.spaceId, to.path, parentOf(to.path), baseName(to.path), foldName(baseName(to.path)), file.id]);

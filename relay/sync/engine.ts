@@ -136,6 +136,8 @@ export interface SyncSealing {
   openPath(stored: string): Promise<string>;
   /** The sealed facts of `rel`'s version about to be committed; `previous`: the current version's (its file id stays). */
   facts(rel: string, file: LocalFile, contentHash: string, previous: string | undefined): Promise<string>;
+  /** Renames or moves an entry on the relay (stored paths), sealing a renamed file's facts again under its new name. */
+  move(client: FerryClient, space: number | undefined, from: string, to: string): Promise<unknown>;
 }
 
 /** How paths are compared when a folder treats `a` and `A` as one name. */
@@ -740,7 +742,10 @@ export class SyncEngine {
       if (m.where === 'remote') {
         const L = effective(m.to) as HereFile;
         try {
-          await this.opts.client.request('move', { space: this.opts.space, path: await this.remotePath(m.from), toSpace: this.opts.space, to: await this.remotePath(m.to) });
+          const from = await this.remotePath(m.from);
+          const to = await this.remotePath(m.to);
+          if (this.opts.sealing) await this.opts.sealing.move(this.opts.client, this.opts.space, from, to);
+          else await this.opts.client.request('move', { space: this.opts.space, path: from, toSpace: this.opts.space, to });
         } catch (err) {
           this.log(`move ${m.from} → ${m.to} on the relay failed (${(err as FerryError).code}); next round sends it as a new file`);
           this.retry.add(m.to);

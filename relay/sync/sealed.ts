@@ -9,7 +9,8 @@
 import { CHUNK_SIZE, FerryError, type ChunkRef } from '../protocol/index.js';
 import { PLAIN_CHUNK, cipherSize } from '../crypto/format.js';
 import type { FolderCipher } from '../crypto/folder.js';
-import { newFileId, openingSink, sealingSource } from '../client/e2e.js';
+import { moveSealed, newFileId, openingSink, sealingSource } from '../client/e2e.js';
+import type { FerryClient } from '../client/connection.js';
 import type { LocalFile, LocalTree, SyncSealing } from './engine.js';
 
 /** The plaintext SHA-256 of a file, as the local side computes it (whole, in order). */
@@ -47,6 +48,10 @@ export class SealedPair implements SyncSealing {
     const fileId = previous ? (await this.cipher.openFacts(previous)).facts.fileId : newFileId();
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     return this.cipher.sealFacts({ fileId, name, size: file.size, sha256: await this.plainSha256(rel), contentHash, mtime: file.mtime });
+  }
+
+  move(client: FerryClient, space: number | undefined, from: string, to: string): Promise<unknown> {
+    return moveSealed(client, this.cipher, space, from, to);
   }
 
   /** The local folder, with files read as their sealed chunks and downloads opened on the way in. */

@@ -155,12 +155,22 @@ export function metaStoreContract(name: string, make: () => Promise<{ store: Met
       await commit(s, u, 'plain.txt', 'p');
       await expect(s.move({ spaceId: sp, path: 'plain.txt' }, { spaceId: sp, path: `vault/${enc('p')}` })).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
       await expect(s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('d')}/plain` })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
-      await s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('g')}` });
+      // A file given a new name: every version's facts come sealed again with the move, or it is refused.
+      await expect(s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('g')}` })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      const nums = (await s.listVersions(sp, inside)).map((v) => v.version);
+      await expect(s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('g')}` }, undefined, nums.slice(1).map((version) => ({ version, sealed: `m1.1.again${version}` })))).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      expect((await s.getVersion(sp, inside))!.sealed).toBe(sealed);
+      await s.move({ spaceId: sp, path: inside }, { spaceId: sp, path: `vault/${enc('g')}` }, undefined, nums.map((version) => ({ version, sealed: `m1.1.again${version}` })));
+      const resealed = (await s.getVersion(sp, `vault/${enc('g')}`))!.sealed;
+      expect((await s.listVersions(sp, `vault/${enc('g')}`)).map((v) => [v.version, v.sealed])).toEqual(nums.map((n) => [n, `m1.1.again${n}`]));
+      expect(resealed).toMatch(/^m1\.1\.again\d$/);
+      // Sealed again where the name stays: refused.
+      await expect(s.move({ spaceId: sp, path: `vault/${enc('g')}` }, { spaceId: sp, path: `vault/${enc('d')}/${enc('g')}` }, undefined, [])).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
       await s.makeEncryptedFolder(sp, 'other', 'G'.repeat(22), u, 'e', 4);
       await expect(s.move({ spaceId: sp, path: 'vault' }, { spaceId: sp, path: `other/${enc('v')}` })).rejects.toMatchObject({ code: 'E2E_NOT_ALLOWED' });
       await s.move({ spaceId: sp, path: 'vault' }, { spaceId: sp, path: 'archive/vault' });
       expect(await s.encryptionRoot(sp, `archive/vault/${enc('g')}`)).toEqual({ path: 'archive/vault', id: 'F'.repeat(22) });
-      expect((await s.getVersion(sp, `archive/vault/${enc('g')}`))!.sealed).toBe(sealed);
+      expect((await s.getVersion(sp, `archive/vault/${enc('g')}`))!.sealed).toBe(resealed);
       // What was trashed inside goes back only into its encrypted folder.
       const item = await s.trash(sp, `archive/vault/${enc('g')}`, u, 5);
       await s.trash(sp, 'archive/vault', u, 6);

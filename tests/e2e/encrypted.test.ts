@@ -238,4 +238,54 @@ describe.runIf(hasChromium)('encrypted folders in the app', () => {
     await bobRow.getByTestId('key-pinned').waitFor();
     await dialog.getByRole('button', { name: 'Close' }).click();
   });
+
+  it('renames and moves files within an encrypted folder, names sealed again here; refuses to move them out', async () => {
+    const { page } = f;
+    await openTab(page, 'Files');
+    await page.getByRole('navigation', { name: 'Spaces' }).getByRole('button', { name: /My files/ }).click();
+    await page.locator('.entry', { hasText: 'vault' }).locator('button.name').first().click();
+    await page.getByTestId('e2e-note').waitFor();
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Name of the new folder').fill('archive');
+    await page.getByRole('button', { name: 'Make folder' }).click();
+    await page.locator('.entry', { hasText: 'archive' }).waitFor();
+
+    // One file: a new name in a folder below, typed as a person reads it.
+    await rowAction(page, 'private notes.bin', 'Rename or move private notes.bin');
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name', { exact: true }).fill('notes 2026.bin');
+    await dialog.getByLabel(/In folder/).fill('vault/archive');
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await page.getByText('Moved it to vault/archive.').waitFor();
+    expect(await page.locator('.entry', { hasText: 'private notes.bin' }).count()).toBe(0);
+    // The relay holds it under two sealed names below the plain one, every version kept.
+    const sealedPaths = (await f.alice.request('tree', { folder: 'vault' })).entries.filter((e) => e.kind === 'file').map((e) => e.path);
+    expect(sealedPaths.some((p) => /^vault\/e1\.[A-Za-z0-9_-]+\/e1\.[A-Za-z0-9_-]+$/.test(p))).toBe(true);
+    expect(sealedPaths.join(' ')).not.toMatch(/notes|archive/);
+    const cli = { FERRY_CONFIG: path.join(f.env.tmp, 'cli.json'), FERRY_PASSWORD: ALICE.password, FERRY_PASSPHRASE: PASSPHRASE };
+    const got = path.join(f.env.tmp, 'moved.bin');
+    const get = await ferry(['get', 'vault/archive/notes 2026.bin', '-o', got], { env: cli });
+    expect(get.code, get.stderr).toBe(0);
+    expect(sha256(readFileSync(got))).toBe(sha256(uploaded));
+
+    // Out of the encrypted folder: refused with what to do instead; nothing moved.
+    await page.locator('.entry', { hasText: 'archive' }).locator('button.name').click();
+    await page.locator('.entry', { hasText: 'notes 2026.bin' }).waitFor();
+    await rowAction(page, 'notes 2026.bin', 'Rename or move notes 2026.bin');
+    await dialog.getByLabel(/In folder/).fill('plain');
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await dialog.getByRole('alert').filter({ hasText: /move only within it/ }).waitFor();
+    await page.screenshot({ path: path.join(OUT, 'encrypted-move-refused-1280.png') });
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // Several at once, back up to the encrypted folder's top, each keeping its name.
+    await page.getByLabel('Select notes 2026.bin').check();
+    await page.getByRole('button', { name: 'Move…' }).click();
+    await dialog.getByLabel(/In folder/).fill('vault');
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await page.getByText('Moved it to vault.').or(page.getByText('Moved 1 of 1 to vault.')).first().waitFor();
+    const back = await ferry(['get', 'vault/notes 2026.bin', '-o', path.join(f.env.tmp, 'back.bin')], { env: cli });
+    expect(back.code, back.stderr).toBe(0);
+    expect(sha256(readFileSync(path.join(f.env.tmp, 'back.bin')))).toBe(sha256(uploaded));
+  });
 });

@@ -231,6 +231,44 @@ describe('end-to-end encrypted folders from the CLI', () => {
     });
   });
 
+  it('a file renamed and moved in an encrypted folder keeps every version readable under its new name; the relay refuses a rename that leaves its versions sealed under the old one', async () => {
+    await ok(['mkdir', 'renames', '--encrypted'], laptop);
+    const v1 = local('draft.txt', 3000);
+    await ok(['put', v1.file, '--to', 'renames'], laptop);
+    const v2 = local('draft.txt', 5000);
+    await ok(['put', v2.file, '--to', 'renames'], laptop);
+    await ok(['put', local('other.txt', 100).file, '--to', 'renames'], laptop);
+    const alice = await signIn(env.relay, ALICE.name, ALICE.password);
+    try {
+      const files = (await alice.request('tree', { folder: 'renames' })).entries.filter((e) => e.kind === 'file');
+      expect(files).toHaveLength(2);
+      const [other, draft] = [...files].sort((a, b) => (a.size ?? 0) - (b.size ?? 0)).map((e) => e.path);
+      await ok(['rm', 'renames/other.txt'], laptop);
+      // The sealed entry moved to another sealed name with its versions' facts left naming
+      // draft.txt (what a relay or an old client would do): refused, nothing moved.
+      await expect(alice.request('move', { path: draft, to: other })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      const h = await alice.request('history', { path: draft });
+      await expect(alice.request('move', { path: draft, to: other, reseal: [{ version: 1, sealed: h.versions.find((v) => v.version === 1)!.sealed! }] })).rejects.toMatchObject({ code: 'E2E_REQUIRED' });
+      expect((await alice.request('tree', { folder: 'renames' })).entries.filter((e) => e.kind === 'file').map((e) => e.path)).toEqual([draft]);
+    } finally {
+      alice.close();
+    }
+    await ok(['mv', 'renames/draft.txt', 'renames/older/final.txt'], laptop);
+    const listed = JSON.parse((await ok(['ls', 'renames/older', '--json'], laptop)).stdout).entries as { name: string }[];
+    expect(listed.map((e) => e.name)).toEqual(['final.txt']);
+    const back = path.join(work, 'final-back.txt');
+    await ok(['get', 'renames/older/final.txt', '-o', back], laptop);
+    expect(fileSha256(back)).toBe(sha256(v2.data));
+    await ok(['get', 'renames/older/final.txt', '--version', '1', '-o', back, '--force'], laptop);
+    expect(fileSha256(back)).toBe(sha256(v1.data));
+    // A second device reads it under the new name too.
+    const phone = device('phone-renames');
+    await ok(['login', env.relay.httpUrl, '--user', ALICE.name], { ...phone, FERRY_PASSWORD: ALICE.password });
+    await ok(['unlock'], { ...phone, FERRY_PASSPHRASE: 'a brand new passphrase' });
+    await ok(['get', 'renames/older/final.txt', '-o', path.join(work, 'phone-final.txt')], phone);
+    expect(fileSha256(path.join(work, 'phone-final.txt'))).toBe(sha256(v2.data));
+  });
+
   it('the relay refuses plain names and unsealed uploads inside, sealed ones outside, links and moves across', async () => {
     const alice = await signIn(env.relay, ALICE.name, ALICE.password);
     try {

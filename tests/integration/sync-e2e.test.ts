@@ -98,6 +98,18 @@ describe('ferry sync in an encrypted folder', () => {
     const moved = await once(b);
     expect(moved).toMatch(/moved notes\/todo\.txt → plans\/todo\.txt on the relay/);
     expect(await once(a)).toMatch(/moved notes\/todo\.txt → plans\/todo\.txt here/);
+    // A file renamed: a move on the relay with its versions sealed again under the new name,
+    // so it downloads under that name anywhere.
+    renameSync(path.join(b.dir, 'plans', 'todo.txt'), path.join(b.dir, 'plans', 'done.txt'));
+    expect(await once(b)).toMatch(/moved plans\/todo\.txt → plans\/done\.txt on the relay/);
+    expect(await once(a)).toMatch(/moved plans\/todo\.txt → plans\/done\.txt here/);
+    const fresh = path.join(env.tmp, 'done-fresh.txt');
+    const got = await ferry(['get', 'vault/docs/plans/done.txt', '-o', fresh], { env: a.env });
+    expect(got.code, got.stderr).toBe(0);
+    expect(fileSha256(fresh)).toBe(fileSha256(path.join(a.dir, 'plans', 'done.txt')));
+    renameSync(path.join(b.dir, 'plans', 'done.txt'), path.join(b.dir, 'plans', 'todo.txt'));
+    expect(await once(b)).toMatch(/moved plans\/done\.txt → plans\/todo\.txt on the relay/);
+    expect(await once(a)).toMatch(/moved plans\/done\.txt → plans\/todo\.txt here/);
     rmSync(path.join(a.dir, 'run.sh'));
     await once(a);
     await once(b);

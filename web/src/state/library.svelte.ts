@@ -1,9 +1,9 @@
 /** The library view: the spaces, the open space and folder, its entries, a file's history, the trash. */
 import { media } from './media.svelte';
 import { newId } from '../lib/ids';
-import { displayName, parentOf } from '../../../relay/protocol/paths';
+import { baseName, displayName, parentOf } from '../../../relay/protocol/paths';
 import { plainSize } from '../../../relay/crypto/format';
-import type { ReplyBody, SpaceInfo, TrashInfo } from '../../../relay/protocol';
+import { FerryError, type ReplyBody, type SpaceInfo, type TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
 import { downloadedFile, dropDownload, forgetDownload, listDownloads, removeOrphanDownloads, saveDownload, type DownloadCheckpoint } from '../storage/db';
@@ -311,15 +311,39 @@ class Library {
     });
   }
 
-  /** Renames a file or folder in an encrypted folder (a new name in the same folder). */
-  async renameSealed(path: string, name: string): Promise<boolean> {
+  /** The open folder as a person reads it (names below an encrypted folder opened). */
+  get plainFolder(): string {
+    return this.crumbs.map((c) => c.name).join('/');
+  }
+
+  /**
+   * Renames or moves items of an encrypted folder to `plainFolder` (typed as a person reads
+   * it: names opened), each keeping its name, or a single one under `name`. The target must
+   * be in the same encrypted folder: the relay moves sealed entries as they are, and going
+   * out of (or into) one would mean sealing everything again.
+   */
+  async moveSealed(paths: string[], plainFolder: string, name?: string): Promise<boolean> {
     return this.act(async () => {
-      const folder = parentOf(path);
-      await request('move', { space: this.space, path, to: `${folder}/${await this.stored(folder, name)}` });
-      this.message = `Renamed it to ${displayName(name)}.`;
-      clientLog.add('info', 'renamed an item in an encrypted folder');
-      if (this.history?.path === path) this.history = undefined;
-      await this.refresh();
+      const root = this.encrypted?.root;
+      const clean = plainFolder.trim().replace(/^\/+|\/+$/g, '');
+      if (root === undefined || (clean !== root && !clean.startsWith(`${root}/`))) {
+        throw new FerryError('E2E_NOT_ALLOWED', `Items of this encrypted folder move only within it (${displayName(root ?? '')}): going out of it would need sealing them again — download them and upload them where they go.`);
+      }
+      const folder = clean === root ? root : `${root}/${await engine.e2eSealPath(this.space, root, clean.slice(root.length + 1))}`;
+      let moved = 0;
+      try {
+        for (const path of paths) {
+          const sealedName = name !== undefined ? await engine.e2eSealPath(this.space, folder, name.trim()) : baseName(path);
+          const to = `${folder}/${sealedName}`;
+          if (to !== path) await engine.e2eMove(this.space, path, to);
+          if (this.history?.path === path) this.history = undefined;
+          moved++;
+        }
+      } finally {
+        if (moved) this.message = name !== undefined && parentOf(paths[0]) === folder ? `Renamed it to ${displayName(name)}.` : `Moved ${moved === 1 && paths.length === 1 ? 'it' : `${moved} of ${paths.length}`} to ${displayName(clean)}.`;
+        clientLog.add('info', `moved ${moved} of ${paths.length} items in an encrypted folder`);
+        await this.refresh();
+      }
     });
   }
 

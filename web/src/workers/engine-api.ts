@@ -111,6 +111,8 @@ export interface EngineApi {
   e2eOpenNames(space: number | undefined, folder: string, names: string[]): Promise<(string | null)[]>;
   /** A path relative to `folder` as the relay stores it (sealed when `folder` is in an encrypted folder). */
   e2eSealPath(space: number | undefined, folder: string, rel: string): Promise<string>;
+  /** Renames or moves an item within an encrypted folder (paths as the relay stores them); a renamed file's versions are sealed again under its new name. */
+  e2eMove(space: number | undefined, from: string, to: string): Promise<void>;
   /** Makes an empty end-to-end encrypted folder. */
   e2eMkdir(space: number | undefined, path: string): Promise<void>;
   /** The file name and fragment (`k=…`) of my encrypted links, opened with my key; null for one that does not open (or while locked). */

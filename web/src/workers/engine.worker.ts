@@ -504,6 +504,12 @@ const api: EngineApi = {
     });
   },
 
+  e2eMove(space, from, to) {
+    return guard(async () => {
+      await e2e().move(space, from, to);
+    });
+  },
+
   e2eMkdir(space, path) {
     return guard(async () => {
       await e2e().mkdir(space, path);
