@@ -6,13 +6,13 @@
  * byte is written.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_SIZE, contentHash } from '../../relay/protocol/index.js';
 import { PLAIN_CHUNK } from '../../relay/crypto/format.js';
-import { ALICE, BOB, signIn, standardRelay } from '../helpers/relay.js';
+import { ALICE, BOB, signIn, standardRelay, waitFor } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
 import { fileSha256, sha256 } from '../helpers/files.js';
 import type { FerryClient } from '../../relay/client/index.js';
@@ -268,6 +268,54 @@ describe('end-to-end encrypted folders from the CLI', () => {
     await ok(['get', 'renames/older/final.txt', '-o', path.join(work, 'phone-final.txt')], phone);
     expect(fileSha256(path.join(work, 'phone-final.txt'))).toBe(sha256(v2.data));
   });
+
+  it('1 GiB: an upload killed half-way sends only what the relay lacked when run again; a download killed half-way keeps what it wrote; byte-identical', async () => {
+    const big = path.join(work, 'big.bin');
+    {
+      // Distinct chunks, written fast: one random block, each MiB marked.
+      const block = randomBytes(64 * 1024 * 1024);
+      const fd = openSync(big, 'w');
+      for (let at = 0; at < 1024 * 1024 * 1024; at += 1024 * 1024) {
+        const piece = Buffer.from(block.subarray(at % block.length, (at % block.length) + 1024 * 1024));
+        piece.writeUInt32BE(at / (1024 * 1024), 0);
+        writeSync(fd, piece, 0, piece.length, at);
+      }
+      closeSync(fd);
+    }
+    const want = fileSha256(big);
+    const chunkFiles = () => {
+      let n = 0;
+      const walk = (dir: string) => {
+        for (const d of readdirSync(dir, { withFileTypes: true })) d.isDirectory() ? walk(path.join(dir, d.name)) : n++;
+      };
+      walk(path.join(env.relay.dataDir, 'chunks'));
+      return n;
+    };
+    const before = chunkFiles();
+    let pid = 0;
+    const first = ferry(['put', big, '--to', 'resumes'], { env: laptop, onSpawn: (p) => (pid = p) });
+    await waitFor(() => (chunkFiles() - before >= 100 ? true : undefined), 120_000);
+    process.kill(pid, 'SIGKILL');
+    expect((await first).signal).toBe('SIGKILL');
+    const stored = chunkFiles() - before;
+    const again = await ok(['put', big, '--to', 'resumes'], laptop);
+    const [, total, sent] = /(\d+) chunks, (\d+) sent/.exec(again.stdout)!.map(Number);
+    expect(total).toBeGreaterThanOrEqual(256);
+    expect(sent).toBeLessThanOrEqual(total - stored + 16);
+
+    const back = path.join(work, 'big-back.bin');
+    const part = path.join(work, '.big-back.bin.ferry-part');
+    let gpid = 0;
+    const firstGet = ferry(['get', 'resumes/big.bin', '-o', back], { env: laptop, onSpawn: (p) => (gpid = p) });
+    await waitFor(() => (existsSync(part) && statSync(part).size >= 400 * 1024 * 1024 ? true : undefined), 120_000);
+    process.kill(gpid, 'SIGKILL');
+    expect((await firstGet).signal).toBe('SIGKILL');
+    const got = await ok(['get', 'resumes/big.bin', '-o', back], laptop);
+    expect(Number(/kept (\d+) chunks/.exec(got.stdout)![1])).toBeGreaterThanOrEqual(90);
+    expect(fileSha256(back)).toBe(want);
+    rmSync(big);
+    rmSync(back);
+  }, 300_000);
 
   it('the relay refuses plain names and unsealed uploads inside, sealed ones outside, links and moves across', async () => {
     const alice = await signIn(env.relay, ALICE.name, ALICE.password);

@@ -3,6 +3,7 @@ import { media } from './media.svelte';
 import { newId } from '../lib/ids';
 import { baseName, displayName, parentOf } from '../../../relay/protocol/paths';
 import { plainSize } from '../../../relay/crypto/format';
+import { inlineType, previewOf } from '../../../relay/protocol/media-types';
 import { FerryError, type ReplyBody, type SpaceInfo, type TrashInfo } from '../../../relay/protocol';
 import { describe, engine, errorCode, onEngineEvent, request } from '../net/engine';
 import { clientLog } from './log.svelte';
@@ -130,6 +131,7 @@ class Library {
     const route = parseRoute(pathname);
     // The address decides whether a file is open (a file's address opens it again).
     this.viewing = undefined;
+    this.showSealed(undefined);
     const space = route && findSpace(this.spaces, route.space);
     if (space) this.space = space.id;
     else if (route) this.space = this.spaces[0]?.id;
@@ -242,7 +244,9 @@ class Library {
       const file = r.entries.length === 1 && r.entries[0].kind === 'file' && r.entries[0].path === r.folder ? r.entries[0] : undefined;
       if (file) {
         await this.open(parentOf(file.path), { ...opts, address: false });
-        this.viewing = file;
+        // In an encrypted folder, the entry as listed there (its name opened).
+        this.viewing = this.entries.find((e) => e.path === file.path) ?? file;
+        this.showSealed(this.viewing);
         if (opts.address !== false) this.remember(opts.push ?? true);
         return;
       }
@@ -263,7 +267,10 @@ class Library {
       this.folder = r.folder;
       this.entries = entries;
       this.offline = false;
-      if (this.viewing && parentOf(this.viewing.path) !== r.folder) this.viewing = undefined;
+      if (this.viewing && parentOf(this.viewing.path) !== r.folder) {
+        this.viewing = undefined;
+        this.showSealed(undefined);
+      }
       if (opts.address !== false) this.remember(opts.push ?? true);
     } catch (err) {
       if (seq !== this.openSeq) return;
@@ -437,12 +444,14 @@ class Library {
   openFile(entry: Entry): void {
     this.viewing = entry;
     this.remember(true);
+    this.showSealed(entry);
   }
 
   /** Closes the viewer: the address is the folder's again. */
   closeViewer(): void {
     if (!this.viewing) return;
     this.viewing = undefined;
+    this.showSealed(undefined);
     this.remember(false);
   }
 
@@ -452,8 +461,54 @@ class Library {
     const at = files.findIndex((e) => e.path === this.viewing?.path);
     if (at >= 0 && files[at + step]) {
       this.viewing = files[at + step];
+      this.showSealed(this.viewing);
       this.remember(false);
     }
+  }
+
+  /**
+   * An encrypted file in the viewer: downloaded into this device's private storage, opened
+   * and checked there by the engine, and shown from there (a blob address of the file on
+   * this device, never the relay's); dropped when the viewer moves on or closes.
+   */
+  sealedView = $state<{ path: string; done: number; total: number; url?: string; file?: Blob; error?: string } | undefined>();
+  private sealedViewId?: string;
+
+  private showSealed(entry: Entry | undefined): void {
+    if (this.sealedView?.url) URL.revokeObjectURL(this.sealedView.url);
+    const previous = this.sealedViewId;
+    this.sealedViewId = undefined;
+    this.sealedView = undefined;
+    if (previous) {
+      engine.stop(previous);
+      void forgetDownload(previous).catch(() => {});
+    }
+    if (!entry?.sealed || entry.kind !== 'file' || !previewOf(entry.name)) return;
+    const view = { path: entry.path, done: 0, total: entry.size ?? 0 };
+    this.sealedView = view;
+    if (!navigator.storage?.getDirectory) {
+      this.sealedView = { ...view, error: 'Files of encrypted folders are opened on this device, which needs its private storage: open the app over https.' };
+      return;
+    }
+    const id = newId();
+    this.sealedViewId = id;
+    const off = onEngineEvent((e) => {
+      if (e.type === 'download.progress.v1' && e.id === id && this.sealedView?.path === entry.path) this.sealedView = { ...this.sealedView, done: e.done };
+    });
+    (async () => {
+      try {
+        await engine.downloadToDevice(id, this.space, entry.path, entry.version!);
+        // Typed as its name says (the browser shows a PDF, plays a video, only when told what it is).
+        const file = new Blob([await downloadedFile(id)], { type: inlineType(entry.name) ?? '' });
+        if (this.sealedViewId !== id) return;
+        this.sealedView = { ...view, done: view.total, url: URL.createObjectURL(file), file };
+        clientLog.add('info', 'opened an encrypted file in the viewer');
+      } catch (err) {
+        if (this.sealedViewId === id) this.sealedView = { ...view, error: describe(err) };
+      } finally {
+        off();
+      }
+    })();
   }
 
   /** Moves several files and folders into one folder (each move is atomic; they are made one after another). */
