@@ -16,7 +16,8 @@ import { Worker } from 'node:worker_threads';
 import { CHUNK_SIZE, FerryError } from '../protocol/index.js';
 import { PLAIN_CHUNK, cipherSize } from '../crypto/format.js';
 import type { ChunkSealing } from '../crypto/folder.js';
-import { chunkFeed, type ChunkFeed } from '../client/chunk-feed.js';
+import type { ChunkFeed } from '../client/chunk-feed.js';
+import { sealedFeed } from '../client/e2e.js';
 import type { FileSource } from '../client/upload.js';
 
 const WORKER_SOURCE = `
@@ -95,44 +96,8 @@ export class NodeSealPool {
 
 /** The feed and source of one upload of `file` (plaintext `size` bytes) into an encrypted folder. */
 export function sealedUpload(pool: NodeSealPool, file: string, size: number, mtime: number, keys: ChunkSealing, opts: { ahead?: number; onHashed?: (bytes: number) => void } = {}): { feed: ChunkFeed; source: FileSource } {
-  const total = cipherSize(size);
-  const ahead = opts.ahead ?? 12;
   const sealOne = (offset: number, length: number) => pool.seal(file, (offset / CHUNK_SIZE) * PLAIN_CHUNK, length - (CHUNK_SIZE - PLAIN_CHUNK), keys);
-  /** Sealed bytes waiting to be sent, by offset in the sealed file. */
-  const held = new Map<number, Uint8Array>();
-  /** Sealings waiting for a held chunk to be taken (room to seal ahead again). */
-  let room: (() => void)[] = [];
-  // The feed hashes by sealing: the sealed bytes are kept for the source, a few ahead at most.
-  const feed = chunkFeed(
-    total,
-    async (offset, length) => {
-      while (held.size >= ahead) await new Promise<void>((r) => room.push(r));
-      const { sha256, sealed } = await sealOne(offset, length);
-      held.set(offset, sealed);
-      return sha256;
-    },
-    { concurrency: pool.size, onHashed: opts.onHashed },
-  );
-  const take = (offset: number) => {
-    const b = held.get(offset);
-    held.delete(offset);
-    const waiting = room;
-    room = [];
-    for (const r of waiting) r();
-    return b;
-  };
-  const source: FileSource = {
-    size: total,
-    mtime,
-    async read(offset, length) {
-      if (offset % CHUNK_SIZE !== 0 || length > CHUNK_SIZE || offset + length > total) throw new FerryError('BAD_CHUNK_LIST', `An encrypted file is read a chunk at a time (asked ${length} bytes at ${offset}).`);
-      return take(offset) ?? (await sealOne(offset, length)).sealed;
-    },
-    notNeeded(offset) {
-      take(offset);
-    },
-  };
-  return { feed, source };
+  return sealedFeed(cipherSize(size), mtime, sealOne, { ...opts, concurrency: pool.size });
 }
 
 /** Opens a sealed chunk with Node's crypto (what `openingSink` may use instead of WebCrypto): throws on anything altered. */

@@ -12,6 +12,7 @@ import { randomBytes } from '../crypto/primitives.js';
 import type { FerryClient } from './connection.js';
 import type { FileSource } from './upload.js';
 import type { DownloadMeta, FileSink } from './download.js';
+import { chunkFeed, type ChunkFeed } from './chunk-feed.js';
 
 /** Where a plain path lands on the relay. */
 export interface E2ePlace {
@@ -280,6 +281,55 @@ export function sealingSource(plain: FileSource, cipher: FolderCipher): FileSour
       return p;
     },
   };
+}
+
+/**
+ * The feed and source of one upload into an encrypted folder, each chunk sealed once:
+ * `sealOne` seals the chunk at a sealed offset and answers its SHA-256 (the feed's hash)
+ * with the sealed bytes, which are held for the source until sent — at most `ahead`
+ * sealed ahead of sending (a chunk asked for again, after a reconnect, is sealed anew).
+ */
+export function sealedFeed(
+  total: number,
+  mtime: number,
+  sealOne: (offset: number, length: number) => Promise<{ sha256: string; sealed: Uint8Array }>,
+  opts: { ahead?: number; concurrency?: number; onHashed?: (bytes: number) => void } = {},
+): { feed: ChunkFeed; source: FileSource } {
+  const ahead = opts.ahead ?? 12;
+  /** Sealed bytes waiting to be sent, by offset in the sealed file. */
+  const held = new Map<number, Uint8Array>();
+  /** Sealings waiting for a held chunk to be taken (room to seal ahead again). */
+  let room: (() => void)[] = [];
+  const feed = chunkFeed(
+    total,
+    async (offset, length) => {
+      while (held.size >= ahead) await new Promise<void>((r) => room.push(r));
+      const { sha256, sealed } = await sealOne(offset, length);
+      held.set(offset, sealed);
+      return sha256;
+    },
+    { concurrency: opts.concurrency, onHashed: opts.onHashed },
+  );
+  const take = (offset: number) => {
+    const b = held.get(offset);
+    held.delete(offset);
+    const waiting = room;
+    room = [];
+    for (const r of waiting) r();
+    return b;
+  };
+  const source: FileSource = {
+    size: total,
+    mtime,
+    async read(offset, length) {
+      if (offset % CHUNK_SIZE !== 0 || length > CHUNK_SIZE || offset + length > total) throw new FerryError('BAD_CHUNK_LIST', `An encrypted file is read a chunk at a time (asked ${length} bytes at ${offset}).`);
+      return take(offset) ?? (await sealOne(offset, length)).sealed;
+    },
+    notNeeded(offset) {
+      take(offset);
+    },
+  };
+  return { feed, source };
 }
 
 /**

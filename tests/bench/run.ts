@@ -23,7 +23,7 @@
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { benchSync, benchSyncIdle } from './sync.js';
-import { benchE2e } from './e2e.js';
+import { benchE2e, benchE2eApp } from './e2e.js';
 import { execSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -228,7 +228,7 @@ async function benchTls(file: string): Promise<string[]> {
 }
 
 async function e2eReport(file: string): Promise<string[]> {
-  return ['', '| end-to-end encryption | plain | encrypted | ratio | target |', '| --- | --- | --- | --- | --- |', ...(await benchE2e({ file, work, runs: RUNS, size: SIZE, settle }))];
+  return ['', '| end-to-end encryption | plain | encrypted | ratio | target |', '| --- | --- | --- | --- | --- |', ...(await benchE2e({ file, work, runs: RUNS, size: SIZE, settle })), ...(await benchE2eApp({ file, work, runs: RUNS, size: SIZE, settle }))];
 }
 
 async function tlsReport(file: string, skipWeb: boolean): Promise<string[]> {

@@ -15,12 +15,12 @@ import { homeTrusting } from '../helpers/browser.js';
 const MiB = 1024 * 1024;
 const user = { name: 'bench', password: 'bench-password', role: 'admin' as const };
 
-async function signInApp(page: CdpPage): Promise<void> {
+export async function signInApp(page: CdpPage, who: { name: string; password: string } = user): Promise<void> {
   await page.until(`document.querySelector('#login-user')`);
   await page.eval(`(() => {
     const set = (sel, v) => { const el = document.querySelector(sel); el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); };
-    set('#login-user', ${JSON.stringify(user.name)});
-    set('#login-password', ${JSON.stringify(user.password)});
+    set('#login-user', ${JSON.stringify(who.name)});
+    set('#login-password', ${JSON.stringify(who.password)});
     document.querySelector('form.login button[type=submit]').click();
   })()`);
   await page.until(`document.querySelector('section.library')`);

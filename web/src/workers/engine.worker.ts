@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import { FerryClient, downloadFile, inPlace, uploadFile, webCryptoHasher, type BufferHasher, type UploadPhase, type WebSocketLike } from '../../../relay/client';
-import { FerryError } from '../../../relay/protocol';
+import { CHUNK_SIZE, FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import { fileSource } from './read-once';
 import type { HasherKind } from './hash.worker';
@@ -15,10 +15,10 @@ import { SyncEngine } from '../../../relay/sync/engine';
 import { runSyncLoop } from '../../../relay/sync/runner';
 import { DeviceReporter, folderInfo } from '../../../relay/sync/report';
 import { BrowserLocalTree, IdbSyncState } from '../sync/browser-local';
-import { E2eFolders, openingSink, sealingSource, newFileId, type E2ePlace } from '../../../relay/client/e2e';
+import { E2eFolders, openingSink, sealedFeed, sealingSource, newFileId, type E2ePlace } from '../../../relay/client/e2e';
 import { SealedPair } from '../../../relay/sync/sealed';
 import { checkAccountKey, createAccountKeys, keyFingerprint, parseKeyRecord, unlockWithPassphrase, unlockWithRecoveryKey } from '../../../relay/crypto/account';
-import { fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
+import { PLAIN_CHUNK, cipherSize, fromBase64Url, toBase64Url } from '../../../relay/crypto/format';
 import { linkFragment, newLinkSeal, openOwnLink, wrapLinkKey } from '../../../relay/crypto/link';
 import { createSHA256 } from 'hash-wasm';
 import { forgetPin, listPins, loadPin, loadUnlockedKey, savePin, saveUnlockedKey } from '../storage/db';
@@ -270,6 +270,9 @@ function stopAllSyncs(): void {
   reporter = undefined;
 }
 
+/** Chunks sealed at once for an upload into an encrypted folder (WebCrypto works off this thread). */
+const SEAL_CONCURRENCY = 3;
+
 /**
  * An upload into an encrypted folder: the name and the facts sealed, every chunk sealed
  * on its way out (WebCrypto), the plaintext's SHA-256 read alongside.
@@ -283,7 +286,17 @@ async function uploadSealed(c: FerryClient, req: Parameters<EngineApi['upload']>
   plainHash.catch(() => {});
   const total = req.file.size;
   const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
-  const r = await uploadFile(c, sealingSource(blobSource(req.file), cipher), {
+  // Each chunk sealed once (WebCrypto, a few at a time), hashed, and held until it is sent.
+  const plain = blobSource(req.file);
+  const { feed, source } = sealedFeed(cipherSize(total), req.file.lastModified, async (offset, length) => {
+    const bytes = await plain.read((offset / CHUNK_SIZE) * PLAIN_CHUNK, length - (CHUNK_SIZE - PLAIN_CHUNK));
+    const sealed = await cipher.sealChunk(bytes);
+    plain.release?.(bytes);
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', sealed));
+    return { sealed, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') };
+  }, { concurrency: SEAL_CONCURRENCY });
+  const r = await uploadFile(c, source, {
+    feed,
     space: req.space,
     path: req.path,
     conflict: req.conflict === 'rename' ? 'version' : req.conflict,
