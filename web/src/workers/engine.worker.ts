@@ -8,6 +8,7 @@ import { FerryClient, downloadFile, inPlace, uploadFile, webCryptoHasher, type B
 import { CHUNK_SIZE, FerryError } from '../../../relay/protocol';
 import { HashPool } from './hash-pool';
 import { fileSource } from './read-once';
+import { SequentialBlobReader } from './blob-read';
 import type { HasherKind } from './hash.worker';
 import { downloadSink, downloadedFile, forgetDownload } from '../storage/db';
 import type { EngineApi, EngineEvent, SyncPairRequest } from './engine-api';
@@ -57,18 +58,6 @@ function forgetKeys(): void {
 /** Where a relay path is, encryption-wise (an already sealed path: the relay finds its encrypted folder by the plain part). */
 async function placeOf(space: number | undefined, relayPath: string): Promise<E2ePlace> {
   return e2e().placeStored(space, relayPath);
-}
-
-/** The SHA-256 of a whole File, read once in order (WebCrypto has no incremental hash). */
-async function wholeSha256(file: Blob): Promise<string> {
-  const h = await createSHA256();
-  const reader = file.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    h.update(value);
-  }
-  return h.digest('hex');
 }
 
 /** A File as an upload source, read a slice at a time. */
@@ -282,34 +271,40 @@ async function uploadSealed(c: FerryClient, req: Parameters<EngineApi['upload']>
   const name = await cipher.openName(req.path.slice(req.path.lastIndexOf('/') + 1));
   const current = (await c.request('stat', { space: req.space, paths: [req.path] })).entries[0];
   const fileId = current?.kind === 'file' && current.sealed ? (await cipher.openFacts(current.sealed)).facts.fileId : newFileId();
-  const plainHash = wholeSha256(req.file);
+  // The plaintext's SHA-256 on a hash worker, while this thread seals and sends.
+  const plainHash = pool.wholeSha256(req.file);
   plainHash.catch(() => {});
   const total = req.file.size;
   const progress = progressEmitter<Extract<EngineEvent, { type: 'upload.progress.v1' }>>(emit);
-  // Each chunk sealed once (WebCrypto, a few at a time), hashed, and held until it is sent.
-  const plain = blobSource(req.file);
+  // Each chunk sealed once (WebCrypto, a few at a time), hashed, and held until it is sent;
+  // the plaintext read front to back through one stream.
+  const reader = new SequentialBlobReader(req.file);
   const { feed, source } = sealedFeed(cipherSize(total), req.file.lastModified, async (offset, length) => {
-    const bytes = await plain.read((offset / CHUNK_SIZE) * PLAIN_CHUNK, length - (CHUNK_SIZE - PLAIN_CHUNK));
+    const bytes = await reader.read((offset / CHUNK_SIZE) * PLAIN_CHUNK, new Uint8Array(length - (CHUNK_SIZE - PLAIN_CHUNK)));
     const sealed = await cipher.sealChunk(bytes);
-    plain.release?.(bytes);
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', sealed));
     return { sealed, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') };
   }, { concurrency: SEAL_CONCURRENCY });
-  const r = await uploadFile(c, source, {
-    feed,
-    space: req.space,
-    path: req.path,
-    conflict: req.conflict === 'rename' ? 'version' : req.conflict,
-    window: UPLOAD_WINDOW,
-    signal,
-    resume: req.resume,
-    onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
-    onProgress: (p) => {
-      const scale = (n: number) => (p.total ? Math.round((n / p.total) * total) : 0);
-      progress({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: scale(p.hashed), done: scale(p.done), total });
-    },
-    seal: async (contentHash) => cipher.sealFacts({ fileId, name, size: total, sha256: await plainHash, contentHash, mtime: req.file.lastModified }),
-  });
+  let r: Awaited<ReturnType<typeof uploadFile>>;
+  try {
+    r = await uploadFile(c, source, {
+      feed,
+      space: req.space,
+      path: req.path,
+      conflict: req.conflict === 'rename' ? 'version' : req.conflict,
+      window: UPLOAD_WINDOW,
+      signal,
+      resume: req.resume,
+      onSession: (upload) => emit({ type: 'upload.session.v1', id: req.id, upload }),
+      onProgress: (p) => {
+        const scale = (n: number) => (p.total ? Math.round((n / p.total) * total) : 0);
+        progress({ type: 'upload.progress.v1', id: req.id, phase: p.phase, hashed: scale(p.hashed), done: scale(p.done), total });
+      },
+      seal: async (contentHash) => cipher.sealFacts({ fileId, name, size: total, sha256: await plainHash, contentHash, mtime: req.file.lastModified }),
+    });
+  } finally {
+    reader.close();
+  }
   const sha256 = await plainHash;
   emit({ type: 'log.v1', level: 'info', message: `uploaded ${name} (encrypted) v${r.version}`, data: { size: total, sha256, sent: r.stats.sentBytes } });
   return { space: r.space, path: r.path, version: r.version, size: total, contentHash: r.contentHash, sha256, chunks: r.chunks, sentBytes: r.stats.sentBytes, unchanged: r.unchanged, sentChunks: r.stats.sentChunks, heldChunks: r.stats.heldChunks };

@@ -33,6 +33,11 @@ export class HashPool {
     return { sha256: r.sha256, data: new Uint8Array(r.buffer, data.byteOffset, data.byteLength) };
   }
 
+  /** The SHA-256 of a whole file, read and hashed in order by one worker (off the caller's thread). */
+  wholeSha256(file: Blob): Promise<string> {
+    return this.workers[this.next++ % this.workers.length].wholeSha256(file);
+  }
+
   /** Starts hashing a file; the feed grows as chunks are hashed (in order). */
   feed(file: Blob, opts: { kind?: HasherKind; limit?: number; signal?: AbortSignal; onHashed?: (bytes: number) => void } = {}): ChunkFeed {
     const size = opts.limit === undefined ? file.size : Math.min(file.size, opts.limit);

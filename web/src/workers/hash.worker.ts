@@ -7,8 +7,10 @@
 import * as Comlink from 'comlink';
 import { nobleHasher, webCryptoHasher } from '../../../relay/client/hashers';
 import { readInto } from './blob-read';
+import { createSHA256 } from 'hash-wasm';
 
 export type HasherKind = 'webcrypto' | 'noble';
+
 
 let scratch = new ArrayBuffer(0);
 /** The scratch buffer serves one slice at a time; overlapping calls get their own buffer. */
@@ -37,6 +39,17 @@ const api = {
     } finally {
       scratchBusy = false;
     }
+  },
+  /** The SHA-256 of a whole file, streamed in order (hash-wasm: WebCrypto cannot hash in pieces). */
+  async wholeSha256(blob: Blob): Promise<string> {
+    const h = await createSHA256();
+    const reader = blob.stream().getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      h.update(value);
+    }
+    return h.digest('hex');
   },
   /** Hashes bytes the caller read (and transferred here); the buffer goes back with the digest. */
   async hashBuffer(buffer: ArrayBuffer, offset: number, length: number, kind?: HasherKind) {
