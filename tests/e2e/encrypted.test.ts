@@ -318,7 +318,7 @@ describe.runIf(hasChromium)('encrypted folders in the app', () => {
     await dialog.getByLabel(/In folder/).fill('vault/archive');
     await dialog.getByRole('button', { name: 'Move' }).click();
     await page.getByText('Moved it to vault/archive.').waitFor();
-    expect(await page.locator('.entry', { hasText: 'private notes.bin' }).count()).toBe(0);
+    await expect.poll(() => page.locator('.entry', { hasText: 'private notes.bin' }).count()).toBe(0);
     // The relay holds it under two sealed names below the plain one, every version kept.
     const sealedPaths = (await f.alice.request('tree', { folder: 'vault' })).entries.filter((e) => e.kind === 'file').map((e) => e.path);
     expect(sealedPaths.some((p) => /^vault\/e1\.[A-Za-z0-9_-]+\/e1\.[A-Za-z0-9_-]+$/.test(p))).toBe(true);
