@@ -19,10 +19,29 @@ function newestSource(dir) {
   return newest;
 }
 
+const EXTERNAL = [
+  'better-sqlite3',
+  'bufferutil',
+  'utf-8-validate',
+  'sharp',
+  'esbuild',
+  'pino',
+  'pg',
+  'pg-native',
+  '@aws-sdk/*',
+  '@peculiar/*',
+  'reflect-metadata',
+  'highlight.js',
+  'sirv',
+  'yazl',
+  'qrcode',
+];
+
 /** Rebuilds the bundle if it is missing or older than a source file; returns its entry. */
 export async function ensureBuilt() {
   const built = statSync(BUNDLE, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (built > newestSource(path.join(ROOT, 'relay'))) return BUNDLE;
+  // The way it is built counts as a source too.
+  if (built > Math.max(newestSource(path.join(ROOT, 'relay')), statSync(fileURLToPath(import.meta.url)).mtimeMs)) return BUNDLE;
   const { build } = await import('esbuild');
   // Several processes may build at once: each builds into its own folder and swaps it in.
   const temp = `${OUT}.${process.pid}.tmp`;
@@ -35,8 +54,14 @@ export async function ensureBuilt() {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
-    sourcemap: 'inline',
+    // Small pure-JS dependencies go into the bundle: resolving and loading their many
+    // files is most of a short command's start. Native addons, and what only the relay
+    // loads (on demand), stay external.
+    external: EXTERNAL,
+    // ES module builds where a package has one (hash-wasm): they bundle, and import lazily, as written.
+    mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);" },
+    sourcemap: 'linked',
     logLevel: 'error',
   });
   mkdirSync(path.dirname(OUT), { recursive: true });

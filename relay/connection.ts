@@ -142,7 +142,27 @@ export class ClientConnection {
   send(message: object): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (this.ws.bufferedAmount > SEND_BUFFER_HARD) return this.closeTooSlow();
+    this.corkUntilIdle();
     this.ws.send(JSON.stringify(message));
+  }
+
+  private corked = false;
+
+  /**
+   * Holds this turn's messages in the socket and writes them together at the end of it
+   * (many small files mean many replies and acks at once: one write each cost more than
+   * the rest of their handling).
+   */
+  private corkUntilIdle(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })._socket;
+    if (!socket) return;
+    socket.cork();
+    this.corked = true;
+    setImmediate(() => {
+      this.corked = false;
+      if (!socket.destroyed) socket.uncork();
+    });
   }
 
   /** Closes a connection that does not read what the relay sends. */

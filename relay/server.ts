@@ -163,7 +163,7 @@ export async function openChunkStore(config: Pick<RelayConfig, 'chunks' | 'dataD
 export async function startRelay(config: RelayConfig): Promise<Relay> {
   keepPrivate(config.dataDir);
   const { log, close: closeLog, hub: logHub } = createLogger(config.dataDir, config.logLevel);
-  const meta = await openMetaStore(config);
+  const meta = await openMetaStore(config, { serving: true });
   const unfinished = await unfinishedMigration(meta);
   if (unfinished !== undefined) {
     await meta.close();

@@ -6,14 +6,13 @@ import { hostname, tmpdir } from 'node:os';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FerryError, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
-import { chunkFeed, downloadFile, uploadFile, type FerryClient } from '../client/index.js';
+import { FerryError, CHUNK_SIZE, CONFLICT_POLICIES, ROLES, checkFolder, displayName, formatBytes, joinPath, type ConflictPolicy, type Role } from '../protocol/index.js';
+import { chunkFeed, downloadFile, uploadFile, type FerryClient, type UploadResult } from '../client/index.js';
 import { RemotePaths, spacePrefix } from '../client/remote-path.js';
 import { E2eFolders, newFileId, openingSink, sealingSource, type E2ePlace, type KeyPins } from '../client/e2e.js';
 import { plainSize } from '../crypto/format.js';
 import { linkFragment, newLinkSeal, openOwnLink, wrapLinkKey } from '../crypto/link.js';
 import { keysInit, keysPassphrase, keysRecover, keysShow, lockKeys, unlock, unlockedKey } from './e2e-keys.js';
-import { syncCommand } from './sync-command.js';
 // The relay's modules (SQLite, pino, the HTTP server) load only for `serve` and `user`,
 // so client commands start fast.
 const relayModules = () =>
@@ -26,6 +25,7 @@ import { NodeSealPool, openChunkNode, sealedUpload } from './seal-pool.js';
 import { createProgress, type Progress } from './progress.js';
 import { NodeHashPool } from './hash-pool.js';
 import { readAnswer, readPassword } from './prompt.js';
+import { mark, printTimings } from './timings.js';
 
 const USAGE = `ferry — self-hosted file sharing
 
@@ -127,7 +127,9 @@ async function withClient<T>(fn: (client: FerryClient) => Promise<T>, onState?: 
     for (const u of [session.url, ...session.alternates]) kept.set(new URL(wsUrl(u)).host, await trustedCa(u));
     ca = (u) => kept.get(new URL(u).host);
   }
+  mark('session read');
   const client = await connectNode({ url: wsUrl(session.url), alternates: session.alternates?.map(wsUrl), token: session.token, reconnectTimeoutMs: 120_000, onState, ca });
+  mark('signed in');
   try {
     return await fn(client);
   } finally {
@@ -353,16 +355,19 @@ export function sentSummary(chunks: number, sent: number, reconnects: number): s
 }
 
 /** Local files under `p` paired with their library paths. */
-async function expand(p: string, to: string): Promise<{ local: string; remote: string }[]> {
+async function expand(p: string, to: string): Promise<LocalFile[]> {
   const name = path.basename(path.resolve(p));
-  if (!(await isDirectory(p))) return [{ local: p, remote: joinPath(to, name) }];
-  const found: { local: string; remote: string }[] = [];
+  if (!(await isDirectory(p))) return [{ local: p, remote: joinPath(to, name), size: (await stat(p)).size }];
+  const found: LocalFile[] = [];
   const walk = async (dir: string, rel: string) => {
-    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+    // Sizes decide which files go several at a time: stat a folder's files together.
+    const sizes = await Promise.all(entries.map((e) => (e.isFile() ? stat(path.join(dir, e.name)).then((s) => s.size) : 0)));
+    for (const [i, entry] of entries.entries()) {
       const local = path.join(dir, entry.name);
       const remote = `${rel}/${entry.name}`;
       if (entry.isDirectory()) await walk(local, remote);
-      else if (entry.isFile()) found.push({ local, remote });
+      else if (entry.isFile()) found.push({ local, remote, size: sizes[i] });
     }
   };
   await walk(p, joinPath(to, name));
@@ -390,10 +395,57 @@ async function put(args: string[]): Promise<void> {
     const files = (await Promise.all(positionals.map((p) => expand(p, to)))).flat();
     const prefix = spacePrefix(dest.info);
     const e2e = await e2eFor(client);
+    const places = new PlaceCache(e2e, dest.space);
     let sealPool: NodeSealPool | undefined;
+    const report = (r: UploadResult) => {
+      if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
+      else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+    };
+    mark('files listed');
+    const putOne = async (f: LocalFile, source: OpenSource, onProgress?: (done: number) => void) => {
+      const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
+      let phase = '';
+      return uploadFile(client, source, {
+        space: dest.space,
+        path: f.remote,
+        conflict,
+        feed,
+        executable: source.executable,
+        onProgress: (p) => {
+          if (onProgress && p.phase !== phase) mark((phase = p.phase));
+          onProgress?.(p.done);
+        },
+      });
+    };
     try {
-      for (const f of files) {
-        const at = await e2e.place(dest.space, f.remote);
+      for (let i = 0; i < files.length; ) {
+        // A run of small plain files goes several at a time: each is a few round trips
+        // and a durable write at the relay, which is latency, not bandwidth.
+        const run: LocalFile[] = [];
+        while (i + run.length < files.length && files[i + run.length].size <= SMALL_FILE_BYTES && !(await places.sealed(files[i + run.length].remote))) run.push(files[i + run.length]);
+        if (run.length > 1) {
+          i += run.length;
+          bar = createProgress(run.reduce((n, f) => n + f.size, 0), `${run.length} files`);
+          try {
+            await uploadMany(run, SMALL_FILE_CONCURRENCY, async (f) => {
+              const source = await openFileSource(f.local);
+              try {
+                return await putOne(f, source);
+              } finally {
+                await source.close();
+              }
+            }, (r, doneBytes) => {
+              report(r);
+              bar?.update(doneBytes);
+            });
+          } finally {
+            bar.stop();
+            bar = undefined;
+          }
+          continue;
+        }
+        const f = files[i++];
+        const at = await places.place(f.remote);
         if (at.root) {
           bar = undefined;
           await putSealed(client, at, dest.space, f, conflict, prefix, (sealPool ??= new NodeSealPool()), (b) => (bar = b));
@@ -402,11 +454,7 @@ async function put(args: string[]): Promise<void> {
         const source = await openFileSource(f.local);
         bar = createProgress(source.size, f.remote);
         try {
-          const feed = chunkFeed(source.size, (offset, length) => pool.hashRange(f.local, offset, length), { concurrency: pool.size });
-          const r = await uploadFile(client, source, { space: dest.space, path: f.remote, conflict, feed, executable: source.executable, onProgress: (p) => bar?.update(p.done) });
-          bar.stop();
-          if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
-          else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+          report(await putOne(f, source, (done) => bar?.update(done)));
         } finally {
           bar.stop();
           bar = undefined;
@@ -417,6 +465,71 @@ async function put(args: string[]): Promise<void> {
       await sealPool?.close();
     }
   }, (state) => bar?.state(state)).finally(() => pool.close());
+}
+
+/** Files of at most this size go several at a time (one chunk). */
+const SMALL_FILE_BYTES = CHUNK_SIZE;
+/** Small files in flight at once on the connection (the relay allows 64 open uploads). */
+const SMALL_FILE_CONCURRENCY = 16;
+
+type LocalFile = { local: string; remote: string; size: number };
+type OpenSource = Awaited<ReturnType<typeof openFileSource>>;
+
+/**
+ * Uploads `files` with up to `concurrency` at once, reporting each result in the files'
+ * order as soon as it and all before it are done (with the bytes done so far). The first
+ * failure stops new uploads; those under way finish, then it is thrown.
+ */
+export async function uploadMany<R>(files: readonly LocalFile[], concurrency: number, upload: (f: LocalFile) => Promise<R>, onDone: (r: R, doneBytes: number) => void): Promise<void> {
+  const results: (R | undefined)[] = new Array(files.length);
+  let next = 0;
+  let reported = 0;
+  let doneBytes = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (failure === undefined && next < files.length) {
+      const i = next++;
+      try {
+        results[i] = await upload(files[i]);
+      } catch (err) {
+        failure ??= err;
+        return;
+      }
+      while (reported < files.length && results[reported] !== undefined) {
+        doneBytes += files[reported].size;
+        onDone(results[reported]!, doneBytes);
+        results[reported++] = undefined;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  if (failure !== undefined) throw failure;
+}
+
+/**
+ * Where files go, asked of the relay once per folder: a file is in an encrypted folder
+ * exactly when its siblings are (a file is never the encrypted folder itself), so one
+ * answer per parent tells whether a file's path must be sealed.
+ */
+class PlaceCache {
+  private readonly byParent = new Map<string, Promise<E2ePlace>>();
+  constructor(
+    private readonly e2e: E2eFolders,
+    private readonly space: number | undefined,
+  ) {}
+
+  /** True when `remote` is inside an encrypted folder. */
+  async sealed(remote: string): Promise<boolean> {
+    const parent = remote.slice(0, Math.max(0, remote.lastIndexOf('/')));
+    let first = this.byParent.get(parent);
+    if (!first) this.byParent.set(parent, (first = this.e2e.place(this.space, remote)));
+    return !!(await first).root;
+  }
+
+  /** Where `remote` is stored (sealed below an encrypted folder). */
+  async place(remote: string): Promise<E2ePlace> {
+    return (await this.sealed(remote)) ? this.e2e.place(this.space, remote) : { relayPath: remote };
+  }
 }
 
 /** The encrypted folders of the signed-in person, opened with the key unlocked on this machine. */
@@ -970,7 +1083,8 @@ async function devices(args: string[]): Promise<void> {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   devices,
-  sync: (args) => syncCommand(args, withClient, out),
+  // Loaded on demand: sync brings its own database and watcher code.
+  sync: async (args) => (await import('./sync-command.js')).syncCommand(args, withClient, out),
   link,
   links,
   unlink,
@@ -1000,6 +1114,15 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
 
 /** Runs one `ferry` command; `root` is the package folder (for the default web app location). */
 export async function main(argv: string[], opts: { root?: string } = {}): Promise<number> {
+  mark('code loaded');
+  try {
+    return await runCommand(argv, opts);
+  } finally {
+    printTimings();
+  }
+}
+
+async function runCommand(argv: string[], opts: { root?: string }): Promise<number> {
   if (opts.root) process.env.FERRY_WEB ??= path.join(opts.root, 'dist', 'web');
   // `ferry ls | head`: a reader that stops early is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

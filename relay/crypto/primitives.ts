@@ -4,7 +4,6 @@
  * hash-wasm (one WASM build for the browser and Node). No Node or DOM imports: WebCrypto
  * is `globalThis.crypto` in both.
  */
-import { argon2id } from 'hash-wasm';
 import { FerryError } from '../protocol/errors.js';
 import { NONCE_BYTES, TAG_BYTES } from './format.js';
 
@@ -69,6 +68,8 @@ export async function open(key: CryptoKey, sealed: Uint8Array, aad: Uint8Array, 
 
 /** 32 bytes from a passphrase with Argon2id. */
 export async function argon2(passphrase: string, salt: Uint8Array, p: { memoryKiB: number; iterations: number; parallelism: number }): Promise<Bytes> {
+  // Loaded when first needed: it is large, and only unlocking and key changes use it.
+  const { argon2id } = await import('hash-wasm');
   const out = await argon2id({
     password: passphrase.normalize('NFC'),
     salt,

@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { RelayConfig } from '../config.js';
 import type { MetaStore } from './meta-store.js';
 
-export async function openMetaStore(config: Pick<RelayConfig, 'meta' | 'dataDir'>): Promise<MetaStore> {
+/** `serving`: for the relay itself (SQLite checkpoints on a thread of their own). */
+export async function openMetaStore(config: Pick<RelayConfig, 'meta' | 'dataDir'>, opts: { serving?: boolean } = {}): Promise<MetaStore> {
   if (config.meta.kind === 'postgres') {
     const { PostgresMetaStore } = await import('./postgres-meta-store.js');
     try {
@@ -21,5 +22,5 @@ export async function openMetaStore(config: Pick<RelayConfig, 'meta' | 'dataDir'
   }
   const { SqliteMetaStore } = await import('./sqlite-meta-store.js');
   mkdirSync(config.dataDir, { recursive: true });
-  return new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'));
+  return new SqliteMetaStore(path.join(config.dataDir, 'ferry.db'), { checkpointThread: opts.serving });
 }

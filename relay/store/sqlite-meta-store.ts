@@ -6,6 +6,8 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { baseName, parentOf, type ChunkRef } from '../protocol/index.js';
 import { DOWNLOAD_UNITS } from './meta-store.js';
 import { SqlMetaStore, foldName } from './sql-meta-store.js';
@@ -366,9 +368,15 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export class SqliteMetaStore extends SqlMetaStore {
   readonly db: Database.Database;
+  private readonly checkpointer?: Checkpointer;
 
-  /** Opens (and creates when needed) the database at `file`; ':memory:' for a throwaway one. */
-  constructor(file: string) {
+  /**
+   * Opens (and creates when needed) the database at `file`; ':memory:' for a throwaway one.
+   * `checkpointThread`: copy the write-ahead log into the database on a thread of its own
+   * instead of inside whichever commit passes 1,000 pages (for the relay, whose commits
+   * run on its one JavaScript thread).
+   */
+  constructor(file: string, opts: { checkpointThread?: boolean } = {}) {
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives a crash of the process; see docs/architecture.md on durability.
@@ -379,6 +387,67 @@ export class SqliteMetaStore extends SqlMetaStore {
     migrate(db);
     super(new SqliteSql(db, file === ':memory:' ? undefined : path.resolve(file)));
     this.db = db;
+    if (opts.checkpointThread && file !== ':memory:') {
+      this.checkpointer = new Checkpointer(path.resolve(file));
+      db.pragma('wal_autocheckpoint = 0');
+    }
+  }
+
+  override async close(): Promise<void> {
+    // The thread's connection closes first, so the last one to close (this) folds the log in.
+    await this.checkpointer?.stop();
+    await super.close();
+  }
+}
+
+/** Checkpoints in the thread: often enough that the log stays small, passive so no writer waits. */
+const CHECKPOINT_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.file, { fileMustExist: true });
+db.pragma('busy_timeout = 5000');
+db.pragma('wal_autocheckpoint = 0');
+const tick = () => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (err) { parentPort.postMessage({ error: String(err && err.message || err) }); }
+};
+const timer = setInterval(tick, workerData.everyMs);
+parentPort.on('message', (m) => {
+  if (m !== 'stop') return;
+  clearInterval(timer);
+  tick();
+  db.close();
+  parentPort.postMessage({ stopped: true });
+});
+`;
+
+/** Milliseconds between checkpoints. */
+const CHECKPOINT_EVERY_MS = 250;
+
+class Checkpointer {
+  private readonly worker: Worker;
+  private readonly stopped: Promise<void>;
+
+  constructor(file: string) {
+    this.worker = new Worker(CHECKPOINT_SOURCE, {
+      eval: true,
+      workerData: { file, module: createRequire(import.meta.url).resolve('better-sqlite3'), everyMs: CHECKPOINT_EVERY_MS },
+    });
+    this.worker.unref();
+    this.stopped = new Promise((resolve) => {
+      this.worker.on('message', (m: { error?: string; stopped?: boolean }) => {
+        if (m.stopped) resolve();
+        // A checkpoint that failed is tried again at the next tick; the log only grows meanwhile.
+        else if (m.error) process.emitWarning(`SQLite checkpoint: ${m.error}`);
+      });
+      this.worker.on('error', () => resolve());
+      this.worker.on('exit', () => resolve());
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.worker.postMessage('stop');
+    await this.stopped;
+    await this.worker.terminate();
   }
 }
 

@@ -18,12 +18,15 @@
  * latency, the LEFT plan's steps; the idle cost of a pair over 100,000 files) too;
  * `BENCH_ONLY=sync` runs only those, `BENCH_ONLY=sync-pair` only the two devices,
  * `BENCH_ONLY=sync-idle` only the idle cost (`SYNC_IDLE_FILES` changes its count).
+ * Against the peers (tests/bench/peers.ts: small files vs tus, the latency of `ferry put`
+ * and `ferry ls`) too; `BENCH_ONLY=peers` runs only those.
  * End-to-end encryption's cost (tests/bench/e2e.ts: CLI put and get into an encrypted
  * folder vs a plain one, the unchanged file again, unlocking) too; `BENCH_ONLY=e2e` runs only those.
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { benchSync, benchSyncIdle } from './sync.js';
 import { benchE2e, benchE2eApp } from './e2e.js';
+import { benchAppVsTus, benchLatency, benchSmallFiles } from './peers.js';
 import { execSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -231,6 +234,15 @@ async function e2eReport(file: string): Promise<string[]> {
   return ['', '| end-to-end encryption | plain | encrypted | ratio | target |', '| --- | --- | --- | --- | --- |', ...(await benchE2e({ file, work, runs: RUNS, size: SIZE, settle })), ...(await benchE2eApp({ file, work, runs: RUNS, size: SIZE, settle }))];
 }
 
+async function peersReport(file: string, skipWeb: boolean): Promise<string[]> {
+  const lines = [
+    ...(skipWeb || process.env.BENCH_SKIP_TUS_APP === '1' ? [] : await benchAppVsTus({ file, work, runs: RUNS })),
+    ...(await benchSmallFiles({ work, runs: RUNS })),
+    ...(await benchLatency({ work })),
+  ];
+  return ['', '| against the peers, and latency | peer | Ferry | ratio | target |', '| --- | --- | --- | --- | --- |', ...lines];
+}
+
 async function tlsReport(file: string, skipWeb: boolean): Promise<string[]> {
   const lines = await benchTls(file);
   if (!skipWeb) lines.push(...(await benchWebTls({ file, work, runs: RUNS })));
@@ -281,6 +293,19 @@ async function main() {
     try {
       const lines = await syncReport();
       console.log(`Ferry sync benchmark — ${machine()}\n`);
+      console.log(lines.join('\n'));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'peers') {
+    try {
+      const file = path.join(work, 'random-1g.bin');
+      console.error(`creating ${SIZE / MiB} MiB random file`);
+      makeRandomFile(file, SIZE);
+      const lines = await peersReport(file, !hasChromium || process.env.BENCH_SKIP_WEB === '1');
+      console.log(`Ferry against its peers — ${machine()}\n`);
       console.log(lines.join('\n'));
     } finally {
       rmSync(work, { recursive: true, force: true });
@@ -359,6 +384,7 @@ async function main() {
     const scaleLines = await scaleReport(file);
     const syncLines = await syncReport();
     const e2eLines = await e2eReport(file);
+    const peerLines = await peersReport(file, skipWeb);
     const webLines = !skipWeb ? await benchWeb({ file, work, runs: RUNS }) : [hasChromium ? '(web benchmarks skipped: BENCH_SKIP_WEB=1)' : '(web benchmarks skipped: no Chromium)'];
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (s: number) => SIZE / MiB / s;
@@ -399,6 +425,7 @@ async function main() {
     report.push(...scaleLines);
     report.push(...syncLines);
     report.push(...e2eLines);
+    report.push(...peerLines);
     report.push(...(await libraryReport()));
     console.log(`Ferry benchmark — ${machine()}\n`);
     console.log(report.join('\n'));

@@ -56,6 +56,29 @@ describe('the ferry command line', () => {
     expect(raw.entries[0]).toMatchObject({ name: 'b.bin', size: 1000, uploader: 'alice' });
   });
 
+  it('puts a folder of many small files several at a time, every one intact and reported in order, and lists it whole through a pipe', async () => {
+    const root = path.join(work, 'many');
+    mkdirSync(root);
+    const want = new Map<string, string>();
+    for (let i = 0; i < 700; i++) {
+      // A file of more than one chunk in the middle splits the small ones into two runs.
+      const data = i === 350 ? randomData(CHUNK_SIZE + 1) : randomData(i % 3 === 0 ? 0 : 1 + ((i * 37) % 3000));
+      const name = `n${String(i).padStart(4, '0')}.bin`;
+      writeFileSync(path.join(root, name), data);
+      want.set(name, sha256(data));
+    }
+    const put = await ferry(['put', root, '--to', 'bulk'], { env: aliceEnv });
+    expect(put.code, put.stderr).toBe(0);
+    const reported = put.stdout.trim().split('\n').map((l) => /bulk\/many\/(\S+)\s+v1\s.*sha256 ([0-9a-f]{64})/.exec(l)?.slice(1));
+    expect(reported).toEqual([...want].map(([name, hash]) => [name, hash]));
+    // A listing much larger than a pipe's buffer arrives whole (the command waits for its output to drain).
+    const ls = await ferry(['ls', 'bulk/many', '--json'], { env: aliceEnv });
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.length).toBeGreaterThan(200_000);
+    const entries = JSON.parse(ls.stdout).entries as { name: string; sha256: string }[];
+    expect(new Map(entries.map((e) => [e.name, e.sha256]))).toEqual(want);
+  });
+
   it('keeps the executable bit from put to get', async () => {
     const script = path.join(work, 'run.sh');
     writeFileSync(script, '#!/bin/sh\necho ferry\n');

@@ -1,0 +1,248 @@
+/**
+ * Ferry against the peer a person would pick instead, and its own latencies (issue:
+ * faster than every peer), each in one run on this machine:
+ * - small files: `ferry put` of a folder of 1 KB files (every file durable before it is
+ *   reported) against tus-js-client → @tus/server (FileStore) on the same files, with
+ *   the same number in flight, interleaved, best of `runs`;
+ * - latency: `ferry put` of one 10 MB file and `ferry ls`, process start to exit, with
+ *   what Node itself and loading the CLI take of it.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FERRY_BIN, ROOT, addUsers, startRelayProcess } from '../helpers/relay.js';
+import { BUNDLE } from '../../bin/build-node.js';
+import { openPage } from './cdp.js';
+import { appUpload } from './web.js';
+
+/** Files in flight at once for both sides (what `ferry put` uses for small files). */
+const CONCURRENCY = 16;
+
+export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err, seconds: (performance.now() - started) / 1000 }));
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Starts a child that prints "port N"; resolves with the port and a stop function. */
+async function serverChild(script: string, args: string[]): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    port,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A folder of `count` files of `size` random bytes; returns their SHA-256 by name. */
+function makeSmallFiles(dir: string, count: number, size: number): Map<string, string> {
+  mkdirSync(dir, { recursive: true });
+  const hashes = new Map<string, string>();
+  for (let i = 0; i < count; i++) {
+    const name = `f${String(i).padStart(5, '0')}.bin`;
+    const data = randomBytes(size);
+    writeFileSync(path.join(dir, name), data);
+    hashes.set(name, createHash('sha256').update(data).digest('hex'));
+  }
+  return hashes;
+}
+
+export async function benchSmallFiles(opts: { work: string; runs: number; count?: number }): Promise<string[]> {
+  const count = opts.count ?? Number(process.env.BENCH_SMALL_FILES ?? 10_000);
+  const work = path.join(opts.work, 'small');
+  mkdirSync(work, { recursive: true });
+  const user = { name: 'small', password: 'small-password', role: 'user' as const };
+  const dataDir = path.join(work, 'data');
+  await addUsers(dataDir, [user]);
+  const relay = await startRelayProcess({ dataDir });
+  const env = { FERRY_CONFIG: path.join(work, 'cli.json'), FERRY_PASSWORD: user.password };
+  const tusDir = path.join(work, 'tus');
+  mkdirSync(tusDir);
+  const tus = await serverChild(path.join(ROOT, 'tests/bench/tus-server.mjs'), [tusDir]);
+  const ferry: number[] = [];
+  const tusRuns: number[] = [];
+  try {
+    const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], env);
+    if (login.code !== 0) throw new Error(login.err);
+    for (let i = 0; i < opts.runs; i++) {
+      // New bytes every run, so nothing is deduplicated.
+      const dir = path.join(work, `files${i}`);
+      console.error(`small files run ${i + 1}/${opts.runs}: making ${count} × 1 KB`);
+      const hashes = makeSmallFiles(dir, count, 1024);
+      await run('sync', []);
+      console.error(`small files run ${i + 1}/${opts.runs}: ferry put`);
+      const put = await run(process.execPath, [FERRY_BIN, 'put', dir, '--to', `run${i}`], env);
+      if (put.code !== 0) throw new Error(`ferry put failed: ${put.err}`);
+      ferry.push(put.seconds);
+      // Every file is there with its bytes' hash.
+      const ls = await run(process.execPath, [FERRY_BIN, 'ls', `run${i}/files${i}`, '--json'], env);
+      const entries = (JSON.parse(ls.out) as { entries: { name: string; sha256?: string }[] }).entries;
+      const good = entries.filter((e) => hashes.get(e.name) === e.sha256).length;
+      if (good !== count) throw new Error(`ferry put stored ${good} of ${count} files intact`);
+      await run('sync', []);
+      console.error(`small files run ${i + 1}/${opts.runs}: tus`);
+      const t = await run(process.execPath, [path.join(ROOT, 'tests/bench/tus-put.mjs'), `http://127.0.0.1:${tus.port}/files`, dir, String(CONCURRENCY)]);
+      if (t.code !== 0 || !t.out.includes(`done ${count}`)) throw new Error(`tus upload failed: ${t.err}`);
+      const stored = readdirSync(tusDir).filter((n) => !n.endsWith('.json')).length;
+      if (stored < count * (i + 1)) throw new Error(`tus stored ${stored} files, expected ${count * (i + 1)}`);
+      tusRuns.push(t.seconds);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await tus.stop();
+    await relay.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const rate = (s: number) => count / s;
+  const f = Math.min(...ferry);
+  const t = Math.min(...tusRuns);
+  return [
+    `| \`ferry put\` of a folder of ${count} × 1 KB files, process start to exit (best of ${opts.runs}; runs ${ferry.map((s) => s.toFixed(2)).join(', ')} s) | — | ${rate(f).toFixed(0)} files/s | — | ≥ 500 files/s |`,
+    `| the same files, tus-js-client (Node) → @tus/server FileStore, ${CONCURRENCY} at a time as Ferry (runs ${tusRuns.map((s) => s.toFixed(2)).join(', ')} s) | ${rate(t).toFixed(0)} files/s | ${rate(f).toFixed(0)} files/s | ${(t / f).toFixed(2)} | — |`,
+  ];
+}
+
+/**
+ * `ferry put` of one 10 MB file and `ferry ls`, process start to exit, median of `runs`
+ * each, with what of it Node's own start and loading the CLI's code take.
+ */
+export async function benchLatency(opts: { work: string; runs?: number }): Promise<string[]> {
+  const runs = opts.runs ?? 7;
+  const work = path.join(opts.work, 'latency');
+  mkdirSync(work, { recursive: true });
+  const user = { name: 'quick', password: 'quick-password', role: 'user' as const };
+  const dataDir = path.join(work, 'data');
+  await addUsers(dataDir, [user]);
+  const relay = await startRelayProcess({ dataDir });
+  const env = { FERRY_CONFIG: path.join(work, 'cli.json'), FERRY_PASSWORD: user.password };
+  const node: number[] = [];
+  const load: number[] = [];
+  const put: number[] = [];
+  const ls: number[] = [];
+  try {
+    const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], env);
+    if (login.code !== 0) throw new Error(login.err);
+    const importBundle = `await import(${JSON.stringify(pathToFileURL(BUNDLE).href)})`;
+    for (let i = 0; i < runs; i++) {
+      const file = path.join(work, `ten-${i}.bin`);
+      writeFileSync(file, randomBytes(10_000_000));
+      await run('sync', []);
+      node.push((await run(process.execPath, ['-e', ''])).seconds);
+      load.push((await run(process.execPath, ['--input-type=module', '-e', importBundle])).seconds);
+      const p = await run(process.execPath, [FERRY_BIN, 'put', file], env);
+      if (p.code !== 0) throw new Error(p.err);
+      put.push(p.seconds);
+      const l = await run(process.execPath, [FERRY_BIN, 'ls'], env);
+      if (l.code !== 0 || !l.out.includes(`ten-${i}.bin`)) throw new Error(`ferry ls: ${l.err}`);
+      ls.push(l.seconds);
+      rmSync(file);
+    }
+  } finally {
+    await relay.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
+  const n = median(node);
+  const ld = median(load);
+  return [
+    `| \`ferry put\` of one 10 MB file, process start to exit (median of ${runs}; runs ${put.map((s) => (s * 1000).toFixed(0)).join(', ')} ms) | — | ${ms(median(put))} | — | < 200 ms |`,
+    `| \`ferry ls\`, process start to exit (median of ${runs}; runs ${ls.map((s) => (s * 1000).toFixed(0)).join(', ')} ms) | — | ${ms(median(ls))} | — | < 100 ms |`,
+    `| of which: Node starting with nothing to run (\`node -e ''\`) | — | ${ms(n)} | — | — |`,
+    `| of which: loading the CLI's code (import of its bundle, less Node's start) | — | ${ms(ld - n)} | — | — |`,
+  ];
+}
+
+/** Seconds for tus-js-client in Chromium to upload a picked `file` to @tus/server (FileStore). */
+async function tusBrowserUpload(file: string, work: string, chunkSize: number): Promise<number> {
+  const dir = path.join(work, 'tus-browser');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tus = await serverChild(path.join(ROOT, 'tests/bench/tus-server.mjs'), [dir]);
+  const page = await openPage(`http://127.0.0.1:${tus.port}/`);
+  try {
+    await page.until(`typeof tus !== 'undefined' && document.querySelector('#pick')`);
+    await page.eval(`(() => {
+      document.querySelector('#pick').addEventListener('change', (e) => {
+        const file = e.target.files[0];
+        const upload = new tus.Upload(file, {
+          endpoint: '/files',
+          chunkSize: ${Number.isFinite(chunkSize) ? chunkSize : 'Infinity'},
+          retryDelays: [],
+          storeFingerprintForResuming: false,
+          metadata: { filename: file.name },
+          onError: (err) => (window.tusError = String(err)),
+          onSuccess: () => (window.doneMs = performance.now()),
+        });
+        upload.start();
+      });
+    })()`);
+    await run('sync', []);
+    const t0 = performance.now();
+    await page.pickFiles('#pick', [file]);
+    await page.until('window.doneMs !== undefined || window.tusError !== undefined', 900_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const error = await page.eval<string | undefined>('window.tusError');
+    if (error) throw new Error(`tus upload failed: ${error}`);
+    const stored = readdirSync(dir).filter((n) => !n.endsWith('.json'));
+    if (stored.length !== 1 || statSync(path.join(dir, stored[0])).size !== statSync(file).size) throw new Error('tus stored a different size');
+    return seconds;
+  } finally {
+    await page.close();
+    await tus.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The app's upload of a picked file against tus-js-client → @tus/server in the same
+ * Chromium (one request for the whole file, and 4 MiB requests), interleaved, best of `runs`.
+ */
+export async function benchAppVsTus(opts: { file: string; work: string; runs: number }): Promise<string[]> {
+  const size = statSync(opts.file).size;
+  const dataDir = path.join(opts.work, 'app-vs-tus');
+  const app: number[] = [];
+  const whole: number[] = [];
+  const chunked: number[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    console.error(`app vs tus run ${i + 1}/${opts.runs}: tus, one request`);
+    whole.push(await tusBrowserUpload(opts.file, opts.work, Infinity));
+    console.error(`app vs tus run ${i + 1}/${opts.runs}: app`);
+    app.push((await appUpload(opts.file, dataDir)).seconds);
+    console.error(`app vs tus run ${i + 1}/${opts.runs}: tus, 4 MiB requests`);
+    chunked.push(await tusBrowserUpload(opts.file, opts.work, 4 * 1024 * 1024));
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+  const MiB = 1024 * 1024;
+  const mibs = (s: number) => size / MiB / s;
+  const best = (xs: number[]) => Math.min(...xs);
+  const list = (xs: number[]) => xs.map((s) => s.toFixed(2)).join(', ');
+  return [
+    `| app upload of ${size / MiB} MiB vs tus-js-client → @tus/server in the same Chromium, \`chunkSize: Infinity\` (best of ${opts.runs}; runs ${list(whole)} / ${list(app)} s) | ${mibs(best(whole)).toFixed(1)} MiB/s | ${mibs(best(app)).toFixed(1)} MiB/s | ${(best(whole) / best(app)).toFixed(2)} | ≥ 1.2 |`,
+    `| the same against tus with \`chunkSize\` 4 MiB (runs ${list(chunked)} s) | ${mibs(best(chunked)).toFixed(1)} MiB/s | ${mibs(best(app)).toFixed(1)} MiB/s | ${(best(chunked) / best(app)).toFixed(2)} | — |`,
+  ];
+}
