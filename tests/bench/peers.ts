@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { FERRY_BIN, ROOT, addUsers, startRelayProcess } from '../helpers/relay.js';
 import { BUNDLE } from '../../bin/build-node.js';
 import { openPage } from './cdp.js';
-import { appUpload } from './web.js';
+import { appUpload, signInApp } from './web.js';
 
 /** Files in flight at once for both sides (what `ferry put` uses for small files). */
 const CONCURRENCY = 16;
@@ -245,4 +245,100 @@ export async function benchAppVsTus(opts: { file: string; work: string; runs: nu
     `| app upload of ${size / MiB} MiB vs tus-js-client → @tus/server in the same Chromium, \`chunkSize: Infinity\` (best of ${opts.runs}; runs ${list(whole)} / ${list(app)} s) | ${mibs(best(whole)).toFixed(1)} MiB/s | ${mibs(best(app)).toFixed(1)} MiB/s | ${(best(whole) / best(app)).toFixed(2)} | ≥ 1.2 |`,
     `| the same against tus with \`chunkSize\` 4 MiB (runs ${list(chunked)} s) | ${mibs(best(chunked)).toFixed(1)} MiB/s | ${mibs(best(app)).toFixed(1)} MiB/s | ${(best(chunked) / best(app)).toFixed(2)} | — |`,
   ];
+}
+
+/**
+ * The app uploading `count` picked 1 KB files (pick to every row done, each checked on
+ * the relay afterwards) against tus-js-client in the same Chromium on the same files,
+ * `CONCURRENCY` at a time, interleaved, best of `runs`.
+ */
+export async function benchAppSmallFiles(opts: { work: string; runs: number; count?: number }): Promise<string[]> {
+  const count = opts.count ?? Number(process.env.BENCH_APP_SMALL_FILES ?? 1000);
+  const work = path.join(opts.work, 'app-small');
+  mkdirSync(work, { recursive: true });
+  const user = { name: 'bench', password: 'bench-password', role: 'user' as const };
+  const app: number[] = [];
+  const tusRuns: number[] = [];
+  try {
+    for (let i = 0; i < opts.runs; i++) {
+      const dir = path.join(work, `files${i}`);
+      const hashes = makeSmallFiles(dir, count, 1024);
+      const files = [...hashes.keys()].map((n) => path.join(dir, n));
+      await run('sync', []);
+      console.error(`app small files run ${i + 1}/${opts.runs}: app`);
+      const dataDir = path.join(work, 'data');
+      rmSync(dataDir, { recursive: true, force: true });
+      await addUsers(dataDir, [user]);
+      const relay = await startRelayProcess({ dataDir, web: true });
+      const page = await openPage(relay.httpUrl);
+      try {
+        await signInApp(page, user);
+        const t0 = performance.now();
+        await page.pickFiles('[data-testid=file-input]', files);
+        await page.until(`document.querySelector('[data-testid=transfer-counts]')?.dataset.done === '${count}' || document.querySelector('.transfer[data-state=failed]')`, 600_000);
+        app.push((performance.now() - t0) / 1000);
+        if (await page.eval<boolean>(`!!document.querySelector('.transfer[data-state=failed]')`)) throw new Error('an app upload failed');
+        const env = { FERRY_CONFIG: path.join(work, 'cli.json'), FERRY_PASSWORD: user.password };
+        const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', user.name], env);
+        if (login.code !== 0) throw new Error(login.err);
+        const ls = await run(process.execPath, [FERRY_BIN, 'ls', '--json'], env);
+        const entries = (JSON.parse(ls.out) as { entries: { name: string; sha256?: string }[] }).entries;
+        const good = entries.filter((e) => hashes.get(e.name) === e.sha256).length;
+        if (good !== count) throw new Error(`the app stored ${good} of ${count} files intact`);
+      } finally {
+        await page.close();
+        await relay.stop();
+      }
+      console.error(`app small files run ${i + 1}/${opts.runs}: tus`);
+      tusRuns.push(await tusBrowserMany(files, work));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const rate = (s: number) => count / s;
+  const a = Math.min(...app);
+  const t = Math.min(...tusRuns);
+  return [
+    `| the app uploading ${count} picked 1 KB files, pick to every one done (best of ${opts.runs}; runs ${app.map((s) => s.toFixed(2)).join(', ')} s) | — | ${rate(a).toFixed(0)} files/s | — | ≥ 200 files/s |`,
+    `| the same files, tus-js-client in the same Chromium, ${CONCURRENCY} at a time (runs ${tusRuns.map((s) => s.toFixed(2)).join(', ')} s) | ${rate(t).toFixed(0)} files/s | ${rate(a).toFixed(0)} files/s | ${(t / a).toFixed(2)} | — |`,
+  ];
+}
+
+/** Seconds for tus-js-client in Chromium to upload all of `files` (picked together), `CONCURRENCY` at a time. */
+async function tusBrowserMany(files: string[], work: string): Promise<number> {
+  const dir = path.join(work, 'tus-many');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tus = await serverChild(path.join(ROOT, 'tests/bench/tus-server.mjs'), [dir]);
+  const page = await openPage(`http://127.0.0.1:${tus.port}/`);
+  try {
+    await page.until(`typeof tus !== 'undefined' && document.querySelector('#pick')`);
+    await page.eval(`(() => {
+      document.querySelector('#pick').addEventListener('change', async (e) => {
+        const files = [...e.target.files];
+        let next = 0;
+        const one = (file) => new Promise((resolve, reject) => new tus.Upload(file, {
+          endpoint: '/files', chunkSize: Infinity, retryDelays: [], storeFingerprintForResuming: false,
+          metadata: { filename: file.name }, onError: reject, onSuccess: resolve,
+        }).start());
+        try {
+          await Promise.all(Array.from({ length: ${CONCURRENCY} }, async () => { while (next < files.length) await one(files[next++]); }));
+          window.doneMs = performance.now();
+        } catch (err) { window.tusError = String(err); }
+      });
+    })()`);
+    const t0 = performance.now();
+    await page.pickFiles('#pick', files);
+    await page.until('window.doneMs !== undefined || window.tusError !== undefined', 600_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const error = await page.eval<string | undefined>('window.tusError');
+    if (error) throw new Error(`tus upload failed: ${error}`);
+    if (readdirSync(dir).filter((n) => !n.endsWith('.json')).length !== files.length) throw new Error('tus stored a different number of files');
+    return seconds;
+  } finally {
+    await page.close();
+    await tus.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -145,6 +145,9 @@ describe.runIf(hasChromium)('the library in the web app', () => {
     const [ea, eb] = ['same-a.bin', 'same-b.bin'].map((n) => list.entries.find((e) => e.name === n)!);
     expect(eb.contentHash).toBe(ea.contentHash);
     expect(eb.sha256).toBe(sha256(data));
+    // The client log is drawn when its disclosure is opened.
+    await f.page.getByText('Client log', { exact: true }).first().click();
+    await f.page.locator('.log li').first().waitFor();
     const log = await f.page.locator('.log li').allTextContents();
     expect(log.some((l) => l.includes('hashing with noble'))).toBe(true);
   });

@@ -18,6 +18,9 @@ export type SearchHit = ReplyBody<'search'>['hits'][number];
 export type Entry = ReplyBody<'list'>['entries'][number] & { sealed?: boolean };
 export type Version = ReplyBody<'history'>['versions'][number];
 
+/** How long a refresh waits to gather what else changes meanwhile. */
+const REFRESH_AFTER_MS = 200;
+
 class Library {
   /** My files first, then the shared folders I am in. */
   spaces = $state<SpaceInfo[]>([]);
@@ -78,12 +81,7 @@ class Library {
       if (this.view === 'trash') return void this.openTrash(false);
       const { path } = e.event;
       const inView = this.folder === '' || path === this.folder || path.startsWith(`${this.folder}/`);
-      if (inView && !this.refreshTimer) {
-        this.refreshTimer = setTimeout(() => {
-          this.refreshTimer = undefined;
-          void this.refresh();
-        }, 50);
-      }
+      if (inView) this.refreshSoon();
       if (this.history?.path === path) void this.showHistory(path).catch(() => {});
     });
   }
@@ -282,6 +280,19 @@ class Library {
     } finally {
       if (seq === this.openSeq) this.loading = false;
     }
+  }
+
+  /**
+   * Refreshes what is on screen shortly, once for everything that happened meanwhile
+   * (a thousand small uploads finishing would otherwise list the folder a thousand times).
+   */
+  refreshSoon(): void {
+    // (REFRESH_AFTER_MS: soon enough to look immediate, late enough to gather a burst.)
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refresh();
+    }, REFRESH_AFTER_MS);
   }
 
   refresh(): Promise<void> {

@@ -20,8 +20,35 @@ export type TransferState = 'waiting' | 'offline' | 'queued' | 'hashing' | 'uplo
 /** States after which no checkpoint is kept. */
 const ENDED: ReadonlySet<TransferState> = new Set(['done', 'cancelled']);
 
-/** Uploads running at once. */
+type Overall = { total: number; done: number; speed: number; eta?: number; fraction: number };
+
+export interface TransferSummary {
+  /** The uploads the panel lists. */
+  rows: Transfer[];
+  count: number;
+  doneTotal: number;
+  /** Done or cancelled (what "Clear finished" removes). */
+  finished: number;
+  /** Hashing, uploading or verifying now. */
+  active: number;
+  hiddenQueued: number;
+  hiddenDone: number;
+}
+
+/** How often the overall progress and the rows shown are worked out again. */
+const SUMMARY_EVERY_MS = 250;
+/** Queued uploads listed before the rest are only counted. */
+export const ROWS_QUEUED = 20;
+/** Finished uploads listed (the latest). */
+export const ROWS_DONE = 20;
+
+/** Uploads of more than one chunk running at once. */
 const CONCURRENCY = 2;
+/**
+ * Uploads of at most one chunk running at once, besides those: each is a few round trips
+ * and a durable write at the relay, latency rather than bandwidth.
+ */
+const SMALL_CONCURRENCY = 12;
 
 /**
  * `?hasher=noble` forces the portable hasher even where WebCrypto exists: it is what a
@@ -145,8 +172,10 @@ class Transfers {
   /** The latest finished or failed transfer in words, for screen readers (a live region). */
   announcement = $state('');
   private running = 0;
+  private runningSmall = 0;
 
   constructor() {
+    setInterval(() => this.updateSummary(), SUMMARY_EVERY_MS);
     // The service worker's Background Sync asks open pages to read the queue.
     navigator.serviceWorker?.addEventListener('message', (e) => {
       if (e.data?.type === SYNC_MESSAGE) void this.drainQueue();
@@ -191,12 +220,54 @@ class Transfers {
   }
 
   /** Bytes, done bytes, speed and time left over every unfinished or finished transfer of this session. */
-  get overall() {
-    const counted = this.items.filter((t) => t.state !== 'cancelled' && t.state !== 'waiting');
-    const total = counted.reduce((n, t) => n + t.size, 0);
-    const done = counted.reduce((n, t) => n + (t.state === 'hashing' ? 0 : t.done), 0);
-    const speed = counted.filter((t) => t.state === 'uploading').reduce((n, t) => n + t.speed, 0);
-    return { total, done, speed, eta: speed > 0 ? (total - done) / speed : undefined, fraction: total ? done / total : 0 };
+  /**
+   * All uploads together, and the rows the panel lists, worked out four times a second
+   * (and at once when uploads are added or cleared) rather than at every change of every
+   * upload: with a thousand small files, going over them all at each change was most of
+   * what the page did.
+   */
+  overall = $state<Overall>({ total: 0, done: 0, speed: 0, eta: undefined, fraction: 0 });
+  summary = $state<TransferSummary>({ rows: [], count: 0, doneTotal: 0, finished: 0, active: 0, hiddenQueued: 0, hiddenDone: 0 });
+
+  private updateSummary(): void {
+    let total = 0;
+    let done = 0;
+    let speed = 0;
+    let doneTotal = 0;
+    let finished = 0;
+    let active = 0;
+    for (const t of this.items) {
+      if (t.state === 'done') doneTotal++;
+      if (t.state === 'done' || t.state === 'cancelled') finished++;
+      if (t.active) active++;
+      if (t.state === 'cancelled' || t.state === 'waiting') continue;
+      total += t.size;
+      if (t.state !== 'hashing') done += t.done;
+      if (t.state === 'uploading') speed += t.speed;
+    }
+    const o = this.overall;
+    if (o.total !== total || o.done !== done || o.speed !== speed) {
+      this.overall = { total, done, speed, eta: speed > 0 ? (total - done) / speed : undefined, fraction: total ? done / total : 0 };
+    }
+    // Every upload that needs a look (running, paused, failed, waiting), the next
+    // ROWS_QUEUED queued ones and the last ROWS_DONE finished; the rest are counted.
+    const rows: Transfer[] = [];
+    let queued = 0;
+    let doneSeen = 0;
+    for (const t of this.items) {
+      if (t.state === 'queued') {
+        if (queued++ < ROWS_QUEUED) rows.push(t);
+      } else if (t.state === 'done') {
+        if (doneSeen++ >= doneTotal - ROWS_DONE) rows.push(t);
+      } else rows.push(t);
+    }
+    const next: TransferSummary = { rows, count: this.items.length, doneTotal, finished, active, hiddenQueued: Math.max(0, queued - ROWS_QUEUED), hiddenDone: Math.max(0, doneTotal - ROWS_DONE) };
+    const was = this.summary;
+    const same =
+      was.rows.length === rows.length &&
+      was.rows.every((t, i) => t === rows[i]) &&
+      (['count', 'doneTotal', 'finished', 'active', 'hiddenQueued', 'hiddenDone'] as const).every((k) => was[k] === next[k]);
+    if (!same) this.summary = next;
   }
 
   /** Lists unfinished uploads from earlier visits as waiting for their file. */
@@ -208,6 +279,7 @@ class Transfers {
       t.state = 'waiting';
       this.items.push(t);
     }
+    this.updateSummary();
   }
 
   /** Whether the relay can be reached now; while not, added files are kept on the device. */
@@ -237,6 +309,14 @@ class Transfers {
   }
 
   private async drainOnce(): Promise<void> {
+    try {
+      await this.drainEntries();
+    } finally {
+      this.updateSummary();
+    }
+  }
+
+  private async drainEntries(): Promise<void> {
     for (const entry of await listQueue()) {
       let t = this.items.find((x) => x.queued?.id === entry.id);
       if (!t) {
@@ -354,10 +434,11 @@ class Transfers {
     const space = library.space;
     const folder = library.folder;
     const policies = await this.policies(space, files.map((f) => joinPath(folder, f.relativePath)));
+    const waitingNow = this.items.filter((t) => t.state === 'waiting' && t.checkpoint);
     for (const [i, { file, relativePath }] of files.entries()) {
       const conflict = policies[i];
       if (conflict === undefined) continue;
-      const waiting = this.items.filter((t) => t.state === 'waiting' && t.checkpoint && t.name === file.name && t.size === file.size && t.checkpoint.mtime === file.lastModified);
+      const waiting = waitingNow.filter((t) => t.state === 'waiting' && t.name === file.name && t.size === file.size && t.checkpoint!.mtime === file.lastModified);
       if (waiting.length > 0) {
         const [first] = file.size > 0 ? await engine.hash(file, { limit: CHUNK_SIZE, kind: FORCED_HASHER }) : [];
         const match = waiting.find((t) => t.checkpoint!.firstChunk === (first?.sha256 ?? ''));
@@ -372,15 +453,19 @@ class Transfers {
       this.items.push(new Transfer({ id: newId(), name: file.name, size: file.size, space, path, conflict, file, label: labels.get(path) }));
     }
     this.pump();
+    this.updateSummary();
   }
 
   private pump(): void {
-    while (this.running < CONCURRENCY) {
-      const next = this.items.find((t) => t.state === 'queued' && t.file);
+    for (;;) {
+      const next = this.items.find((t) => t.state === 'queued' && t.file && (t.size <= CHUNK_SIZE ? this.runningSmall < SMALL_CONCURRENCY : this.running < CONCURRENCY));
       if (!next) return;
-      this.running++;
+      const small = next.size <= CHUNK_SIZE;
+      if (small) this.runningSmall++;
+      else this.running++;
       void this.run(next).finally(() => {
-        this.running--;
+        if (small) this.runningSmall--;
+        else this.running--;
         this.pump();
       });
     }
@@ -403,8 +488,9 @@ class Transfers {
       const r = t.queued ? await withQueueLock(t.queued, upload, true) : await upload();
       if (!r) {
         this.items = this.items.filter((x) => x !== t);
+        this.updateSummary();
         clientLog.add('info', `${t.path} was uploaded in the background`);
-        void library.refresh();
+        library.refreshSoon();
         return;
       }
       t.state = 'done';
@@ -419,7 +505,7 @@ class Transfers {
       if (t.queued) await dequeue(t.queued);
       clientLog.add('info', r.unchanged ? `unchanged: ${r.path} is v${r.version} already` : `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
       this.announcement = r.unchanged ? `${t.name} is unchanged.` : `${t.name} uploaded.`;
-      void library.refresh();
+      library.refreshSoon();
     } catch (err) {
       const now = t.state as TransferState; // changed by pause() or cancel() meanwhile
       if (now === 'paused' || now === 'cancelled') return;
@@ -462,6 +548,7 @@ class Transfers {
   /** Removes finished and cancelled entries from the panel. */
   clearFinished(): void {
     this.items = this.items.filter((t) => t.state !== 'done' && t.state !== 'cancelled');
+    this.updateSummary();
   }
 }
 
