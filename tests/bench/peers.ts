@@ -9,13 +9,17 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FERRY_BIN, ROOT, addUsers, startRelayProcess } from '../helpers/relay.js';
 import { BUNDLE } from '../../bin/build-node.js';
 import { openPage } from './cdp.js';
 import { appUpload, signInApp } from './web.js';
+import { TimedClient } from './scale.js';
+import { uploadFile } from '../../relay/client/index.js';
+import { nodeSocketFactory } from '../../relay/cli/node-client.js';
+import { CHUNK_SIZE } from '../../relay/protocol/index.js';
 
 /** Files in flight at once for both sides (what `ferry put` uses for small files). */
 const CONCURRENCY = 16;
@@ -340,5 +344,96 @@ async function tusBrowserMany(files: string[], work: string): Promise<number> {
     await page.close();
     await tus.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+function rssOf(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
+}
+
+/**
+ * 50 clients (10 people, 5 devices each) uploading at once through one relay, one file
+ * each from 1 MiB to 200 MiB (3.3 GiB in all, every chunk distinct); meanwhile a
+ * separate process lists a folder every 100 ms. Every upload is checked (the relay's
+ * SHA-256 against the bytes sent, and `verify` reading every chunk back).
+ */
+export async function benchLoad(opts: { work: string }): Promise<string[]> {
+  const CLIENTS = 50;
+  const MiB = 1024 * 1024;
+  const work = path.join(opts.work, 'load');
+  mkdirSync(work, { recursive: true });
+  const people = Array.from({ length: 10 }, (_, i) => ({ name: `load${i}`, password: `load-password-${i}`, role: 'user' as const }));
+  const dataDir = path.join(work, 'data');
+  await addUsers(dataDir, people);
+  const relay = await startRelayProcess({ dataDir });
+  const pool = randomBytes(64 * MiB);
+  // Chunk k of client c: a slice of the pool, its first 16 bytes naming (c, k).
+  const chunkOf = (c: number, k: number, length: number) => {
+    const start = ((c * 131 + k * 17) * 4096) % (pool.length - CHUNK_SIZE);
+    const data = Buffer.from(pool.subarray(start, start + length));
+    data.writeUInt32BE(c, 0);
+    data.writeUInt32BE(k, 4);
+    data.writeDoubleBE(c * 1e6 + k, 8);
+    return data;
+  };
+  const sizes = Array.from({ length: CLIENTS }, (_, i) => Math.round(MiB + 199 * MiB * (i / (CLIENTS - 1)) ** 2));
+  const clients: TimedClient[] = [];
+  const lister = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tests/bench/lister.ts'), relay.wsUrl, people[0].name, people[0].password, 'load', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let listerOut = '';
+  lister.stdout.on('data', (d) => (listerOut += d));
+  try {
+    for (let i = 0; i < CLIENTS; i++) {
+      const c = new TimedClient({ url: relay.wsUrl, createSocket: nodeSocketFactory, reconnectTimeoutMs: 120_000 });
+      await c.connect();
+      await c.login(people[i % people.length].name, people[i % people.length].password);
+      clients.push(c);
+    }
+    // The lister's folder has a few files to list.
+    for (let i = 0; i < 20; i++) await uploadFile(clients[0], { size: 1000, mtime: 1_700_000_000_000, read: async (o, l) => chunkOf(999, i, 1000).subarray(o, o + l) }, { path: `load/listed-${i}.bin` });
+    await new Promise<void>((resolve) => {
+      const check = () => (listerOut.includes('ready') ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    const baseRss = rssOf(relay.child.pid!, 'VmRSS');
+    let peakRss = baseRss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(relay.child.pid!, 'VmRSS'))), 250);
+    console.error(`load: ${CLIENTS} clients uploading ${(sizes.reduce((a, b) => a + b, 0) / MiB).toFixed(0)} MiB at once`);
+    const started = performance.now();
+    const results = await Promise.all(
+      clients.map((c, i) =>
+        uploadFile(c, { size: sizes[i], mtime: 1_700_000_000_000, read: async (o, l) => chunkOf(i, Math.floor(o / CHUNK_SIZE), l) }, { path: `load/client-${i}.bin` }),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    lister.kill('SIGTERM');
+    await new Promise((r) => lister.once('exit', r));
+    const listMs = JSON.parse(listerOut.trim().split('\n').pop()!) as number[];
+    // Every upload checked: the relay's SHA-256 is that of the bytes sent, and every chunk reads back intact.
+    let verified = 0;
+    for (const [i, r] of results.entries()) {
+      const h = createHash('sha256');
+      for (let k = 0; k * CHUNK_SIZE < sizes[i]; k++) h.update(chunkOf(i, k, Math.min(CHUNK_SIZE, sizes[i] - k * CHUNK_SIZE)));
+      const v = await clients[i].request('verify', { path: r.path });
+      if (r.sha256 === h.digest('hex') && v.ok) verified++;
+    }
+    const acks = clients.flatMap((c) => c.ackMs);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    return [
+      `| ${CLIENTS} clients (10 people × 5 devices) uploading at once through one relay, one file each of 1–200 MiB (${(total / MiB).toFixed(0)} MiB in all), the clients in one process: ${verified} of ${CLIENTS} verified, ${(total / MiB / seconds).toFixed(0)} MiB/s together in ${seconds.toFixed(1)} s | — | list from another process every 100 ms: p50 ${percentile(listMs, 50).toFixed(1)} ms, p99 ${percentile(listMs, 99).toFixed(1)} ms (${listMs.length} lists) | — | list p99 < 50 ms |`,
+      `| the same: chunk acknowledgements (send to ack, seen by the clients) | — | p50 ${percentile(acks, 50).toFixed(0)} ms, p99 ${percentile(acks, 99).toFixed(0)} ms (${acks.length} chunks) | — | stated |`,
+      `| the same: relay memory | ${(baseRss / 1e6).toFixed(0)} MB before | ${(peakRss / 1e6).toFixed(0)} MB peak RSS | — | stated |`,
+    ];
+  } finally {
+    if (lister.exitCode === null) lister.kill('SIGTERM');
+    for (const c of clients) c.close();
+    await relay.stop();
+    rmSync(work, { recursive: true, force: true });
   }
 }

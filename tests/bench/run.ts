@@ -18,15 +18,17 @@
  * latency, the LEFT plan's steps; the idle cost of a pair over 100,000 files) too;
  * `BENCH_ONLY=sync` runs only those, `BENCH_ONLY=sync-pair` only the two devices,
  * `BENCH_ONLY=sync-idle` only the idle cost (`SYNC_IDLE_FILES` changes its count).
- * Against the peers (tests/bench/peers.ts: small files vs tus, the latency of `ferry put`
- * and `ferry ls`) too; `BENCH_ONLY=peers` runs only those.
+ * Against the peers (tests/bench/peers.ts: the app's 1 GiB upload and small files in the
+ * CLI and the app against tus, the latency of `ferry put` and `ferry ls`, 50 clients at
+ * once through one relay) too; `BENCH_ONLY=peers` runs only those (`BENCH_SKIP_TUS_APP=1`
+ * leaves out the 1 GiB app runs).
  * End-to-end encryption's cost (tests/bench/e2e.ts: CLI put and get into an encrypted
  * folder vs a plain one, the unchanged file again, unlocking) too; `BENCH_ONLY=e2e` runs only those.
  * Prints a Markdown report for docs/benchmarks.md.
  */
 import { benchSync, benchSyncIdle } from './sync.js';
 import { benchE2e, benchE2eApp } from './e2e.js';
-import { benchAppVsTus, benchLatency, benchSmallFiles } from './peers.js';
+import { benchAppSmallFiles, benchAppVsTus, benchLatency, benchLoad, benchSmallFiles } from './peers.js';
 import { execSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -238,7 +240,9 @@ async function peersReport(file: string, skipWeb: boolean): Promise<string[]> {
   const lines = [
     ...(skipWeb || process.env.BENCH_SKIP_TUS_APP === '1' ? [] : await benchAppVsTus({ file, work, runs: RUNS })),
     ...(await benchSmallFiles({ work, runs: RUNS })),
+    ...(skipWeb ? [] : await benchAppSmallFiles({ work, runs: RUNS })),
     ...(await benchLatency({ work })),
+    ...(await benchLoad({ work })),
   ];
   return ['', '| against the peers, and latency | peer | Ferry | ratio | target |', '| --- | --- | --- | --- | --- |', ...lines];
 }

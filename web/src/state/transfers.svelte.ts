@@ -48,7 +48,7 @@ const CONCURRENCY = 2;
  * Uploads of at most one chunk running at once, besides those: each is a few round trips
  * and a durable write at the relay, latency rather than bandwidth.
  */
-const SMALL_CONCURRENCY = 12;
+const SMALL_CONCURRENCY = 16;
 
 /**
  * `?hasher=noble` forces the portable hasher even where WebCrypto exists: it is what a
@@ -164,7 +164,24 @@ export class Transfer {
 }
 
 class Transfers {
-  items = $state<Transfer[]>([]);
+  /**
+   * Every upload of this session, in the order added. Not reactive: the page shows
+   * `summary`, worked out from it; a reactive array of thousands was read through its
+   * proxy at every event.
+   */
+  items: Transfer[] = [];
+  private byId = new Map<string, Transfer>();
+
+  private push(t: Transfer): void {
+    this.items.push(t);
+    this.byId.set(t.id, t);
+  }
+
+  private keepOnly(keep: (t: Transfer) => boolean): void {
+    this.items = this.items.filter(keep);
+    this.byId = new Map(this.items.map((t) => [t.id, t]));
+    this.updateSummary();
+  }
   /** What an upload does when a name exists: ask each time (the default), or a policy chosen in advance (kept on this device). */
   conflict = $state<ConflictPolicy | 'ask'>(savedConflict());
   /** A name clash waiting for the person's choice. */
@@ -181,7 +198,7 @@ class Transfers {
       if (e.data?.type === SYNC_MESSAGE) void this.drainQueue();
     });
     onEngineEvent((e) => {
-      const t = 'id' in e ? this.items.find((x) => x.id === e.id) : undefined;
+      const t = 'id' in e ? this.byId.get(e.id) : undefined;
       if (!t) return;
       if (e.type === 'upload.session.v1') {
         t.upload = e.upload;
@@ -274,10 +291,10 @@ class Transfers {
   async init(): Promise<void> {
     clientLog.add('info', `hashing with ${FORCED_HASHER ?? (await engine.hasherKind())}`);
     for (const c of await listCheckpoints()) {
-      if (this.items.some((t) => t.id === c.id)) continue;
+      if (this.byId.has(c.id)) continue;
       const t = new Transfer({ id: c.id, name: c.name, size: c.size, space: c.space, path: c.path, conflict: c.conflict, checkpoint: c });
       t.state = 'waiting';
-      this.items.push(t);
+      this.push(t);
     }
     this.updateSummary();
   }
@@ -322,7 +339,7 @@ class Transfers {
       if (!t) {
         t = new Transfer({ id: entry.id, name: entry.name, size: entry.size, space: entry.space, path: entry.path, conflict: entry.conflict });
         t.queued = entry;
-        this.items.push(t);
+        this.push(t);
       }
       if (entry.problem) {
         const picked = this.uncopied.get(entry.id);
@@ -450,7 +467,7 @@ class Transfers {
         }
       }
       const path = joinPath(folder, relativePath);
-      this.items.push(new Transfer({ id: newId(), name: file.name, size: file.size, space, path, conflict, file, label: labels.get(path) }));
+      this.push(new Transfer({ id: newId(), name: file.name, size: file.size, space, path, conflict, file, label: labels.get(path) }));
     }
     this.pump();
     this.updateSummary();
@@ -487,8 +504,7 @@ class Transfers {
       // A file from the offline queue may be in the hands of the service worker (Background Sync).
       const r = t.queued ? await withQueueLock(t.queued, upload, true) : await upload();
       if (!r) {
-        this.items = this.items.filter((x) => x !== t);
-        this.updateSummary();
+        this.keepOnly((x) => x !== t);
         clientLog.add('info', `${t.path} was uploaded in the background`);
         library.refreshSoon();
         return;
@@ -501,7 +517,8 @@ class Transfers {
       t.path = r.path;
       t.sentBytes = r.sentBytes;
       t.unchanged = r.unchanged;
-      await t.forgetCheckpoint();
+      // Not waited for: the next upload need not wait for storage (it stays in order per upload).
+      void t.forgetCheckpoint();
       if (t.queued) await dequeue(t.queued);
       clientLog.add('info', r.unchanged ? `unchanged: ${r.path} is v${r.version} already` : `upload done: ${r.path} v${r.version}`, { size: r.size, sha256: r.sha256, sentBytes: r.sentBytes });
       this.announcement = r.unchanged ? `${t.name} is unchanged.` : `${t.name} uploaded.`;
@@ -547,8 +564,7 @@ class Transfers {
 
   /** Removes finished and cancelled entries from the panel. */
   clearFinished(): void {
-    this.items = this.items.filter((t) => t.state !== 'done' && t.state !== 'cancelled');
-    this.updateSummary();
+    this.keepOnly((t) => t.state !== 'done' && t.state !== 'cancelled');
   }
 }
 

@@ -121,25 +121,47 @@ function db(): Promise<IDBPDatabase<FerryDB>> {
   return dbPromise;
 }
 
-export async function saveCheckpoint(c: Checkpoint): Promise<void> {
-  await (await db()).put('checkpoints', c);
+/**
+ * Checkpoint writes wait a moment and go in one transaction, the last write of each
+ * upload winning: a thousand small uploads otherwise made thousands of transactions,
+ * half of what the page did. Resolves once the write is stored.
+ */
+const CHECKPOINT_BATCH_MS = 20;
+const checkpointWrites = new Map<string, Checkpoint | null>();
+let checkpointBatch: Promise<void> | undefined;
+
+function writeCheckpoint(id: string, c: Checkpoint | null): Promise<void> {
+  checkpointWrites.set(id, c);
+  checkpointBatch ??= new Promise((resolve) => setTimeout(resolve, CHECKPOINT_BATCH_MS)).then(async () => {
+    // Writes from now on make the next batch, a transaction opened after this one.
+    checkpointBatch = undefined;
+    const batch = [...checkpointWrites];
+    checkpointWrites.clear();
+    const tx = (await db()).transaction('checkpoints', 'readwrite');
+    await Promise.all([...batch.map(([key, value]) => (value ? tx.store.put(value) : tx.store.delete(key))), tx.done]);
+  });
+  return checkpointBatch;
 }
 
-export async function deleteCheckpoint(id: string): Promise<void> {
-  await (await db()).delete('checkpoints', id);
+export function saveCheckpoint(c: Checkpoint): Promise<void> {
+  return writeCheckpoint(c.id, c);
+}
+
+export function deleteCheckpoint(id: string): Promise<void> {
+  return writeCheckpoint(id, null);
 }
 
 export async function listCheckpoints(): Promise<Checkpoint[]> {
   return (await db()).getAll('checkpoints');
 }
 
-export async function appendLog(entry: LogEntry): Promise<void> {
+export async function appendLog(entries: LogEntry[]): Promise<void> {
   const d = await db();
   const tx = d.transaction('log', 'readwrite');
-  // Both requests are issued before anything is awaited, as IndexedDB wants.
-  const added = tx.store.add(entry);
+  // Every request is issued before anything is awaited, as IndexedDB wants.
+  const added = entries.map((e) => tx.store.add(e));
   const counted = tx.store.count();
-  const [, count] = await Promise.all([added, counted]);
+  const [count] = await Promise.all([counted, ...added]);
   if (count > LOG_LIMIT) {
     let cursor = await tx.store.openCursor();
     for (let extra = count - LOG_LIMIT; cursor && extra > 0; extra--) {

@@ -60,6 +60,28 @@ async function placeOf(space: number | undefined, relayPath: string): Promise<E2
   return e2e().placeStored(space, relayPath);
 }
 
+/** Folders found plain lately, by space and path, until when (ms). */
+const plainFolders = new Map<string, number>();
+/** How long a folder found plain is taken as plain for the files uploaded into it. */
+const PLAIN_FOLDER_MS = 2000;
+
+/**
+ * Where a file being uploaded goes. Its siblings share the answer (a file is never an
+ * encrypted folder itself), so a folder found plain is not asked about again for a
+ * moment: a thousand small files otherwise asked a thousand times. Were it made an
+ * encrypted folder meanwhile, the relay refuses the plain upload; nothing leaks.
+ */
+async function uploadPlaceOf(space: number | undefined, relayPath: string): Promise<E2ePlace> {
+  const key = `${space ?? ''}:${relayPath.slice(0, Math.max(0, relayPath.lastIndexOf('/')))}`;
+  if ((plainFolders.get(key) ?? 0) > Date.now()) return { relayPath };
+  const place = await placeOf(space, relayPath);
+  if (!place.root) {
+    if (plainFolders.size > 1000) plainFolders.clear();
+    plainFolders.set(key, Date.now() + PLAIN_FOLDER_MS);
+  }
+  return place;
+}
+
 /** A File as an upload source, read a slice at a time. */
 function blobSource(file: File): FileSource {
   return {
@@ -543,7 +565,7 @@ const api: EngineApi = {
       running.set(req.id, abort);
       let source: ReturnType<typeof fileSource> | undefined;
       try {
-        const place = await placeOf(req.space, req.path);
+        const place = await uploadPlaceOf(req.space, req.path);
         if (place.root) return await uploadSealed(c, req, place, abort.signal);
         const total = req.file.size;
         const known = req.chunks?.reduce((n, c) => n + c.length, 0) ?? 0;
