@@ -95,6 +95,7 @@ export class ClientConnection {
     ws.on('pong', () => (this.missedPongs = 0));
     ws.on('close', () => {
       clearTimeout(this.silenceTimer);
+      ctx.chunkBudget.forget(this.budgetRoom);
       this.logSubscription?.();
       for (const upload of this.uploads.values()) ctx.library.releaseUpload(upload);
       this.uploads.clear();
@@ -330,7 +331,11 @@ export class ClientConnection {
     this.ws.pause();
   }
 
+  /** The relay-wide chunk budget has room again. */
+  private readonly budgetRoom = () => this.maybeResume();
+
   private maybeResume(): void {
+    if (this.paused && this.ctx.chunkBudget.full) return this.ctx.chunkBudget.whenRoom(this.budgetRoom);
     if (this.paused && this.pendingWrites <= MAX_PENDING_WRITES / 2 && this.pendingRequests <= MAX_PENDING_REQUESTS / 2) {
       this.paused = false;
       this.ws.resume();
@@ -372,7 +377,14 @@ export class ClientConnection {
       const upload = this.uploads.get(handle);
       if (!upload) throw new FerryError('UNKNOWN_UPLOAD', `No upload with handle ${handle} on this connection.`);
       this.pendingWrites++;
+      const bytes = frame.length;
+      const budget = this.ctx.chunkBudget;
+      budget.take(bytes);
       if (this.pendingWrites >= MAX_PENDING_WRITES) this.pauseReading();
+      if (budget.full) {
+        this.pauseReading();
+        budget.whenRoom(this.budgetRoom);
+      }
       // Stored while the session is looked up again; acknowledged only when both are fine.
       const stored = this.ctx.library.storeChunk(upload, index, frame.data);
       Promise.all([stored, this.checkUser()])
@@ -382,6 +394,7 @@ export class ClientConnection {
         )
         .finally(() => {
           this.pendingWrites--;
+          budget.give(bytes);
           this.maybeResume();
         });
     } catch (err) {

@@ -1,4 +1,5 @@
 /** What every handler can reach: the relay's services. */
+import type { ChunkBudget } from './chunk-budget.js';
 import type { Accounts } from './auth/accounts.js';
 import type { RelayConfig } from './config.js';
 import type { Library } from './library.js';
@@ -19,6 +20,8 @@ export interface RelayContext {
   links: ShareLinks;
   zips: ZipDownloads;
   media: MediaServer;
+  /** Chunk bytes received and not yet stored, relay-wide. */
+  chunkBudget: ChunkBudget;
   /** Closes the live connections of a user (but `except`), e.g. when they are disabled. */
   disconnectUser(userId: number, except?: unknown): number;
   /** Closes the live connections signed in with one session (but `except`): a sign-out ends them all. */

@@ -45,6 +45,11 @@ export const PRE_AUTH_MAX_REFUSALS = limit('PRE_AUTH_MAX_REFUSALS', 20);
 export const MAX_UNAUTH_PER_ADDRESS = limit('MAX_UNAUTH_PER_ADDRESS', 32);
 export const MAX_UNAUTH_CONNECTIONS = limit('MAX_UNAUTH_CONNECTIONS', 1024);
 
+// ---------------------------------------------------------------- relay-wide
+
+/** Chunk bytes received and not yet stored, all connections together (see ChunkBudget). */
+export const MAX_CHUNK_BYTES_IN_FLIGHT = limit('MAX_CHUNK_BYTES_IN_FLIGHT', 96 * MiB);
+
 // ---------------------------------------------------------------- per connection
 
 /** Requests one connection may have in progress; the relay stops reading it past this. */

@@ -2,6 +2,7 @@
  * The relay process: one HTTP server carrying the web app, the setup page and the
  * WebSocket endpoint `/ws` (protocol v2, `ws` with bufferutil).
  */
+import { ChunkBudget } from './chunk-budget.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -32,7 +33,7 @@ import { ZipDownloads } from './zip/zip-download.js';
 import { AutoCredentials, FileCredentials, type CredentialSource } from './tls/certificates.js';
 import { handleConnect, handleConnectInfo, type ConnectInfo } from './tls/connect-http.js';
 import { frontDoor, isLoopback, PLAIN_PATHS, redirectToHttps } from './tls/front-door.js';
-import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
+import { HEARTBEAT_MS, HTTP_IDLE_MS, MAX_CHUNK_BYTES_IN_FLIGHT, MAX_UNAUTH_CONNECTIONS, MAX_UNAUTH_PER_ADDRESS, STALL_MS } from './limits.js';
 
 export interface Relay extends RelayContext {
   /** The plain-HTTP server (all of it with `--tls off`; this machine's plain requests otherwise). */
@@ -265,6 +266,7 @@ export async function startRelay(config: RelayConfig): Promise<Relay> {
     log,
     logFeed,
     links: new ShareLinks(library),
+    chunkBudget: new ChunkBudget(MAX_CHUNK_BYTES_IN_FLIGHT),
     // Set just below: the zip downloads need the context itself.
     zips: undefined as unknown as ZipDownloads,
     media: undefined as unknown as MediaServer,

@@ -89,6 +89,7 @@ Remote paths: me:docs/a.pdf is in My files, team:docs/a.pdf in the shared folder
 a path without a space (docs/a.pdf) is in My files.
 
 Session file: $FERRY_CONFIG, else ~/.config/ferry/config.json
+FERRY_TIMINGS=1: print where a command's time went (ms since it started) on stderr
 `;
 
 class UsageError extends Error {}

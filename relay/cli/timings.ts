@@ -11,6 +11,6 @@ export function mark(step: string): void {
 
 export function printTimings(): void {
   if (!on) return;
-  mark('done');
+  mark('end');
   process.stderr.write(`timings (ms since start): ${marks.map(([s, t]) => `${s} ${t.toFixed(1)}`).join(', ')}\n`);
 }

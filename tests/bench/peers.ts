@@ -16,10 +16,6 @@ import { FERRY_BIN, ROOT, addUsers, startRelayProcess } from '../helpers/relay.j
 import { BUNDLE } from '../../bin/build-node.js';
 import { openPage } from './cdp.js';
 import { appUpload, signInApp } from './web.js';
-import { TimedClient } from './scale.js';
-import { uploadFile } from '../../relay/client/index.js';
-import { nodeSocketFactory } from '../../relay/cli/node-client.js';
-import { CHUNK_SIZE } from '../../relay/protocol/index.js';
 
 /** Files in flight at once for both sides (what `ferry put` uses for small files). */
 const CONCURRENCY = 16;
@@ -358,10 +354,10 @@ function rssOf(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 /**
- * 50 clients (10 people, 5 devices each) uploading at once through one relay, one file
- * each from 1 MiB to 200 MiB (3.3 GiB in all, every chunk distinct); meanwhile a
- * separate process lists a folder every 100 ms. Every upload is checked (the relay's
- * SHA-256 against the bytes sent, and `verify` reading every chunk back).
+ * 50 clients (10 people, 5 devices each), each a process of its own, uploading at once
+ * through one relay, one file each from 1 MiB to 200 MiB (3.3 GiB in all, every chunk
+ * distinct); meanwhile another process lists a folder every 100 ms. Every upload is
+ * checked (the relay's SHA-256 against the bytes sent, and `verify` reading every chunk back).
  */
 export async function benchLoad(opts: { work: string }): Promise<string[]> {
   const CLIENTS = 50;
@@ -372,67 +368,71 @@ export async function benchLoad(opts: { work: string }): Promise<string[]> {
   const dataDir = path.join(work, 'data');
   await addUsers(dataDir, people);
   const relay = await startRelayProcess({ dataDir });
-  const pool = randomBytes(64 * MiB);
-  // Chunk k of client c: a slice of the pool, its first 16 bytes naming (c, k).
-  const chunkOf = (c: number, k: number, length: number) => {
-    const start = ((c * 131 + k * 17) * 4096) % (pool.length - CHUNK_SIZE);
-    const data = Buffer.from(pool.subarray(start, start + length));
-    data.writeUInt32BE(c, 0);
-    data.writeUInt32BE(k, 4);
-    data.writeDoubleBE(c * 1e6 + k, 8);
-    return data;
-  };
   const sizes = Array.from({ length: CLIENTS }, (_, i) => Math.round(MiB + 199 * MiB * (i / (CLIENTS - 1)) ** 2));
-  const clients: TimedClient[] = [];
-  const lister = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tests/bench/lister.ts'), relay.wsUrl, people[0].name, people[0].password, 'load', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let listerOut = '';
-  lister.stdout.on('data', (d) => (listerOut += d));
+  const children: ReturnType<typeof spawn>[] = [];
+  let lister: ReturnType<typeof spawn> | undefined;
   try {
-    for (let i = 0; i < CLIENTS; i++) {
-      const c = new TimedClient({ url: relay.wsUrl, createSocket: nodeSocketFactory, reconnectTimeoutMs: 120_000 });
-      await c.connect();
-      await c.login(people[i % people.length].name, people[i % people.length].password);
-      clients.push(c);
-    }
     // The lister's folder has a few files to list.
-    for (let i = 0; i < 20; i++) await uploadFile(clients[0], { size: 1000, mtime: 1_700_000_000_000, read: async (o, l) => chunkOf(999, i, 1000).subarray(o, o + l) }, { path: `load/listed-${i}.bin` });
-    await new Promise<void>((resolve) => {
-      const check = () => (listerOut.includes('ready') ? resolve() : setTimeout(check, 20));
-      check();
-    });
+    const env = { FERRY_CONFIG: path.join(work, 'cli.json'), FERRY_PASSWORD: people[0].password };
+    const login = await run(process.execPath, [FERRY_BIN, 'login', relay.httpUrl, '--user', people[0].name], env);
+    if (login.code !== 0) throw new Error(login.err);
+    const listed = path.join(work, 'listed');
+    makeSmallFiles(listed, 20, 1000);
+    const put = await run(process.execPath, [FERRY_BIN, 'put', listed, '--to', 'load'], env);
+    if (put.code !== 0) throw new Error(put.err);
+    const outputs: string[] = Array.from({ length: CLIENTS }, () => '');
+    const exits: Promise<number | null>[] = [];
+    // Ten at a time sign in: the relay allows 32 connections not yet signed in per address.
+    for (let i = 0; i < CLIENTS; i++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tests/bench/load-client.ts'), relay.wsUrl, people[i % 10].name, people[i % 10].password, String(i), String(sizes[i])], { stdio: ['pipe', 'pipe', 'inherit'] });
+      children.push(child);
+      child.stdout!.on('data', (d) => (outputs[i] += d));
+      exits.push(new Promise<number | null>((r) => child.once('exit', r)));
+      if (i % 10 === 9) {
+        while (outputs.slice(0, i + 1).some((o) => !o.includes('ready'))) {
+          if (children.some((c) => c.exitCode !== null)) throw new Error('a load client stopped before the start');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
+    let listerOut = '';
+    // The lister runs ahead of the 50 clients on this machine's two cores (nice -10 as root),
+    // so what it measures is the relay's answer, not its own wait for a core.
+    const niced = process.getuid?.() === 0;
+    lister = spawn(niced ? 'nice' : process.execPath, [...(niced ? ['-n', '-10', process.execPath] : []), '--import', 'tsx', path.join(ROOT, 'tests/bench/lister.ts'), relay.wsUrl, people[0].name, people[0].password, 'load/listed', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const listerExit = new Promise((r) => lister!.once('exit', r));
+    lister.stdout!.on('data', (d) => (listerOut += d));
+    // Every client signed in (each made its data), and the lister ready.
+    while (!listerOut.includes('ready') || outputs.some((o) => !o.includes('ready'))) {
+      if (children.some((c) => c.exitCode !== null) || lister.exitCode !== null) throw new Error('a load client or the lister stopped before the start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
     const baseRss = rssOf(relay.child.pid!, 'VmRSS');
     let peakRss = baseRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(relay.child.pid!, 'VmRSS'))), 250);
     console.error(`load: ${CLIENTS} clients uploading ${(sizes.reduce((a, b) => a + b, 0) / MiB).toFixed(0)} MiB at once`);
     const started = performance.now();
-    const results = await Promise.all(
-      clients.map((c, i) =>
-        uploadFile(c, { size: sizes[i], mtime: 1_700_000_000_000, read: async (o, l) => chunkOf(i, Math.floor(o / CHUNK_SIZE), l) }, { path: `load/client-${i}.bin` }),
-      ),
-    );
+    for (const c of children) c.stdin!.write('go\n');
+    const codes = await Promise.all(exits);
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     lister.kill('SIGTERM');
-    await new Promise((r) => lister.once('exit', r));
-    const listMs = JSON.parse(listerOut.trim().split('\n').pop()!) as number[];
-    // Every upload checked: the relay's SHA-256 is that of the bytes sent, and every chunk reads back intact.
-    let verified = 0;
-    for (const [i, r] of results.entries()) {
-      const h = createHash('sha256');
-      for (let k = 0; k * CHUNK_SIZE < sizes[i]; k++) h.update(chunkOf(i, k, Math.min(CHUNK_SIZE, sizes[i] - k * CHUNK_SIZE)));
-      const v = await clients[i].request('verify', { path: r.path });
-      if (r.sha256 === h.digest('hex') && v.ok) verified++;
-    }
-    const acks = clients.flatMap((c) => c.ackMs);
+    await listerExit;
+    const { ms: listMs, failed: listsFailed } = JSON.parse(listerOut.trim().split('\n').pop()!) as { ms: number[]; failed: number };
+    const results = outputs.map((o, i) => (codes[i] === 0 ? (JSON.parse(o.trim().split('\n').pop()!) as { verified: boolean; reconnects: number; ackMs: number[]; seconds: number }) : undefined));
+    const verified = results.filter((r) => r?.verified).length;
+    const reconnects = results.reduce((n, r) => n + (r?.reconnects ?? 0), 0);
+    const acks = results.flatMap((r) => r?.ackMs ?? []);
     const total = sizes.reduce((a, b) => a + b, 0);
     return [
-      `| ${CLIENTS} clients (10 people × 5 devices) uploading at once through one relay, one file each of 1–200 MiB (${(total / MiB).toFixed(0)} MiB in all), the clients in one process: ${verified} of ${CLIENTS} verified, ${(total / MiB / seconds).toFixed(0)} MiB/s together in ${seconds.toFixed(1)} s | — | list from another process every 100 ms: p50 ${percentile(listMs, 50).toFixed(1)} ms, p99 ${percentile(listMs, 99).toFixed(1)} ms (${listMs.length} lists) | — | list p99 < 50 ms |`,
+      `| ${CLIENTS} clients (10 people × 5 devices, a process each) uploading at once through one relay, one file each of 1–200 MiB (${(total / MiB).toFixed(0)} MiB in all): ${verified} of ${CLIENTS} verified, ${(total / MiB / seconds).toFixed(0)} MiB/s together in ${seconds.toFixed(1)} s, ${reconnects} reconnects after 10 s without progress | — | list from another process${niced ? ' (nice -10)' : ''} every 100 ms: p50 ${percentile(listMs, 50).toFixed(1)} ms, p99 ${percentile(listMs, 99).toFixed(1)} ms, slowest ${Math.max(...listMs).toFixed(0)} ms (${listMs.length} lists, ${listsFailed} unanswered within 10 s) | — | list p99 < 50 ms |`,
       `| the same: chunk acknowledgements (send to ack, seen by the clients) | — | p50 ${percentile(acks, 50).toFixed(0)} ms, p99 ${percentile(acks, 99).toFixed(0)} ms (${acks.length} chunks) | — | stated |`,
       `| the same: relay memory | ${(baseRss / 1e6).toFixed(0)} MB before | ${(peakRss / 1e6).toFixed(0)} MB peak RSS | — | stated |`,
     ];
   } finally {
-    if (lister.exitCode === null) lister.kill('SIGTERM');
-    for (const c of clients) c.close();
+    if (lister && lister.exitCode === null) lister.kill('SIGTERM');
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await relay.stop();
     rmSync(work, { recursive: true, force: true });
   }

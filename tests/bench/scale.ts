@@ -193,7 +193,7 @@ export async function benchScale(opts: { file: string; work: string; runs: numbe
 }
 
 /** A client that times each chunk from send to acknowledgement. */
-export class TimedClient extends FerryClient {
+class TimedClient extends FerryClient {
   readonly sentAt = new Map<string, number>();
   readonly ackMs: number[] = [];
   override sendChunk(handle: number, index: number, data: Uint8Array): void {

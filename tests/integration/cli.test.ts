@@ -79,6 +79,20 @@ describe('the ferry command line', () => {
     expect(new Map(entries.map((e) => [e.name, e.sha256]))).toEqual(want);
   });
 
+  it('says where a command spent its time with FERRY_TIMINGS=1, and nothing of it otherwise', async () => {
+    const file = path.join(work, 'timed.bin');
+    writeFileSync(file, randomData(CHUNK_SIZE + 5));
+    const timed = await ferry(['put', file, '--to', 'timed'], { env: { ...aliceEnv, FERRY_TIMINGS: '1' } });
+    expect(timed.code, timed.stderr).toBe(0);
+    const line = /timings \(ms since start\): (.*)/.exec(timed.stderr)?.[1] ?? '';
+    const steps = line.split(', ').map((s) => /^(.+) (\d+\.\d)$/.exec(s)!.slice(1));
+    expect(steps.map(([step]) => step)).toEqual(['code loaded', 'session read', 'signed in', 'files listed', 'hashing', 'uploading', 'committing', 'done', 'end']);
+    const times = steps.map(([, ms]) => Number(ms));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    const plain = await ferry(['ls', 'timed'], { env: aliceEnv });
+    expect(plain.stderr).not.toContain('timings');
+  });
+
   it('keeps the executable bit from put to get', async () => {
     const script = path.join(work, 'run.sh');
     writeFileSync(script, '#!/bin/sh\necho ferry\n');
