@@ -398,9 +398,9 @@ async function put(args: string[]): Promise<void> {
     const e2e = await e2eFor(client);
     const places = new PlaceCache(e2e, dest.space);
     let sealPool: NodeSealPool | undefined;
-    const report = (r: UploadResult) => {
-      if (r.unchanged) out(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
-      else out(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
+    const report = (r: UploadResult, print: (line: string) => void = out) => {
+      if (r.unchanged) print(`${prefix}${displayName(r.path)}  v${r.version}  unchanged (the relay has this content as v${r.version} already)  sha256 ${r.sha256}`);
+      else print(`${prefix}${displayName(r.path)}  v${r.version}  ${r.size} bytes  sha256 ${r.sha256}  (${sentSummary(r.chunks.length, r.stats.sentChunks, r.stats.reconnects)})`);
     };
     mark('files listed');
     const putOne = async (f: LocalFile, source: OpenSource, onProgress?: (done: number) => void) => {
@@ -436,8 +436,8 @@ async function put(args: string[]): Promise<void> {
                 await source.close();
               }
             }, (r, doneBytes) => {
-              report(r);
               bar?.update(doneBytes);
+              report(r, (line) => (bar ? bar.print(line) : out(line)));
             });
           } finally {
             bar.stop();
@@ -455,7 +455,9 @@ async function put(args: string[]): Promise<void> {
         const source = await openFileSource(f.local);
         bar = createProgress(source.size, f.remote);
         try {
-          report(await putOne(f, source, (done) => bar?.update(done)));
+          const r = await putOne(f, source, (done) => bar?.update(done));
+          bar.stop();
+          report(r);
         } finally {
           bar.stop();
           bar = undefined;

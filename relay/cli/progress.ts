@@ -9,6 +9,8 @@ export interface Progress {
   update(done: number, label?: string): void;
   /** The connection's state: anything but "open" is shown in place of the speed. */
   state(state: string): void;
+  /** Prints a line on stdout above the bar (which is drawn again under it). */
+  print(line: string): void;
   stop(): void;
 }
 
@@ -45,6 +47,9 @@ export function createProgress(total: number, label: string, stream: NodeJS.Writ
       state(s) {
         // The connection closing after the transfer ended is no news.
         if (s !== 'open' && !stopped) stream.write(`(${s})\n`);
+      },
+      print(line) {
+        process.stdout.write(`${line}\n`);
       },
       stop() {
         stopped = true;
@@ -93,6 +98,12 @@ export function createProgress(total: number, label: string, stream: NodeJS.Writ
         // Start the speed afresh: the time spent reconnecting is not a transfer rate.
         samples.splice(0, samples.length, { at: Date.now(), done: last });
       }
+      bar.update(last, fields(currentLabel));
+    },
+    print(line) {
+      // Clear the bar's line, print, and let the bar draw itself again below.
+      stream.write('\r\x1b[2K');
+      process.stdout.write(`${line}\n`);
       bar.update(last, fields(currentLabel));
     },
     stop() {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { ALICE, FERRY_BIN, standardRelay, startRelayProcess } from '../helpers/relay.js';
 import { ferry } from '../helpers/cli.js';
 import { randomData } from '../helpers/files.js';
@@ -97,5 +97,19 @@ describe.runIf(process.platform === 'linux')('the CLI on a terminal', () => {
     expect(bars.some((l) => l.includes('reconnecting'))).toBe(true);
     const summary = lines.find((l) => l.includes('sha256'))!;
     expect(summary).toMatch(/\(40 chunks, \d+ sent \(\d+ again after 1 reconnect\)\)|\(40 chunks, 40 sent, 1 reconnect\)/);
+  });
+
+  it('prints each of many small files on a line of its own above one bar for them all', async () => {
+    const config = { FERRY_CONFIG: path.join(env.tmp, 'tty.json') };
+    const folder = path.join(env.tmp, 'smalls');
+    mkdirSync(folder);
+    for (let i = 0; i < 300; i++) writeFileSync(path.join(folder, `s${String(i).padStart(3, '0')}.txt`), randomData(200 + i));
+    const { screen, code } = await onTerminal(['put', folder, '--to', 'terminal'], config, '\u0000never', '', { columns: 100 });
+    expect(code).toBe(0);
+    const lines = visibleLines(screen);
+    // Every file's line whole (nothing of the bar mixed into it), in order.
+    const reported = lines.filter((l) => l.includes('sha256')).map((l) => /^me:terminal\/smalls\/(s\d{3}\.txt) {2}v1 {2}\d+ bytes {2}sha256 [0-9a-f]{64} {2}\(1 chunk sent\)$/.exec(l)?.[1]);
+    expect(reported).toEqual(Array.from({ length: 300 }, (_, i) => `s${String(i).padStart(3, '0')}.txt`));
+    expect(lines.some((l) => /^300 files +\|/.test(l))).toBe(true);
   });
 });
