@@ -7,7 +7,8 @@
  * Usage: node --import tsx load-client.ts WS_URL USER PASSWORD CLIENT SIZE
  */
 import { createHash } from 'node:crypto';
-import { FerryClient, uploadFile, type ChunkEvent } from '../../relay/client/index.js';
+import { uploadFile } from '../../relay/client/index.js';
+import { TimedClient } from './timed-client.js';
 import { nodeSocketFactory } from '../../relay/cli/node-client.js';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
 
@@ -27,22 +28,6 @@ function chunkOf(k: number, length: number): Buffer {
     data.writeDoubleBE(client * 1e6 + k, 8);
   }
   return data;
-}
-
-class TimedClient extends FerryClient {
-  readonly sentAt = new Map<string, number>();
-  readonly ackMs: number[] = [];
-  override sendChunk(handle: number, index: number, data: Uint8Array): void {
-    this.sentAt.set(`${handle}:${index}`, performance.now());
-    super.sendChunk(handle, index, data);
-  }
-  override onChunkEvents(handle: number, listener: (ev: ChunkEvent) => void) {
-    return super.onChunkEvents(handle, (ev) => {
-      const at = this.sentAt.get(`${handle}:${ev.index}`);
-      if (ev.type === 'chunk.ack' && at !== undefined) this.ackMs.push(performance.now() - at);
-      listener(ev);
-    });
-  }
 }
 
 const c = new TimedClient({ url, createSocket: nodeSocketFactory, reconnectTimeoutMs: 300_000 });

@@ -15,22 +15,11 @@ import { pathToFileURL } from 'node:url';
 import { FERRY_BIN, ROOT, addUsers, startRelayProcess } from '../helpers/relay.js';
 import { BUNDLE } from '../../bin/build-node.js';
 import { openPage } from './cdp.js';
+import { run } from './scale.js';
 import { appUpload, signInApp } from './web.js';
 
 /** Files in flight at once for both sides (what `ferry put` uses for small files). */
 const CONCURRENCY = 16;
-
-export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ code, out, err, seconds: (performance.now() - started) / 1000 }));
-  });
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -177,8 +166,11 @@ export async function benchLatency(opts: { work: string; runs?: number }): Promi
   ];
 }
 
-/** Seconds for tus-js-client in Chromium to upload a picked `file` to @tus/server (FileStore). */
-async function tusBrowserUpload(file: string, work: string, chunkSize: number): Promise<number> {
+/**
+ * Seconds for tus-js-client in Chromium to upload every one of `files` (picked together)
+ * to @tus/server (FileStore), `concurrency` at a time, each as requests of `chunkSize`.
+ */
+async function tusInBrowser(files: string[], work: string, opts: { chunkSize: number; concurrency: number }): Promise<number> {
   const dir = path.join(work, 'tus-browser');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -187,29 +179,29 @@ async function tusBrowserUpload(file: string, work: string, chunkSize: number): 
   try {
     await page.until(`typeof tus !== 'undefined' && document.querySelector('#pick')`);
     await page.eval(`(() => {
-      document.querySelector('#pick').addEventListener('change', (e) => {
-        const file = e.target.files[0];
-        const upload = new tus.Upload(file, {
-          endpoint: '/files',
-          chunkSize: ${Number.isFinite(chunkSize) ? chunkSize : 'Infinity'},
-          retryDelays: [],
-          storeFingerprintForResuming: false,
-          metadata: { filename: file.name },
-          onError: (err) => (window.tusError = String(err)),
-          onSuccess: () => (window.doneMs = performance.now()),
-        });
-        upload.start();
+      document.querySelector('#pick').addEventListener('change', async (e) => {
+        const files = [...e.target.files];
+        let next = 0;
+        const one = (file) => new Promise((resolve, reject) => new tus.Upload(file, {
+          endpoint: '/files', chunkSize: ${Number.isFinite(opts.chunkSize) ? opts.chunkSize : 'Infinity'}, retryDelays: [], storeFingerprintForResuming: false,
+          metadata: { filename: file.name }, onError: reject, onSuccess: resolve,
+        }).start());
+        try {
+          await Promise.all(Array.from({ length: ${opts.concurrency} }, async () => { while (next < files.length) await one(files[next++]); }));
+          window.doneMs = performance.now();
+        } catch (err) { window.tusError = String(err); }
       });
     })()`);
     await run('sync', []);
     const t0 = performance.now();
-    await page.pickFiles('#pick', [file]);
+    await page.pickFiles('#pick', files);
     await page.until('window.doneMs !== undefined || window.tusError !== undefined', 900_000);
     const seconds = (performance.now() - t0) / 1000;
     const error = await page.eval<string | undefined>('window.tusError');
     if (error) throw new Error(`tus upload failed: ${error}`);
     const stored = readdirSync(dir).filter((n) => !n.endsWith('.json'));
-    if (stored.length !== 1 || statSync(path.join(dir, stored[0])).size !== statSync(file).size) throw new Error('tus stored a different size');
+    const bytes = stored.reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+    if (stored.length !== files.length || bytes !== files.reduce((n, f) => n + statSync(f).size, 0)) throw new Error('tus stored other files than those picked');
     return seconds;
   } finally {
     await page.close();
@@ -230,11 +222,11 @@ export async function benchAppVsTus(opts: { file: string; work: string; runs: nu
   const chunked: number[] = [];
   for (let i = 0; i < opts.runs; i++) {
     console.error(`app vs tus run ${i + 1}/${opts.runs}: tus, one request`);
-    whole.push(await tusBrowserUpload(opts.file, opts.work, Infinity));
+    whole.push(await tusInBrowser([opts.file], opts.work, { chunkSize: Infinity, concurrency: 1 }));
     console.error(`app vs tus run ${i + 1}/${opts.runs}: app`);
     app.push((await appUpload(opts.file, dataDir)).seconds);
     console.error(`app vs tus run ${i + 1}/${opts.runs}: tus, 4 MiB requests`);
-    chunked.push(await tusBrowserUpload(opts.file, opts.work, 4 * 1024 * 1024));
+    chunked.push(await tusInBrowser([opts.file], opts.work, { chunkSize: 4 * 1024 * 1024, concurrency: 1 }));
   }
   rmSync(dataDir, { recursive: true, force: true });
   const MiB = 1024 * 1024;
@@ -290,7 +282,7 @@ export async function benchAppSmallFiles(opts: { work: string; runs: number; cou
         await relay.stop();
       }
       console.error(`app small files run ${i + 1}/${opts.runs}: tus`);
-      tusRuns.push(await tusBrowserMany(files, work));
+      tusRuns.push(await tusInBrowser(files, work, { chunkSize: Infinity, concurrency: CONCURRENCY }));
       rmSync(dir, { recursive: true, force: true });
     }
   } finally {
@@ -303,44 +295,6 @@ export async function benchAppSmallFiles(opts: { work: string; runs: number; cou
     `| the app uploading ${count} picked 1 KB files, pick to every one done (best of ${opts.runs}; runs ${app.map((s) => s.toFixed(2)).join(', ')} s) | — | ${rate(a).toFixed(0)} files/s | — | ≥ 200 files/s |`,
     `| the same files, tus-js-client in the same Chromium, ${CONCURRENCY} at a time (runs ${tusRuns.map((s) => s.toFixed(2)).join(', ')} s) | ${rate(t).toFixed(0)} files/s | ${rate(a).toFixed(0)} files/s | ${(t / a).toFixed(2)} | — |`,
   ];
-}
-
-/** Seconds for tus-js-client in Chromium to upload all of `files` (picked together), `CONCURRENCY` at a time. */
-async function tusBrowserMany(files: string[], work: string): Promise<number> {
-  const dir = path.join(work, 'tus-many');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const tus = await serverChild(path.join(ROOT, 'tests/bench/tus-server.mjs'), [dir]);
-  const page = await openPage(`http://127.0.0.1:${tus.port}/`);
-  try {
-    await page.until(`typeof tus !== 'undefined' && document.querySelector('#pick')`);
-    await page.eval(`(() => {
-      document.querySelector('#pick').addEventListener('change', async (e) => {
-        const files = [...e.target.files];
-        let next = 0;
-        const one = (file) => new Promise((resolve, reject) => new tus.Upload(file, {
-          endpoint: '/files', chunkSize: Infinity, retryDelays: [], storeFingerprintForResuming: false,
-          metadata: { filename: file.name }, onError: reject, onSuccess: resolve,
-        }).start());
-        try {
-          await Promise.all(Array.from({ length: ${CONCURRENCY} }, async () => { while (next < files.length) await one(files[next++]); }));
-          window.doneMs = performance.now();
-        } catch (err) { window.tusError = String(err); }
-      });
-    })()`);
-    const t0 = performance.now();
-    await page.pickFiles('#pick', files);
-    await page.until('window.doneMs !== undefined || window.tusError !== undefined', 600_000);
-    const seconds = (performance.now() - t0) / 1000;
-    const error = await page.eval<string | undefined>('window.tusError');
-    if (error) throw new Error(`tus upload failed: ${error}`);
-    if (readdirSync(dir).filter((n) => !n.endsWith('.json')).length !== files.length) throw new Error('tus stored a different number of files');
-    return seconds;
-  } finally {
-    await page.close();
-    await tus.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 function percentile(xs: number[], p: number): number {

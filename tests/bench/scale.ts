@@ -21,7 +21,8 @@ import { CEPH, startCeph } from '../helpers/ceph.js';
 import { POSTGRES, startPostgres } from '../helpers/postgres.js';
 import { PostgresMetaStore } from '../../relay/store/postgres-meta-store.js';
 import { Accounts } from '../../relay/auth/accounts.js';
-import { FerryClient, uploadFile, type ChunkEvent } from '../../relay/client/index.js';
+import { uploadFile } from '../../relay/client/index.js';
+import { TimedClient } from './timed-client.js';
 import { nodeSocketFactory } from '../../relay/cli/node-client.js';
 import { CHUNK_SIZE } from '../../relay/protocol/index.js';
 
@@ -29,7 +30,7 @@ const MiB = 1024 ** 2;
 /** Chunks in flight: the CLI's upload window, used for the bare client too. */
 const PARALLEL = 8;
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
+export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -190,23 +191,6 @@ export async function benchScale(opts: { file: string; work: string; runs: numbe
     await ceph.stop();
   }
   return lines;
-}
-
-/** A client that times each chunk from send to acknowledgement. */
-class TimedClient extends FerryClient {
-  readonly sentAt = new Map<string, number>();
-  readonly ackMs: number[] = [];
-  override sendChunk(handle: number, index: number, data: Uint8Array): void {
-    this.sentAt.set(`${handle}:${index}`, performance.now());
-    super.sendChunk(handle, index, data);
-  }
-  override onChunkEvents(handle: number, listener: (ev: ChunkEvent) => void) {
-    return super.onChunkEvents(handle, (ev) => {
-      const at = this.sentAt.get(`${handle}:${ev.index}`);
-      if (ev.type === 'chunk.ack' && at !== undefined) this.ackMs.push(performance.now() - at);
-      listener(ev);
-    });
-  }
 }
 
 /** 50 clients, half on each of two relays sharing one database and one chunk folder. */
