@@ -42,17 +42,32 @@ describe('relay killed at random points of uploads and commits', () => {
         return { file, data };
       });
       // Small chunks read a little slowly: each upload is a few hundred chunk acks and
-      // commits long, so the kill lands anywhere in them.
+      // commits long, so the kill lands anywhere in them. The kill waits for a random share
+      // of all the bytes to be acknowledged (not a random time: how long an upload takes
+      // depends on the machine, and kills after the last commit test nothing).
+      const total = files.reduce((n, f) => n + f.data.length, 0);
+      const acked = files.map(() => 0);
+      const killAt = (0.02 + Math.random() * 0.96) * total;
+      let reached!: () => void;
+      const atKillPoint = new Promise<void>((r) => (reached = r));
       const uploads = Promise.all(
         files.map((f, i) => {
           const source = bufferSource(f.data);
           const slow = { ...source, read: async (o: number, l: number) => (await new Promise((r) => setTimeout(r, 2)), source.read(o, l)) };
-          return uploadFile(clients[i], slow, { path: f.file, window: 4, chunkSize: 128 * 1024 });
+          return uploadFile(clients[i], slow, {
+            path: f.file,
+            window: 4,
+            chunkSize: 128 * 1024,
+            onProgress: (p) => {
+              acked[i] = Math.max(acked[i], p.done);
+              if (acked.reduce((a, b) => a + b, 0) >= killAt) reached();
+            },
+          });
         }),
       );
-      const delay = 20 + Math.random() * 600;
       const crash = (async () => {
-        await new Promise((r) => setTimeout(r, delay));
+        // Past the kill point, or all done (then the kill lands after the commits).
+        await Promise.race([atKillPoint, uploads.catch(() => {})]);
         await relay!.kill();
         kills++;
         relay = await startRelayProcess({ dataDir, port });
