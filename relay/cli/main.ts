@@ -515,7 +515,8 @@ export async function uploadMany<R>(files: readonly LocalFile[], concurrency: nu
  * answer per parent tells whether a file's path must be sealed.
  */
 class PlaceCache {
-  private readonly byParent = new Map<string, Promise<E2ePlace>>();
+  /** The first file asked about in each folder, and its answer. */
+  private readonly byParent = new Map<string, { remote: string; place: Promise<E2ePlace> }>();
   constructor(
     private readonly e2e: E2eFolders,
     private readonly space: number | undefined,
@@ -523,15 +524,21 @@ class PlaceCache {
 
   /** True when `remote` is inside an encrypted folder. */
   async sealed(remote: string): Promise<boolean> {
-    const parent = remote.slice(0, Math.max(0, remote.lastIndexOf('/')));
-    let first = this.byParent.get(parent);
-    if (!first) this.byParent.set(parent, (first = this.e2e.place(this.space, remote)));
-    return !!(await first).root;
+    return !!(await this.first(remote).place).root;
   }
 
   /** Where `remote` is stored (sealed below an encrypted folder). */
   async place(remote: string): Promise<E2ePlace> {
-    return (await this.sealed(remote)) ? this.e2e.place(this.space, remote) : { relayPath: remote };
+    const first = this.first(remote);
+    if (first.remote === remote) return first.place;
+    return (await first.place).root ? this.e2e.place(this.space, remote) : { relayPath: remote };
+  }
+
+  private first(remote: string): { remote: string; place: Promise<E2ePlace> } {
+    const parent = remote.slice(0, Math.max(0, remote.lastIndexOf('/')));
+    let first = this.byParent.get(parent);
+    if (!first) this.byParent.set(parent, (first = { remote, place: this.e2e.place(this.space, remote) }));
+    return first;
   }
 }
 
